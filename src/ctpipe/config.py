@@ -1,0 +1,231 @@
+"""Use-case configuration: the only place YAML is parsed (``yaml.safe_load`` into pydantic)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CALENDAR_PARTS = ("day_of_week", "day_of_month", "day_of_year", "month", "week_of_year")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    source: str | None = Field(
+        None, description="A Parquet/CSV file or a folder of them with the target included "
+        "(used by `ctpipe backtest` when --source is not given)."
+    )
+    landing: str | None = Field(
+        None, description="Landing zone folder; default CTPIPE_HOME/landing/<name>."
+    )
+    time_column: str
+    id_column: str | None = None
+    target: str
+    task: Literal["regression", "binary"]
+    batch_frequency: Literal["daily", "weekly", "monthly"] = "daily"
+    label_delay: int = Field(1, ge=0, description="Batches until a batch's labels arrive.")
+    csv_delimiter: str = ","
+
+
+class FeaturesConfig(_Strict):
+    numeric: list[str] = []
+    categorical: list[str] = []
+    calendar: list[Literal[CALENDAR_PARTS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Parts derived from the time column (not drift-tested)."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FeaturesConfig:
+        seen = self.numeric + self.categorical
+        dupes = sorted({c for c in seen if seen.count(c) > 1})
+        if dupes:
+            raise ValueError(f"columns listed twice across numeric/categorical: {dupes}")
+        if not seen:
+            raise ValueError("at least one numeric or categorical feature is required")
+        return self
+
+    @property
+    def raw(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class RangeRule(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class ValidationConfig(_Strict):
+    max_null_fraction: float = Field(0.0, ge=0, le=1)
+    null_fraction: dict[str, float] = Field(
+        default_factory=dict, description="Per-column maximum null fraction overrides."
+    )
+    ranges: dict[str, RangeRule] = Field(default_factory=dict)
+    domains: dict[str, list[str]] = Field(default_factory=dict)
+    min_rows: int = Field(1, ge=1)
+    max_rows: int | None = None
+
+
+class DriftConfig(_Strict):
+    drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that "
+                               "makes dataset drift.")
+    small_reference_rows: int = Field(1000, ge=1)
+    p_value: float = Field(0.05, gt=0, lt=1)
+    distance_threshold: float = Field(0.1, gt=0)
+    numeric_test: Literal["auto", "ks", "wasserstein", "psi"] = "auto"
+    categorical_test: Literal["auto", "chisquare", "jensenshannon", "psi"] = "auto"
+    psi_threshold: float = Field(0.2, gt=0)
+    per_feature: dict[str, Literal["ks", "wasserstein", "psi", "chisquare", "jensenshannon"]] = (
+        Field(default_factory=dict)
+    )
+    performance_tolerance: float | None = Field(
+        0.3, ge=0, description="Relative degradation of the champion's metric on newly labeled "
+        "data versus its holdout metric at promotion that counts as drift; null disables."
+    )
+    min_performance_rows: int = Field(50, ge=1)
+
+
+class TrainingConfig(_Strict):
+    window: int = Field(21, ge=2, description="Labeled batches used for training + holdout.")
+    holdout: int = Field(3, ge=1, description="Most recent labeled batches held out.")
+    min_train_rows: int = Field(200, ge=10)
+    recency_half_life: float | None = Field(
+        None, gt=0, description="Half-life in batches of the sample weights; null = uniform."
+    )
+    retrain_every: int | None = Field(None, ge=1, description="Scheduled retrain in batches.")
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    seed: int = 7
+
+    @model_validator(mode="after")
+    def _holdout_fits(self) -> TrainingConfig:
+        if self.holdout >= self.window:
+            raise ValueError(f"holdout ({self.holdout}) must be smaller than window ({self.window})")
+        return self
+
+
+class EvaluationConfig(_Strict):
+    metric: Literal["wape", "mae", "rmse", "pr_auc", "roc_auc", "recall_at_budget"]
+    alert_budget: float = Field(0.01, gt=0, lt=1, description="Share of rows alerted (fraud).")
+    slices: list[str] = []
+    min_slice_rows: int = Field(30, ge=1)
+
+
+class GateConfig(_Strict):
+    floor: float = Field(description="Absolute bound the challenger must meet (max for "
+                         "lower-is-better metrics, min for higher-is-better).")
+    min_improvement: float = Field(0.01, ge=0, description="Relative margin over the champion.")
+    slice_tolerance: float = Field(0.10, ge=0, description="Relative worsening allowed per slice.")
+
+
+class PromotionConfig(_Strict):
+    approval_jurisdictions: list[str] = Field(
+        default_factory=list, description="Jurisdictions that require human approval."
+    )
+    jurisdiction: str | None = None
+
+
+class UseCaseConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    description: str = ""
+    model_name: str | None = None
+    data: DataConfig
+    features: FeaturesConfig
+    validation: ValidationConfig = ValidationConfig()
+    drift: DriftConfig = DriftConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig
+    gate: GateConfig
+    promotion: PromotionConfig = PromotionConfig()
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> UseCaseConfig:
+        special = {self.data.time_column, self.data.target}
+        if self.data.id_column:
+            special.add(self.data.id_column)
+        clash = sorted(special & set(self.features.raw))
+        if clash:
+            raise ValueError(f"features must not include the time/id/target columns: {clash}")
+        for section, cols in (
+            ("evaluation.slices", self.evaluation.slices),
+            ("validation.domains", list(self.validation.domains)),
+            ("validation.ranges", list(self.validation.ranges)),
+            ("drift.per_feature", list(self.drift.per_feature)),
+        ):
+            unknown = sorted(set(cols) - set(self.features.raw))
+            if unknown:
+                raise ValueError(f"{section} names columns that are not features: {unknown}")
+        return self
+
+    @property
+    def registered_model(self) -> str:
+        return self.model_name or f"ctpipe-{self.name}"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.evaluation.metric in ("pr_auc", "roc_auc", "recall_at_budget")
+
+    @property
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid config"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown key")
+        else:
+            lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: Path) -> UseCaseConfig:
+    """Parse YAML text into a validated config; errors name ``source`` and the key path."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return UseCaseConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from exc
+
+
+def repo_configs_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path to a YAML file, or a use-case name looked up in ./configs then the repo's configs."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: config file not found")
+        return candidate
+    for folder in (Path.cwd() / "configs", repo_configs_dir()):
+        path = folder / f"{name_or_path}.yaml"
+        if path.is_file():
+            return path
+    raise ConfigError(
+        f"no config for use case {name_or_path!r}: looked for configs/{name_or_path}.yaml "
+        f"in {Path.cwd()} and {repo_configs_dir().parent}"
+    )
+
+
+def load_config(name_or_path: str | Path) -> UseCaseConfig:
+    path = resolve_config_path(str(name_or_path))
+    return parse_config(path.read_text(encoding="utf-8"), path)
