@@ -109,7 +109,9 @@ class TrainingConfig(_Strict):
     @model_validator(mode="after")
     def _holdout_fits(self) -> TrainingConfig:
         if self.holdout >= self.window:
-            raise ValueError(f"holdout ({self.holdout}) must be smaller than window ({self.window})")
+            raise ValueError(
+                f"holdout ({self.holdout}) must be smaller than window ({self.window})"
+            )
         return self
 
 
@@ -198,7 +200,9 @@ def parse_config(text: str, source: Path) -> UseCaseConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
+        )
     try:
         return UseCaseConfig.model_validate(raw)
     except ValidationError as exc:

@@ -1,0 +1,261 @@
+"""The daily continuous-training cycle for one batch: thin Prefect wiring over ctpipe.cycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ctpipe import settings
+
+settings.configure_environment()
+
+import mlflow
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from ctpipe import audit, cycle, gating, landing, registry, reports
+from ctpipe.cycle import CycleRecord
+from ctpipe.drift import DriftReport
+from ctpipe.training import NotEnoughData
+from ctpipe.validation import BatchReadError, ValidationResult, validate_frame
+from ctpipe.workspace import Workspace, open_workspace
+
+# DataFrames flow between tasks: hashing them for cache keys would cost more than the work.
+_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+class BatchQuarantined(RuntimeError):
+    """The batch failed validation; the cycle stops and the champion stays as it was."""
+
+
+def _key(ws: Workspace, what: str) -> str:
+    return f"{ws.name}-{'backtest-' if ws.backtest else ''}{what}".lower().replace("_", "-")
+
+
+def _emit(ws: Workspace, event: str, payload: dict) -> None:
+    emit_event(event=event, resource={"prefect.resource.id": ws.event_resource,
+                                      "ctpipe.use-case": ws.name}, payload=payload)
+
+
+@task(name="load-batch", **_TASK)
+def load_batch(ws: Workspace, day: dt.date) -> pd.DataFrame:
+    return cycle.load_batch(ws, day)
+
+
+@task(name="validate-batch", **_TASK)
+def validate_batch(ws: Workspace, batch: pd.DataFrame) -> ValidationResult:
+    return validate_frame(batch, ws.config)
+
+
+@task(name="quarantine-batch", **_TASK)
+def quarantine_batch(ws: Workspace, day: dt.date, result: ValidationResult | None,
+                     read_error: str | None) -> str:
+    source = str(landing.batch_path(ws.landing, day))
+    if result is None:
+        message = f"{source}: batch could not be read: {read_error}"
+        summary, gx_result = f"# Validation FAILED: {source}\n\n{read_error}\n", {}
+    else:
+        message, summary = result.message(source), result.summary_markdown(source)
+        gx_result = result.gx_result
+    folder = cycle.quarantine_batch(ws, day, gx_result, summary)
+    create_markdown_artifact(summary + f"\n\nQuarantined to `{folder}`.",
+                             key=_key(ws, "validation"), description="Validation: FAILED")
+    _emit(ws, "ctpipe.validation.failed", {"batch_date": day.isoformat(), "message": message,
+                                           "quarantine": folder})
+    audit.record("validation.failed", ws.name, message, path=ws.audit_path,
+                 details={"batch_date": day.isoformat(), "quarantine": folder})
+    return message
+
+
+@task(name="detect-drift", **_TASK)
+def detect_drift(ws: Workspace, day: dt.date, batch: pd.DataFrame,
+                 champion: registry.LoadedVersion | None) -> cycle.DriftAssessment:
+    return cycle.assess_drift(ws, day, batch, champion)
+
+
+@task(name="train-challenger", **_TASK)
+def train_challenger(ws: Workspace, day: dt.date) -> cycle.Candidate:
+    return cycle.train_candidate(ws, day)
+
+
+@task(name="evaluate-models", **_TASK)
+def evaluate_models(ws: Workspace, candidate: cycle.Candidate,
+                    champion: registry.LoadedVersion | None):
+    challenger, finite = cycle.evaluate_on_holdout(ws, candidate.model, candidate.holdout)
+    incumbent = None
+    if champion is not None:
+        incumbent, _ = cycle.evaluate_on_holdout(ws, champion.model, candidate.holdout)
+    return challenger, incumbent, finite
+
+
+@task(name="register-challenger", **_TASK)
+def register_challenger(ws: Workspace, run_id: str, candidate: cycle.Candidate,
+                        tags: dict[str, str]) -> registry.ModelVersionInfo:
+    with mlflow.start_run(run_id=run_id):
+        return registry.register_candidate(ws.model_name, candidate.model, candidate.profile,
+                                           tags, sample=candidate.holdout)
+
+
+@task(name="promote", **_TASK)
+def promote(ws: Workspace, day: dt.date, version: int, previous: int | None, why: str) -> None:
+    approver = f"auto: jurisdiction {ws.config.promotion.jurisdiction or 'unset'} " \
+               "requires no approval"
+    registry.tag_version(ws.model_name, version, {
+        "approver": approver, "previous_champion": str(previous or ""),
+        "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    })
+    registry.set_champion(ws.model_name, version)
+    audit.record("model.promoted", ws.name, why, path=ws.audit_path, details={
+        "model": ws.model_name, "version": version, "previous": previous,
+        "batch_date": day.isoformat(), "approver": approver})
+    _emit(ws, "ctpipe.model.promoted", {"model": ws.model_name, "version": version,
+                                        "previous": previous, "batch_date": day.isoformat()})
+
+
+def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment) -> None:
+    report: DriftReport | None = assessment.report
+    if report is not None:
+        create_table_artifact(report.to_records(), key=_key(ws, "drift-table"),
+                              description=f"Drift per feature (share {report.drift_share:.0%})")
+    lines = ["# Drift", "", report.summary_markdown() if report else "No champion: no reference."]
+    if assessment.performance:
+        p = assessment.performance
+        lines += ["", f"Performance on {p['batch']}: {p['metric']} {p['current']:.4f} vs "
+                  f"{p['baseline']:.4f} at promotion ({p['degradation']:+.1%}; drift: "
+                  f"{p['drifted']})"]
+    lines += ["", f"Decision: {assessment.retrain_reason or 'no retraining needed'}"]
+    create_markdown_artifact("\n".join(lines), key=_key(ws, "drift"),
+                             description="Drift verdict")
+
+
+def _batch_day(ws: Workspace, batch_date: str | None) -> dt.date:
+    if batch_date:
+        try:
+            return dt.date.fromisoformat(batch_date)
+        except ValueError as exc:
+            raise ValueError(f"batch_date {batch_date!r}: expected YYYY-MM-DD") from exc
+    dates = landing.batch_dates(ws.landing)
+    if not dates:
+        raise FileNotFoundError(f"{ws.landing / 'batches'}: no batches in the landing zone")
+    return dates[-1]
+
+
+@flow(name="ctpipe-cycle", flow_run_name="{use_case}-{batch_date}", log_prints=True,
+      validate_parameters=True)
+def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
+               backtest: bool = False) -> dict:
+    """Validate → drift → (retrain → evaluate → gate → promote) for one batch."""
+    logger = get_run_logger()
+    ws = open_workspace(use_case, backtest)
+    day = _batch_day(ws, batch_date)
+    record = CycleRecord(use_case=ws.name, batch_date=day.isoformat())
+    c = registry.client()
+    run = c.create_run(registry.ensure_experiment(ws.experiment), run_name=f"{ws.name}-{day}",
+                       tags={"use_case": ws.name, "batch_date": day.isoformat(),
+                             "config_hash": ws.config.config_hash})
+    record.mlflow_run_id = run.info.run_id
+    try:
+        _run_cycle(ws, day, record, run.info.run_id, logger)
+        c.set_terminated(run.info.run_id, "FINISHED")
+    except BaseException:
+        c.set_terminated(run.info.run_id, "FAILED")
+        raise
+    finally:
+        c.set_tag(run.info.run_id, "cycle_status", record.status)
+        cycle.write_record(ws, record)
+    return record.__dict__
+
+
+def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, logger) -> None:
+    c = registry.client()
+    try:
+        batch = load_batch(ws, day)
+        result, read_error = validate_batch(ws, batch), None
+    except BatchReadError as exc:
+        result, read_error = None, str(exc)
+    c.set_tag(run_id, "validation", "passed" if result and result.passed else "failed")
+    if result is None or not result.passed:
+        record.status = "quarantined"
+        record.validation_failures = (
+            [read_error] if result is None
+            else [f.line() for f in result.failures])
+        record.message = quarantine_batch(ws, day, result, read_error)
+        raise BatchQuarantined(record.message)
+    record.validation_passed = True
+    create_markdown_artifact(result.summary_markdown(str(landing.batch_path(ws.landing, day))),
+                             key=_key(ws, "validation"), description="Validation: passed")
+    audit.record("validation.passed", ws.name, f"{result.rows} rows, {result.evaluated} "
+                 "expectations", path=ws.audit_path, details={"batch_date": day.isoformat()})
+
+    champion = registry.load_champion(ws.model_name)
+    record.champion_version = champion.info.version if champion else None
+    assessment = detect_drift(ws, day, batch, champion)
+    record.drift_detected = assessment.drift_detected
+    record.performance_drift = assessment.performance
+    if assessment.report is not None:
+        record.drift_share = assessment.report.drift_share
+        record.drifted_features = assessment.report.drifted_features
+        c.log_metric(run_id, "drift_share", assessment.report.drift_share)
+    c.set_tag(run_id, "drift", "detected" if assessment.drift_detected else "none")
+    _drift_artifacts(ws, assessment)
+    audit.record("drift.checked", ws.name, assessment.retrain_reason or "no drift",
+                 path=ws.audit_path, details={"batch_date": day.isoformat(),
+                                              "drifted_features": record.drifted_features,
+                                              "performance": assessment.performance})
+    if assessment.drift_detected:
+        _emit(ws, "ctpipe.drift.detected", {"batch_date": day.isoformat(),
+                                            "drifted_features": record.drifted_features,
+                                            "drift_share": record.drift_share,
+                                            "performance": assessment.performance})
+    record.retrain_reason = assessment.retrain_reason
+    if assessment.retrain_reason is None:
+        record.status = "no-drift"
+        record.message = "no drift: champion kept"
+        return
+
+    try:
+        cycle.check_training_window(ws, day)
+    except NotEnoughData as exc:
+        record.status = "waiting"
+        record.message = f"cannot retrain yet: {exc}"
+        c.set_tag(run_id, "training", record.message)
+        return
+    logger.info("retraining %s: %s", ws.name, assessment.retrain_reason)
+    candidate = train_challenger(ws, day)
+    record.retrained = True
+    challenger, incumbent, finite = evaluate_models(ws, candidate, champion)
+    decision = gating.decide(ws.config.gate, challenger, incumbent, predictions_finite=finite)
+    record.gate_passed = decision.passed
+    record.gate_reasons = decision.reasons
+    record.challenger_metric = challenger.value
+    record.champion_holdout_metric = incumbent.value if incumbent else None
+    for key, value in {**challenger.as_mlflow_metrics("challenger"),
+                       **(incumbent.as_mlflow_metrics("champion") if incumbent else {})}.items():
+        c.log_metric(run_id, key, value)
+    c.set_tag(run_id, "gate", "passed" if decision.passed else "rejected")
+    c.set_tag(run_id, "gate_reasons", " | ".join(decision.reasons)[:5000])
+
+    tags = cycle.lineage_tags(ws, day, candidate, challenger, decision, assessment.retrain_reason)
+    version = register_challenger(ws, run_id, candidate, tags)
+    record.candidate_version = version.version
+    link = f"{settings.mlflow_ui_url()}/#/models/{ws.model_name}/versions/{version.version}"
+    create_markdown_artifact(
+        reports.gate_markdown(ws.name, day.isoformat(), decision, challenger, incumbent,
+                              version.version, record.champion_version, link),
+        key=_key(ws, "gate"), description=f"Gate {'passed' if decision.passed else 'rejected'}")
+    audit.record("gate.decided", ws.name, "; ".join(decision.reasons), path=ws.audit_path,
+                 details={"version": version.version, "passed": decision.passed,
+                          "batch_date": day.isoformat()})
+    if not decision.passed:
+        record.status = "rejected"
+        record.message = f"challenger v{version.version} rejected: " + "; ".join(decision.reasons)
+        _emit(ws, "ctpipe.gate.rejected", {"version": version.version,
+                                           "reasons": decision.reasons,
+                                           "batch_date": day.isoformat()})
+        return
+    promote(ws, day, version.version, record.champion_version, assessment.retrain_reason)
+    record.status = "promoted"
+    record.message = f"v{version.version} promoted to champion ({assessment.retrain_reason})"
+    record.champion_version = version.version

@@ -1,0 +1,240 @@
+"""The `ctpipe` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ctpipe import settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Continuous training for tabular models: validate, detect drift, "
+                       "retrain, gate, promote.")
+
+REFERENCE_CASES = ["demand", "fraud"]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _workspace(use_case: str, backtest: bool = False):
+    from ctpipe.config import ConfigError
+    from ctpipe.workspace import open_workspace
+
+    try:
+        return open_workspace(use_case, backtest)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+@app.command()
+def simulate(
+    use_case: str,
+    days: Annotated[int, typer.Option(min=1, help="Number of daily batches.")] = 60,
+    shift_day: Annotated[int | None, typer.Option(help="Batch index where the scenario "
+                                                  "starts.")] = 30,
+    no_shift: Annotated[bool, typer.Option("--no-shift", help="Control stream.")] = False,
+    rows_per_day: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: int = 7,
+    start: Annotated[str, typer.Option(help="First batch date.")] = "2026-03-02",
+    out: Annotated[Path | None, typer.Option(help="Landing folder (default: the use "
+                                             "case's landing zone).")] = None,
+) -> None:
+    """Write synthetic daily batches and their (later-arriving) labels to a landing zone."""
+    settings.configure_environment()
+    from ctpipe.backtest import simulate_to_landing
+
+    ws = _workspace(use_case)
+    target = out or ws.landing
+    dates = simulate_to_landing(ws, target, days=days, shift_day=None if no_shift else shift_day,
+                                rows=rows_per_day, seed=seed,
+                                start=dt.date.fromisoformat(start))
+    typer.echo(f"{len(dates)} batches {dates[0]} .. {dates[-1]} written to {target}")
+
+
+@app.command()
+def cycle(
+    use_case: str,
+    date: Annotated[str | None, typer.Option(help="Batch date YYYY-MM-DD (default: newest).")]
+    = None,
+) -> None:
+    """Run the daily cycle on one batch of the landing zone."""
+    settings.configure_environment()
+    from ctpipe.flows.cycle import cycle_flow
+
+    ws = _workspace(use_case)
+    state = cycle_flow(use_case=use_case, batch_date=date, return_state=True)
+    record = ws.read_record(date) if date else ws.last_record()
+    if record:
+        typer.echo(json.dumps(record, indent=2))
+    if not state.is_completed():
+        _fail(f"cycle {use_case} {date or ''} failed: {state.message}")
+
+
+def _run_backtests(runs: list[tuple[str, int | None]]) -> dict:
+    from ctpipe.flows.backtest import backtest_flow
+
+    results = {}
+    for use_case, shift_day in runs:
+        typer.echo(f"replaying {use_case} ...", err=True)
+        results[use_case] = backtest_flow(use_case=use_case, shift_day=shift_day)
+    return {"use_cases": results}
+
+
+def _print_summary(report: dict) -> None:
+    from ctpipe.backtest import summarize
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    typer.echo("")
+    header = (f"{'use case':<10} {'metric':<8} {'batches':>7} {'quar.':>5} {'drift':>5} "
+              f"{'retrain':>7} {'promo':>5} {'champion':>9} {'static':>9}")
+    typer.echo(header)
+    typer.echo("-" * len(header))
+    for name, result in report["use_cases"].items():
+        s = summarize(result)
+        typer.echo(f"{name:<10} {result['metric_name']:<8} {s['batches']:>7} "
+                   f"{s['quarantined']:>5} {s['drift_days']:>5} {s['retrains']:>7} "
+                   f"{s['promotions']:>5} {fmt(s['champion_mean']):>9} "
+                   f"{fmt(s['static_mean']):>9}")
+    typer.echo("")
+    for name, result in report["use_cases"].items():
+        s = summarize(result)
+        if result.get("shift_day") is None:
+            typer.echo(f"{name}: no-shift control; {s['retrains']} retrains "
+                       f"(cold start included), {s['promotions']} promotions")
+            continue
+        better = "higher" if result["higher_is_better"] else "lower"
+        lag = s.get("first_drift_after_shift")
+        typer.echo(f"{name}: shift at batch {result['shift_day']}; drift detected "
+                   f"{'never' if lag is None else f'{lag} batches after it'}")
+        if "promotion_after_shift" in s:
+            c, st = s["champion_mean_10_after"], s["static_mean_10_after"]
+            wins = c is not None and st is not None and (c > st if result["higher_is_better"]
+                                                          else c < st)
+            typer.echo(f"  promotion {s['promotion_after_shift']} batches after the shift; "
+                       f"10 batches after it: champion {fmt(c)} vs static {fmt(st)} "
+                       f"({better} is better) -> {'ctpipe wins' if wins else 'static wins'}")
+        else:
+            typer.echo("  no promotion after the shift")
+
+
+def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None:
+    from ctpipe.reports import plot_timeline
+
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    typer.echo(f"\nJSON: {json_path}")
+    if png_path:
+        plot_timeline(report["use_cases"], png_path)
+        typer.echo(f"timeline: {png_path}")
+
+
+@app.command()
+def backtest(
+    config: Annotated[str, typer.Argument(help="Use-case name or path to its YAML config.")],
+    source: Annotated[Path | None, typer.Option(help="A labelled Parquet/CSV file or a folder "
+                                                "of them (default: data.source).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")]
+    = None,
+    png: Annotated[Path | None, typer.Option(help="Write the timeline plot here.")] = None,
+) -> None:
+    """Replay a labelled history batch by batch through the real cycle flow."""
+    settings.configure_environment()
+    from ctpipe import backtest as bt
+
+    ws = _workspace(config, backtest=True)
+    path = source or (Path(ws.config.data.source) if ws.config.data.source else None)
+    if path is None:
+        _fail("no --source given and the config has no data.source", 2)
+    bt.reset(ws)
+    try:
+        dates = bt.load_source_to_landing(ws, path)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read {path}: {exc}", 2)
+    typer.echo(f"{len(dates)} batches from {path}", err=True)
+    report = _run_backtests([(config, None)])
+    _print_summary(report)
+    if json_path or png:
+        _write_outputs(report, json_path or Path("out/backtest.json"), png)
+
+
+@app.command()
+def demo(
+    use_cases: Annotated[list[str] | None, typer.Argument(help="Default: demand fraud.")] = None,
+    days: Annotated[int, typer.Option(min=10)] = 60,
+    shift_day: Annotated[int, typer.Option(min=1)] = 30,
+    no_shift: Annotated[bool, typer.Option("--no-shift", help="Control streams.")] = False,
+    rows_per_day: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: int = 7,
+    json_path: Annotated[Path, typer.Option("--json")] = Path("out/demo.json"),
+    png: Annotated[Path, typer.Option()] = Path("out/demo-timeline.png"),
+) -> None:
+    """Simulate the reference cases and backtest them; print, and write JSON and a PNG."""
+    root = settings.configure_environment()
+    from ctpipe import backtest as bt
+
+    names = use_cases or REFERENCE_CASES
+    shift = None if no_shift else shift_day
+    if shift is not None and shift >= days:
+        _fail(f"--shift-day {shift} must be smaller than --days {days}", 2)
+    typer.echo(f"ctpipe demo: {', '.join(names)}; {days} daily batches, "
+               f"{'no shift' if shift is None else f'scenario shift at batch {shift}'}; "
+               f"state in {root}", err=True)
+    for name in names:
+        ws = _workspace(name, backtest=True)
+        bt.reset(ws)
+        bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
+                               seed=seed)
+    report = _run_backtests([(name, shift) for name in names])
+    _print_summary(report)
+    _write_outputs(report, json_path, png)
+
+
+@app.command()
+def status(
+    use_case: str,
+    backtest: Annotated[bool, typer.Option(help="Show the replay's registry instead.")] = False,
+) -> None:
+    """The champion version, its metrics and lineage, and the last cycle's outcome."""
+    settings.configure_environment()
+    from ctpipe import registry
+
+    ws = _workspace(use_case, backtest)
+    champion = registry.get_alias(ws.model_name, registry.CHAMPION)
+    typer.echo(f"use case: {ws.name}   model: {ws.model_name}")
+    if champion is None:
+        typer.echo("champion: none")
+    else:
+        t = champion.tags
+        typer.echo(f"champion: version {champion.version}  {t.get('metric_name')}="
+                   f"{t.get('holdout_metric')} on holdout {t.get('holdout_start')}.."
+                   f"{t.get('holdout_end')}")
+        typer.echo(f"  trained on {t.get('train_start')}..{t.get('train_end')} "
+                   f"({t.get('train_rows')} rows, data {t.get('data_fingerprint', '')[:12]})")
+        typer.echo(f"  promoted {t.get('promoted_at')} by {t.get('approver')}; reason: "
+                   f"{t.get('retrain_reason')}")
+    versions = registry.list_versions(ws.model_name)
+    typer.echo(f"versions: {len(versions)} "
+               f"({sum(v.tags.get('gate_decision') == 'passed' for v in versions)} passed the "
+               "gate)")
+    last = ws.last_record()
+    if last is None:
+        typer.echo("last cycle: none")
+    else:
+        typer.echo(f"last cycle: {last['batch_date']} {last['status']}: {last['message']}")
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,70 @@
+"""Feature derivation shared by training and scoring, so the two cannot diverge.
+
+A ``FeatureSpec`` is fitted once on the training window (it learns the category levels), stored
+as JSON next to the LightGBM booster in the registered model, and applied to raw batch rows at
+scoring time. Categories unseen in training become missing, which LightGBM handles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ctpipe.config import UseCaseConfig
+
+_CALENDAR = {
+    "day_of_week": lambda t: t.dt.dayofweek,
+    "day_of_month": lambda t: t.dt.day,
+    "day_of_year": lambda t: t.dt.dayofyear,
+    "month": lambda t: t.dt.month,
+    "week_of_year": lambda t: t.dt.isocalendar().week.astype("int64"),
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    time_column: str
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+    calendar: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.calendar]
+
+    def transform(self, raw: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in (*self.numeric, *self.categorical) if c not in raw.columns]
+        if missing:
+            raise ValueError(f"feature columns missing from the batch: {missing}")
+        out = {c: pd.to_numeric(raw[c], errors="raise").astype("float64") for c in self.numeric}
+        for col, levels in self.categorical.items():
+            as_text = raw[col].astype("str").where(raw[col].notna())
+            out[col] = pd.Categorical(as_text, categories=levels)
+        if self.calendar:
+            times = pd.to_datetime(raw[self.time_column])
+            for part in self.calendar:
+                out[part] = _CALENDAR[part](times).astype("float64")
+        return pd.DataFrame(out, index=raw.index)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        return cls(**json.loads(text))
+
+
+def fit_feature_spec(config: UseCaseConfig, frame: pd.DataFrame) -> FeatureSpec:
+    categories = {}
+    for col in config.features.categorical:
+        values = frame[col].dropna().astype("str")
+        categories[col] = sorted(np.unique(values.to_numpy()).tolist())
+    return FeatureSpec(
+        time_column=config.data.time_column,
+        numeric=list(config.features.numeric),
+        categorical=categories,
+        calendar=list(config.features.calendar),
+    )

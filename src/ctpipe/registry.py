@@ -1,0 +1,221 @@
+"""MLflow adapter: log and register candidates, move aliases, read lineage.
+
+A registered version holds the whole inference path (feature spec + LightGBM booster, served by
+a small pyfunc wrapper) and the reference profile the drift check compares batches against.
+The registry is the source of truth for production: alias ``champion`` serves, ``challenger``
+marks the newest candidate.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.models.signature import ModelSignature
+from mlflow.tracking import MlflowClient
+
+from ctpipe import __version__, settings
+from ctpipe.drift import ReferenceProfile
+from ctpipe.features import FeatureSpec
+from ctpipe.serving import ENTRY_POINT, load_scoring_model
+from ctpipe.training import ScoringModel
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+_BOOSTER, _FEATURES, _PROFILE = "booster.txt", "features.json", "profile.npz"
+
+warnings.filterwarnings("ignore", module="mlflow")
+logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    name: str
+    version: int
+    tags: dict[str, str]
+    aliases: list[str]
+    run_id: str | None
+
+    def metric(self) -> float | None:
+        value = self.tags.get("holdout_metric")
+        return float(value) if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    info: ModelVersionInfo
+    model: ScoringModel
+    profile: ReferenceProfile
+
+
+def client() -> MlflowClient:
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    return MlflowClient()
+
+
+def ensure_experiment(name: str) -> str:
+    """The experiment id, creating it with artifacts under CTPIPE_HOME for embedded stores."""
+    c = client()
+    found = c.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if settings.tracking_uri().startswith("sqlite:"):
+        location = (settings.artifact_root() / name).as_uri()
+    return c.create_experiment(name, artifact_location=location)
+
+
+@functools.cache
+def code_version() -> str:
+    """ctpipe's version plus the git commit it runs from, when there is one."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def sha256_of(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _signature(spec: FeatureSpec, sample: pd.DataFrame) -> ModelSignature:
+    """Input schema inferred from real rows, so integer and float columns keep their types."""
+    columns = [*spec.numeric, *spec.categorical]
+    if spec.calendar:
+        columns.append(spec.time_column)
+    return infer_signature(sample[columns].head(100))
+
+
+def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceProfile,
+                       tags: dict[str, str], sample: pd.DataFrame) -> ModelVersionInfo:
+    """Log the model in the active run and register it; a failure leaves no version behind."""
+    c = client()
+    with tempfile.TemporaryDirectory(prefix="ctpipe-model-") as tmp:
+        folder = Path(tmp)
+        model.booster.save_model(str(folder / _BOOSTER))
+        (folder / _FEATURES).write_text(model.spec.to_json(), encoding="utf-8")
+        profile.save(folder / _PROFILE)
+        files = [folder / _BOOSTER, folder / _FEATURES, folder / _PROFILE]
+        artifact_sha = sha256_of(files)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(ENTRY_POINT),
+            artifacts={"booster": str(files[0]), "features": str(files[1]),
+                       "profile": str(files[2])},
+            signature=_signature(model.spec, sample),
+            # Explicit requirements skip MLflow's slow environment inference.
+            pip_requirements=[f"ctpipe=={__version__}", f"lightgbm=={lgb.__version__}",
+                              f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"],
+        )
+    all_tags = {**tags, "artifact_sha256": artifact_sha, "code_version": code_version()}
+    _ensure_registered_model(c, model_name)
+    # Tags go in with the version itself: a version never exists without its lineage.
+    version = c.create_model_version(
+        model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id,
+        tags={k: str(v) for k, v in all_tags.items()}, await_creation_for=0)
+    try:
+        c.set_registered_model_alias(model_name, CHALLENGER, version.version)
+    except BaseException:
+        c.delete_model_version(model_name, version.version)
+        raise
+    return get_version(model_name, int(version.version))
+
+
+def _ensure_registered_model(c: MlflowClient, model_name: str) -> None:
+    try:
+        c.create_registered_model(model_name, description="Managed by ctpipe: alias "
+                                  "'champion' serves, 'challenger' is the newest candidate.")
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+
+
+def get_version(model_name: str, version: int) -> ModelVersionInfo:
+    mv = client().get_model_version(model_name, str(version))
+    return _info(mv)
+
+
+def _info(mv) -> ModelVersionInfo:  # noqa: ANN001
+    return ModelVersionInfo(name=mv.name, version=int(mv.version), tags=dict(mv.tags or {}),
+                            aliases=list(mv.aliases or []), run_id=mv.run_id)
+
+
+def get_alias(model_name: str, alias: str) -> ModelVersionInfo | None:
+    try:
+        return _info(client().get_model_version_by_alias(model_name, alias))
+    except MlflowException:
+        return None
+
+
+def list_versions(model_name: str) -> list[ModelVersionInfo]:
+    try:
+        found = client().search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return []
+    return sorted((_info(mv) for mv in found), key=lambda v: v.version)
+
+
+def set_champion(model_name: str, version: int) -> None:
+    client().set_registered_model_alias(model_name, CHAMPION, str(version))
+
+
+def tag_version(model_name: str, version: int, tags: dict[str, str]) -> None:
+    c = client()
+    for key, value in tags.items():
+        c.set_model_version_tag(model_name, str(version), key, str(value))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_artifacts(tracking_uri: str, model_name: str, version: int) -> tuple[ScoringModel,
+                                                                            ReferenceProfile]:
+    # Keyed by store, name and version: a version's artifacts never change once registered.
+    with tempfile.TemporaryDirectory(prefix="ctpipe-load-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(
+            f"models:/{model_name}/{version}", dst_path=tmp, tracking_uri=tracking_uri))
+        art = local / "artifacts"
+        model = load_scoring_model(art / _BOOSTER, art / _FEATURES)
+        profile = ReferenceProfile.load(art / _PROFILE)
+    return model, profile
+
+
+def load_version(model_name: str, version: int) -> LoadedVersion:
+    info = get_version(model_name, version)
+    model, profile = _load_artifacts(settings.tracking_uri(), model_name, version)
+    return LoadedVersion(info=info, model=model, profile=profile)
+
+
+def load_champion(model_name: str) -> LoadedVersion | None:
+    info = get_alias(model_name, CHAMPION)
+    return None if info is None else load_version(model_name, info.version)
+
+
+def delete_registered_model(model_name: str) -> None:
+    try:
+        client().delete_registered_model(model_name)
+    except MlflowException:
+        pass
+
+
+def tags_json(value: object) -> str:
+    """Compact JSON for a tag value (MLflow caps tag values, so keep them short)."""
+    return json.dumps(value, separators=(",", ":"), default=str)[:5000]

@@ -1,0 +1,31 @@
+"""The pyfunc wrapper MLflow serves: raw batch rows in, predictions (fraud probability) out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow.pyfunc
+import pandas as pd
+
+from ctpipe.features import FeatureSpec
+from ctpipe.training import ScoringModel
+
+# Logged as "model from code": MLflow stores this file's path, not a pickled object.
+ENTRY_POINT = Path(__file__).with_name("pyfunc_entry.py")
+
+
+def load_scoring_model(booster_path: Path, features_path: Path) -> ScoringModel:
+    return ScoringModel(
+        spec=FeatureSpec.from_json(features_path.read_text(encoding="utf-8")),
+        booster=lgb.Booster(model_file=str(booster_path)),
+    )
+
+
+class ScoringPyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self._model = load_scoring_model(Path(context.artifacts["booster"]),
+                                         Path(context.artifacts["features"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # noqa: ANN001
+        return self._model.predict(model_input)

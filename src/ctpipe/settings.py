@@ -1,0 +1,75 @@
+"""Where ctpipe keeps its state, and the environment every entry point sets before Prefect loads.
+
+Embedded by default: with no environment set, MLflow (SQLite + local artifacts), Prefect's home,
+the landing zone, quarantine and audit log all live under one folder, ``CTPIPE_HOME``
+(default ``./.ctpipe``). ``MLFLOW_TRACKING_URI`` and ``PREFECT_API_URL`` point the same code at
+real servers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+# Telemetry off everywhere: nothing may reach outside this machine.
+_QUIET_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "true",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    # The first start migrates a new database; the 20 s default is too short on 2 cores.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def home() -> Path:
+    return Path(os.environ.get("CTPIPE_HOME", ".ctpipe")).expanduser().resolve()
+
+
+def configure_environment() -> Path:
+    """Set defaults for telemetry, Prefect's home and MLflow's store; call before importing Prefect.
+
+    Values already in the environment win, so an operator can point at real servers.
+    """
+    root = home()
+    root.mkdir(parents=True, exist_ok=True)
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
+    # GX logs every ephemeral context it creates at INFO: noise in every cycle's log.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return root
+
+
+def default_tracking_uri(root: Path | None = None) -> str:
+    # Absolute sqlite URI: MLflow 3's own default would drop mlflow.db into the working directory.
+    return f"sqlite:///{(root or home()) / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def artifact_root() -> Path:
+    return home() / "mlartifacts"
+
+
+def landing_dir(use_case: str, configured: str | None = None) -> Path:
+    return Path(configured).expanduser().resolve() if configured else home() / "landing" / use_case
+
+
+def quarantine_dir(use_case: str) -> Path:
+    return home() / "quarantine" / use_case
+
+
+def audit_log_path() -> Path:
+    return home() / "audit" / "audit.jsonl"
+
+
+def mlflow_ui_url() -> str:
+    """Where operators open MLflow (``ctpipe server`` serves it here); used in artifact links."""
+    return os.environ.get("CTPIPE_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")

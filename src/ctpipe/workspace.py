@@ -1,0 +1,76 @@
+"""Where one use case's state lives: production, or a replay that must not touch production."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctpipe import settings
+from ctpipe.config import UseCaseConfig, load_config
+
+
+@dataclass(frozen=True)
+class Workspace:
+    config: UseCaseConfig
+    backtest: bool = False
+    ref: str = ""  # how the config was named (use-case name or YAML path), for flow parameters
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def root(self) -> Path:
+        base = settings.home()
+        return base / "backtests" / self.name if self.backtest else base
+
+    @property
+    def landing(self) -> Path:
+        if self.backtest:
+            return self.root / "landing"
+        return settings.landing_dir(self.name, self.config.data.landing)
+
+    @property
+    def model_name(self) -> str:
+        # A replay registers under its own name so production's aliases never move.
+        suffix = "-backtest" if self.backtest else ""
+        return f"{self.config.registered_model}{suffix}"
+
+    @property
+    def experiment(self) -> str:
+        return f"ctpipe-{self.name}{'-backtest' if self.backtest else ''}"
+
+    @property
+    def records_dir(self) -> Path:
+        return (self.root / "cycles") if self.backtest else self.root / "cycles" / self.name
+
+    @property
+    def quarantine(self) -> Path:
+        return (self.root / "quarantine") if self.backtest else settings.quarantine_dir(self.name)
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / "audit.jsonl" if self.backtest else settings.audit_log_path()
+
+    @property
+    def event_resource(self) -> str:
+        # Replays speak about their own resource so production triggers never fire on them.
+        kind = "backtest" if self.backtest else "use-case"
+        return f"ctpipe.{kind}.{self.name}"
+
+    def record_path(self, day: str) -> Path:
+        return self.records_dir / f"{day}.json"
+
+    def read_record(self, day: str) -> dict | None:
+        path = self.record_path(day)
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def last_record(self) -> dict | None:
+        files = sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []
+        return json.loads(files[-1].read_text(encoding="utf-8")) if files else None
+
+
+def open_workspace(use_case: str, backtest: bool = False) -> Workspace:
+    """``use_case`` is a name under configs/ or a path to a YAML file."""
+    return Workspace(load_config(use_case), backtest, ref=str(use_case))

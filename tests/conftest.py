@@ -1,0 +1,39 @@
+"""Test environment: every store in a temporary folder, telemetry off, one Prefect server."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Prefect or MLflow: state goes to a throwaway folder, nothing phones out.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="ctpipe-tests-"))
+os.environ["CTPIPE_HOME"] = str(_SESSION_HOME / "home")
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'home' / 'mlflow.db'}"
+for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
+                   "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
+                   "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+    os.environ[key] = value
+os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One real Prefect server (subprocess) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def ctpipe_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh CTPIPE_HOME with its own MLflow store for one test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CTPIPE_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    return home

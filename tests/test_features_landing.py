@@ -1,0 +1,87 @@
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctpipe import landing
+from ctpipe.config import load_config
+from ctpipe.features import FeatureSpec, fit_feature_spec
+
+
+def _demand_rows(n: int, day: dt.date) -> pd.DataFrame:
+    rng = np.random.default_rng(day.toordinal())
+    return pd.DataFrame({
+        "date": pd.Timestamp(day), "record_id": [f"{day}-{i}" for i in range(n)],
+        "advance_bookings": rng.uniform(0, 100, n), "rainfall_mm": rng.uniform(0, 5, n),
+        "border_wait_minutes": rng.uniform(10, 60, n),
+        "lane": rng.choice(["HK-SZ", "HK-GZ"], n), "commodity": rng.choice(["food", "apparel"], n),
+        "typhoon_signal": "none", "holiday": "none", "volume_tonnes": rng.uniform(1, 50, n),
+    })
+
+
+def test_feature_spec_round_trip_and_unseen_category() -> None:
+    cfg = load_config("demand")
+    train = _demand_rows(50, dt.date(2026, 3, 2))
+    spec = fit_feature_spec(cfg, train)
+    assert spec.categorical["lane"] == ["HK-GZ", "HK-SZ"]
+    again = FeatureSpec.from_json(spec.to_json())
+    assert again == spec
+    batch = _demand_rows(5, dt.date(2026, 3, 3)).assign(lane="HK-ZH")
+    out = again.transform(batch)
+    assert list(out.columns) == spec.columns
+    assert out["lane"].isna().all()  # unseen level becomes missing, not an error
+    assert (out["day_of_week"] == 1).all()  # 2026-03-03 is a Tuesday
+
+
+def test_transform_names_missing_feature() -> None:
+    cfg = load_config("demand")
+    spec = fit_feature_spec(cfg, _demand_rows(20, dt.date(2026, 3, 2)))
+    with pytest.raises(ValueError, match="rainfall_mm"):
+        spec.transform(_demand_rows(3, dt.date(2026, 3, 2)).drop(columns="rainfall_mm"))
+
+
+def test_landing_zone_label_delay(tmp_path: Path) -> None:
+    cfg = load_config("demand")  # label_delay 1
+    days = [dt.date(2026, 3, 2) + dt.timedelta(days=i) for i in range(4)]
+    for d in days:
+        landing.write_batch(tmp_path, cfg, d, _demand_rows(10, d))
+    assert landing.batch_dates(tmp_path) == days
+    assert "volume_tonnes" not in pd.read_parquet(landing.batch_path(tmp_path, days[0])).columns
+    assert landing.labelled_dates(tmp_path, cfg, days[2]) == days[:2]
+    frame = landing.load_labelled(tmp_path, cfg, days[:2])
+    assert len(frame) == 20
+    assert frame[landing.BATCH_KEY].tolist() == [days[0].isoformat()] * 10 + \
+        [days[1].isoformat()] * 10
+    original = _demand_rows(10, days[0])["volume_tonnes"].to_numpy()
+    np.testing.assert_array_equal(frame["volume_tonnes"].to_numpy()[:10], original)
+
+
+def test_labels_must_match_batch_ids(tmp_path: Path) -> None:
+    cfg = load_config("demand")
+    day = dt.date(2026, 3, 2)
+    landing.write_batch(tmp_path, cfg, day, _demand_rows(10, day))
+    labels = pd.read_parquet(landing.labels_path(tmp_path, day))
+    labels["record_id"] = labels["record_id"][::-1].to_numpy()
+    labels.to_parquet(landing.labels_path(tmp_path, day))
+    with pytest.raises(ValueError, match="ids do not match"):
+        landing.load_labelled(tmp_path, cfg, [day])
+
+
+def test_split_into_weekly_batches() -> None:
+    base = load_config("demand")
+    weekly = base.data.model_copy(update={"batch_frequency": "weekly"})
+    cfg = base.model_copy(update={"data": weekly})
+    frame = pd.DataFrame({"date": pd.date_range("2026-03-01", periods=15, freq="D"), "x": 1})
+    batches = landing.split_into_batches(frame, cfg)
+    # 2026-03-01 is a Sunday: weeks start on Monday
+    assert list(batches) == [dt.date(2026, 2, 23), dt.date(2026, 3, 2), dt.date(2026, 3, 9)]
+    assert [len(b) for b in batches.values()] == [1, 7, 7]
+
+
+def test_split_rejects_unparseable_times() -> None:
+    cfg = load_config("demand")
+    frame = pd.DataFrame({"date": ["2026-03-01", "not a date"], "x": [1, 2]})
+    with pytest.raises(ValueError, match="1 values are not dates"):
+        landing.split_into_batches(frame, cfg)
