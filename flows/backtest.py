@@ -15,6 +15,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from ctpipe import backtest, landing
 from ctpipe.config import load_config
@@ -69,12 +70,16 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
 
 def _replay_day(ws: Workspace, day: dt.date,
                 static_version: int | None) -> tuple[dict, int | None]:
-    state = cycle_flow(use_case=ws.ref, batch_date=day.isoformat(), backtest=True,
-                       return_state=True)
+    # Heartbeats guard long unattended runs; for a replay's short subflows, the heartbeat
+    # thread's shutdown (up to 1 s each) would dominate.
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = cycle_flow(use_case=ws.ref, batch_date=day.isoformat(), backtest=True,
+                           return_state=True)
     record = ws.read_record(day.isoformat())
-    if record is None:  # the flow failed before it could write anything: surface its error
+    if record is None or record["status"] == "failed":
+        # A crash is not a verdict on the data: stop the replay with the cycle's own error.
         state.result()
-        raise RuntimeError(f"cycle {ws.name} {day} left no record ({state.type})")
+        raise RuntimeError(f"cycle {ws.name} {day} failed: {state.message}")
     candidate = record["candidate_version"]
     score = backtest.score_day(ws, day, record["champion_version"], static_version or candidate)
     return {

@@ -159,7 +159,10 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
     try:
         _run_cycle(ws, day, record, run.info.run_id, logger)
         c.set_terminated(run.info.run_id, "FINISHED")
-    except BaseException:
+    except BaseException as exc:
+        if record.status == "running":
+            record.status = "failed"
+            record.message = f"{type(exc).__name__}: {exc}"
         c.set_terminated(run.info.run_id, "FAILED")
         raise
     finally:

@@ -95,7 +95,7 @@ def test_values_satisfy_the_validation_rules(use_case: str, shift_day: int | Non
         assert_valid(configs[use_case], gen(use_case, i, shift_day=shift_day))
 
 
-@settings(max_examples=15, deadline=None,
+@settings(max_examples=15, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(use_case=st.sampled_from(USE_CASES), day_index=st.integers(0, 2000),
        seed=st.integers(0, 10**6), shifted=st.booleans())

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from ctpipe import settings
+from ctpipe.workspace import Workspace, open_workspace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Continuous training for tabular models: validate, detect drift, "
@@ -24,9 +25,8 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _workspace(use_case: str, backtest: bool = False):
+def _workspace(use_case: str, backtest: bool = False) -> Workspace:
     from ctpipe.config import ConfigError
-    from ctpipe.workspace import open_workspace
 
     try:
         return open_workspace(use_case, backtest)
@@ -78,13 +78,13 @@ def cycle(
         _fail(f"cycle {use_case} {date or ''} failed: {state.message}")
 
 
-def _run_backtests(runs: list[tuple[str, int | None]]) -> dict:
+def _run_backtests(runs: list[tuple[Workspace, int | None]]) -> dict:
     from ctpipe.flows.backtest import backtest_flow
 
     results = {}
-    for use_case, shift_day in runs:
-        typer.echo(f"replaying {use_case} ...", err=True)
-        results[use_case] = backtest_flow(use_case=use_case, shift_day=shift_day)
+    for ws, shift_day in runs:
+        typer.echo(f"replaying {ws.name} ...", err=True)
+        results[ws.name] = backtest_flow(use_case=ws.ref, shift_day=shift_day)
     return {"use_cases": results}
 
 
@@ -161,7 +161,7 @@ def backtest(
     except (OSError, ValueError) as exc:
         _fail(f"cannot read {path}: {exc}", 2)
     typer.echo(f"{len(dates)} batches from {path}", err=True)
-    report = _run_backtests([(config, None)])
+    report = _run_backtests([(ws, None)])
     _print_summary(report)
     if json_path or png:
         _write_outputs(report, json_path or Path("out/backtest.json"), png)
@@ -189,12 +189,14 @@ def demo(
     typer.echo(f"ctpipe demo: {', '.join(names)}; {days} daily batches, "
                f"{'no shift' if shift is None else f'scenario shift at batch {shift}'}; "
                f"state in {root}", err=True)
-    for name in names:
-        ws = _workspace(name, backtest=True)
+    workspaces = [_workspace(name, backtest=True) for name in names]
+    for ws in workspaces:
+        if ws.name not in REFERENCE_CASES:
+            _fail(f"demo: {ws.name!r} has no simulator; use one of {REFERENCE_CASES}", 2)
         bt.reset(ws)
         bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
                                seed=seed)
-    report = _run_backtests([(name, shift) for name in names])
+    report = _run_backtests([(ws, shift) for ws in workspaces])
     _print_summary(report)
     _write_outputs(report, json_path, png)
 

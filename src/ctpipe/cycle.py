@@ -21,7 +21,14 @@ from ctpipe.drift import (
 from ctpipe.evaluation import Evaluation, evaluate
 from ctpipe.gating import GateDecision
 from ctpipe.registry import LoadedVersion
-from ctpipe.training import ScoringModel, WindowSplit, data_fingerprint, split_window, train_model
+from ctpipe.training import (
+    NotEnoughData,
+    ScoringModel,
+    WindowSplit,
+    data_fingerprint,
+    split_window,
+    train_model,
+)
 from ctpipe.validation import read_batch_file
 from ctpipe.workspace import Workspace
 
@@ -153,7 +160,12 @@ class Candidate:
 
 def check_training_window(ws: Workspace, day: dt.date) -> WindowSplit:
     """The split a retrain would use; raises NotEnoughData while the history is too short."""
-    return split_window(landing.labelled_dates(ws.landing, ws.config, day), ws.config)
+    split = split_window(landing.labelled_dates(ws.landing, ws.config, day), ws.config)
+    rows = sum(landing.row_count(landing.labels_path(ws.landing, d)) for d in split.train)
+    if rows < ws.config.training.min_train_rows:
+        raise NotEnoughData(f"{rows} training rows in {len(split.train)} batches, "
+                            f"training.min_train_rows is {ws.config.training.min_train_rows}")
+    return split
 
 
 def train_candidate(ws: Workspace, day: dt.date) -> Candidate:

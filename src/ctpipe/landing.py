@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ctpipe.config import UseCaseConfig
 
@@ -61,6 +62,11 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date) -> list
     dates = [d for d in batch_dates(landing) if d <= as_of]
     cutoff = len(dates) - config.data.label_delay
     return [d for d in dates[: max(cutoff, 0)] if labels_path(landing, d).is_file()]
+
+
+def row_count(path: Path) -> int:
+    """Rows in a Parquet file, from its footer: no data is read."""
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def read_labels(landing: Path, config: UseCaseConfig, day: dt.date) -> pd.Series:

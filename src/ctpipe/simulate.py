@@ -9,9 +9,10 @@ identical in both streams, so a control run and a shift run share their history.
 Demand (Hong Kong <-> Greater Bay Area trucking): one row per lane x commodity x shipper account
 and day. Advance bookings drive the volume; weekdays, holidays, typhoon signals, border waits
 and rain modulate it. Scenario: a cross-border policy change (a medical-supplies green channel
-plus tighter inspections) moves shipper accounts from consumer goods to medical supplies,
-multiplies medical tonnes per booking by 2.5, cuts consumer-goods tonnes per booking to 0.4x and
-adds inspection time to every crossing.
+plus tighter inspections) moves 70 % of the consumer-goods shipper accounts to medical supplies,
+triples medical bookings and multiplies medical tonnes per booking by 2.5, cuts consumer-goods
+bookings to 0.6x and their tonnes per booking to 0.4x, and adds 20 minutes of inspection to
+every crossing: the bookings -> volume relationship changes, not only the marginals.
 
 Fraud (retail card transactions): legitimate traffic plus three established fraud patterns
 (card-not-present, card testing, skimmed cards used abroad). Scenario: a Singapore wallet
@@ -33,6 +34,7 @@ USE_CASES = ("demand", "fraud")
 DEFAULT_ROWS = {"demand": 240, "fraud": 20_000}
 # Third element of the seed sequence, so the two use cases never share a random stream.
 _STREAM = {"demand": 101, "fraud": 202}
+_ID_STRIDE = 10**8  # row ids are yyyymmdd * stride + row number
 _STATIC = 0xD15C  # marks the per-seed (not per-day) stream for persistent shipper accounts
 
 
@@ -42,8 +44,8 @@ def generate_day(use_case: str, day_index: int, day: dt.date, *, rows: int | Non
     if use_case not in USE_CASES:
         raise ValueError(f"unknown use case {use_case!r}; allowed: {', '.join(USE_CASES)}")
     n = DEFAULT_ROWS[use_case] if rows is None else int(rows)
-    if n < 1:
-        raise ValueError(f"rows must be at least 1, got {rows}")
+    if not 1 <= n < _ID_STRIDE:
+        raise ValueError(f"rows must be between 1 and {_ID_STRIDE - 1}, got {rows}")
     shifted = shift_day is not None and day_index >= shift_day
     rng = np.random.default_rng([seed, day_index, _STREAM[use_case]])
     if use_case == "demand":
@@ -82,8 +84,8 @@ def _stratified(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _ids(day: dt.date, n: int) -> np.ndarray:
-    # yyyymmdd * 1e8 + row: unique across days (up to 1e8 rows a day) and readable.
-    return int(day.strftime("%Y%m%d")) * 10**8 + np.arange(n, dtype="int64")
+    # yyyymmdd * 1e8 + row: unique across days and readable; fits int64 for any date.
+    return int(day.strftime("%Y%m%d")) * _ID_STRIDE + np.arange(n, dtype="int64")
 
 
 # --------------------------------------------------------------------------- demand
@@ -92,6 +94,7 @@ LANES = ("HK-SZ", "HK-GZ", "HK-ZH", "HK-DG")
 _LANE_SCALE = np.array([1.5, 0.9, 0.6, 1.0])  # relative truck traffic per lane
 _LANE_WAIT = np.array([45.0, 35.0, 20.0, 40.0])  # typical truck queue (minutes) at its crossing
 COMMODITIES = ("electronics", "consumer_goods", "medical_supplies", "apparel", "food", "machinery")
+_CONSUMER, _MEDICAL = COMMODITIES.index("consumer_goods"), COMMODITIES.index("medical_supplies")
 _BOOKINGS = np.array([40.0, 60.0, 20.0, 30.0, 35.0, 12.0])  # bookings / account / day (median)
 _TONNES = np.array([0.35, 0.45, 0.30, 0.25, 0.90, 1.80])  # tonnes per booking
 TYPHOON = ("none", "T1", "T3", "T8")
@@ -113,8 +116,8 @@ _DOW_VOLUME = np.array([1.0, 1.0, 1.0, 1.0, 1.03, 0.90, 0.82])
 _DOW_WAIT = np.array([1.0, 1.0, 1.0, 1.0, 1.02, 0.98, 0.97])
 # Scenario: consumer-goods accounts that become medical-supplies accounts, and the new factors.
 _MOVED_ACCOUNTS = 0.7
-_SHIFT_BOOKINGS = {1: 0.6, 2: 2.5}  # commodity index -> factor on advance bookings
-_SHIFT_TONNES = {1: 0.4, 2: 2.5}  # commodity index -> factor on tonnes per booking
+_SHIFT_BOOKINGS = {_CONSUMER: 0.6, _MEDICAL: 3.0}  # factor on advance bookings
+_SHIFT_TONNES = {_CONSUMER: 0.4, _MEDICAL: 2.5}  # factor on tonnes per booking
 _SHIFT_EXTRA_WAIT = 20.0  # minutes of added inspection per crossing
 _RAIN_NULL_P = 0.01  # missing rain-gauge readings; config allows up to 5 %
 
@@ -128,8 +131,9 @@ _LUNAR_NEW_YEAR = {
 def holiday_for(day: dt.date) -> str:
     """Which side of the border is on public holiday: none, hk, mainland or both.
 
-    A simplified calendar: fixed-date holidays plus Lunar New Year (2020-2030); other lunar
-    holidays are left out so the calendar stays a pure function of the date.
+    A simplified calendar: fixed-date holidays (Ching Ming pinned to 4 April), mainland Labour
+    Day and National Day weeks, and Lunar New Year for 2020-2030; the other lunar holidays are
+    left out.
     """
     md = (day.month, day.day)
     lny = _LUNAR_NEW_YEAR.get(day.year)
@@ -171,8 +175,8 @@ def _demand_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool,
     per_cell = int(slot.max()) + 1
     if shifted:
         # New medical-supplies licences: most consumer-goods accounts switch commodity.
-        moved = (commodity == 1) & (slot < round(_MOVED_ACCOUNTS * per_cell))
-        commodity = np.where(moved, 2, commodity)
+        moved = (commodity == _CONSUMER) & (slot < round(_MOVED_ACCOUNTS * per_cell))
+        commodity = np.where(moved, _MEDICAL, commodity)
 
     # Day-level conditions (drawn first and in a fixed order, so both streams agree pre-shift).
     typhoon = int(np.searchsorted(np.cumsum(_TYPHOON_P), rng.random(), side="right"))
@@ -233,7 +237,8 @@ CATEGORIES = ("grocery", "restaurants", "fuel", "electronics", "travel", "online
 CHANNELS = ("pos", "ecommerce", "atm", "wallet")
 JURISDICTIONS = ("HK", "SG", "GB")
 _ATM = CATEGORIES.index("cash_withdrawal")
-_TRAVEL, _ONLINE, _GAMING = (CATEGORIES.index(c) for c in ("travel", "online_services", "gaming"))
+_GROCERY, _TRAVEL, _ONLINE, _GAMING = (
+    CATEGORIES.index(c) for c in ("grocery", "travel", "online_services", "gaming"))
 _POS, _ECOMMERCE, _ATM_CHANNEL, _WALLET = range(4)
 _SG = JURISDICTIONS.index("SG")
 _HOUR_P = np.array([1.2, 0.8, 0.5, 0.4, 0.4, 0.6, 1.5, 3.0, 4.5, 5.0, 5.5, 6.0,
@@ -257,7 +262,7 @@ _FRAUD_NIGHT_MULT = 3.0
 _PATTERN_SHARE = np.array([0.45, 0.25, 0.30])  # card-not-present, card testing, skimming
 # Scenario: the wallet partnership segment's share of traffic, and fraud inside it.
 _WALLET_SEGMENT = 0.25
-_WALLET_FRAUD = 0.035
+_WALLET_FRAUD = 0.03
 _OLD_FRAUD_AFTER_SHIFT = 0.8  # the established patterns persist, a little damped
 
 # Row kinds.
@@ -327,7 +332,7 @@ def _fraud_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool) ->
 
     # Card testing: bursts of small payments on online services and games.
     i = rows_of(_TESTING)
-    channel[i] = np.where(rng.random(i.size) < 0.75, _ECOMMERCE, _WALLET)
+    channel[i] = np.where(rng.random(i.size) < 0.9, _ECOMMERCE, _POS)
     category[i] = _pick(rng, np.array([.10, .15, 0, 0, 0, .40, 0, .35, 0]), i.size)
     cross_p[i] = 0.3
     spend[i] = lognormal(0.3, 0.8, i)
@@ -366,13 +371,11 @@ def _fraud_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool) ->
     i = rows_of(_WALLET_ATO)
     txn_1h[i] = rng.poisson(0.3, i.size)
     i = rows_of(_WALLET_ATO, share=0.8)
-    txn_24h[i] = 2 + rng.poisson(5.0, i.size)
-    i = rows_of(_WALLET_ATO, share=0.8)
     home_km[i] = lognormal(30.0, 0.5, i)
 
     # Consistency: an ATM row is a withdrawal and nothing else is; abroad means far from home.
     category[channel == _ATM_CHANNEL] = _ATM
-    category[(channel != _ATM_CHANNEL) & (category == _ATM)] = 0
+    category[(channel != _ATM_CHANNEL) & (category == _ATM)] = _GROCERY
     cross = rng.random(n) < cross_p
     far = np.flatnonzero(cross & (kind != _SKIMMING))
     home_km[far] = np.maximum(home_km[far], lognormal(1200.0, 1.3, far))

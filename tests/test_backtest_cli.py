@@ -1,0 +1,121 @@
+"""`ctpipe backtest` on a data set that is not one of ours: only a new config file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ctpipe.cli import app
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+BIKES_CONFIG = """
+# Hourly bike rentals per station: no id column, semicolon CSV, a count target.
+name: bikes
+model_name: bike-rentals
+data:
+  time_column: hour_start
+  target: rentals
+  task: regression
+  batch_frequency: daily
+  label_delay: 2
+  csv_delimiter: ";"
+features:
+  numeric: [temperature_c, humidity, wind_kmh]
+  categorical: [station, weather]
+  calendar: [day_of_week]
+validation:
+  ranges:
+    humidity: {min: 0, max: 100}
+  domains:
+    weather: [clear, cloudy, rain]
+  min_rows: 100
+training:
+  window: 5
+  holdout: 1
+  min_train_rows: 400
+  params: {n_estimators: 60, learning_rate: 0.1, num_leaves: 15}
+evaluation:
+  metric: mae
+  slices: [station]
+gate:
+  floor: 20.0
+  min_improvement: 0.02
+"""
+
+
+def _bike_history(days: int, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    hours = pd.date_range("2025-06-02", periods=days * 24, freq="h")
+    stations = ["central", "harbour", "campus", "park", "market"]
+    frame = pd.DataFrame({
+        "hour_start": np.repeat(hours, len(stations)),
+        "station": np.tile(stations, len(hours)),
+    })
+    n = len(frame)
+    hour = frame["hour_start"].dt.hour.to_numpy()
+    frame["temperature_c"] = 18 + 8 * np.sin((hour - 9) / 24 * 2 * np.pi) + rng.normal(0, 2, n)
+    frame["humidity"] = np.clip(rng.normal(60, 15, n), 0, 100)
+    frame["wind_kmh"] = np.abs(rng.normal(12, 6, n))
+    frame["weather"] = rng.choice(["clear", "cloudy", "rain"], n, p=[0.5, 0.35, 0.15])
+    base = {"central": 40, "harbour": 25, "campus": 30, "park": 15, "market": 20}
+    rush = np.where(np.isin(hour, [8, 9, 17, 18]), 2.0, 1.0)
+    rain = np.where(frame["weather"] == "rain", 0.4, 1.0)
+    mean = frame["station"].map(base).to_numpy() * rush * rain * (frame["temperature_c"] / 18)
+    frame["rentals"] = rng.poisson(np.clip(mean, 0.5, None)).astype(float)
+    return frame
+
+
+def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG, encoding="utf-8")
+    source = tmp_path / "history"
+    source.mkdir()
+    history = _bike_history(days=12)
+    # A folder of files, split unevenly: batches come from the time column, not the files.
+    history.iloc[:1000].to_csv(source / "part-1.csv", sep=";", index=False)
+    history.iloc[1000:].to_csv(source / "part-2.csv", sep=";", index=False)
+    out = tmp_path / "bikes.json"
+
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    bikes = report["use_cases"]["bikes"]
+    assert bikes["metric_name"] == "mae" and bikes["higher_is_better"] is False
+    assert bikes["shift_day"] is None
+    days = bikes["days"]
+    assert [d["date"] for d in days] == [f"2025-06-{i:02d}" for i in range(2, 14)]
+    assert set(days[0]) == {"date", "validation_passed", "drift_detected", "drift_share",
+                            "retrained", "gate_passed", "champion_version", "champion_metric",
+                            "static_metric"}
+    assert all(d["validation_passed"] for d in days)
+    # label delay 2: on day t batches 0..t-2 are labelled, so a window of 5 is full at t = 6
+    assert [d["champion_version"] for d in days[:6]] == [None] * 6
+    assert days[6]["retrained"] and days[6]["gate_passed"] and days[6]["champion_version"] == 1
+    scored = [d["champion_metric"] for d in days[6:]]
+    assert all(m is not None and 0 < m < 20 for m in scored)
+    assert "bikes" in result.output  # the summary table
+
+
+def test_backtest_reports_unreadable_source(ctpipe_home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG, encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    _bike_history(days=2).drop(columns="hour_start").to_csv(bad, sep=";", index=False)
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(bad)])
+    assert result.exit_code == 2
+    assert "hour_start" in result.output
+
+
+def test_config_error_is_clear(ctpipe_home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("label_delay: 2", "label_delay: 2\n  colour: red"))
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "data.colour: unknown key" in result.output
