@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from ctpipe import settings
 
@@ -10,6 +11,7 @@ settings.configure_environment()
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Metric, RunTag
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -130,6 +132,12 @@ def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment) -> None:
                              description="Drift verdict")
 
 
+def _flush_run(c, run_id: str, tags: dict[str, str], metrics: dict[str, float]) -> None:  # noqa: ANN001
+    now = int(time.time() * 1000)
+    c.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
 def _batch_day(ws: Workspace, batch_date: str | None) -> dt.date:
     if batch_date:
         try:
@@ -156,8 +164,11 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
                        tags={"use_case": ws.name, "batch_date": day.isoformat(),
                              "config_hash": ws.config.config_hash})
     record.mlflow_run_id = run.info.run_id
+    # Collected and written in one batch at the end: one store round trip, not a dozen.
+    tags: dict[str, str] = {}
+    metrics: dict[str, float] = {}
     try:
-        _run_cycle(ws, day, record, run.info.run_id, logger)
+        _run_cycle(ws, day, record, run.info.run_id, logger, tags, metrics)
         c.set_terminated(run.info.run_id, "FINISHED")
     except BaseException as exc:
         if record.status == "running":
@@ -166,19 +177,20 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
         c.set_terminated(run.info.run_id, "FAILED")
         raise
     finally:
-        c.set_tag(run.info.run_id, "cycle_status", record.status)
+        tags["cycle_status"] = record.status
+        _flush_run(c, run.info.run_id, tags, metrics)
         cycle.write_record(ws, record)
     return record.__dict__
 
 
-def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, logger) -> None:
-    c = registry.client()
+def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, logger,
+               tags: dict[str, str], metrics: dict[str, float]) -> None:
     try:
         batch = load_batch(ws, day)
         result, read_error = validate_batch(ws, batch), None
     except BatchReadError as exc:
         result, read_error = None, str(exc)
-    c.set_tag(run_id, "validation", "passed" if result and result.passed else "failed")
+    tags["validation"] = "passed" if result and result.passed else "failed"
     if result is None or not result.passed:
         record.status = "quarantined"
         record.validation_failures = (
@@ -200,8 +212,8 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, lo
     if assessment.report is not None:
         record.drift_share = assessment.report.drift_share
         record.drifted_features = assessment.report.drifted_features
-        c.log_metric(run_id, "drift_share", assessment.report.drift_share)
-    c.set_tag(run_id, "drift", "detected" if assessment.drift_detected else "none")
+        metrics["drift_share"] = assessment.report.drift_share
+    tags["drift"] = "detected" if assessment.drift_detected else "none"
     _drift_artifacts(ws, assessment)
     audit.record("drift.checked", ws.name, assessment.retrain_reason or "no drift",
                  path=ws.audit_path, details={"batch_date": day.isoformat(),
@@ -223,7 +235,7 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, lo
     except NotEnoughData as exc:
         record.status = "waiting"
         record.message = f"cannot retrain yet: {exc}"
-        c.set_tag(run_id, "training", record.message)
+        tags["training"] = record.message
         return
     logger.info("retraining %s: %s", ws.name, assessment.retrain_reason)
     candidate = train_challenger(ws, day)
@@ -234,11 +246,11 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, lo
     record.gate_reasons = decision.reasons
     record.challenger_metric = challenger.value
     record.champion_holdout_metric = incumbent.value if incumbent else None
-    for key, value in {**challenger.as_mlflow_metrics("challenger"),
-                       **(incumbent.as_mlflow_metrics("champion") if incumbent else {})}.items():
-        c.log_metric(run_id, key, value)
-    c.set_tag(run_id, "gate", "passed" if decision.passed else "rejected")
-    c.set_tag(run_id, "gate_reasons", " | ".join(decision.reasons)[:5000])
+    metrics.update(challenger.as_mlflow_metrics("challenger"))
+    if incumbent:
+        metrics.update(incumbent.as_mlflow_metrics("champion"))
+    tags["gate"] = "passed" if decision.passed else "rejected"
+    tags["gate_reasons"] = " | ".join(decision.reasons)[:5000]
 
     tags = cycle.lineage_tags(ws, day, candidate, challenger, decision, assessment.retrain_reason)
     version = register_challenger(ws, run_id, candidate, tags)

@@ -1,0 +1,64 @@
+"""End-to-end replays of both reference scenarios through the real cycle flow (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ctpipe.backtest import mean
+from ctpipe.cli import app
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+
+
+def _demo(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "demo.json"
+    png = tmp_path / "demo.png"
+    result = CliRunner().invoke(app, ["demo", *args, "--json", str(out), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.stat().st_size > 10_000
+    return json.loads(out.read_text())["use_cases"]
+
+
+def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path,
+                                                           tmp_path: Path) -> None:
+    cases = _demo(tmp_path, "--days", "50", "--shift-day", "30")
+    for name, result in cases.items():
+        days, shift = result["days"], result["shift_day"]
+        assert shift == 30 and len(days) == 50
+        assert all(d["validation_passed"] for d in days)
+        cold = next(i for i, d in enumerate(days) if d["champion_version"] is not None)
+        assert cold < shift and days[cold]["gate_passed"]
+        # no drift between the cold start and the shift
+        assert not any(d["drift_detected"] for d in days[cold + 1: shift]), name
+        first_drift = next(i for i, d in enumerate(days) if i >= shift and d["drift_detected"])
+        assert first_drift - shift <= 3, name
+        promoted = next(i for i, d in enumerate(days)
+                        if i >= shift and d["retrained"] and d["gate_passed"])
+        assert days[promoted]["champion_version"] != days[cold]["champion_version"]
+        after = days[promoted + 1: promoted + 11]
+        assert len(after) == 10, f"{name}: promotion at {promoted} leaves too few batches"
+        champion = mean([d["champion_metric"] for d in after])
+        static = mean([d["static_metric"] for d in after])
+        better = champion > static if result["higher_is_better"] else champion < static
+        assert better, f"{name}: champion {champion:.4f} vs static {static:.4f}"
+        # rejected challengers never moved the alias
+        for prev, d in zip(days, days[1:], strict=False):
+            if d["retrained"] and d["gate_passed"] is False:
+                assert d["champion_version"] == prev["champion_version"]
+
+
+def test_no_shift_control_never_retrains_after_cold_start(ctpipe_home: Path,
+                                                          tmp_path: Path) -> None:
+    cases = _demo(tmp_path, "--days", "51", "--no-shift")
+    for name, result in cases.items():
+        days = result["days"]
+        assert result["shift_day"] is None
+        cold = next(i for i, d in enumerate(days) if d["champion_version"] is not None)
+        later = days[cold + 1:]
+        assert len(later) >= 30, name
+        assert not any(d["drift_detected"] or d["retrained"] for d in later), name
+        assert {d["champion_version"] for d in later} == {days[cold]["champion_version"]}
