@@ -15,7 +15,8 @@ os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'home' / 'mlflow.db'}"
 for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
                    "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
-                   "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+                   "PREFECT_LOGGING_LEVEL": "WARNING",
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
     os.environ[key] = value
 os.environ.pop("PREFECT_API_URL", None)
 

@@ -60,3 +60,12 @@ def test_yaml_is_parsed_safely() -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_null_fraction_is_a_share_of_a_batch_column() -> None:
+    as_percent = MINIMAL + "validation: {null_fraction: {a: 5}}\n"
+    with pytest.raises(ConfigError, match=r"validation\.null_fraction\.a"):
+        parse_config(as_percent, Path("toy.yaml"))
+    typo = MINIMAL + "validation: {null_fraction: {aa: 0.1}}\n"
+    with pytest.raises(ConfigError, match=r"not in the batch: \['aa'\]"):
+        parse_config(typo, Path("toy.yaml"))

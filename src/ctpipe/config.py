@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -67,7 +67,7 @@ class RangeRule(_Strict):
 
 class ValidationConfig(_Strict):
     max_null_fraction: float = Field(0.0, ge=0, le=1)
-    null_fraction: dict[str, float] = Field(
+    null_fraction: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict, description="Per-column maximum null fraction overrides."
     )
     ranges: dict[str, RangeRule] = Field(default_factory=dict)
@@ -166,6 +166,10 @@ class UseCaseConfig(_Strict):
             unknown = sorted(set(cols) - set(self.features.raw))
             if unknown:
                 raise ValueError(f"{section} names columns that are not features: {unknown}")
+        batch_columns = {*self.features.raw, self.data.time_column, self.data.id_column}
+        unknown = sorted(set(self.validation.null_fraction) - batch_columns)
+        if unknown:
+            raise ValueError(f"validation.null_fraction names columns not in the batch: {unknown}")
         return self
 
     @property

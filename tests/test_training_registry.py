@@ -1,0 +1,79 @@
+"""Training split and the registry adapter against a real (temporary SQLite) MLflow store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ctpipe import registry
+from ctpipe.config import load_config
+from ctpipe.drift import build_profile
+from ctpipe.landing import BATCH_KEY
+from ctpipe.simulate import generate_day
+from ctpipe.training import NotEnoughData, recency_weights, split_window, train_model
+
+DAYS = [dt.date(2026, 3, 2) + dt.timedelta(days=i) for i in range(8)]
+
+
+def test_split_window_takes_newest_batches_in_time_order() -> None:
+    cfg = load_config("demand").model_copy(update={"training": load_config(
+        "demand").training.model_copy(update={"window": 5, "holdout": 2})})
+    split = split_window(list(reversed(DAYS)), cfg)
+    assert split.train == DAYS[3:6] and split.holdout == DAYS[6:8]
+    with pytest.raises(NotEnoughData, match="4 labelled batches, the training window needs 5"):
+        split_window(DAYS[:4], cfg)
+
+
+def test_recency_weights_halve_per_half_life() -> None:
+    keys = pd.Series(["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-04"])
+    np.testing.assert_allclose(recency_weights(keys, 1.0), [0.25, 0.5, 1.0, 1.0])
+    assert recency_weights(keys, None) is None
+
+
+def _trained(rows: int = 240):
+    cfg = load_config("demand")
+    frame = pd.concat([generate_day("demand", i, d).assign(**{BATCH_KEY: d.isoformat()})
+                       for i, d in enumerate(DAYS[:5])], ignore_index=True)
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(
+        update={"params": {"n_estimators": 30}})})
+    model = train_model(cfg, frame)
+    return cfg, frame, model
+
+
+def test_model_learns_and_refuses_tiny_windows() -> None:
+    cfg, frame, model = _trained()
+    holdout = generate_day("demand", 6, DAYS[6])
+    pred = model.predict(holdout)
+    y = holdout["volume_tonnes"].to_numpy()
+    naive = np.abs(y - frame["volume_tonnes"].mean()).sum()
+    assert np.abs(y - pred).sum() < 0.6 * naive
+    with pytest.raises(NotEnoughData, match="min_train_rows"):
+        train_model(cfg, frame.head(100))
+
+
+def test_failed_registration_leaves_no_version(ctpipe_home: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, frame, model = _trained()
+    profile = build_profile(frame, cfg.features.numeric, cfg.features.categorical)
+    experiment = registry.ensure_experiment("ctpipe-test")
+    with mlflow.start_run(experiment_id=experiment):
+        ok = registry.register_candidate("m-test", model, profile, {"holdout_metric": "0.2"},
+                                         sample=frame)
+    assert ok.version == 1 and ok.aliases == ["challenger"]
+    assert ok.tags["holdout_metric"] == "0.2" and len(ok.tags["artifact_sha256"]) == 64
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("registry went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "set_registered_model_alias", unreachable)
+        with mlflow.start_run(experiment_id=experiment), pytest.raises(ConnectionError):
+            registry.register_candidate("m-test", model, profile, {}, sample=frame)
+    assert [v.version for v in registry.list_versions("m-test")] == [1]
+    assert registry.get_alias("m-test", "challenger").version == 1
