@@ -104,11 +104,10 @@ def register_challenger(ws: Workspace, run_id: str, candidate: cycle.Candidate,
 def promote(ws: Workspace, day: dt.date, version: int, previous: int | None, why: str) -> None:
     approver = f"auto: jurisdiction {ws.config.promotion.jurisdiction or 'unset'} " \
                "requires no approval"
-    registry.tag_version(ws.model_name, version, {
+    registry.promote(ws.model_name, version, previous, {
         "approver": approver, "previous_champion": str(previous or ""),
         "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
-    registry.set_champion(ws.model_name, version)
     audit.record("model.promoted", ws.name, why, path=ws.audit_path, details={
         "model": ws.model_name, "version": version, "previous": previous,
         "batch_date": day.isoformat(), "approver": approver})

@@ -53,7 +53,7 @@ def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path,
 
 def test_no_shift_control_never_retrains_after_cold_start(ctpipe_home: Path,
                                                           tmp_path: Path) -> None:
-    cases = _demo(tmp_path, "--days", "51", "--no-shift")
+    cases = _demo(tmp_path, "--days", "52", "--no-shift")
     for name, result in cases.items():
         days = result["days"]
         assert result["shift_day"] is None

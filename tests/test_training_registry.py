@@ -77,3 +77,24 @@ def test_failed_registration_leaves_no_version(ctpipe_home: Path,
             registry.register_candidate("m-test", model, profile, {}, sample=frame)
     assert [v.version for v in registry.list_versions("m-test")] == [1]
     assert registry.get_alias("m-test", "challenger").version == 1
+
+
+def test_failed_promotion_moves_the_alias_back(ctpipe_home: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, frame, model = _trained()
+    profile = build_profile(frame, cfg.features.numeric, cfg.features.categorical)
+    with mlflow.start_run(experiment_id=registry.ensure_experiment("ctpipe-test")):
+        for _ in range(2):
+            registry.register_candidate("m-promo", model, profile, {}, sample=frame)
+    registry.promote("m-promo", 1, None, {"approver": "test"})
+    assert registry.get_alias("m-promo", "champion").version == 1
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("registry went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "set_model_version_tag", unreachable)
+        with pytest.raises(ConnectionError):
+            registry.promote("m-promo", 2, 1, {"approver": "test"})
+    assert registry.get_alias("m-promo", "champion").version == 1
+    assert "approver" not in registry.get_version("m-promo", 2).tags

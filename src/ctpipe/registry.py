@@ -175,8 +175,18 @@ def list_versions(model_name: str) -> list[ModelVersionInfo]:
     return sorted((_info(mv) for mv in found), key=lambda v: v.version)
 
 
-def set_champion(model_name: str, version: int) -> None:
-    client().set_registered_model_alias(model_name, CHAMPION, str(version))
+def promote(model_name: str, version: int, previous: int | None, tags: dict[str, str]) -> None:
+    """Move ``champion`` to ``version`` and record why; on failure the alias moves back."""
+    c = client()
+    c.set_registered_model_alias(model_name, CHAMPION, str(version))
+    try:
+        tag_version(model_name, version, tags)
+    except BaseException:
+        if previous is None:
+            c.delete_registered_model_alias(model_name, CHAMPION)
+        else:
+            c.set_registered_model_alias(model_name, CHAMPION, str(previous))
+        raise
 
 
 def tag_version(model_name: str, version: int, tags: dict[str, str]) -> None:
