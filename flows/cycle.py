@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
+from pathlib import Path
 
 from ctpipe import settings
 
@@ -97,7 +99,7 @@ def register_challenger(ws: Workspace, run_id: str, candidate: cycle.Candidate,
                         tags: dict[str, str]) -> registry.ModelVersionInfo:
     with mlflow.start_run(run_id=run_id):
         return registry.register_candidate(ws.model_name, candidate.model, candidate.profile,
-                                           tags, sample=candidate.holdout)
+                                           candidate.outputs, tags, sample=candidate.holdout)
 
 
 @task(name="promote", **_TASK)
@@ -118,9 +120,16 @@ def promote(ws: Workspace, day: dt.date, version: int, previous: int | None, why
 def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment) -> None:
     report: DriftReport | None = assessment.report
     if report is not None:
-        create_table_artifact(report.to_records(), key=_key(ws, "drift-table"),
+        rows = report.to_records() + [
+            {**o.to_record(), "kind": f"{o.kind} ({o.feature}, not in share)"}
+            for o in assessment.outputs]
+        create_table_artifact(rows, key=_key(ws, "drift-table"),
                               description=f"Drift per feature (share {report.drift_share:.0%})")
     lines = ["# Drift", "", report.summary_markdown() if report else "No champion: no reference."]
+    for o in assessment.outputs:
+        verdict = "drifted" if o.drifted else "stable"
+        lines += ["", f"{o.feature.capitalize()} distribution vs the champion's training rows: "
+                  f"{verdict} ({o.test} {o.statistic:.4f}, threshold {o.threshold:.4g})."]
     if assessment.performance:
         p = assessment.performance
         lines += ["", f"Performance on {p['batch']}: {p['metric']} {p['current']:.4f} vs "
@@ -129,6 +138,13 @@ def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment) -> None:
     lines += ["", f"Decision: {assessment.retrain_reason or 'no retraining needed'}"]
     create_markdown_artifact("\n".join(lines), key=_key(ws, "drift"),
                              description="Drift verdict")
+
+
+def _log_drift_plot(ws: Workspace, run_id: str, champion: registry.LoadedVersion,
+                    batch: pd.DataFrame, report: DriftReport) -> None:
+    with tempfile.TemporaryDirectory(prefix="ctpipe-drift-") as tmp:
+        path = reports.plot_drift(champion.profile, batch, report, Path(tmp) / "drift.png")
+        registry.client().log_artifact(run_id, str(path), artifact_path="drift")
 
 
 def _flush_run(c, run_id: str, tags: dict[str, str], metrics: dict[str, float]) -> None:  # noqa: ANN001
@@ -208,21 +224,24 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, lo
     assessment = detect_drift(ws, day, batch, champion)
     record.drift_detected = assessment.drift_detected
     record.performance_drift = assessment.performance
+    record.output_drift = [o.to_record() for o in assessment.outputs]
     if assessment.report is not None:
         record.drift_share = assessment.report.drift_share
         record.drifted_features = assessment.report.drifted_features
         metrics["drift_share"] = assessment.report.drift_share
     tags["drift"] = "detected" if assessment.drift_detected else "none"
     _drift_artifacts(ws, assessment)
+    if assessment.report is not None and assessment.report.drifted_features:
+        _log_drift_plot(ws, run_id, champion, batch, assessment.report)
     audit.record("drift.checked", ws.name, assessment.retrain_reason or "no drift",
                  path=ws.audit_path, details={"batch_date": day.isoformat(),
                                               "drifted_features": record.drifted_features,
                                               "performance": assessment.performance})
     if assessment.drift_detected:
-        _emit(ws, "ctpipe.drift.detected", {"batch_date": day.isoformat(),
-                                            "drifted_features": record.drifted_features,
-                                            "drift_share": record.drift_share,
-                                            "performance": assessment.performance})
+        _emit(ws, "ctpipe.drift.detected", {
+            "batch_date": day.isoformat(), "drifted_features": record.drifted_features,
+            "drift_share": record.drift_share, "performance": assessment.performance,
+            "outputs_drifted": [o.feature for o in assessment.outputs if o.drifted]})
     record.retrain_reason = assessment.retrain_reason
     if assessment.retrain_reason is None:
         record.status = "no-drift"

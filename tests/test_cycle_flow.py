@@ -62,11 +62,19 @@ def test_cold_start_promotes_with_lineage(ctpipe_home: Path, tmp_path: Path) -> 
     np.testing.assert_allclose(np.asarray(served), loaded.model.predict(batch))
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{ws.model_name}/1")) / "artifacts"
     assert registry.sha256_of([local / "booster.txt", local / "features.json",
-                               local / "profile.npz"]) == tags["artifact_sha256"]
+                               local / "profile.npz", local / "outputs.npz"]) \
+        == tags["artifact_sha256"]
 
     assert "PASSED" in _artifact("demand-gate")
+    # The next day compares predictions and the newly arrived labels with the training rows.
+    nxt = cycle_flow(use_case=ws.ref, batch_date=day(8))
+    assert [o["feature"] for o in nxt["output_drift"]] == ["prediction", "label"]
+    # 4 training batches x 240 rows <= 1000: the small-sample policy applies (KS)
+    assert all(o["tested"] and o["test"] == "ks" for o in nxt["output_drift"])
+    assert "Prediction distribution vs the champion's training rows" in _artifact("demand-drift")
     actions = [e["action"] for e in audit.read("demand", path=ws.audit_path)]
-    assert actions[-3:] == ["drift.checked", "gate.decided", "model.promoted"]
+    assert actions[-5:] == ["drift.checked", "gate.decided", "model.promoted",
+                            "validation.passed", "drift.checked"]
 
 
 def test_worse_challenger_is_rejected_and_alias_stays(ctpipe_home: Path, tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ def test_failed_registration_leaves_no_version(ctpipe_home: Path,
     profile = build_profile(frame, cfg.features.numeric, cfg.features.categorical)
     experiment = registry.ensure_experiment("ctpipe-test")
     with mlflow.start_run(experiment_id=experiment):
-        ok = registry.register_candidate("m-test", model, profile, {"holdout_metric": "0.2"},
+        ok = registry.register_candidate("m-test", model, profile, profile,
+                                         {"holdout_metric": "0.2"},
                                          sample=frame)
     assert ok.version == 1 and ok.aliases == ["challenger"]
     assert ok.tags["holdout_metric"] == "0.2" and len(ok.tags["artifact_sha256"]) == 64
@@ -74,7 +75,7 @@ def test_failed_registration_leaves_no_version(ctpipe_home: Path,
     with monkeypatch.context() as patch:
         patch.setattr(MlflowClient, "set_registered_model_alias", unreachable)
         with mlflow.start_run(experiment_id=experiment), pytest.raises(ConnectionError):
-            registry.register_candidate("m-test", model, profile, {}, sample=frame)
+            registry.register_candidate("m-test", model, profile, profile, {}, sample=frame)
     assert [v.version for v in registry.list_versions("m-test")] == [1]
     assert registry.get_alias("m-test", "challenger").version == 1
 
@@ -85,7 +86,7 @@ def test_failed_promotion_moves_the_alias_back(ctpipe_home: Path,
     profile = build_profile(frame, cfg.features.numeric, cfg.features.categorical)
     with mlflow.start_run(experiment_id=registry.ensure_experiment("ctpipe-test")):
         for _ in range(2):
-            registry.register_candidate("m-promo", model, profile, {}, sample=frame)
+            registry.register_candidate("m-promo", model, profile, profile, {}, sample=frame)
     registry.promote("m-promo", 1, None, {"approver": "test"})
     assert registry.get_alias("m-promo", "champion").version == 1
 

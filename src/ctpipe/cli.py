@@ -202,6 +202,51 @@ def demo(
 
 
 @app.command()
+def drift(
+    use_case: Annotated[str, typer.Argument(help="Use-case name or path to its YAML config.")],
+    reference: Annotated[Path, typer.Option(help="Reference rows (Parquet or CSV).")],
+    current: Annotated[Path, typer.Option(help="Current rows (Parquet or CSV).")],
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")]
+    = None,
+    png: Annotated[Path | None, typer.Option(help="Plot the most drifted features here.")]
+    = None,
+) -> None:
+    """Standalone drift check of two files; exit 0 without dataset drift, 1 with it."""
+    from ctpipe.drift import build_profile, detect_drift
+    from ctpipe.reports import plot_drift
+    from ctpipe.validation import BatchReadError, read_batch_file
+
+    cfg = _workspace(use_case).config
+    try:
+        ref_rows, cur_rows = (read_batch_file(p, cfg) for p in (reference, current))
+        profile = build_profile(ref_rows, cfg.features.numeric, cfg.features.categorical)
+        report = detect_drift(profile, cur_rows, cfg.drift)
+    except (BatchReadError, ValueError) as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"{'feature':<24} {'test':<14} {'statistic':>10} {'threshold':>10}  drifted")
+    for f in report.features:
+        stat = f"p={f.p_value:.3g}" if f.p_value is not None else f"{f.statistic:.4f}"
+        typer.echo(f"{f.feature:<24} {f.test:<14} {stat:>10} {f.threshold:>10.4g}  "
+                   f"{'YES' if f.drifted else 'no'}{'  ' + f.note if f.note else ''}")
+    verdict = "DATASET DRIFT" if report.dataset_drift else "no dataset drift"
+    typer.echo(f"\n{verdict}: {len(report.drifted_features)} of {report.n_tested} tested "
+               f"features drifted (share {report.drift_share:.0%}, threshold "
+               f"{report.threshold_share:.0%})")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({
+            "use_case": cfg.name, "reference": str(reference), "current": str(current),
+            "reference_rows": len(ref_rows), "current_rows": len(cur_rows),
+            "dataset_drift": report.dataset_drift, "drift_share": report.drift_share,
+            "threshold_share": report.threshold_share, "features": report.to_records(),
+        }, indent=2), encoding="utf-8")
+    if png:
+        plot_drift(profile, cur_rows, report, png)
+    if report.dataset_drift:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(
     use_case: str,
     backtest: Annotated[bool, typer.Option(help="Show the replay's registry instead.")] = False,

@@ -13,6 +13,7 @@ import pandas as pd
 from ctpipe import landing
 from ctpipe.drift import (
     DriftReport,
+    FeatureDrift,
     ReferenceProfile,
     build_profile,
     detect_drift,
@@ -45,6 +46,7 @@ class CycleRecord:
     drift_detected: bool = False
     drift_share: float = 0.0
     drifted_features: list[str] = field(default_factory=list)
+    output_drift: list[dict] = field(default_factory=list)  # prediction and label drift
     performance_drift: dict | None = None
     retrain_reason: str | None = None
     retrained: bool = False
@@ -86,11 +88,16 @@ def quarantine_batch(ws: Workspace, day: dt.date, gx_result: dict, summary: str)
     return str(folder)
 
 
+PREDICTION, LABEL = "prediction", "label"
+
+
 @dataclass(frozen=True)
 class DriftAssessment:
     report: DriftReport | None
     performance: dict | None
     retrain_reason: str | None
+    # Reported beside the features, not counted in the dataset drift share.
+    outputs: list[FeatureDrift] = field(default_factory=list)
 
     @property
     def drift_detected(self) -> bool:
@@ -106,18 +113,41 @@ def newest_unseen_labels(ws: Workspace, day: dt.date, champion: LoadedVersion) -
     return fresh[-1] if fresh else None
 
 
+def outputs_profile(ws: Workspace, predictions: np.ndarray,
+                    labels: pd.Series) -> ReferenceProfile:
+    """The reference for prediction drift and label drift: the model on its training rows."""
+    binary = ws.config.data.task == "binary"
+    frame = pd.DataFrame({PREDICTION: predictions, LABEL: labels.to_numpy()})
+    return build_profile(frame, [PREDICTION] if binary else [PREDICTION, LABEL],
+                         [LABEL] if binary else [])
+
+
+def _output_drift(outputs: ReferenceProfile, column: str, values: np.ndarray | pd.Series,
+                  ws: Workspace) -> FeatureDrift:
+    sub = ReferenceProfile(
+        n_rows=outputs.n_rows,
+        numeric={k: v for k, v in outputs.numeric.items() if k == column},
+        numeric_nan={k: v for k, v in outputs.numeric_nan.items() if k == column},
+        categorical={k: v for k, v in outputs.categorical.items() if k == column})
+    cfg = ws.config.drift.model_copy(update={"per_feature": {}})
+    return detect_drift(sub, pd.DataFrame({column: np.asarray(values)}), cfg).features[0]
+
+
 def assess_drift(ws: Workspace, day: dt.date, batch: pd.DataFrame,
                  champion: LoadedVersion | None) -> DriftAssessment:
     cfg = ws.config
     if champion is None:
         return DriftAssessment(None, None, "no champion yet (cold start)")
     report = detect_drift(champion.profile, batch, cfg.drift)
+    outputs = [_output_drift(champion.outputs, PREDICTION, champion.model.predict(batch), ws)]
     performance = None
     baseline = champion.info.metric()
     labelled_day = newest_unseen_labels(ws, day, champion)
-    if cfg.drift.performance_tolerance is not None and baseline is not None and labelled_day:
+    if labelled_day:
         frame = landing.load_labelled(ws.landing, cfg, [labelled_day])
-        if len(frame) >= cfg.drift.min_performance_rows:
+        outputs.append(_output_drift(champion.outputs, LABEL, frame[cfg.data.target], ws))
+        if (cfg.drift.performance_tolerance is not None and baseline is not None
+                and len(frame) >= cfg.drift.min_performance_rows):
             current = evaluate(cfg, frame[cfg.data.target].to_numpy(),
                                champion.model.predict(frame), frame).value
             if np.isfinite(current):
@@ -145,13 +175,14 @@ def assess_drift(ws: Workspace, day: dt.date, batch: pd.DataFrame,
                    if trained_until < d.isoformat() <= day.isoformat()])
         if age >= cfg.training.retrain_every:
             reason = f"scheduled: {age} batches since the champion's training window"
-    return DriftAssessment(report, performance, reason)
+    return DriftAssessment(report, performance, reason, outputs)
 
 
 @dataclass
 class Candidate:
     model: ScoringModel
     profile: ReferenceProfile
+    outputs: ReferenceProfile
     split: WindowSplit
     holdout: pd.DataFrame
     train_rows: int
@@ -178,7 +209,9 @@ def train_candidate(ws: Workspace, day: dt.date) -> Candidate:
     holdout = frame[~in_train].reset_index(drop=True)
     model = train_model(cfg, train)
     profile = build_profile(train, cfg.features.numeric, cfg.features.categorical)
-    return Candidate(model, profile, split, holdout, len(train), data_fingerprint(train))
+    outputs = outputs_profile(ws, model.predict(train), train[cfg.data.target])
+    return Candidate(model, profile, outputs, split, holdout, len(train),
+                     data_fingerprint(train))
 
 
 def evaluate_on_holdout(ws: Workspace, model: ScoringModel,

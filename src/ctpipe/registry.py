@@ -35,6 +35,7 @@ from ctpipe.training import ScoringModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _BOOSTER, _FEATURES, _PROFILE = "booster.txt", "features.json", "profile.npz"
+_OUTPUTS = "outputs.npz"
 
 warnings.filterwarnings("ignore", module="mlflow")
 logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -58,6 +59,7 @@ class LoadedVersion:
     info: ModelVersionInfo
     model: ScoringModel
     profile: ReferenceProfile
+    outputs: ReferenceProfile  # the model's predictions and the labels on its training rows
 
 
 def client() -> MlflowClient:
@@ -107,7 +109,8 @@ def _signature(spec: FeatureSpec, sample: pd.DataFrame) -> ModelSignature:
 
 
 def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceProfile,
-                       tags: dict[str, str], sample: pd.DataFrame) -> ModelVersionInfo:
+                       outputs: ReferenceProfile, tags: dict[str, str],
+                       sample: pd.DataFrame) -> ModelVersionInfo:
     """Log the model in the active run and register it; a failure leaves no version behind."""
     c = client()
     with tempfile.TemporaryDirectory(prefix="ctpipe-model-") as tmp:
@@ -115,13 +118,14 @@ def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceP
         model.booster.save_model(str(folder / _BOOSTER))
         (folder / _FEATURES).write_text(model.spec.to_json(), encoding="utf-8")
         profile.save(folder / _PROFILE)
-        files = [folder / _BOOSTER, folder / _FEATURES, folder / _PROFILE]
+        outputs.save(folder / _OUTPUTS)
+        files = [folder / _BOOSTER, folder / _FEATURES, folder / _PROFILE, folder / _OUTPUTS]
         artifact_sha = sha256_of(files)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY_POINT),
             artifacts={"booster": str(files[0]), "features": str(files[1]),
-                       "profile": str(files[2])},
+                       "profile": str(files[2]), "outputs": str(files[3])},
             signature=_signature(model.spec, sample),
             # Explicit requirements skip MLflow's slow environment inference.
             pip_requirements=[f"ctpipe=={__version__}", f"lightgbm=={lgb.__version__}",
@@ -196,22 +200,25 @@ def tag_version(model_name: str, version: int, tags: dict[str, str]) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_artifacts(tracking_uri: str, model_name: str, version: int) -> tuple[ScoringModel,
-                                                                            ReferenceProfile]:
-    # Keyed by store, name and version: a version's artifacts never change once registered.
+def _load_artifacts(tracking_uri: str, model_name: str, version: int,
+                    sha256: str) -> tuple[ScoringModel, ReferenceProfile, ReferenceProfile]:
+    # A version's artifacts never change once registered; the sha256 in the key keeps a
+    # re-created model (a reset replay numbers its versions from 1 again) from hitting the cache.
     with tempfile.TemporaryDirectory(prefix="ctpipe-load-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(
             f"models:/{model_name}/{version}", dst_path=tmp, tracking_uri=tracking_uri))
         art = local / "artifacts"
         model = load_scoring_model(art / _BOOSTER, art / _FEATURES)
         profile = ReferenceProfile.load(art / _PROFILE)
-    return model, profile
+        outputs = ReferenceProfile.load(art / _OUTPUTS)
+    return model, profile, outputs
 
 
 def load_version(model_name: str, version: int) -> LoadedVersion:
     info = get_version(model_name, version)
-    model, profile = _load_artifacts(settings.tracking_uri(), model_name, version)
-    return LoadedVersion(info=info, model=model, profile=profile)
+    model, profile, outputs = _load_artifacts(settings.tracking_uri(), model_name, version,
+                                              info.tags.get("artifact_sha256", ""))
+    return LoadedVersion(info=info, model=model, profile=profile, outputs=outputs)
 
 
 def load_champion(model_name: str) -> LoadedVersion | None:

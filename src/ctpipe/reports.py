@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from ctpipe.drift import DriftReport, FeatureDrift, ReferenceProfile
 from ctpipe.evaluation import Evaluation
 from ctpipe.gating import GateDecision
 
@@ -68,5 +73,55 @@ def plot_timeline(series: dict[str, dict], path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _severity(f: FeatureDrift) -> float:
+    """How far past its threshold a feature is, comparable across tests."""
+    if not f.tested:
+        return -math.inf
+    if f.p_value is not None:
+        return -math.log10(max(f.p_value, 1e-300)) / -math.log10(f.threshold)
+    return f.statistic / f.threshold if f.threshold > 0 else math.inf
+
+
+def plot_drift(profile: ReferenceProfile, current: pd.DataFrame, report: DriftReport,
+               path: Path, top: int = 4) -> Path:
+    """Reference vs current distributions of the most drifted features, one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    worst = sorted(report.features, key=_severity, reverse=True)[:top]
+    fig, axes = plt.subplots(1, len(worst), figsize=(4.2 * len(worst), 3.2), squeeze=False)
+    for ax, f in zip(axes[0], worst, strict=True):
+        if f.kind == "numeric":
+            ref = profile.numeric[f.feature]
+            cur = pd.to_numeric(current[f.feature], errors="coerce").to_numpy(dtype="float64")
+            cur = cur[np.isfinite(cur)]
+            both = np.concatenate([ref[[0, -1]], cur[[0, -1]] if cur.size else ref[[0, -1]]])
+            bins = np.linspace(both.min(), both.max(), 40) if ref.size else 10
+            ax.hist(ref, bins=bins, density=True, alpha=0.5, label="reference")
+            ax.hist(cur, bins=bins, density=True, alpha=0.5, label="current")
+        else:
+            ref_counts = profile.categorical[f.feature]
+            cur_counts = current[f.feature].astype("str").value_counts()
+            levels = sorted(set(ref_counts) | set(cur_counts.index))[:20]
+            x = np.arange(len(levels))
+            ref_total = max(sum(ref_counts.values()), 1)
+            cur_total = max(int(cur_counts.sum()), 1)
+            ax.bar(x - 0.2, [ref_counts.get(k, 0) / ref_total for k in levels], 0.4,
+                   label="reference")
+            ax.bar(x + 0.2, [cur_counts.get(k, 0) / cur_total for k in levels], 0.4,
+                   label="current")
+            ax.set_xticks(x, levels, rotation=45, ha="right", fontsize=7)
+        mark = "DRIFT" if f.drifted else "ok"
+        ax.set_title(f"{f.feature}: {f.test} {f.statistic:.3g} ({mark})", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
