@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from ctpipe.backtest import mean
@@ -45,6 +46,13 @@ def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path,
         static = mean([d["static_metric"] for d in after])
         better = champion > static if result["higher_is_better"] else champion < static
         assert better, f"{name}: champion {champion:.4f} vs static {static:.4f}"
+        # drift days leave the plot of the most drifted features in their MLflow run
+        client = MlflowClient()
+        experiment = client.get_experiment_by_name(f"ctpipe-{name}-backtest")
+        runs = client.search_runs([experiment.experiment_id], "tags.drift = 'detected'")
+        assert runs
+        assert [a.path for a in client.list_artifacts(runs[0].info.run_id, "drift")] \
+            == ["drift/drift.png"]
         # rejected challengers never moved the alias
         for prev, d in zip(days, days[1:], strict=False):
             if d["retrained"] and d["gate_passed"] is False:
