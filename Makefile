@@ -18,14 +18,14 @@ demo: install
 	$(BIN)/ctpipe demo
 
 test: install
-	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
 
 lint: install
-	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf .ctpipe out .pytest_cache
