@@ -15,7 +15,11 @@ import mlflow
 import pandas as pd
 from mlflow.entities import Metric, RunTag
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
@@ -23,7 +27,13 @@ from ctpipe import audit, cycle, gating, landing, registry, reports
 from ctpipe.cycle import CycleRecord
 from ctpipe.drift import DriftReport
 from ctpipe.training import NotEnoughData
-from ctpipe.validation import BatchReadError, ValidationResult, validate_frame
+from ctpipe.validation import (
+    BatchReadError,
+    ValidationResult,
+    batch_period,
+    validate_frame,
+    write_data_docs,
+)
 from ctpipe.workspace import Workspace, open_workspace
 
 # DataFrames flow between tasks: hashing them for cache keys would cost more than the work.
@@ -49,8 +59,15 @@ def load_batch(ws: Workspace, day: dt.date) -> pd.DataFrame:
 
 
 @task(name="validate-batch", **_TASK)
-def validate_batch(ws: Workspace, batch: pd.DataFrame) -> ValidationResult:
-    return validate_frame(batch, ws.config)
+def validate_batch(ws: Workspace, day: dt.date, batch: pd.DataFrame) -> ValidationResult:
+    rules = ws.config.validation
+    previous = [d for d in landing.batch_dates(ws.landing) if d < day][-rules.row_count_window:]
+    recent = [landing.row_count(landing.batch_path(ws.landing, d)) for d in previous]
+    now = None
+    if ws.backtest:  # a replay validates as if just after the batch's period closed
+        now = dt.datetime.combine(batch_period(day, ws.config.data.batch_frequency)[1],
+                                  dt.time(), tzinfo=dt.UTC)
+    return validate_frame(batch, ws.config, batch_date=day, recent_rows=recent, now=now)
 
 
 @task(name="quarantine-batch", **_TASK)
@@ -64,7 +81,14 @@ def quarantine_batch(ws: Workspace, day: dt.date, result: ValidationResult | Non
         message, summary = result.message(source), result.summary_markdown(source)
         gx_result = result.gx_result
     folder = cycle.quarantine_batch(ws, day, gx_result, summary)
-    create_markdown_artifact(summary + f"\n\nQuarantined to `{folder}`.",
+    docs = ""
+    if result is not None:
+        page = write_data_docs(result, ws.config, ws.root / "data_docs" / ws.name,
+                               batch_name=day.isoformat())
+        docs = f"\n\nGX Data Docs: [{page.name}]({page.as_uri()})"
+        create_link_artifact(page.as_uri(), link_text="GX Data Docs",
+                             key=_key(ws, "data-docs"), description="Failed validation")
+    create_markdown_artifact(summary + f"\n\nQuarantined to `{folder}`.{docs}",
                              key=_key(ws, "validation"), description="Validation: FAILED")
     _emit(ws, "ctpipe.validation.failed", {"batch_date": day.isoformat(), "message": message,
                                            "quarantine": folder})
@@ -202,7 +226,7 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, lo
                tags: dict[str, str], metrics: dict[str, float]) -> None:
     try:
         batch = load_batch(ws, day)
-        result, read_error = validate_batch(ws, batch), None
+        result, read_error = validate_batch(ws, day, batch), None
     except BatchReadError as exc:
         result, read_error = None, str(exc)
     tags["validation"] = "passed" if result and result.passed else "failed"
@@ -214,10 +238,13 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run_id: str, lo
         record.message = quarantine_batch(ws, day, result, read_error)
         raise BatchQuarantined(record.message)
     record.validation_passed = True
+    warned = f" with {len(result.warnings)} warnings" if result.warnings else ""
     create_markdown_artifact(result.summary_markdown(str(landing.batch_path(ws.landing, day))),
-                             key=_key(ws, "validation"), description="Validation: passed")
+                             key=_key(ws, "validation"), description=f"Validation: passed{warned}")
     audit.record("validation.passed", ws.name, f"{result.rows} rows, {result.evaluated} "
-                 "expectations", path=ws.audit_path, details={"batch_date": day.isoformat()})
+                 f"expectations{warned}", path=ws.audit_path,
+                 details={"batch_date": day.isoformat(),
+                          "warnings": [w.line() for w in result.warnings]})
 
     champion = registry.load_champion(ws.model_name)
     record.champion_version = champion.info.version if champion else None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
+import re
 import threading
 import weakref
 from pathlib import Path
@@ -13,14 +15,24 @@ import pandas as pd
 import pytest
 
 from ctpipe import validation
-from ctpipe.config import RangeRule, UseCaseConfig, load_config
+from ctpipe.config import (
+    ConfigError,
+    ExtraExpectation,
+    RangeRule,
+    UseCaseConfig,
+    load_config,
+    parse_config,
+)
 from ctpipe.validation import (
     BatchReadError,
     Failure,
     ValidationResult,
+    batch_period,
     build_suite,
     read_batch_file,
+    validate_file,
     validate_frame,
+    write_data_docs,
 )
 
 
@@ -430,3 +442,538 @@ def test_csv_that_is_not_utf8(tmp_path: Path, demand: UseCaseConfig) -> None:
 def test_directory_instead_of_a_file(tmp_path: Path, demand: UseCaseConfig) -> None:
     with pytest.raises(BatchReadError, match="is a directory"):
         read_batch_file(tmp_path, demand)
+
+
+# --------------------------------------------------------------------------- unexpected columns
+
+DAY = dt.date(2026, 3, 1)  # the day fraud_frame() and demand_frame() fall on
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+
+
+def test_unexpected_column_is_an_error_by_default(fraud: UseCaseConfig) -> None:
+    f = only_failure(validate_frame(fraud_frame().assign(debug_flag=1, note="x"), fraud))
+    assert (f.column, f.rule) == (None, "no unexpected columns")
+    assert f.expectation == "expect_table_columns_to_match_set"
+    assert f.observed.startswith("2 columns not in the config")
+    assert f.examples == ["'debug_flag'", "'note'"]
+
+
+def test_unexpected_column_can_be_a_warning_or_ignored(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame().assign(debug_flag=1)
+    warned = validate_frame(frame, with_validation(fraud, unexpected_columns="warn"))
+    assert warned.passed and warned.failures == []
+    assert [(w.rule, w.severity) for w in warned.warnings] == [
+        ("no unexpected columns", "warning")]
+    ignored = validate_frame(frame, with_validation(fraud, unexpected_columns="ignore"))
+    assert ignored.passed and ignored.warnings == []
+    assert "expect_table_columns_to_match_set" not in [
+        r["expectation_config"]["type"] for r in ignored.gx_result["results"]]
+
+
+def test_missing_column_is_not_also_an_unexpected_one(fraud: UseCaseConfig) -> None:
+    f = only_failure(validate_frame(fraud_frame().drop(columns=["hour"]), fraud))
+    assert (f.column, f.rule) == ("hour", "column exists")
+
+
+# --------------------------------------------------------------------------- unseen categories
+
+
+def test_unseen_categories_within_the_tolerated_share_pass(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, unseen_category_share=0.01)
+    frame = fraud_frame()
+    frame.loc[:5, "channel"] = "fax"  # 6 of 1,200 = 0.5 %
+    assert validate_frame(frame, config).passed
+
+    frame.loc[:23, "channel"] = "fax"  # 24 of 1,200 = 2 %
+    f = only_failure(validate_frame(frame, config))
+    assert (f.column, f.rule) == ("channel", "in set")
+    assert f.observed == ("24 values not in {pos, ecommerce, atm, wallet} (2.0% of non-null "
+                          "values; at most 1.0% may be unseen)")
+    assert f.examples == ["'fax'"]
+
+
+def test_unseen_category_share_per_column(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, unseen_category_share=0.0,
+                             unseen_category_share_by_column={"jurisdiction": 0.05})
+    frame = fraud_frame()
+    frame.loc[:11, "jurisdiction"] = "AU"  # 1 %: tolerated for jurisdiction
+    assert validate_frame(frame, config).passed
+    frame.loc[0, "channel"] = "fax"  # the global 0 applies to channel
+    assert only_failure(validate_frame(frame, config)).column == "channel"
+
+
+def test_unseen_share_override_must_name_a_domain_column() -> None:
+    text = MINIMAL_CONFIG + "validation: {unseen_category_share_by_column: {a: 0.1}}\n"
+    with pytest.raises(ConfigError, match="validation: .*without a domain: \\['a'\\]"):
+        parse_config(text, Path("toy.yaml"))
+
+
+# --------------------------------------------------------------------------- period and future
+
+
+def test_batch_period_per_frequency() -> None:
+    wednesday = dt.date(2026, 3, 4)
+    assert batch_period(wednesday, "daily") == (dt.datetime(2026, 3, 4), dt.datetime(2026, 3, 5))
+    assert batch_period(wednesday, "weekly") == (dt.datetime(2026, 3, 2),
+                                                 dt.datetime(2026, 3, 9))
+    assert batch_period(wednesday, "monthly") == (dt.datetime(2026, 3, 1),
+                                                  dt.datetime(2026, 4, 1))
+    assert batch_period(dt.date(2026, 12, 31), "monthly")[1] == dt.datetime(2027, 1, 1)
+
+
+def test_timestamps_inside_the_daily_period_pass(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame.loc[0, "event_time"] = pd.Timestamp("2026-03-01 00:00:00")  # the start is inside
+    result = validate_frame(frame, fraud, batch_date=DAY, now=NOW)
+    assert result.passed, [f.line() for f in result.failures]
+    assert result.evaluated == len(build_suite(fraud).expectations) + 2
+    assert result.skipped == []
+
+
+def test_timestamps_outside_the_daily_period_fail(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame.loc[[4, 9], "event_time"] = [pd.Timestamp("2026-03-02 00:00:00"),  # the end is out
+                                       pd.Timestamp("2026-02-28 23:59:59")]
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=NOW))
+    assert (f.column, f.rule) == ("event_time", "in batch period")
+    assert f.expectation == "expect_column_values_to_be_between"
+    assert f.observed == "2 values outside the daily period [2026-03-01 00:00, 2026-03-02 00:00)"
+    assert f.examples == ["2026-03-02 00:00:00", "2026-02-28 23:59:59"]
+
+
+@pytest.mark.parametrize(("frequency", "inside", "outside"), [
+    ("weekly", "2026-03-08 23:00", "2026-03-09 00:00"),   # batch 2026-03-04: week of Mon 2 Mar
+    ("monthly", "2026-03-31 23:59", "2026-04-01 00:00"),
+])
+def test_weekly_and_monthly_periods(fraud: UseCaseConfig, frequency: str, inside: str,
+                                    outside: str) -> None:
+    config = with_data(fraud, batch_frequency=frequency)
+    frame = fraud_frame()
+    frame["event_time"] = frame["event_time"] + pd.Timedelta(days=1)  # Monday 2 March
+    frame.loc[0, "event_time"] = pd.Timestamp(inside)
+    batch_date, now = dt.date(2026, 3, 4), dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    assert validate_frame(frame, config, batch_date=batch_date, now=now).passed
+    frame.loc[1, "event_time"] = pd.Timestamp(outside)
+    f = only_failure(validate_frame(frame, config, batch_date=batch_date, now=now))
+    assert f.rule == "in batch period" and f.observed.startswith(f"1 value outside the "
+                                                                 f"{frequency} period")
+
+
+def test_timestamps_in_the_future_fail(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()  # 2026-03-01, any time of day
+    now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    late = int((frame["event_time"] > pd.Timestamp("2026-03-01 12:00")).sum())
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=now))
+    assert (f.column, f.rule) == ("event_time", "not in the future")
+    assert f.observed == f"{late:,} values after now (2026-03-01 12:00 UTC)"
+    assert len(f.examples) == 5 and all(e > "2026-03-01 12:00" for e in f.examples)
+
+
+def test_naive_now_is_utc_and_default_now_is_the_clock(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    naive = dt.datetime(2026, 3, 1, 12, 0)
+    assert not validate_frame(frame, fraud, batch_date=DAY, now=naive).passed
+    # The clock is long past 2026-03-01: nothing is in the future.
+    assert validate_frame(frame, fraud, batch_date=DAY).passed
+
+
+def test_tz_aware_timestamps_use_their_own_day(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    # Local Hong Kong times on 1 March; in UTC some of them fall on 28 February.
+    frame["event_time"] = frame["event_time"].dt.tz_localize("Asia/Hong_Kong")
+    assert validate_frame(frame, fraud, batch_date=DAY, now=NOW).passed
+    # 12:00 UTC is 20:00 in Hong Kong: later local times are in the future.
+    now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=now))
+    assert f.rule == "not in the future" and "2026-03-01 20:00 Asia/Hong_Kong" in f.observed
+
+
+def test_text_timestamps_are_parsed(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame["event_time"] = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    assert validate_frame(frame, fraud, batch_date=DAY, now=NOW).passed
+    frame.loc[7, "event_time"] = "2026-03-03T08:00:00"
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=NOW))
+    assert f.rule == "in batch period" and f.examples == ["2026-03-03 08:00:00"]
+
+
+def test_unparseable_timestamps_fail_the_dtype_rule_only(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame["event_time"] = frame["event_time"].astype("str")
+    frame.loc[[3, 4], "event_time"] = ["yesterday", "31/02/2026"]
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=NOW))
+    assert (f.column, f.rule) == ("event_time", "timestamp dtype")
+    assert f.observed == "dtype str with 2 values that are not a timestamp (expected datetime64)"
+    assert f.examples == ["'yesterday'", "'31/02/2026'"]
+
+
+def test_mixed_objects_in_the_time_column(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    mixed = frame["event_time"].astype(object)
+    mixed[5] = 17
+    frame["event_time"] = mixed
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=NOW))
+    assert (f.rule, f.examples) == ("timestamp dtype", ["17"])
+    assert f.observed.startswith("dtype object with 1 value that is not a timestamp")
+
+
+def test_timestamps_beyond_nanosecond_range_are_still_checked(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame["event_time"] = frame["event_time"].astype("datetime64[us]")
+    frame.loc[0, "event_time"] = pd.Timestamp("2500-01-01")  # no datetime64[ns] can hold it
+    result = validate_frame(frame, fraud, batch_date=DAY, now=NOW)
+    assert [(f.rule, f.examples) for f in result.failures] == [
+        ("in batch period", ["2500-01-01 00:00:00"]),
+        ("not in the future", ["2500-01-01 00:00:00"])]
+
+
+def test_without_a_batch_date_the_period_rules_are_skipped(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame.loc[0, "event_time"] = pd.Timestamp("2030-01-01")
+    result = validate_frame(frame, fraud)
+    assert result.passed
+    assert result.skipped == ["timestamps inside the batch period and not in the future: no "
+                              "batch date given"]
+    assert "## Not checked" in result.summary_markdown("b")
+
+
+# --------------------------------------------------------------------------- recent row counts
+
+
+def test_row_count_versus_recent_batches(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, row_count_tolerance=0.2)
+    frame = fraud_frame()  # 1,200 rows
+    assert validate_frame(frame, config, recent_rows=[1100, 1000, 1300]).passed  # median 1,100
+    f = only_failure(validate_frame(frame, config, recent_rows=[2000, 1900, 2100, 2050]))
+    assert (f.column, f.rule) == (None, "row count within 20% of recent batches")
+    assert f.expectation == "expect_table_row_count_to_be_between"
+    assert f.observed == ("1,200 rows (expected 1,620 to 2,430: median 2,025 of the last 4 "
+                          "batches)")
+    f = only_failure(validate_frame(frame, config, recent_rows=[500, 520, 480]))
+    assert f.observed.startswith("1,200 rows (expected 400 to 600")
+
+
+def test_row_count_uses_the_configured_window(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, row_count_tolerance=0.2, row_count_window=3)
+    # Only the newest 3 counts (oldest first) count: the median is 1,200, not 5,000.
+    assert validate_frame(fraud_frame(), config,
+                          recent_rows=[5000, 5000, 5000, 5000, 1200, 1150, 1250]).passed
+
+
+def test_row_count_versus_recent_needs_enough_history(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, row_count_tolerance=0.2)
+    result = validate_frame(fraud_frame(), config, recent_rows=[5000, 5000])
+    assert result.passed
+    assert result.skipped == [
+        "row count vs recent batches: 2 recent row counts given, 3 needed",
+        "timestamps inside the batch period and not in the future: no batch date given"]
+    assert validate_frame(fraud_frame(), fraud, recent_rows=[5000] * 7).passed  # rule off
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+def test_warned_rules_are_reported_but_do_not_fail(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, warn=["nulls", "hour:range"])
+    frame = fraud_frame()
+    frame.loc[[3, 7], "amount"] = np.nan
+    frame.loc[5, "hour"] = 30
+    result = validate_frame(frame, config)
+    assert result.passed and result.failures == []
+    assert [(w.column, w.rule, w.severity) for w in result.warnings] == [
+        ("amount", "not null", "warning"), ("hour", "in range [0, 23]", "warning")]
+    by_type = {(r["expectation_config"]["type"], r["expectation_config"]["kwargs"].get("column")):
+               r["expectation_config"]["severity"] for r in result.gx_result["results"]}
+    assert by_type[("expect_column_values_to_not_be_null", "amount")] == "warning"
+    assert by_type[("expect_column_values_to_be_between", "hour")] == "warning"
+    assert by_type[("expect_column_values_to_be_between", "amount")] == "critical"
+
+    message = result.message("b.parquet")
+    assert message.startswith("b.parquet: batch passed validation (1,200 rows, ")
+    assert "Warnings (2): amount: not null: 0.2% null" in message
+    assert "hour: in range [0, 23]: 1 value outside [0, 23] (e.g. 30)" in message
+    summary = result.summary_markdown("b.parquet")
+    assert summary.startswith("# Validation passed with warnings: `b.parquet`")
+    assert "## Warnings" in summary and "## Errors" not in summary
+
+
+def test_a_column_scoped_warning_leaves_other_columns_errors(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, warn=["hour:range"])
+    frame = fraud_frame()
+    frame.loc[5, "hour"] = 30
+    frame.loc[6, "amount"] = -1.0
+    result = validate_frame(frame, config)
+    assert not result.passed
+    assert [f.column for f in result.failures] == ["amount"]
+    assert [w.column for w in result.warnings] == ["hour"]
+    message = result.message("b")
+    assert message.startswith("b: batch failed validation with 1 problem ")
+    assert message.endswith("Warnings (1): hour: in range [0, 23]: 1 value outside [0, 23] "
+                            "(e.g. 30).")
+    summary = result.summary_markdown("b")
+    errors, warnings = summary.split("## Warnings")
+    assert "## Errors" in errors and "| amount |" in errors and "| hour |" in warnings
+
+
+def test_ignored_rules_are_not_checked(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, ignore=["unique", "channel:domain"])
+    types = expectation_types(build_suite(config))
+    assert "expect_column_values_to_be_unique" not in types
+    assert types.count("expect_column_values_to_be_in_set") == len(fraud.validation.domains) - 1
+    frame = fraud_frame()
+    frame.loc[[1, 2], "transaction_id"] = 0
+    frame.loc[3, "channel"] = "fax"
+    assert validate_frame(frame, config).passed
+
+
+def test_a_column_entry_wins_over_the_bare_rule(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, ignore=["nulls"], warn=["amount:nulls"])
+    frame = fraud_frame()
+    frame.loc[1, ["amount", "hour"]] = np.nan
+    result = validate_frame(frame, config)
+    assert result.passed and [w.column for w in result.warnings] == ["amount"]
+
+
+def test_an_empty_batch_always_fails(fraud: UseCaseConfig) -> None:
+    f = only_failure(validate_frame(fraud_frame().iloc[:0], fraud))
+    assert f.line() == "table: row count: 0 rows (min 1,000): the batch is empty"
+    for change in ({"ignore": ["row_count"]}, {"warn": ["row_count"]}):
+        result = validate_frame(fraud_frame().iloc[:0], with_validation(fraud, **change))
+        assert not result.passed
+        assert result.failures[0].line() == "table: row count: 0 rows: the batch is empty"
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("nul", "unknown rule 'nul'"),
+    ("amount:row_count", "row_count is a table rule"),
+    (":nulls", "empty column name"),
+    ("unexpected_columns", "set validation.unexpected_columns instead"),
+])
+def test_bad_warn_entries_are_config_errors(entry: str, problem: str) -> None:
+    text = MINIMAL_CONFIG + f"validation: {{warn: ['{entry}']}}\n"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("toy.yaml"))
+    assert "toy.yaml" in str(err.value) and "validation:" in str(err.value)
+    assert problem in str(err.value)
+
+
+def test_warn_entry_for_a_column_the_rule_does_not_cover(fraud: UseCaseConfig) -> None:
+    with pytest.raises(ValueError, match=r"validation\.warn: 'amount:period': rule period does "
+                       r"not apply to column 'amount' \(it applies to: event_time\)"):
+        build_suite(with_validation(fraud, warn=["amount:period"]))
+    with pytest.raises(ValueError, match=r"validation\.ignore: 'colour:nulls'"):
+        build_suite(with_validation(fraud, ignore=["colour:nulls"]))
+
+
+# --------------------------------------------------------------------------- extra expectations
+
+MINIMAL_CONFIG = """
+name: toy
+data: {time_column: t, target: y, task: regression}
+features: {numeric: [a], categorical: [c]}
+evaluation: {metric: wape}
+gate: {floor: 0.5}
+"""
+
+
+def test_extra_expectations_load_in_either_spelling() -> None:
+    text = MINIMAL_CONFIG + """validation:
+  extra:
+    - {type: expect_column_mean_to_be_between, kwargs: {column: a, max_value: 5}}
+    - type: ExpectColumnValueLengthsToBeBetween
+      kwargs: {column: c, min_value: 1, max_value: 3}
+      severity: warning
+      rule: short codes
+"""
+    config = parse_config(text, Path("toy.yaml"))
+    suite = build_suite(config)
+    extras = [e for e in suite.expectations if e.meta["ctpipe"]["kind"] == "extra"]
+    assert [e.expectation_type for e in extras] == ["expect_column_mean_to_be_between",
+                                                    "expect_column_value_lengths_to_be_between"]
+    assert [e.meta["ctpipe"]["rule"] for e in extras] == ["expect_column_mean_to_be_between",
+                                                          "short codes"]
+    assert [str(e.severity.value) for e in extras] == ["critical", "warning"]
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ("{type: expect_column_values_to_be_bogus, kwargs: {column: a}}",
+     "unknown Great Expectations expectation type 'expect_column_values_to_be_bogus'"),
+    ("{type: ExpectColumnMeanToBeBetwen, kwargs: {column: a}}",
+     "did you mean expect_column_mean_to_be_between"),
+    ("{type: expect_column_mean_to_be_between, kwargs: {max_value: 3}}", "column"),
+    ("{type: expect_column_mean_to_be_between, kwargs: {column: a, maximum: 3}}", "maximum"),
+    ("{type: expect_column_mean_to_be_between, kwargs: {column: a, severity: warning}}",
+     "set by ctpipe"),
+    ("{type: expect_column_mean_to_be_between, kwargs: {column: a}, severity: fatal}",
+     "severity"),
+    ("{type: UnexpectedRowsExpectation, kwargs: {unexpected_rows_query: 'SELECT 1'}}",
+     "runs SQL queries"),
+])
+def test_bad_extra_expectations_are_config_errors(extra: str, problem: str) -> None:
+    text = MINIMAL_CONFIG + f"validation: {{extra: [{extra}]}}\n"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("toy.yaml"))
+    message = str(err.value)
+    assert message.startswith("toy.yaml: invalid config")
+    assert "validation.extra.0" in message, message
+    assert problem in message, message
+
+
+def test_extra_expectation_on_a_column_not_in_the_batch(fraud: UseCaseConfig) -> None:
+    extra = ExtraExpectation(type="expect_column_mean_to_be_between",
+                             kwargs={"column": "is_fraud", "max_value": 0.1})
+    with pytest.raises(ValueError, match=r"validation\.extra\.0 "
+                       r"\(expect_column_mean_to_be_between\) names columns that are not in the "
+                       r"batch: \['is_fraud'\]"):
+        build_suite(with_validation(fraud, extra=[extra]))
+
+
+def test_extra_expectations_fail_or_warn(fraud: UseCaseConfig) -> None:
+    mean = ExtraExpectation(type="ExpectColumnMeanToBeBetween",
+                            kwargs={"column": "amount", "max_value": 50})
+    codes = ExtraExpectation(type="expect_column_values_to_match_regex",
+                             kwargs={"column": "jurisdiction", "regex": "^[A-Z]{2}$"},
+                             severity="warning", rule="two-letter code")
+    config = with_validation(fraud, extra=[mean, codes])
+    frame = fraud_frame()  # mean amount about 80
+    frame.loc[[2, 3], "jurisdiction"] = "hk"
+    result = validate_frame(frame.assign(jurisdiction=frame["jurisdiction"]),
+                            with_validation(config, domains={}))
+    assert not result.passed
+    f = result.failures[0]
+    assert (f.column, f.rule, f.expectation) == ("amount", "expect_column_mean_to_be_between",
+                                                 "expect_column_mean_to_be_between")
+    assert re.fullmatch(r"observed \d+\.\d+ \(expected max_value=50\)", f.observed), f.observed
+    assert len(result.failures) == 1
+    w = result.warnings[0]
+    assert (w.column, w.rule, w.severity) == ("jurisdiction", "two-letter code", "warning")
+    assert w.observed == "2 values unexpected (0.2% of 1,200)" and w.examples == ["'hk'"]
+
+
+# --------------------------------------------------------------------------- other input shapes
+
+
+def test_numbers_stored_as_text_name_the_non_numbers(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame["txn_count_1h"] = frame["txn_count_1h"].astype("str")
+    frame.loc[[4, 6], "txn_count_1h"] = ["n/a", "?"]
+    f = only_failure(validate_frame(frame, fraud))
+    assert (f.column, f.rule) == ("txn_count_1h", "numeric dtype")
+    assert f.observed == ("dtype str (expected an int or float dtype); e.g. non-numbers "
+                          "'n/a', '?'")
+
+
+def test_narrow_numeric_dtypes_are_range_checked(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame["hour"] = frame["hour"].astype("int8")
+    frame["amount"] = frame["amount"].astype("float32")
+    frame["card_age_days"] = frame["card_age_days"].astype("Int64")
+    frame.loc[2, "card_age_days"] = pd.NA
+    assert validation._prepare(frame, fraud)[0]["hour"].dtype == "float64"  # GX's fast path
+    frame.loc[1, "hour"] = 24
+    result = validate_frame(frame, fraud)
+    assert {(f.column, f.rule) for f in result.failures} == {
+        ("hour", "in range [0, 23]"), ("card_age_days", "not null")}
+
+
+def test_categories_of_mixed_types_are_compared_as_text(fraud: UseCaseConfig) -> None:
+    config = with_validation(fraud, domains={"jurisdiction": ["HK", "1"]})
+    frame = fraud_frame()
+    frame["jurisdiction"] = pd.Series(["HK", 1] * 600, dtype=object)
+    assert validate_frame(frame, config).passed
+
+
+def test_zero_row_files_fail_as_empty(tmp_path: Path, demand: UseCaseConfig) -> None:
+    parquet = tmp_path / "none.parquet"
+    demand_frame().iloc[:0].to_parquet(parquet, index=False)
+    csv = tmp_path / "header.csv"
+    csv.write_text(",".join(demand_frame().columns) + "\n")
+    for path in (parquet, csv):
+        result = validate_file(path, demand)
+        assert not result.passed
+        assert result.failures[0].line() == "table: row count: 0 rows (min 50): the batch is empty"
+
+
+# --------------------------------------------------------------------------- validate_file
+
+
+def test_validate_file_passes_a_good_file(tmp_path: Path, fraud: UseCaseConfig) -> None:
+    path = tmp_path / "2026-03-01.parquet"
+    fraud_frame().to_parquet(path, index=False)
+    result = validate_file(path, fraud, batch_date=DAY, now=NOW)
+    assert result.passed and result.read_error is None
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "batch file not found"),
+    (b"", "file is empty (0 bytes)"),
+    (b"PAR1garbage", "truncated Parquet file"),
+    (b"a;b\n1;2\n", "not a Parquet file"),
+])
+def test_validate_file_turns_read_errors_into_a_failed_result(
+        tmp_path: Path, fraud: UseCaseConfig, content: bytes | None, problem: str) -> None:
+    path = tmp_path / "2026-03-01.parquet"
+    if content is not None:
+        path.write_bytes(content)
+    result = validate_file(path, fraud)
+    assert not result.passed and result.evaluated == 0 and result.gx_result == {}
+    assert result.read_error is not None and result.read_error.startswith(problem)
+    assert result.message(str(path)) == f"{path}: batch could not be read: {result.read_error}"
+    assert [f.rule for f in result.failures] == ["readable file"]
+    assert result.summary_markdown(str(path)).startswith(f"# Validation FAILED: `{path}`")
+
+
+def test_read_errors_keep_the_path_in_their_text(tmp_path: Path, fraud: UseCaseConfig) -> None:
+    path = tmp_path / "x.parquet"
+    with pytest.raises(BatchReadError) as err:
+        read_batch_file(path, fraud)
+    assert str(err.value) == f"{path}: batch file not found"
+    assert (err.value.path, err.value.problem) == (path, "batch file not found")
+
+
+def test_csv_with_a_mixed_type_numeric_column(tmp_path: Path, demand: UseCaseConfig) -> None:
+    frame = demand_frame().astype({"advance_bookings": object})
+    frame.loc[[3, 8], "advance_bookings"] = ["unknown", "12 bookings"]
+    path = tmp_path / "mixed.csv"
+    frame.to_csv(path, index=False)
+    result = validate_file(path, demand, batch_date=DAY, now=NOW)
+    f = only_failure(result)
+    assert (f.column, f.rule) == ("advance_bookings", "numeric dtype")
+    assert "'unknown', '12 bookings'" in f.observed
+
+
+# --------------------------------------------------------------------------- Data Docs
+
+
+def _failed_fraud_result(fraud: UseCaseConfig) -> ValidationResult:
+    frame = fraud_frame()
+    frame.loc[5, "hour"] = 99
+    frame.loc[6, "channel"] = "fax"
+    return validate_frame(frame, with_validation(fraud, warn=["channel:domain"]),
+                          batch_date=DAY, now=NOW)
+
+
+def test_data_docs_render_the_stored_result(tmp_path: Path, fraud: UseCaseConfig) -> None:
+    result = _failed_fraud_result(fraud)
+    page = write_data_docs(result, fraud, tmp_path / "docs", batch_name="2026-03-01")
+    assert page.is_file() and page.suffix == ".html"
+    assert page.is_relative_to(tmp_path / "docs")
+    html = page.read_text(encoding="utf-8")
+    assert "hour" in html and "channel" in html and "event_time" in html
+    index = tmp_path / "docs" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert index.is_file()
+    for text in (html, index.read_text(encoding="utf-8")):
+        assert "great-expectations-web-assets" not in text and "dataContextId" not in text
+
+    # From the quarantine's gx_result.json: the same folder, a second page in the same index.
+    saved = tmp_path / "gx_result.json"
+    saved.write_text(json.dumps(result.gx_result))
+    again = write_data_docs(saved, fraud, tmp_path / "docs", batch_name="2026-03-02")
+    assert again.is_file() and again != page
+    assert "2026-03-02" in index.read_text(encoding="utf-8")
+
+
+def test_data_docs_need_a_gx_result(tmp_path: Path, fraud: UseCaseConfig) -> None:
+    unreadable = validate_file(tmp_path / "missing.parquet", fraud)
+    with pytest.raises(ValueError, match="no GX result"):
+        write_data_docs(unreadable, fraud, tmp_path / "docs")

@@ -202,6 +202,31 @@ def demo(
 
 
 @app.command()
+def validate(
+    use_case: Annotated[str, typer.Argument(help="Use-case name or path to its YAML config.")],
+    file: Annotated[Path, typer.Option(help="The batch file (Parquet or CSV).")],
+    date: Annotated[str | None, typer.Option(help="Batch date YYYY-MM-DD: also checks the "
+                                             "timestamps' period.")] = None,
+    docs: Annotated[Path | None, typer.Option(help="Write GX Data Docs (HTML) here.")] = None,
+) -> None:
+    """One-off check of a file: exit 0 when it passes (warnings allowed), 1 when it fails."""
+    from ctpipe.validation import validate_file, write_data_docs
+
+    cfg = _workspace(use_case).config
+    try:
+        batch_date = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        _fail(f"--date {date!r}: expected YYYY-MM-DD", 2)
+    result = validate_file(file, cfg, batch_date=batch_date)
+    typer.echo(result.summary_markdown(str(file)))
+    if docs and result.read_error is None:
+        page = write_data_docs(result, cfg, docs, batch_name=file.stem)
+        typer.echo(f"\nData Docs: {page}")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def drift(
     use_case: Annotated[str, typer.Argument(help="Use-case name or path to its YAML config.")],
     reference: Annotated[Path, typer.Option(help="Reference rows (Parquet or CSV).")],
