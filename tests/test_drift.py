@@ -318,6 +318,37 @@ def test_categorical_dtype_unused_categories_are_not_categories() -> None:
     assert math.isclose(result.p_value, expected.pvalue, **TOL) and result.nan_reference == 10
 
 
+def test_arrow_string_counts_on_sliced_chunked_and_object_columns() -> None:
+    values = ["a", None, "b", NULL_KEY, "", "é€", "a", "a\x00"] * 7
+    base = pd.Series(values, dtype="str")
+    for series in (base, base.iloc[3:], pd.concat([base, base.iloc[:5]], ignore_index=True),
+                   pd.Series(values, dtype=object)):
+        expected: dict[str, int] = {}
+        for v in series.tolist():
+            key = NULL_KEY if v is None or (isinstance(v, float) and math.isnan(v)) else v
+            expected[key] = expected.get(key, 0) + 1
+        profile = build_profile(pd.DataFrame({"c": series}), [], ["c"])
+        assert profile.categorical["c"] == expected
+
+
+def test_repeated_checks_are_identical_and_leave_the_batch_untouched() -> None:
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=3000), "y": rng.normal(size=3000)})
+    cur = pd.DataFrame({"x": rng.normal(0.2, 1.0, 2500),
+                        "y": np.r_[rng.normal(size=2499), np.nan]})
+    before = cur.copy()
+    profile = build_profile(ref, ["x", "y"], [])
+    config = DriftConfig(numeric_test="wasserstein")
+    first = detect_drift(profile, cur, config)
+    second = detect_drift(profile, cur, config)  # cached reference std, reused sort buffer
+    assert first.to_records() == second.to_records()
+    pd.testing.assert_frame_equal(cur, before)
+    for result in first.features:
+        a, b = ref[result.feature].to_numpy(), clean(cur[result.feature].to_numpy())
+        expected = stats.wasserstein_distance(a, b) / np.std(a)
+        assert math.isclose(result.statistic, expected, **TOL)
+
+
 def test_numeric_input_dtypes() -> None:
     ref = pd.DataFrame({"x": pd.array([1, 2, None, 4], dtype="Int64"),
                         "b": [True, False, True, True]})

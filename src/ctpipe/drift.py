@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,16 @@ class ReferenceProfile:
         both = sorted(set(self.numeric) & set(self.categorical))
         if both:
             raise ValueError(f"columns profiled as both numeric and categorical: {both}")
+        # Reference-only quantities, computed on first use and kept (not a dataclass field).
+        object.__setattr__(self, "_std", {})
+
+    def reference_std(self, name: str) -> float:
+        """``np.std`` of a numeric reference column (0.0 when constant), computed once."""
+        cache: dict[str, float] = self._std  # type: ignore[attr-defined]
+        if name not in cache:
+            ref = self.numeric[name]
+            cache[name] = 0.0 if ref.size == 0 or ref[0] == ref[-1] else float(np.std(ref))
+        return cache[name]
 
     @property
     def features(self) -> list[str]:
@@ -272,11 +282,15 @@ def detect_drift(reference: ReferenceProfile, current: pd.DataFrame,
         n_ref = sum(v for k, v in counts.items() if k != NULL_KEY)
         plan.append((name, "categorical", _choose_test(name, "categorical", n_ref, config)))
 
+    # One sort buffer for every numeric column: each column's sorted values are only needed
+    # until its statistic is computed, and reusing the memory avoids re-faulting fresh pages.
+    buffer = np.empty(len(current) if reference.numeric else 0, dtype=np.float64)
     results = []
     for name, kind, test in plan:
         if kind == "numeric":
             results.append(_numeric_drift(name, test, reference.numeric[name],
-                                          reference.numeric_nan[name], current[name], config))
+                                          reference.numeric_nan[name], current[name], config,
+                                          reference.reference_std, buffer))
         else:
             results.append(_categorical_drift(name, test, reference.categorical[name],
                                               current[name], config))
@@ -333,8 +347,9 @@ def _threshold(test: str, config: DriftConfig) -> float:
 
 
 def _numeric_drift(name: str, test: str, ref: np.ndarray, nan_ref: int, series: pd.Series,
-                   config: DriftConfig) -> FeatureDrift:
-    cur, nan_cur = _sorted_finite(series, name)
+                   config: DriftConfig, reference_std: Callable[[str], float],
+                   buffer: np.ndarray) -> FeatureDrift:
+    cur, nan_cur = _sorted_finite(series, name, buffer)
     threshold = _threshold(test, config)
     base = dict(feature=name, kind="numeric", test=test, threshold=threshold,
                 n_reference=int(ref.size), n_current=int(cur.size), nan_reference=int(nan_ref),
@@ -349,7 +364,7 @@ def _numeric_drift(name: str, test: str, ref: np.ndarray, nan_ref: int, series: 
         statistic, p_value = ks_2samp_sorted(ref, cur)
     elif test == "wasserstein":
         raw = wasserstein_sorted(ref, cur)
-        scale = 0.0 if ref[0] == ref[-1] else float(np.std(ref))
+        scale = reference_std(name)  # once per profile, not per check
         if scale == 0.0:  # constant reference (or a variance that underflows): no scale
             base["threshold"] = 0.0
             what = (f"constant reference column ({ref[0]:.6g})" if ref[0] == ref[-1]
@@ -483,33 +498,61 @@ def wasserstein_sorted(u: np.ndarray, v: np.ndarray) -> float:
     W = integral over t in (0, 1) of |Q_u(t) - Q_v(t)|. The quantile functions are step
     functions with breaks at i/n1 and j/n2, so on an integer grid of lcm(n1, n2) each piece, its
     length and both sample indices follow from integer arithmetic: no merge of the two value
-    arrays is needed, only linear passes.
+    arrays is needed, only one linear pass over the larger sample, in cache-sized blocks.
     """
     n1, n2 = u.size, v.size
     if n1 == n2:
-        return float(np.abs(u - v).mean())
+        # Blocks with one reused buffer: no full-size temporaries (no page faults), one pass.
+        total = 0.0
+        buf = np.empty(min(n1, _BLOCK), dtype=np.float64)
+        for lo in range(0, n1, _BLOCK):
+            diff = buf[:min(_BLOCK, n1 - lo)]
+            np.subtract(u[lo:lo + _BLOCK], v[lo:lo + _BLOCK], out=diff)
+            np.abs(diff, out=diff)
+            total += float(diff.sum())
+        return total / n1
+    if n1 < n2:  # the distance is symmetric: let u be the larger sample
+        u, v, n1, n2 = v, u, n2, n1
     g = math.gcd(n1, n2)
-    a, b = n2 // g, n1 // g  # u breaks at i*a, v breaks at j*b, on a grid of length n1*a
+    a, b = n2 // g, n1 // g  # u breaks at i*a, v breaks at j*b, on a grid of length n1*a; a < b
+    # u's piece i, [i*a, (i+1)*a), is shorter than any v piece, so it meets at most two: v[q]
+    # (q = floor(i*a/b)) up to the next v break (q+1)*b or its own end, then v[q+1] for the
+    # rest. When there is a rest, piece i+1 starts in v[q+1]'s piece, so v[q+1] is simply the
+    # next element of v[q] gathered for i+1: one gather per block.
+    # Grid positions and quotients are exact in float64 below 2**53 (then floor(x / b) is
+    # x // b); beyond that, integer arithmetic.
+    exact_float = (n1 + 1) * a + b < 2**53
+    steps = np.arange(min(n1, _BLOCK) + 1, dtype=np.float64 if exact_float else np.int64) * a
     total = 0.0
-    # Blocks small enough that the temporaries stay in cache: about 3x faster than whole arrays.
     for lo in range(0, n1, _BLOCK):
-        # Pieces starting at a u break: u[i] against v[q], until the next break of either side.
-        start = np.arange(lo, min(lo + _BLOCK, n1), dtype=np.int64) * a
-        q = start // b
-        length = q + 1
-        length *= b
-        length -= start
-        np.minimum(length, a, out=length)
-        total += float(np.dot(length.astype(np.float64), np.abs(u[lo:lo + _BLOCK] - v[q])))
-    for lo in range(0, n2, _BLOCK):
-        # Pieces starting at a v break that is not also a u break: u[p] against v[j].
-        start = np.arange(lo, min(lo + _BLOCK, n2), dtype=np.int64) * b
-        p = start // a
-        rem = start - p * a
-        length = a - rem
-        np.minimum(length, b, out=length)
-        length[rem == 0] = 0  # already counted as a piece starting at a u break
-        total += float(np.dot(length.astype(np.float64), np.abs(u[p] - v[lo:lo + _BLOCK])))
+        m = min(_BLOCK, n1 - lo)
+        start = steps[:m + 1] + lo * a  # piece starts for i = lo .. lo + m
+        if exact_float:
+            quotient = start / b
+            np.floor(quotient, out=quotient)
+            q = quotient.astype(np.intp)
+            first = quotient[:m]
+            first *= b
+            first += b
+            first -= start[:m]  # length of piece i inside v[q]: (q+1)*b - i*a, capped at a
+            np.minimum(first, a, out=first)
+        else:
+            q = start // b
+            inside = q[:m] * b
+            inside += b
+            inside -= start[:m]
+            first = np.minimum(inside, a).astype(np.float64)
+        if lo + m == n1:
+            q[m] = n2 - 1  # i = n1 is past the end (its v index is used with weight 0)
+        w = v[q]
+        ub = u[lo:lo + m]
+        gap = np.subtract(ub, w[:m])
+        np.abs(gap, out=gap)
+        total += float(np.dot(first, gap))
+        np.subtract(ub, w[1:], out=gap)
+        np.abs(gap, out=gap)
+        np.subtract(a, first, out=first)
+        total += float(np.dot(first, gap))
     return total / (n1 * a)
 
 
@@ -572,14 +615,21 @@ def _require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None
         raise ValueError(f"{what} is missing feature column(s): {missing}")
 
 
-def _sorted_finite(series: pd.Series, name: str) -> tuple[np.ndarray, int]:
+def _sorted_finite(series: pd.Series, name: str,
+                   buffer: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Sorted finite float64 values of a numeric column and the count of missing/inf values.
 
     One sort does it all: numpy sorts NaN last, so the finite values are one contiguous slice
-    found by two binary searches (no mask, no extra copy).
+    found by two binary searches (no mask, no extra copy). With a ``buffer`` (at least as long
+    as the column) the values are sorted there and the result is a view of it.
     """
     values = _as_float(series, name)
-    ordered = np.sort(values)
+    if buffer is None or buffer.size < values.size:
+        ordered = np.sort(values)
+    else:
+        ordered = buffer[:values.size]
+        np.copyto(ordered, values)
+        ordered.sort()
     lo = int(np.searchsorted(ordered, -np.inf, side="right"))
     hi = int(np.searchsorted(ordered, np.inf, side="left"))
     return ordered[lo:hi], int(values.size - (hi - lo))
@@ -602,6 +652,9 @@ def _as_float(series: pd.Series, name: str) -> np.ndarray:
 def _category_counts(series: pd.Series) -> dict[str, int]:
     """Counts per category as strings, missing values under NULL_KEY, zero counts dropped."""
     if isinstance(series.dtype, pd.StringDtype):
+        fast = _arrow_string_counts(series)
+        if fast is not None:
+            return fast
         # Keys are already strings: skip the per-category conversion (high-cardinality columns).
         counts = series.value_counts(dropna=True, sort=False)
         found = {str(k): int(v) for k, v in zip(counts.index.tolist(), counts.tolist(),
@@ -614,6 +667,31 @@ def _category_counts(series: pd.Series) -> dict[str, int]:
     for value, count in series.value_counts(dropna=False, sort=False).items():
         if count > 0:  # a categorical dtype lists unused categories with count 0
             key = _category_key(value)
+            out[key] = out.get(key, 0) + int(count)
+    return out
+
+
+def _arrow_string_counts(series: pd.Series) -> dict[str, int] | None:
+    """Counts of a pyarrow-backed string column straight from Arrow, or None if not one.
+
+    One hash pass over the Arrow array counts the missing values too (no separate isna pass),
+    and only the distinct values are converted to Python.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        chunked = series.array.__arrow_array__()
+    except (ImportError, AttributeError, TypeError):
+        return None
+    if not (pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
+        return None
+    counted = pc.value_counts(chunked)
+    out: dict[str, int] = {}
+    for value, count in zip(counted.field("values").to_pylist(),
+                            counted.field("counts").to_pylist(), strict=True):
+        key = NULL_KEY if value is None else value
+        if count:
             out[key] = out.get(key, 0) + int(count)
     return out
 
