@@ -69,10 +69,6 @@ def row_count(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def read_labels(landing: Path, config: UseCaseConfig, day: dt.date) -> pd.Series:
-    return pd.read_parquet(labels_path(landing, day))[config.data.target]
-
-
 def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]) -> pd.DataFrame:
     """Batches joined with their labels (row order is the join key), tagged with their date."""
     frames = []

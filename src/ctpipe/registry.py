@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import subprocess
 import tempfile
@@ -232,7 +231,3 @@ def delete_registered_model(model_name: str) -> None:
     except MlflowException:
         pass
 
-
-def tags_json(value: object) -> str:
-    """Compact JSON for a tag value (MLflow caps tag values, so keep them short)."""
-    return json.dumps(value, separators=(",", ":"), default=str)[:5000]
