@@ -18,9 +18,8 @@ from prefect.artifacts import (
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from ctpipe import backtest, landing
-from ctpipe.config import load_config
 from ctpipe.flows.cycle import cycle_flow
-from ctpipe.workspace import Workspace
+from ctpipe.workspace import Workspace, open_workspace
 
 
 def print_progress(i: int, total: int, day: dict) -> None:
@@ -40,7 +39,7 @@ def print_progress(i: int, total: int, day: dict) -> None:
 @flow(name="ctpipe-backtest", flow_run_name="backtest-{use_case}")
 def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = False) -> dict:
     """Run the cycle on every batch in the replay's landing zone, oldest first."""
-    ws = Workspace(load_config(use_case), backtest=True, ref=use_case)
+    ws = open_workspace(use_case, backtest=True)
     dates = landing.batch_dates(ws.landing)
     if not dates:
         raise FileNotFoundError(f"{ws.landing}: no batches to replay")
