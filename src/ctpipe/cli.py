@@ -305,6 +305,20 @@ def status(
         typer.echo(f"last cycle: {last['batch_date']} {last['status']}: {last['message']}")
 
 
+@app.command()
+def server(
+    prefect_port: Annotated[int, typer.Option(min=1, max=65535)] = 4200,
+    mlflow_port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+) -> None:
+    """Start a local Prefect server and the MLflow UI (state in CTPIPE_HOME); Ctrl-C stops both."""
+    root = settings.configure_environment()
+    from ctpipe.local_server import run_server
+
+    raise typer.Exit(run_server(root, host=host, prefect_port=prefect_port,
+                                mlflow_port=mlflow_port, echo=typer.echo))
+
+
 def main() -> None:  # pragma: no cover
     try:
         app()
