@@ -306,6 +306,113 @@ def status(
 
 
 @app.command()
+def serve(
+    use_cases: Annotated[list[str] | None, typer.Argument(help="Default: demand fraud.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Flow runs at once (default: no "
+                                              "limit).")] = None,
+) -> None:
+    """Serve every deployment (schedules and triggers) from this machine, without a work pool.
+
+    Talks to the Prefect server in PREFECT_API_URL (see `ctpipe server`).
+    """
+    settings.configure_environment()
+    from prefect import serve as prefect_serve
+
+    from ctpipe.flows.deployments import build_deployments
+
+    names = use_cases or REFERENCE_CASES
+    for name in names:
+        _workspace(name)  # a bad config fails here, not at 06:00
+    prefect_serve(*build_deployments(names), limit=limit)
+
+
+def _resume(flow_run_id: str, decision: str, approver: str, reason: str) -> None:
+    settings.configure_environment()
+    import uuid
+
+    from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
+    from prefect.flow_runs import NotPausedError, resume_flow_run
+    from pydantic import ValidationError
+
+    from ctpipe.approval import ApprovalAnswer
+
+    try:
+        run_id = uuid.UUID(flow_run_id)
+    except ValueError:
+        _fail(f"{flow_run_id!r}: not a flow run id (a UUID, shown in the approval artifact)", 2)
+    try:
+        answer = ApprovalAnswer(decision=decision, approver=approver, reason=reason)
+    except ValidationError as exc:
+        fields = ", ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        _fail(f"invalid decision: {fields}", 2)
+    try:
+        resume_flow_run(run_id, run_input=answer.model_dump())
+    except ObjectNotFound:
+        _fail(f"flow run {run_id} not found on {_prefect_api()}")
+    except NotPausedError:
+        _fail(f"flow run {run_id} is not waiting for approval")
+    except FlowPauseTimeout:
+        _fail(f"flow run {run_id}: the approval timed out; the promotion was rejected")
+    typer.echo(f"flow run {run_id} resumed: {decision} by {approver} ({reason})")
+
+
+def _prefect_api() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or "the ephemeral Prefect API"
+
+
+@app.command()
+def approve(
+    flow_run_id: str,
+    approver: Annotated[str, typer.Option(help="Who approves (recorded on the version).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded on the version and audited).")],
+) -> None:
+    """Approve the promotion a paused flow run waits for."""
+    _resume(flow_run_id, "approve", approver, reason)
+
+
+@app.command()
+def reject(
+    flow_run_id: str,
+    approver: Annotated[str, typer.Option(help="Who rejects (recorded on the version).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded on the version and audited).")],
+) -> None:
+    """Reject the promotion a paused flow run waits for; the champion stays."""
+    _resume(flow_run_id, "reject", approver, reason)
+
+
+@app.command()
+def rollback(
+    use_case: str,
+    reason: Annotated[str, typer.Option(help="Why: recorded on the version and audited.")],
+    to: Annotated[int | None, typer.Option("--to", min=1, help="Version to serve (default: "
+                                           "the previously promoted one).")] = None,
+    force: Annotated[bool, typer.Option(help="Serve a version that never passed the "
+                                        "gate.")] = False,
+    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+) -> None:
+    """Move `champion` back to the previous (or a named) version in one step."""
+    settings.configure_environment()
+    from ctpipe import audit
+    from ctpipe.flows.rollback import perform_rollback
+    from ctpipe.rollback import RollbackRefused
+
+    ws = _workspace(use_case)
+    try:
+        summary = perform_rollback(ws, reason, to_version=to, force=force,
+                                   operator=operator or audit.actor())
+    except RollbackRefused as exc:
+        _fail(f"rollback refused: {exc}", 2)
+    forced = "  (forced: never passed the gate)" if summary.get("forced") else ""
+    typer.echo(f"{ws.model_name}: champion v{summary['from_version']} -> "
+               f"v{summary['to_version']}{forced}")
+    typer.echo(f"  reason: {reason}")
+    typer.echo(f"  by: {summary['operator']} at {summary['at']}")
+    typer.echo(f"  event ctpipe.model.rolled_back emitted; audit: {ws.audit_path}")
+
+
+@app.command()
 def server(
     prefect_port: Annotated[int, typer.Option(min=1, max=65535)] = 4200,
     mlflow_port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,

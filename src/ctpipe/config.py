@@ -242,7 +242,13 @@ class PromotionConfig(_Strict):
     approval_jurisdictions: list[str] = Field(
         default_factory=list, description="Jurisdictions that require human approval."
     )
-    jurisdiction: str | None = None
+    jurisdiction: str | None = Field(None, description="Where this model is deployed.")
+    approval_timeout_seconds: int = Field(
+        86400, ge=1, description="An approval not given within this time rejects the promotion.")
+
+    @property
+    def requires_approval(self) -> bool:
+        return self.jurisdiction is not None and self.jurisdiction in self.approval_jurisdictions
 
 
 class UseCaseConfig(_Strict):

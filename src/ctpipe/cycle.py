@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -199,7 +200,8 @@ def check_training_window(ws: Workspace, day: dt.date) -> WindowSplit:
     return split
 
 
-def train_candidate(ws: Workspace, day: dt.date) -> Candidate:
+def train_candidate(ws: Workspace, day: dt.date,
+                    progress: Callable[[float], None] | None = None) -> Candidate:
     """Train on the labelled window as of ``day``; raises NotEnoughData before a full window."""
     cfg = ws.config
     split = check_training_window(ws, day)
@@ -207,7 +209,7 @@ def train_candidate(ws: Workspace, day: dt.date) -> Candidate:
     in_train = frame[landing.BATCH_KEY].isin([d.isoformat() for d in split.train]).to_numpy()
     train = frame[in_train].reset_index(drop=True)
     holdout = frame[~in_train].reset_index(drop=True)
-    model = train_model(cfg, train)
+    model = train_model(cfg, train, progress)
     profile = build_profile(train, cfg.features.numeric, cfg.features.categorical)
     outputs = outputs_profile(ws, model.predict(train), train[cfg.data.target])
     return Candidate(model, profile, outputs, split, holdout, len(train),

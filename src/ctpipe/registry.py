@@ -163,19 +163,37 @@ def _info(mv) -> ModelVersionInfo:  # noqa: ANN001
                             aliases=list(mv.aliases or []), run_id=mv.run_id)
 
 
+# What MLflow answers for a model or alias that does not exist. Anything else (the server
+# unreachable, a locked store) must propagate: "no champion" would trigger a cold-start retrain.
+_ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
 def get_alias(model_name: str, alias: str) -> ModelVersionInfo | None:
     try:
         return _info(client().get_model_version_by_alias(model_name, alias))
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in _ABSENT:
+            return None
+        raise
 
 
 def list_versions(model_name: str) -> list[ModelVersionInfo]:
     try:
         found = client().search_model_versions(f"name = '{model_name}'")
-    except MlflowException:
-        return []
+    except MlflowException as exc:
+        if exc.error_code in _ABSENT:
+            return []
+        raise
     return sorted((_info(mv) for mv in found), key=lambda v: v.version)
+
+
+def versions_for_batch(model_name: str, batch_date: str,
+                       config_hash: str) -> list[ModelVersionInfo]:
+    """Versions already trained for this batch under this config: a retrain would repeat them."""
+    query = (f"name = '{model_name}' and tags.batch_date = '{batch_date}' "
+             f"and tags.config_hash = '{config_hash}'")
+    return sorted((_info(mv) for mv in client().search_model_versions(query)),
+                  key=lambda v: v.version)
 
 
 def promote(model_name: str, version: int, previous: int | None, tags: dict[str, str]) -> None:

@@ -15,7 +15,8 @@ from ctpipe.gating import GateDecision
 
 def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: Evaluation,
                   champion: Evaluation | None, version: int | None,
-                  champion_version: int | None, mlflow_link: str | None = None) -> str:
+                  champion_version: int | None, mlflow_link: str | None = None,
+                  run_link: str | None = None) -> str:
     verdict = "PASSED" if decision.passed else "REJECTED"
     lines = [
         f"# Gate {verdict}: {use_case} {day}",
@@ -38,7 +39,9 @@ def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: E
             other = champion.slices.get(key)
             lines.append(f"| {key} | {value:.4f} | {'' if other is None else f'{other:.4f}'} |")
     if mlflow_link:
-        lines += ["", f"MLflow: {mlflow_link}"]
+        lines += ["", f"Model version in MLflow: [{use_case} v{version}]({mlflow_link})"]
+    if run_link:
+        lines += ["", f"MLflow run (metrics, drift plot): [{run_link}]({run_link})"]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -63,7 +64,19 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def train_model(config: UseCaseConfig, train_frame: pd.DataFrame) -> ScoringModel:
+def _progress_callback(report: Callable[[float], None], steps: int = 10):
+    """A LightGBM callback calling ``report(percent)`` about ``steps`` times over the fit."""
+    def callback(env) -> None:  # noqa: ANN001  (lightgbm.callback.CallbackEnv)
+        total = max(env.end_iteration - env.begin_iteration, 1)
+        done = env.iteration - env.begin_iteration + 1
+        if done == total or done % max(total // steps, 1) == 0:
+            report(100.0 * done / total)
+    return callback
+
+
+def train_model(config: UseCaseConfig, train_frame: pd.DataFrame,
+                progress: Callable[[float], None] | None = None) -> ScoringModel:
+    """Fit on the window; ``progress(percent)`` is called every tenth of the boosting rounds."""
     target = config.data.target
     if len(train_frame) < config.training.min_train_rows:
         raise NotEnoughData(
@@ -80,5 +93,6 @@ def train_model(config: UseCaseConfig, train_frame: pd.DataFrame) -> ScoringMode
     estimator = lgb.LGBMClassifier(**params) if config.data.task == "binary" \
         else lgb.LGBMRegressor(**params)
     estimator.fit(features, y, sample_weight=recency_weights(
-        train_frame[BATCH_KEY], config.training.recency_half_life))
+        train_frame[BATCH_KEY], config.training.recency_half_life),
+        callbacks=[_progress_callback(progress)] if progress else None)
     return ScoringModel(spec=spec, booster=estimator.booster_)

@@ -1,0 +1,61 @@
+"""Every ctpipe deployment, served from this machine by `ctpipe serve` (no work pool).
+
+deployments/prefect.yaml describes the same topology for `prefect deploy` and a process work
+pool; tests/test_deployments.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from ctpipe import settings
+
+settings.configure_environment()
+
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.events import DeploymentEventTrigger
+from prefect.schedules import Cron
+
+from ctpipe.flows.cycle import cycle_flow
+from ctpipe.flows.retrain import retrain_flow
+from ctpipe.flows.rollback import rollback_flow
+from ctpipe.flows.score import score_flow
+
+TIMEZONE = "Asia/Hong_Kong"
+CYCLE_CRON = "0 6 * * *"   # after the previous day's batch has landed
+SCORE_CRON = "30 6 * * *"  # the champion scores the day's batch once the cycle is done
+RETRAIN_EVENTS = ("ctpipe.drift.detected", "ctpipe.retrain.requested")
+# Template values come from the event (payload written by flows.common.emit).
+RETRAIN_PARAMETERS = {"use_case": "{{ event.payload.use_case }}",
+                      "batch_date": "{{ event.payload.batch_date }}",
+                      "reason": "{{ event.payload.reason }}"}
+
+
+def retrain_trigger(resource: str = "ctpipe.use-case.*") -> DeploymentEventTrigger:
+    # Replays emit about ctpipe.backtest.<name>: they never match, so never retrain production.
+    return DeploymentEventTrigger(name="retrain-on-drift", expect=set(RETRAIN_EVENTS),
+                                  match={"prefect.resource.id": resource},
+                                  parameters=RETRAIN_PARAMETERS)
+
+
+def build_deployments(use_cases: list[str], *,
+                      trigger_resource: str = "ctpipe.use-case.*") -> list[RunnerDeployment]:
+    """Daily cycle and scoring per use case; one drift-triggered retraining; rollback."""
+    module = {"entrypoint_type": EntrypointType.MODULE_PATH}
+    deployments: list[RunnerDeployment] = []
+    for name in use_cases:
+        label = name.rsplit("/", 1)[-1].removesuffix(".yaml")
+        deployments.append(cycle_flow.to_deployment(
+            name=f"cycle-{label}", schedules=[Cron(CYCLE_CRON, timezone=TIMEZONE)],
+            parameters={"use_case": name, "retrain_inline": False}, concurrency_limit=1,
+            tags=["ctpipe", label], description=f"Daily cycle for {label}", **module))
+        deployments.append(score_flow.to_deployment(
+            name=f"score-{label}", schedules=[Cron(SCORE_CRON, timezone=TIMEZONE)],
+            parameters={"use_case": name}, tags=["ctpipe", label],
+            description=f"Daily batch scoring for {label}", **module))
+    deployments.append(retrain_flow.to_deployment(
+        name="retrain-on-drift", triggers=[retrain_trigger(trigger_resource)],
+        tags=["ctpipe", "retrain"], description="Retraining triggered by drift events; one "
+        "at a time per use case (global concurrency limit ctpipe-retrain-<use case>)", **module))
+    deployments.append(rollback_flow.to_deployment(
+        name="rollback", tags=["ctpipe", "rollback"],
+        description="Move champion back to the previous (or a named) version", **module))
+    return deployments
