@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ctpipe import settings
 
@@ -19,7 +20,8 @@ from prefect.events import emit_event
 from prefect.settings import PREFECT_UI_URL
 
 from ctpipe import landing, notify, registry, retry
-from ctpipe.workspace import Workspace
+from ctpipe.config import ConfigError, load_config
+from ctpipe.workspace import Workspace, open_workspace
 
 # DataFrames flow between tasks: hashing them for cache keys would cost more than the work.
 TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -51,6 +53,14 @@ def batch_day(ws: Workspace, batch_date: str | None) -> dt.date:
     return dates[-1]
 
 
+def use_case_label(ref: str) -> str:
+    """The use case's name for a flow parameter that may be a config path."""
+    try:
+        return load_config(ref).name
+    except (ConfigError, OSError):  # the run itself reports the bad config
+        return Path(ref).stem
+
+
 def flow_run_name() -> str:
     """`<use_case>-<batch date>`, the newest batch when no date was given."""
     from prefect.runtime import flow_run
@@ -60,11 +70,25 @@ def flow_run_name() -> str:
     batch_date = parameters.get("batch_date")
     if not batch_date:
         try:
-            from ctpipe.workspace import open_workspace
             batch_date = batch_day(open_workspace(use_case), None).isoformat()
-        except Exception:  # noqa: BLE001 - the run itself reports a bad use case or landing zone
+        except (ConfigError, OSError, ValueError):  # the run itself reports these
             batch_date = "latest"
-    return f"{use_case.rsplit('/', 1)[-1].removesuffix('.yaml')}-{batch_date}"
+    return f"{use_case_label(use_case)}-{batch_date}"
+
+
+def tag_flow_run(ws: Workspace) -> None:
+    """Tag the running flow run with its use case, so the UI filters runs by use case."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    wanted = {ws.name, "backtest"} if ws.backtest else {ws.name}
+    if wanted <= set(ctx.flow_run.tags):
+        return
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(ctx.flow_run.id, tags=sorted(set(ctx.flow_run.tags) | wanted))
 
 
 def prefect_ui_link(flow_run_id: object) -> str | None:
@@ -83,7 +107,7 @@ def mlflow_version_link(model_name: str, version: int) -> str:
 def notify_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hook signature
     """on_failure/on_crashed hook: tell the webhook which run failed and why."""
     params = flow_run.parameters or {}
-    notify.notify("ctpipe.flow.failed", str(params.get("use_case", "")),
+    notify.notify("ctpipe.flow.failed", use_case_label(str(params.get("use_case", ""))),
                   f"{flow.name} run {flow_run.name} {state.name.lower()}: {state.message}",
                   {"flow": flow.name, "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
                    "state": state.name, "link": prefect_ui_link(flow_run.id)})

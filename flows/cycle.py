@@ -30,6 +30,7 @@ from ctpipe.flows.common import (
     flow_run_name,
     mlflow_run,
     notify_failure,
+    tag_flow_run,
 )
 from ctpipe.flows.retrain import load_champion, retrain_and_decide
 from ctpipe.validation import (
@@ -96,7 +97,7 @@ def detect_drift(ws: Workspace, day: dt.date, batch: pd.DataFrame,
     return cycle.assess_drift(ws, day, batch, champion)
 
 
-def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment) -> None:
+def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment, run: FlowRun) -> None:
     report: DriftReport | None = assessment.report
     if report is not None:
         rows = report.to_records() + [
@@ -114,7 +115,8 @@ def _drift_artifacts(ws: Workspace, assessment: cycle.DriftAssessment) -> None:
         lines += ["", f"Performance on {p['batch']}: {p['metric']} {p['current']:.4f} vs "
                   f"{p['baseline']:.4f} at promotion ({p['degradation']:+.1%}; drift: "
                   f"{p['drifted']})"]
-    lines += ["", f"Decision: {assessment.retrain_reason or 'no retraining needed'}"]
+    lines += ["", f"Decision: {assessment.retrain_reason or 'no retraining needed'}",
+              "", f"MLflow run (drift plot, metrics): [{run.run_id}]({run.link})"]
     create_markdown_artifact("\n".join(lines), key=artifact_key(ws, "drift"),
                              description="Drift verdict")
 
@@ -137,6 +139,7 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
     """
     ws = open_workspace(use_case, backtest)
     day = batch_day(ws, batch_date)
+    tag_flow_run(ws)
     record = CycleRecord(use_case=ws.name, batch_date=day.isoformat())
     try:
         with mlflow_run(ws, day, "cycle") as run:
@@ -193,7 +196,7 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun,
         record.drifted_features = assessment.report.drifted_features
         metrics["drift_share"] = assessment.report.drift_share
     tags["drift"] = "detected" if assessment.drift_detected else "none"
-    _drift_artifacts(ws, assessment)
+    _drift_artifacts(ws, assessment, run)
     if assessment.report is not None and assessment.report.drifted_features:
         _log_drift_plot(ws, run.run_id, champion, batch, assessment.report)
     audit.record("drift.checked", ws.name, assessment.retrain_reason or "no drift",

@@ -43,6 +43,7 @@ from ctpipe.flows.common import (
     mlflow_version_link,
     notify_failure,
     prefect_ui_link,
+    tag_flow_run,
 )
 from ctpipe.training import NotEnoughData
 from ctpipe.workspace import Workspace, open_workspace
@@ -174,7 +175,7 @@ def _ask_approval(ws: Workspace, day: dt.date, version: int,
                    "link": prefect_ui_link(run_id), "timeout_seconds": timeout})
     try:
         answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout,
-                                poll_interval=min(5, timeout), key=f"approve-v{version}")
+                                poll_interval=min(2, timeout), key=f"approve-v{version}")
     except FlowPauseTimeout:
         return None
     return ApprovalAnswer.model_validate(answer.model_dump(include={"decision", "approver",
@@ -268,7 +269,7 @@ def _retrain_in_slot(ws: Workspace, day: dt.date, record: CycleRecord, run: Flow
             if answer is None:
                 raise ApprovalTimedOut(record.message)
             return
-        approver = f"{answer.approver}: {answer.reason}"
+        approver = answer.approver
     promote(ws, day, version.version, record.champion_version, reason, approver, run)
     record.status = "promoted"
     record.message = f"v{version.version} promoted to champion ({reason})"
@@ -289,6 +290,7 @@ def retrain_flow(use_case: str = "demand", batch_date: str | None = None,
     """Retrain on the window as of one batch, gate, ask approval where required, promote."""
     ws = open_workspace(use_case)
     day = batch_day(ws, batch_date)
+    tag_flow_run(ws)
     record = _record_for(ws, day)
     before = CycleRecord(**record.__dict__)
     with mlflow_run(ws, day, "retrain") as run:

@@ -10,7 +10,13 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from ctpipe import notify, rollback
-from ctpipe.flows.common import artifact_key, emit, mlflow_version_link, notify_failure
+from ctpipe.flows.common import (
+    artifact_key,
+    emit,
+    mlflow_version_link,
+    notify_failure,
+    tag_flow_run,
+)
 from ctpipe.workspace import Workspace, open_workspace
 
 
@@ -24,8 +30,7 @@ def perform_rollback(ws: Workspace, reason: str, *, to_version: int | None = Non
     if not reason.strip():
         raise rollback.RollbackRefused("a rollback needs a reason (--reason TEXT)")
     plan = rollback.plan_rollback(ws.model_name, to_version, force=force)
-    summary = rollback.apply_rollback(plan, reason, operator=operator, audit_path=ws.audit_path,
-                                      use_case=ws.name)
+    summary = rollback.apply_rollback(plan, reason, operator=operator, audit_path=ws.audit_path)
     emit(ws, "ctpipe.model.rolled_back", summary)
     notify.notify("ctpipe.model.rolled_back", ws.name,
                   f"{ws.model_name} rolled back: champion v{summary['from_version']} → "
@@ -41,6 +46,7 @@ def rollback_flow(use_case: str, reason: str, operator: str, to_version: int | N
                   force: bool = False) -> dict:
     """Move `champion` back to the previously promoted version, or to ``to_version``."""
     ws = open_workspace(use_case)
+    tag_flow_run(ws)
     summary = perform_rollback(ws, reason, to_version=to_version, force=force, operator=operator)
     forced = " (forced: this version never passed the gate)" if summary.get("forced") else ""
     create_markdown_artifact(

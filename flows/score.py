@@ -17,6 +17,7 @@ from ctpipe.flows.common import (
     flow_run_name,
     mlflow_version_link,
     notify_failure,
+    tag_flow_run,
 )
 from ctpipe.flows.retrain import load_champion
 from ctpipe.validation import validate_frame
@@ -38,6 +39,7 @@ def score_flow(use_case: str = "demand", batch_date: str | None = None) -> dict:
     """Score one batch of the landing zone with the current champion."""
     ws = open_workspace(use_case)
     day = batch_day(ws, batch_date)
+    tag_flow_run(ws)
     batch = cycle.load_batch(ws, day)
     # Scoring may run before the day's cycle: bad input must never reach the model.
     result = validate_frame(batch, ws.config, batch_date=day)

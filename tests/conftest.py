@@ -38,3 +38,12 @@ def ctpipe_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CTPIPE_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     return home
+
+
+@pytest.fixture
+def webhook():
+    """A local HTTP receiver for webhook notifications (tests/webhook.py)."""
+    from tests.webhook import running_receiver
+
+    with running_receiver() as receiver:
+        yield receiver

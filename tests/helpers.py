@@ -27,9 +27,11 @@ def small_config(tmp_path: Path, use_case: str = "demand", **training: object) -
 
 
 def simulated_workspace(config_path: Path, days: int, *, shift_day: int | None = None,
-                        rows: int | None = None, backtest: bool = False) -> Workspace:
+                        rows: int | None = None, backtest: bool = False,
+                        simulator: str | None = None) -> Workspace:
     ws = open_workspace(str(config_path), backtest)
-    simulate_to_landing(ws, ws.landing, days=days, shift_day=shift_day, rows=rows)
+    simulate_to_landing(ws, ws.landing, days=days, shift_day=shift_day, rows=rows,
+                        simulator=simulator)
     return ws
 
 

@@ -27,10 +27,13 @@ def reset(ws: Workspace) -> None:
 
 def simulate_to_landing(ws: Workspace, out: Path, *, days: int, shift_day: int | None,
                         rows: int | None = None, seed: int = 7,
-                        start: dt.date = DEFAULT_START) -> list[dt.date]:
+                        start: dt.date = DEFAULT_START,
+                        simulator: str | None = None) -> list[dt.date]:
+    """Synthetic batches from the reference simulator named like the use case (or ``simulator``)."""
     dates = [start + dt.timedelta(days=i) for i in range(days)]
     for i, day in enumerate(dates):
-        frame = generate_day(ws.name, i, day, rows=rows, shift_day=shift_day, seed=seed)
+        frame = generate_day(simulator or ws.name, i, day, rows=rows, shift_day=shift_day,
+                             seed=seed)
         landing.write_batch(out, ws.config, day, frame)
     return dates
 

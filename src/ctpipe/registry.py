@@ -155,22 +155,22 @@ def _ensure_registered_model(c: MlflowClient, model_name: str) -> None:
 
 def get_version(model_name: str, version: int) -> ModelVersionInfo:
     mv = client().get_model_version(model_name, str(version))
-    return _info(mv)
+    return version_info(mv)
 
 
-def _info(mv) -> ModelVersionInfo:  # noqa: ANN001
+def version_info(mv) -> ModelVersionInfo:  # noqa: ANN001
     return ModelVersionInfo(name=mv.name, version=int(mv.version), tags=dict(mv.tags or {}),
                             aliases=list(mv.aliases or []), run_id=mv.run_id)
 
 
 # What MLflow answers for a model or alias that does not exist. Anything else (the server
 # unreachable, a locked store) must propagate: "no champion" would trigger a cold-start retrain.
-_ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+_ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
 
 
 def get_alias(model_name: str, alias: str) -> ModelVersionInfo | None:
     try:
-        return _info(client().get_model_version_by_alias(model_name, alias))
+        return version_info(client().get_model_version_by_alias(model_name, alias))
     except MlflowException as exc:
         if exc.error_code in _ABSENT:
             return None
@@ -184,7 +184,7 @@ def list_versions(model_name: str) -> list[ModelVersionInfo]:
         if exc.error_code in _ABSENT:
             return []
         raise
-    return sorted((_info(mv) for mv in found), key=lambda v: v.version)
+    return sorted((version_info(mv) for mv in found), key=lambda v: v.version)
 
 
 def versions_for_batch(model_name: str, batch_date: str,
@@ -192,7 +192,7 @@ def versions_for_batch(model_name: str, batch_date: str,
     """Versions already trained for this batch under this config: a retrain would repeat them."""
     query = (f"name = '{model_name}' and tags.batch_date = '{batch_date}' "
              f"and tags.config_hash = '{config_hash}'")
-    return sorted((_info(mv) for mv in client().search_model_versions(query)),
+    return sorted((version_info(mv) for mv in client().search_model_versions(query)),
                   key=lambda v: v.version)
 
 

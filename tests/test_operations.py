@@ -1,0 +1,267 @@
+"""Operating ctpipe on a real Prefect server: served drift-triggered retraining, the concurrency
+limit, human approval through the pause form, rollback, and webhook notifications."""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterName,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.events import emit_event
+from prefect.events.worker import EventsWorker
+from prefect.settings import PREFECT_API_URL
+from typer.testing import CliRunner
+
+from ctpipe import audit, notify, registry
+from ctpipe.cli import app
+from ctpipe.flows.retrain import retrain_flow
+from ctpipe.workspace import Workspace
+from tests.helpers import day, simulated_workspace, small_config
+from tests.webhook import Receiver
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+TERMINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+
+
+def _config(tmp_path: Path, name: str, file: str | None = None, **promotion: object) -> Path:
+    """The small demand config under another name; min_improvement 0 lets an identical
+    retrain pass the gate, so an approval is asked every time."""
+    raw = yaml.safe_load(small_config(tmp_path).read_text())
+    raw.update(name=name, model_name=f"ctpipe-{name}")
+    raw["gate"]["min_improvement"] = 0.0
+    raw["promotion"] = {"jurisdiction": "HK", "approval_jurisdictions": [], **promotion}
+    path = tmp_path / "configs" / f"{file or name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _wait(what: str, probe: Callable[[], object], timeout: float = 240) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _runs(name: str | None = None, deployment: str | None = None,
+          states: set[StateType] | None = None) -> list:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=[name]) if name else None,
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=sorted(states)))
+                if states else None),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+            if deployment else None)
+
+
+def _events(name: str, since: dt.datetime) -> list[dict]:
+    EventsWorker.drain_all(timeout=10)
+    body = {"filter": {"event": {"name": [name]},
+                       "occurred": {"since": since.isoformat()}}, "limit": 50}
+    response = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()["events"]
+
+
+def _emit_drift(ws: Workspace, batch_date: str, reason: str) -> None:
+    emit_event(event="ctpipe.drift.detected",
+               resource={"prefect.resource.id": ws.event_resource, "ctpipe.use-case": ws.name},
+               payload={"use_case": ws.ref, "batch_date": batch_date, "reason": reason})
+
+
+@pytest.fixture
+def served(ctpipe_home: Path, tmp_path: Path) -> Iterator[Workspace]:
+    """`ctpipe serve` for a use case named `served`, against the test's Prefect server."""
+    ws = simulated_workspace(_config(tmp_path, "served"), days=12, simulator="demand")
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(),
+           "PREFECT_HOME": str(tmp_path / "prefect-serve"),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log = (tmp_path / "serve.log").open("w")
+    ctpipe = str(Path(sys.executable).parent / "ctpipe")
+    proc = subprocess.Popen([ctpipe, "serve", ws.ref], cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+    def ready() -> bool:
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        with get_client(sync_client=True) as client:
+            deps = client.read_deployments(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=["retrain-on-drift", "cycle-served"])))
+        return len(deps) == 2 and all(d.work_pool_name is None for d in deps)
+
+    try:
+        _wait("ctpipe serve to register its deployments", ready, timeout=120)
+        yield ws
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+@pytest.mark.slow
+def test_drift_events_run_the_served_retraining_one_at_a_time(served: Workspace) -> None:
+    ws = served
+    _emit_drift(ws, day(9), "test: drift on the first batches")
+    first = _wait("the drift-triggered retraining run", lambda: [
+        r for r in _runs(deployment="retrain-on-drift") if r.state_type in TERMINAL])[0]
+    assert first.state_type == StateType.COMPLETED, first.state.message
+    assert first.name == f"served-{day(9)}"
+    assert first.parameters["batch_date"] == day(9) and first.parameters["use_case"] == ws.ref
+    assert "served" in first.tags
+    champion = registry.get_alias(ws.model_name, registry.CHAMPION)
+    assert champion is not None and champion.tags["batch_date"] == day(9)
+    assert champion.tags["retrain_reason"] == "test: drift on the first batches"
+
+    # Five drift events at once for the same batch: one retraining, four skipped behind it.
+    for i in range(5):
+        _emit_drift(ws, day(11), f"test: burst {i}")
+    burst = _wait("five retraining runs to finish", lambda: (
+        lambda rs: len(rs) == 5 and all(r.state_type in TERMINAL for r in rs) and rs)(
+        _runs(name=f"served-{day(11)}", deployment="retrain-on-drift")))
+    assert all(r.state_type == StateType.COMPLETED for r in burst), \
+        [r.state.message for r in burst]
+    for_batch = registry.versions_for_batch(ws.model_name, day(11), ws.config.config_hash)
+    assert len(for_batch) == 1
+    mlflow_runs = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name(ws.experiment).experiment_id],
+        f"tags.batch_date = '{day(11)}' and tags.kind = 'retrain'")
+    assert sorted(r.data.tags.get("retrain", "trained") for r in mlflow_runs) == \
+        ["skipped"] * 4 + ["trained"]
+    promotions = [e for e in audit.read(ws.name, ws.audit_path)
+                  if e["action"] == "model.promoted" and e["details"]["batch_date"] == day(11)]
+    assert len(promotions) <= 1
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("ctpipe-retrain-served")
+    assert limit.limit == 1 and limit.active_slots == 0
+
+
+def _in_thread(fn: Callable, **kwargs: object) -> tuple[threading.Thread, dict]:
+    # A new thread starts with an empty context: carry the test server's settings over.
+    context, box = contextvars.copy_context(), {}
+    thread = threading.Thread(
+        target=lambda: box.update(state=context.run(fn, return_state=True, **kwargs)))
+    thread.start()
+    return thread, box
+
+
+def _decide_paused(name: str, command: str, approver: str, reason: str) -> str:
+    paused = _wait(f"{name} to pause for approval",
+                   lambda: _runs(name=name, states={StateType.PAUSED}), timeout=120)[0]
+    result = CliRunner().invoke(app, [command, str(paused.id), "--approver", approver,
+                                      "--reason", reason])
+    assert result.exit_code == 0, result.output
+    return str(paused.id)
+
+
+def _finish(thread: threading.Thread, box: dict):  # noqa: ANN202
+    thread.join(timeout=180)
+    assert not thread.is_alive()
+    return box["state"]
+
+
+def test_approval_pause_approve_reject_timeout_and_rollback(
+        ctpipe_home: Path, tmp_path: Path, webhook: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(notify.URL_ENV, webhook.url)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    path = _config(tmp_path, "approval", approval_jurisdictions=["HK"],
+                   approval_timeout_seconds=600)
+    ws = simulated_workspace(path, days=9, simulator="demand")
+    name = f"approval-{day(8)}"
+
+    # Approve: the promotion follows, with the approver on the version and in the audit.
+    thread, box = _in_thread(retrain_flow, use_case=ws.ref, batch_date=day(8), reason="t1")
+    run_id = _decide_paused(name, "approve", "Ada Lovelace", "holdout checked")
+    assert _finish(thread, box).is_completed()
+    champion = registry.get_alias(ws.model_name, registry.CHAMPION)
+    assert champion.version == 1
+    assert champion.tags["approval_decision"] == "approved"
+    assert champion.tags["approver"] == "Ada Lovelace"
+    assert champion.tags["approval_reason"] == "holdout checked"
+    decided = [e for e in audit.read(ws.name, ws.audit_path) if e["action"] == "approval.decided"]
+    assert decided[-1]["who"] == "Ada Lovelace" and decided[-1]["details"]["version"] == 1
+    with get_client(sync_client=True) as client:
+        tags = client.read_flow_run(UUID(run_id)).tags
+    assert "approval" in tags
+
+    # A second approved promotion, so there is something to roll back to.
+    thread, box = _in_thread(retrain_flow, use_case=ws.ref, batch_date=day(8), force=True)
+    _decide_paused(name, "approve", "Ada Lovelace", "again")
+    assert _finish(thread, box).is_completed()
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 2
+
+    # Reject: the champion stays, the version records who said no.
+    thread, box = _in_thread(retrain_flow, use_case=ws.ref, batch_date=day(8), force=True)
+    _decide_paused(name, "reject", "Grace Hopper", "not during quarter close")
+    assert _finish(thread, box).is_completed()
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 2
+    rejected = registry.get_version(ws.model_name, 3)
+    assert rejected.tags["approval_decision"] == "rejected"
+    assert rejected.tags["approver"] == "Grace Hopper"
+    assert ws.read_record(day(8))["status"] == "rejected"
+
+    # Nobody answers: the timeout rejects, the run fails, the webhook hears of it.
+    short = _config(tmp_path, "approval", "approval-short", approval_jurisdictions=["HK"],
+                    approval_timeout_seconds=2)
+    state = retrain_flow(use_case=str(short), batch_date=day(8), force=True,
+                         return_state=True)
+    # Prefect fails a pause that outlived its timeout; the record says why.
+    assert state.is_failed()
+    assert "approval timeout" in ws.read_record(day(8))["message"]
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 2
+    assert registry.get_version(ws.model_name, 4).tags["approval_decision"] == "timeout"
+
+    # Rollback: v2 -> v1 in one step; the approval-rejected v3 is refused.
+    refused = CliRunner().invoke(app, ["rollback", ws.ref, "--to", "3", "--reason", "try"])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    result = CliRunner().invoke(app, ["rollback", ws.ref, "--reason", "incident 42",
+                                      "--operator", "oncall"])
+    assert result.exit_code == 0, result.output
+    assert "champion v2 -> v1" in result.output
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 1
+    rolled = _wait("the rolled_back event", lambda: _events("ctpipe.model.rolled_back", since))
+    assert rolled[0]["payload"]["to_version"] == 1
+    assert rolled[0]["resource"]["prefect.resource.id"] == "ctpipe.use-case.approval"
+
+    kinds = [r["event"] for r in webhook.payloads()]
+    assert kinds.count("ctpipe.approval.requested") == 4
+    assert kinds.count("ctpipe.model.promoted") == 2
+    assert "ctpipe.model.rolled_back" in kinds
+    failed = [r for r in webhook.payloads() if r["event"] == "ctpipe.flow.failed"]
+    assert failed and name in failed[0]["summary"]
+
+
+def test_approve_refuses_bad_input_with_a_clear_message() -> None:
+    not_uuid = CliRunner().invoke(app, ["approve", "nope", "--approver", "A", "--reason", "r"])
+    assert not_uuid.exit_code == 2 and "not a flow run id" in not_uuid.output
+    empty = CliRunner().invoke(app, ["reject", "00000000-0000-0000-0000-000000000000",
+                                     "--approver", "", "--reason", "r"])
+    assert empty.exit_code == 2 and "--approver" in empty.output
+    missing = CliRunner().invoke(app, ["approve", "00000000-0000-0000-0000-000000000000",
+                                       "--approver", "A", "--reason", "r"])
+    assert missing.exit_code == 1 and "not found" in missing.output
