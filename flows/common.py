@@ -17,7 +17,7 @@ from mlflow.entities import Metric, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from prefect.settings import PREFECT_UI_URL
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 from ctpipe import landing, notify, registry, retry
 from ctpipe.config import ConfigError, load_config
@@ -27,6 +27,33 @@ from ctpipe.workspace import Workspace, open_workspace
 TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 # Steps that talk to MLflow: a store that is unreachable for a moment is retried with backoff.
 REMOTE_TASK = {**TASK, **retry.task_retry_options()}
+
+
+class ServiceUnavailable(RuntimeError):
+    """MLflow or the Prefect API stayed unreachable through every retry."""
+
+
+def _from_mlflow(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__module__.split(".")[0] in ("mlflow", "requests", "urllib3"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextmanager
+def explain_outages() -> Iterator[None]:
+    """Turn an outage that outlived the retries into one line naming the service and cause."""
+    try:
+        yield
+    except Exception as exc:
+        if not retry.is_transient(exc):
+            raise
+        what = retry.mlflow_label(settings.tracking_uri()) if _from_mlflow(exc) \
+            else retry.prefect_label(PREFECT_API_URL.value())
+        raise ServiceUnavailable(retry.clear_failure(exc, what, REMOTE_TASK["retries"] + 1)) \
+            from exc
 
 
 def artifact_key(ws: Workspace, what: str) -> str:

@@ -27,6 +27,7 @@ from ctpipe.flows.common import (
     artifact_key,
     batch_day,
     emit,
+    explain_outages,
     flow_run_name,
     mlflow_run,
     notify_failure,
@@ -142,7 +143,7 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
     tag_flow_run(ws)
     record = CycleRecord(use_case=ws.name, batch_date=day.isoformat())
     try:
-        with mlflow_run(ws, day, "cycle") as run:
+        with explain_outages(), mlflow_run(ws, day, "cycle") as run:
             record.mlflow_run_id = run.run_id
             try:
                 _run_cycle(ws, day, record, run, retrain_inline)
@@ -151,7 +152,8 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
                     record.status = "failed"
                 run.tags["cycle_status"] = record.status
     except BaseException as exc:
-        if record.status == "failed" and not record.message:
+        if record.status in ("running", "failed") and not record.message:
+            record.status = "failed"
             record.message = f"{type(exc).__name__}: {exc}"
         raise
     finally:

@@ -38,6 +38,7 @@ from ctpipe.flows.common import (
     artifact_key,
     batch_day,
     emit,
+    explain_outages,
     flow_run_name,
     mlflow_run,
     mlflow_version_link,
@@ -293,7 +294,7 @@ def retrain_flow(use_case: str = "demand", batch_date: str | None = None,
     tag_flow_run(ws)
     record = _record_for(ws, day)
     before = CycleRecord(**record.__dict__)
-    with mlflow_run(ws, day, "retrain") as run:
+    with explain_outages(), mlflow_run(ws, day, "retrain") as run:
         try:
             retrain_and_decide(ws, day, record, run, reason or "requested", force=force)
         except BaseException as exc:

@@ -13,6 +13,7 @@ from ctpipe import notify, rollback
 from ctpipe.flows.common import (
     artifact_key,
     emit,
+    explain_outages,
     mlflow_version_link,
     notify_failure,
     tag_flow_run,
@@ -47,7 +48,9 @@ def rollback_flow(use_case: str, reason: str, operator: str, to_version: int | N
     """Move `champion` back to the previously promoted version, or to ``to_version``."""
     ws = open_workspace(use_case)
     tag_flow_run(ws)
-    summary = perform_rollback(ws, reason, to_version=to_version, force=force, operator=operator)
+    with explain_outages():
+        summary = perform_rollback(ws, reason, to_version=to_version, force=force,
+                                   operator=operator)
     forced = " (forced: this version never passed the gate)" if summary.get("forced") else ""
     create_markdown_artifact(
         f"# Rolled back {ws.model_name}\n\n- champion: v{summary['from_version']} → "

@@ -14,6 +14,7 @@ from ctpipe.flows.common import (
     TASK,
     artifact_key,
     batch_day,
+    explain_outages,
     flow_run_name,
     mlflow_version_link,
     notify_failure,
@@ -45,7 +46,8 @@ def score_flow(use_case: str = "demand", batch_date: str | None = None) -> dict:
     result = validate_frame(batch, ws.config, batch_date=day)
     if not result.passed:
         raise NothingToScore(result.message(str(landing.batch_path(ws.landing, day))))
-    champion = load_champion(ws)
+    with explain_outages():
+        champion = load_champion(ws)
     if champion is None:
         raise NothingToScore(f"{ws.model_name}: no champion yet; run a cycle first")
     scored = score_batch(ws, day, batch, champion)

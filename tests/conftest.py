@@ -16,7 +16,9 @@ os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'home' / 'mlflo
 for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
                    "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
                    "PREFECT_LOGGING_LEVEL": "WARNING",
-                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                   # Retry delays of 0.2, 0.4, 0.8 s instead of 2, 4, 8: same policy, less wait.
+                   "CTPIPE_RETRY_BASE_SECONDS": "0.2"}.items():
     os.environ[key] = value
 os.environ.pop("PREFECT_API_URL", None)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterName,
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterName,
     FlowRunFilterState,
     FlowRunFilterStateType,
@@ -33,8 +35,9 @@ from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL
 from typer.testing import CliRunner
 
-from ctpipe import audit, notify, registry
+from ctpipe import audit, landing, notify, registry
 from ctpipe.cli import app
+from ctpipe.flows.cycle import cycle_flow
 from ctpipe.flows.retrain import retrain_flow
 from ctpipe.workspace import Workspace
 from tests.helpers import day, simulated_workspace, small_config
@@ -265,3 +268,29 @@ def test_approve_refuses_bad_input_with_a_clear_message() -> None:
     missing = CliRunner().invoke(app, ["approve", "00000000-0000-0000-0000-000000000000",
                                        "--approver", "A", "--reason", "r"])
     assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_mlflow_outage_is_retried_then_fails_clearly(
+        ctpipe_home: Path, tmp_path: Path, webhook: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = simulated_workspace(small_config(tmp_path), days=4)
+    with socket.socket() as sock:  # a port nothing listens on: MLflow is down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv(notify.URL_ENV, webhook.url)
+
+    state = cycle_flow(use_case=ws.ref, batch_date=day(3), return_state=True)
+    assert state.is_failed()
+    expected = f"MLflow at http://127.0.0.1:{port} unreachable after 4 attempts"
+    record = ws.read_record(day(3))
+    assert record["status"] == "failed" and record["message"].startswith(
+        f"ServiceUnavailable: {expected}")
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    opened = [t for t in tasks if t.name.startswith("open-mlflow-run")]
+    assert len(opened) == 1 and opened[0].run_count == 4
+    failed = [p for p in webhook.payloads() if p["event"] == "ctpipe.flow.failed"]
+    assert len(failed) == 1 and expected in failed[0]["summary"]
+    assert landing.batch_path(ws.landing, dt.date.fromisoformat(day(3))).exists()
