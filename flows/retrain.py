@@ -174,6 +174,9 @@ def _ask_approval(ws: Workspace, day: dt.date, version: int,
                   f"{ws.model_name} v{version} waits for approval (flow run {run_id})",
                   {"model": ws.model_name, "version": version, "flow_run_id": str(run_id),
                    "link": prefect_ui_link(run_id), "timeout_seconds": timeout})
+    # WARNING, so a shell running `ctpipe cycle` shows it too (the default level hides INFO).
+    get_run_logger().warning("v%s waits for approval: ctpipe approve|reject %s --approver NAME "
+                             "--reason TEXT (timeout %s s)", version, run_id, timeout)
     try:
         answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout,
                                 poll_interval=min(2, timeout), key=f"approve-v{version}")

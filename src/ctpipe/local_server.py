@@ -66,7 +66,7 @@ def run_server(root: Path, *, host: str, prefect_port: int, mlflow_port: int,
             echo(f"starting Prefect and MLflow (logs in {logs}) ...")
             failed = _wait_ready(children, READY_TIMEOUT_S, echo)
             if failed is None:
-                _print_urls(echo, host, prefect_port, mlflow_port)
+                _print_urls(echo, root, host, prefect_port, mlflow_port)
                 failed = _wait_for_death(children)
                 echo(f"{failed.name} exited unexpectedly with code {failed.proc.returncode}")
             _print_log_tail(echo, failed)
@@ -216,11 +216,11 @@ def _wait_for_death(children: list[Child]) -> Child:
 
 # -- reporting ------------------------------------------------------------------------------
 
-def _print_urls(echo: Echo, host: str, prefect_port: int, mlflow_port: int) -> None:
+def _print_urls(echo: Echo, root: Path, host: str, prefect_port: int, mlflow_port: int) -> None:
     base = _url_host(host)
     api = prefect_api_url(host, prefect_port)
     mlflow_ui = f"http://{base}:{mlflow_port}"
-    store = mlflow_backend_store_uri(settings.home())
+    store = mlflow_backend_store_uri(root)
     echo("")
     echo(f"Prefect UI:   http://{base}:{prefect_port}")
     echo(f"Prefect API:  {api}")
@@ -253,15 +253,21 @@ def _print_log_tail(echo: Echo, child: Child) -> None:
 
 @contextlib.contextmanager
 def _signals_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM (e.g. from a supervisor) stops the servers exactly like Ctrl-C does."""
+    """SIGINT and SIGTERM (e.g. from a supervisor) both stop the servers like Ctrl-C does.
+
+    SIGINT is set explicitly: a shell script's background job starts with SIGINT ignored, and
+    then `kill -INT` would do nothing.
+    """
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, interrupt) for sig in stops}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _signal_group(child: Child, sig: signal.Signals) -> None:
