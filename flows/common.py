@@ -60,11 +60,19 @@ def artifact_key(ws: Workspace, what: str) -> str:
     return f"{ws.name}-{'backtest-' if ws.backtest else ''}{what}".lower().replace("_", "-")
 
 
-def emit(ws: Workspace, event: str, payload: dict) -> None:
+# Resource label on drift and retrain-request events: "by-event" asks the retraining
+# deployment to act; "inline" says the emitting cycle retrains itself (no duplicate work).
+RETRAIN_LABEL = "ctpipe.retrain"
+
+
+def emit(ws: Workspace, event: str, payload: dict, labels: dict[str, str] | None = None) -> None:
     """A ctpipe event about the use case; the payload names it so triggers can template it."""
+    ref = ws.ref or ws.name
+    if ref.endswith((".yaml", ".yml")):  # a triggered run may start in another folder
+        ref = str(Path(ref).resolve())
     emit_event(event=event, resource={"prefect.resource.id": ws.event_resource,
-                                      "ctpipe.use-case": ws.name},
-               payload={"use_case": ws.ref or ws.name, **payload})
+                                      "ctpipe.use-case": ws.name, **(labels or {})},
+               payload={"use_case": ref, **payload})
 
 
 def batch_day(ws: Workspace, batch_date: str | None) -> dt.date:

@@ -22,6 +22,7 @@ from ctpipe import audit, cycle, landing, registry, reports
 from ctpipe.cycle import CycleRecord
 from ctpipe.drift import DriftReport
 from ctpipe.flows.common import (
+    RETRAIN_LABEL,
     TASK,
     FlowRun,
     artifact_key,
@@ -42,6 +43,10 @@ from ctpipe.validation import (
     write_data_docs,
 )
 from ctpipe.workspace import Workspace, open_workspace
+
+
+class NoNewBatch(RuntimeError):
+    """The newest batch in the landing zone was already processed: the new one is late."""
 
 
 class BatchQuarantined(RuntimeError):
@@ -141,6 +146,11 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
     ws = open_workspace(use_case, backtest)
     day = batch_day(ws, batch_date)
     tag_flow_run(ws)
+    done = ws.read_record(day.isoformat())
+    if not batch_date and done and done["status"] not in ("running", "failed"):
+        # A scheduled run passes no date: a late batch must not make it redo yesterday's.
+        raise NoNewBatch(f"{ws.landing / 'batches'}: no new batch; the newest, {day}, was "
+                         f"already processed ({done['status']}); pass batch_date to redo it")
     record = CycleRecord(use_case=ws.name, batch_date=day.isoformat())
     try:
         with explain_outages(), mlflow_run(ws, day, "cycle") as run:
@@ -206,7 +216,8 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun,
                                               "drifted_features": record.drifted_features,
                                               "performance": assessment.performance})
     if assessment.drift_detected:
-        emit(ws, "ctpipe.drift.detected", {
+        emit(ws, "ctpipe.drift.detected", labels={
+            RETRAIN_LABEL: "inline" if retrain_inline else "by-event"}, payload={
             "batch_date": day.isoformat(), "reason": assessment.retrain_reason,
             "drifted_features": record.drifted_features,
             "drift_share": record.drift_share, "performance": assessment.performance,
@@ -219,7 +230,8 @@ def _run_cycle(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun,
     if not retrain_inline:
         if not assessment.drift_detected:  # no champion yet, or the retrain schedule is due
             emit(ws, "ctpipe.retrain.requested", {"batch_date": day.isoformat(),
-                                                  "reason": assessment.retrain_reason})
+                                                  "reason": assessment.retrain_reason},
+                 labels={RETRAIN_LABEL: "by-event"})
         record.status = "retrain-requested"
         record.message = f"retraining requested by event: {assessment.retrain_reason}"
         return

@@ -14,6 +14,7 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron
 
+from ctpipe.flows.common import RETRAIN_LABEL, use_case_label
 from ctpipe.flows.cycle import cycle_flow
 from ctpipe.flows.retrain import retrain_flow
 from ctpipe.flows.rollback import rollback_flow
@@ -24,15 +25,19 @@ CYCLE_CRON = "0 6 * * *"   # after the previous day's batch has landed
 SCORE_CRON = "30 6 * * *"  # the champion scores the day's batch once the cycle is done
 RETRAIN_EVENTS = ("ctpipe.drift.detected", "ctpipe.retrain.requested")
 # Template values come from the event (payload written by flows.common.emit).
+# A missing key must not break the template (Prefect renders it through tojson): an empty
+# batch date means the newest batch.
 RETRAIN_PARAMETERS = {"use_case": "{{ event.payload.use_case }}",
-                      "batch_date": "{{ event.payload.batch_date }}",
-                      "reason": "{{ event.payload.reason }}"}
+                      "batch_date": "{{ event.payload.batch_date | default('') }}",
+                      "reason": "{{ event.payload.reason | default('requested') }}"}
 
 
 def retrain_trigger(resource: str = "ctpipe.use-case.*") -> DeploymentEventTrigger:
-    # Replays emit about ctpipe.backtest.<name>: they never match, so never retrain production.
+    # Replays emit about ctpipe.backtest.<name>: they never match, so never retrain production;
+    # a cycle that retrains inline labels its drift event "inline": no second retraining.
     return DeploymentEventTrigger(name="retrain-on-drift", expect=set(RETRAIN_EVENTS),
-                                  match={"prefect.resource.id": resource},
+                                  match={"prefect.resource.id": resource,
+                                         RETRAIN_LABEL: "by-event"},
                                   parameters=RETRAIN_PARAMETERS)
 
 
@@ -42,7 +47,7 @@ def build_deployments(use_cases: list[str], *,
     module = {"entrypoint_type": EntrypointType.MODULE_PATH}
     deployments: list[RunnerDeployment] = []
     for name in use_cases:
-        label = name.rsplit("/", 1)[-1].removesuffix(".yaml")
+        label = use_case_label(name)
         deployments.append(cycle_flow.to_deployment(
             name=f"cycle-{label}", schedules=[Cron(CYCLE_CRON, timezone=TIMEZONE)],
             parameters={"use_case": name, "retrain_inline": False}, concurrency_limit=1,

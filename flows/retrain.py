@@ -7,7 +7,8 @@ emits `ctpipe.drift.detected` and the retraining deployment, triggered by that e
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
+import os
+from contextlib import ExitStack, contextmanager
 
 from ctpipe import settings
 
@@ -22,6 +23,7 @@ from prefect.artifacts import (
 )
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -76,13 +78,35 @@ def _ensure_limit(name: str) -> None:
                 pass
 
 
+class RetrainingSlotBusy(RuntimeError):
+    """The use case's retraining slot stayed taken for SLOT_WAIT_SECONDS."""
+
+
+SLOT_WAIT_SECONDS = 3 * 3600  # far longer than a training; longer means a lost lease
+
+
 @contextmanager
 def retraining_slot(ws: Workspace):
     """At most one retraining per use case at a time, across processes and machines."""
     name = retrain_limit_name(ws)
     _ensure_limit(name)
-    with concurrency(name, occupy=1, strict=True):
+    ctx = FlowRunContext.get()
+    holder = ConcurrencyLeaseHolder(type="flow_run", id=ctx.flow_run.id) \
+        if ctx and ctx.flow_run else None
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(concurrency(name, occupy=1, strict=True, holder=holder,
+                                            timeout_seconds=SLOT_WAIT_SECONDS))
+        except TimeoutError as exc:
+            raise RetrainingSlotBusy(
+                f"global concurrency limit {name}: no free slot for {SLOT_WAIT_SECONDS} s; "
+                "another retraining holds it, or a lease was lost (see docs/RUNBOOK.md)") from exc
         yield
+
+
+@task(name="find-versions-for-batch", **REMOTE_TASK)
+def find_versions_for_batch(ws: Workspace, day: dt.date) -> list[registry.ModelVersionInfo]:
+    return registry.versions_for_batch(ws.model_name, day.isoformat(), ws.config.config_hash)
 
 
 @task(name="load-champion", **REMOTE_TASK)
@@ -94,7 +118,14 @@ def load_champion(ws: Workspace) -> registry.LoadedVersion | None:
 def train_challenger(ws: Workspace, day: dt.date) -> cycle.Candidate:
     bar = create_progress_artifact(0.0, key=artifact_key(ws, "training-progress"),
                                    description=f"Training the challenger on the window to {day}")
-    return cycle.train_candidate(ws, day, progress=lambda pct: update_progress_artifact(bar, pct))
+
+    def report(percent: float) -> None:
+        try:
+            update_progress_artifact(bar, percent)
+        except Exception as exc:  # noqa: BLE001 - a progress bar must never stop a training
+            get_run_logger().warning("training progress not updated: %s", exc)
+
+    return cycle.train_candidate(ws, day, progress=report)
 
 
 @task(name="evaluate-models", **TASK)
@@ -125,31 +156,51 @@ def record_approval(ws: Workspace, day: dt.date, version: int, tags: dict[str, s
 
 
 @task(name="promote", **REMOTE_TASK)
-def promote(ws: Workspace, day: dt.date, version: int, previous: int | None, why: str,
-            approver: str, run: FlowRun) -> None:
+def promote_alias(ws: Workspace, version: int, previous: int | None, approver: str) -> None:
+    # Only the registry move is retried: registry.promote is safe to repeat, the audit
+    # record, event and notification below must happen once.
     registry.promote(ws.model_name, version, previous, {
         "approver": approver, "previous_champion": str(previous or ""),
         "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
-    audit.record("model.promoted", ws.name, why, path=ws.audit_path, details={
+
+
+def _promote(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun, version: int,
+             reason: str, approver: str) -> None:
+    previous = record.champion_version
+    try:
+        promote_alias(ws, version, previous, approver)
+    except registry.ChampionChanged as exc:
+        record.status = "rejected"
+        record.message = str(exc)
+        audit.record("promotion.refused", ws.name, str(exc), path=ws.audit_path,
+                     details={"model": ws.model_name, "version": version,
+                              "batch_date": day.isoformat()})
+        emit(ws, "ctpipe.gate.rejected", {"version": version, "reasons": [str(exc)],
+                                          "batch_date": day.isoformat()})
+        return
+    record.status = "promoted"
+    record.message = f"v{version} promoted to champion ({reason})"
+    record.champion_version = version
+    audit.record("model.promoted", ws.name, reason, who=approver, path=ws.audit_path, details={
         "model": ws.model_name, "version": version, "previous": previous,
         "batch_date": day.isoformat(), "approver": approver})
     link = mlflow_version_link(ws.model_name, version)
-    create_markdown_artifact(
-        f"# Promoted: {ws.model_name} v{version}\n\n"
-        f"- champion: v{previous or '-'} → **v{version}**\n- batch: {day}\n- why: {why}\n"
-        f"- approver: {approver}\n- model version: [{ws.model_name} v{version}]({link})\n"
-        f"- MLflow run: [{run.run_id}]({run.link})\n\n"
-        f"Roll back with `ctpipe rollback {ws.name} --reason TEXT`.",
-        key=artifact_key(ws, "promotion"), description=f"Promoted v{version}")
     emit(ws, "ctpipe.model.promoted", {"model": ws.model_name, "version": version,
                                        "previous": previous, "batch_date": day.isoformat()})
     if not ws.backtest:
         notify.notify("ctpipe.model.promoted", ws.name,
                       f"{ws.model_name} v{version} promoted to champion (was v{previous or '-'})",
                       {"model": ws.model_name, "version": version, "previous": previous,
-                       "batch_date": day.isoformat(), "approver": approver, "why": why,
+                       "batch_date": day.isoformat(), "approver": approver, "why": reason,
                        "model_link": link, "mlflow_run": run.link})
+    create_markdown_artifact(
+        f"# Promoted: {ws.model_name} v{version}\n\n"
+        f"- champion: v{previous or '-'} → **v{version}**\n- batch: {day}\n- why: {reason}\n"
+        f"- approver: {approver}\n- model version: [{ws.model_name} v{version}]({link})\n"
+        f"- MLflow run: [{run.run_id}]({run.link})\n\n"
+        f"Roll back with `ctpipe rollback {ws.name} --reason TEXT`.",
+        key=artifact_key(ws, "promotion"), description=f"Promoted v{version}")
 
 
 def _ask_approval(ws: Workspace, day: dt.date, version: int,
@@ -179,25 +230,59 @@ def _ask_approval(ws: Workspace, day: dt.date, version: int,
                              "--reason TEXT (timeout %s s)", version, run_id, timeout)
     try:
         answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout,
-                                poll_interval=min(2, timeout), key=f"approve-v{version}")
+                                poll_interval=min(approval_poll_seconds(), timeout),
+                                key=f"approve-v{version}")
     except FlowPauseTimeout:
         return None
     return ApprovalAnswer.model_validate(answer.model_dump(include={"decision", "approver",
                                                                    "reason"}))
 
 
+def approval_poll_seconds() -> int:
+    # How often a paused run asks the API whether it was resumed; tests shorten it.
+    return max(1, int(os.environ.get("CTPIPE_APPROVAL_POLL_SECONDS", "10")))
+
+
 def retrain_and_decide(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun,
                        reason: str, *, force: bool = False) -> None:
-    """The retraining path for one batch, inside the use case's retraining slot."""
+    """Train, gate and register inside the use case's retraining slot; ask approval outside
+    it (a human may take a day, the use case's other retrains must not wait for one); promote
+    inside the slot again, only if the champion is still the one the challenger beat."""
+    needs_approval = ws.config.promotion.requires_approval and not ws.backtest
     with retraining_slot(ws):
-        _retrain_in_slot(ws, day, record, run, reason, force)
+        version = _train_and_gate(ws, day, record, run, reason, force, needs_approval)
+        if version is None:
+            return
+        if not needs_approval:
+            approver = (f"auto: jurisdiction {ws.config.promotion.jurisdiction or 'unset'} "
+                        "requires no approval")
+            if ws.config.promotion.requires_approval:
+                approver = "auto: a replay asks nobody (production would pause for approval)"
+            _promote(ws, day, record, run, version, reason, approver)
+            return
+    answer = _ask_approval(ws, day, version, record.champion_version)
+    decided = approval.decision_tags(answer, ws.config.promotion.approval_timeout_seconds)
+    record_approval(ws, day, version, decided)
+    run.tags["approval"] = decided["approval_decision"]
+    if answer is None or answer.decision == "reject":
+        record.status = "rejected"
+        record.message = (f"challenger v{version} not promoted: approval "
+                          f"{decided['approval_decision']} by {decided['approver']}: "
+                          f"{decided['approval_reason']}")
+        emit(ws, "ctpipe.approval.rejected", {"version": version, "batch_date": day.isoformat(),
+                                              "approver": decided["approver"]})
+        if answer is None:
+            raise ApprovalTimedOut(record.message)
+        return
+    with retraining_slot(ws):
+        _promote(ws, day, record, run, version, reason, answer.approver)
 
 
-def _retrain_in_slot(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun,
-                     reason: str, force: bool) -> None:
+def _train_and_gate(ws: Workspace, day: dt.date, record: CycleRecord, run: FlowRun,
+                    reason: str, force: bool, needs_approval: bool) -> int | None:
+    """The registered challenger's version when it passed the gate, else None."""
     # Checked inside the slot: five drift events for one batch train one model, not five.
-    done = [] if force else registry.versions_for_batch(ws.model_name, day.isoformat(),
-                                                        ws.config.config_hash)
+    done = [] if force else find_versions_for_batch(ws, day)
     if done:
         v = done[-1]
         record.status = "skipped"
@@ -206,7 +291,7 @@ def _retrain_in_slot(ws: Workspace, day: dt.date, record: CycleRecord, run: Flow
                           f"{v.tags.get('approval_decision', 'not needed')}); "
                           "run with force=true to train again")
         run.tags["retrain"] = "skipped"
-        return
+        return None
     champion = load_champion(ws)
     record.champion_version = champion.info.version if champion else None
     try:
@@ -215,7 +300,7 @@ def _retrain_in_slot(ws: Workspace, day: dt.date, record: CycleRecord, run: Flow
         record.status = "waiting"
         record.message = f"cannot retrain yet: {exc}"
         run.tags["training"] = record.message
-        return
+        return None
     get_run_logger().info("retraining %s: %s", ws.name, reason)
     record.retrain_reason = reason
     candidate = train_challenger(ws, day)
@@ -233,6 +318,10 @@ def _retrain_in_slot(ws: Workspace, day: dt.date, record: CycleRecord, run: Flow
     run.tags["gate_reasons"] = " | ".join(decision.reasons)[:5000]
 
     tags = cycle.lineage_tags(ws, day, candidate, challenger, decision, reason)
+    if needs_approval and decision.passed:
+        # Until someone decides, the version must not serve (rollback refuses it) and a
+        # repeated drift event must not train another one.
+        tags["approval_decision"] = "pending"
     version = register_challenger(ws, run.run_id, candidate, tags)
     record.candidate_version = version.version
     create_markdown_artifact(
@@ -251,33 +340,8 @@ def _retrain_in_slot(ws: Workspace, day: dt.date, record: CycleRecord, run: Flow
         emit(ws, "ctpipe.gate.rejected", {"version": version.version,
                                           "reasons": decision.reasons,
                                           "batch_date": day.isoformat()})
-        return
-
-    approver = (f"auto: jurisdiction {ws.config.promotion.jurisdiction or 'unset'} "
-                "requires no approval")
-    if ws.config.promotion.requires_approval and ws.backtest:
-        approver = "auto: a replay asks nobody (production would pause for approval)"
-    elif ws.config.promotion.requires_approval:
-        answer = _ask_approval(ws, day, version.version, record.champion_version)
-        decided = approval.decision_tags(answer, ws.config.promotion.approval_timeout_seconds)
-        record_approval(ws, day, version.version, decided)
-        run.tags["approval"] = decided["approval_decision"]
-        if answer is None or answer.decision == "reject":
-            record.status = "rejected"
-            record.message = (f"challenger v{version.version} not promoted: approval "
-                              f"{decided['approval_decision']} by {decided['approver']}: "
-                              f"{decided['approval_reason']}")
-            emit(ws, "ctpipe.approval.rejected", {"version": version.version,
-                                                  "batch_date": day.isoformat(),
-                                                  "approver": decided["approver"]})
-            if answer is None:
-                raise ApprovalTimedOut(record.message)
-            return
-        approver = answer.approver
-    promote(ws, day, version.version, record.champion_version, reason, approver, run)
-    record.status = "promoted"
-    record.message = f"v{version.version} promoted to champion ({reason})"
-    record.champion_version = version.version
+        return None
+    return version.version
 
 
 def _record_for(ws: Workspace, day: dt.date) -> CycleRecord:
@@ -290,7 +354,7 @@ def _record_for(ws: Workspace, day: dt.date) -> CycleRecord:
 @flow(name="ctpipe-retrain", flow_run_name=flow_run_name, log_prints=True,
       validate_parameters=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def retrain_flow(use_case: str = "demand", batch_date: str | None = None,
-                 reason: str = "requested", force: bool = False) -> dict:
+                 reason: str | None = "requested", force: bool = False) -> dict:
     """Retrain on the window as of one batch, gate, ask approval where required, promote."""
     ws = open_workspace(use_case)
     day = batch_day(ws, batch_date)
@@ -301,15 +365,17 @@ def retrain_flow(use_case: str = "demand", batch_date: str | None = None,
         try:
             retrain_and_decide(ws, day, record, run, reason or "requested", force=force)
         except BaseException as exc:
-            record.status = "failed"
-            record.message = f"retraining failed: {type(exc).__name__}: {exc}"
             if isinstance(exc, ApprovalTimedOut):
                 record.status, record.message = "rejected", str(exc)
+            elif record.retrained:
+                record.status = "failed"
+                record.message = f"retraining failed: {type(exc).__name__}: {exc}"
             raise
         finally:
             run.tags["cycle_status"] = record.status
-            # A skipped run leaves the batch's record as the deciding run wrote it.
-            if record.status != "skipped":
+            # Only a run that trained (or found the window too short) decides the batch's
+            # record; a skipped or early-failed run leaves it as the deciding run wrote it.
+            if record.retrained or record.status == "waiting":
                 cycle.write_record(ws, record)
     if record.status == "skipped":
         print(record.message)

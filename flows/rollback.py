@@ -22,17 +22,19 @@ from ctpipe.workspace import Workspace, open_workspace
 
 
 def perform_rollback(ws: Workspace, reason: str, *, to_version: int | None = None,
-                     force: bool = False, operator: str) -> dict:
+                     force: bool = False, operator: str, send_event: bool = True) -> dict:
     """Plan (refusing what must not serve), move the alias, then tell everyone.
 
     Also called by `ctpipe rollback` directly, so an operator can roll back while the Prefect
-    server is down: the registry move does not depend on it, only the event does.
+    server is down: the registry move does not depend on it, only the event does
+    (``send_event=False`` when no Prefect server is configured).
     """
     if not reason.strip():
         raise rollback.RollbackRefused("a rollback needs a reason (--reason TEXT)")
     plan = rollback.plan_rollback(ws.model_name, to_version, force=force)
     summary = rollback.apply_rollback(plan, reason, operator=operator, audit_path=ws.audit_path)
-    emit(ws, "ctpipe.model.rolled_back", summary)
+    if send_event:
+        emit(ws, "ctpipe.model.rolled_back", summary)
     notify.notify("ctpipe.model.rolled_back", ws.name,
                   f"{ws.model_name} rolled back: champion v{summary['from_version']} → "
                   f"v{summary['to_version']} by {operator}: {reason}",

@@ -41,6 +41,10 @@ def score_flow(use_case: str = "demand", batch_date: str | None = None) -> dict:
     ws = open_workspace(use_case)
     day = batch_day(ws, batch_date)
     tag_flow_run(ws)
+    if not batch_date and scoring.predictions_path(ws, day).exists():
+        # A scheduled run passes no date: never rewrite predictions already handed out.
+        raise NothingToScore(f"{scoring.predictions_path(ws, day)}: batch {day} already scored;"
+                             " no new batch has landed (pass batch_date to score it again)")
     batch = cycle.load_batch(ws, day)
     # Scoring may run before the day's cycle: bad input must never reach the model.
     result = validate_frame(batch, ws.config, batch_date=day)

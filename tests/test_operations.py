@@ -92,10 +92,13 @@ def _events(name: str, since: dt.datetime) -> list[dict]:
     return response.json()["events"]
 
 
-def _emit_drift(ws: Workspace, batch_date: str, reason: str) -> None:
+def _emit_drift(ws: Workspace, batch_date: str | None, reason: str | None,
+                retrain: str = "by-event", resource: str | None = None) -> None:
+    payload = {"use_case": ws.ref, "batch_date": batch_date, "reason": reason}
     emit_event(event="ctpipe.drift.detected",
-               resource={"prefect.resource.id": ws.event_resource, "ctpipe.use-case": ws.name},
-               payload={"use_case": ws.ref, "batch_date": batch_date, "reason": reason})
+               resource={"prefect.resource.id": resource or ws.event_resource,
+                         "ctpipe.use-case": ws.name, "ctpipe.retrain": retrain},
+               payload={k: v for k, v in payload.items() if v is not None})
 
 
 @pytest.fixture
@@ -140,14 +143,20 @@ def test_drift_events_run_the_served_retraining_one_at_a_time(served: Workspace)
     assert champion is not None and champion.tags["batch_date"] == day(9)
     assert champion.tags["retrain_reason"] == "test: drift on the first batches"
 
-    # Five drift events at once for the same batch: one retraining, four skipped behind it.
-    for i in range(5):
+    # Events that must not retrain production: a replay's, and a cycle retraining inline.
+    _emit_drift(ws, day(11), "replay", resource="ctpipe.backtest.served")
+    _emit_drift(ws, day(11), "inline", retrain="inline")
+    # Five drift events at once for the newest batch (one names no batch and no reason):
+    # one retraining, four skipped behind it.
+    for i in range(4):
         _emit_drift(ws, day(11), f"test: burst {i}")
+    _emit_drift(ws, None, None)
     burst = _wait("five retraining runs to finish", lambda: (
         lambda rs: len(rs) == 5 and all(r.state_type in TERMINAL for r in rs) and rs)(
         _runs(name=f"served-{day(11)}", deployment="retrain-on-drift")))
     assert all(r.state_type == StateType.COMPLETED for r in burst), \
         [r.state.message for r in burst]
+    assert len(_runs(deployment="retrain-on-drift")) == 6  # the replay and inline never ran
     for_batch = registry.versions_for_batch(ws.model_name, day(11), ws.config.config_hash)
     assert len(for_batch) == 1
     mlflow_runs = MlflowClient().search_runs(
@@ -157,7 +166,12 @@ def test_drift_events_run_the_served_retraining_one_at_a_time(served: Workspace)
         ["skipped"] * 4 + ["trained"]
     promotions = [e for e in audit.read(ws.name, ws.audit_path)
                   if e["action"] == "model.promoted" and e["details"]["batch_date"] == day(11)]
-    assert len(promotions) <= 1
+    champion = registry.get_alias(ws.model_name, registry.CHAMPION)
+    if for_batch[0].tags["gate_decision"] == "passed":
+        assert len(promotions) == 1 and champion.version == for_batch[0].version
+    else:
+        assert promotions == [] and champion.tags["batch_date"] == day(9)
+    assert ws.read_record(day(11))["candidate_version"] == for_batch[0].version
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name("ctpipe-retrain-served")
     assert limit.limit == 1 and limit.active_slots == 0
@@ -218,12 +232,33 @@ def test_approval_pause_approve_reject_timeout_and_rollback(
     assert _finish(thread, box).is_completed()
     assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 2
 
+    # While v3 waits for approval: it cannot be rolled to, and a rollback v2 -> v1 happens.
+    # The approval that follows must not undo the rollback.
+    thread, box = _in_thread(retrain_flow, use_case=ws.ref, batch_date=day(8), force=True)
+    _wait("v3 to wait for approval", lambda: _runs(name=name, states={StateType.PAUSED}))
+    assert registry.get_version(ws.model_name, 3).tags["approval_decision"] == "pending"
+    refused = CliRunner().invoke(app, ["rollback", ws.ref, "--to", "3", "--reason", "try"])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    result = CliRunner().invoke(app, ["rollback", ws.ref, "--reason", "incident 42",
+                                      "--operator", "oncall"])
+    assert result.exit_code == 0, result.output
+    assert "champion v2 -> v1" in result.output and "event ctpipe.model.rolled_back sent" \
+        in result.output
+    _decide_paused(name, "approve", "Ada Lovelace", "approved before the incident")
+    assert _finish(thread, box).is_completed()
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 1
+    assert "champion is v1 now, not v2" in ws.read_record(day(8))["message"]
+    rolled = _wait("the rolled_back event", lambda: _events("ctpipe.model.rolled_back", since))
+    assert rolled[0]["payload"]["to_version"] == 1
+    assert rolled[0]["resource"]["prefect.resource.id"] == "ctpipe.use-case.approval"
+
     # Reject: the champion stays, the version records who said no.
     thread, box = _in_thread(retrain_flow, use_case=ws.ref, batch_date=day(8), force=True)
     _decide_paused(name, "reject", "Grace Hopper", "not during quarter close")
     assert _finish(thread, box).is_completed()
-    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 2
-    rejected = registry.get_version(ws.model_name, 3)
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 1
+    rejected = registry.get_version(ws.model_name, 4)
     assert rejected.tags["approval_decision"] == "rejected"
     assert rejected.tags["approver"] == "Grace Hopper"
     assert ws.read_record(day(8))["status"] == "rejected"
@@ -236,23 +271,11 @@ def test_approval_pause_approve_reject_timeout_and_rollback(
     # Prefect fails a pause that outlived its timeout; the record says why.
     assert state.is_failed()
     assert "approval timeout" in ws.read_record(day(8))["message"]
-    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 2
-    assert registry.get_version(ws.model_name, 4).tags["approval_decision"] == "timeout"
-
-    # Rollback: v2 -> v1 in one step; the approval-rejected v3 is refused.
-    refused = CliRunner().invoke(app, ["rollback", ws.ref, "--to", "3", "--reason", "try"])
-    assert refused.exit_code == 2 and "--force" in refused.output
-    result = CliRunner().invoke(app, ["rollback", ws.ref, "--reason", "incident 42",
-                                      "--operator", "oncall"])
-    assert result.exit_code == 0, result.output
-    assert "champion v2 -> v1" in result.output
     assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 1
-    rolled = _wait("the rolled_back event", lambda: _events("ctpipe.model.rolled_back", since))
-    assert rolled[0]["payload"]["to_version"] == 1
-    assert rolled[0]["resource"]["prefect.resource.id"] == "ctpipe.use-case.approval"
+    assert registry.get_version(ws.model_name, 5).tags["approval_decision"] == "timeout"
 
     kinds = [r["event"] for r in webhook.payloads()]
-    assert kinds.count("ctpipe.approval.requested") == 4
+    assert kinds.count("ctpipe.approval.requested") == 5
     assert kinds.count("ctpipe.model.promoted") == 2
     assert "ctpipe.model.rolled_back" in kinds
     failed = [r for r in webhook.payloads() if r["event"] == "ctpipe.flow.failed"]

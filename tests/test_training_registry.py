@@ -99,3 +99,10 @@ def test_failed_promotion_moves_the_alias_back(ctpipe_home: Path,
             registry.promote("m-promo", 2, 1, {"approver": "test"})
     assert registry.get_alias("m-promo", "champion").version == 1
     assert "approver" not in registry.get_version("m-promo", 2).tags
+    # A repeat after the move only writes the tags; a stale ``previous`` refuses to move.
+    registry.promote("m-promo", 2, 1, {"approver": "test"})
+    registry.promote("m-promo", 2, 1, {"approver": "retried"})
+    assert registry.get_version("m-promo", 2).tags["approver"] == "retried"
+    with pytest.raises(registry.ChampionChanged, match="champion is v2 now, not v1"):
+        registry.promote("m-promo", 1, 1, {"approver": "stale"})
+    assert registry.get_alias("m-promo", "champion").version == 2

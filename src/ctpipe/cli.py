@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -394,22 +395,31 @@ def rollback(
 ) -> None:
     """Move `champion` back to the previous (or a named) version in one step."""
     settings.configure_environment()
-    from ctpipe import audit
+    from ctpipe import audit, retry
     from ctpipe.flows.rollback import perform_rollback
     from ctpipe.rollback import RollbackRefused
 
     ws = _workspace(use_case)
+    # Without a Prefect server the event would go to a throwaway one: say so instead.
+    server = os.environ.get("PREFECT_API_URL")
     try:
         summary = perform_rollback(ws, reason, to_version=to, force=force,
-                                   operator=operator or audit.actor())
+                                   operator=operator or audit.actor(), send_event=bool(server))
     except RollbackRefused as exc:
         _fail(f"rollback refused: {exc}", 2)
+    except Exception as exc:
+        if not retry.is_transient(exc):
+            raise
+        _fail("rollback not done: " + retry.clear_failure(
+            exc, retry.mlflow_label(settings.tracking_uri()), 1))
     forced = "  (forced: never passed the gate)" if summary.get("forced") else ""
     typer.echo(f"{ws.model_name}: champion v{summary['from_version']} -> "
                f"v{summary['to_version']}{forced}")
     typer.echo(f"  reason: {reason}")
     typer.echo(f"  by: {summary['operator']} at {summary['at']}")
-    typer.echo(f"  event ctpipe.model.rolled_back emitted; audit: {ws.audit_path}")
+    typer.echo("  event ctpipe.model.rolled_back " + (f"sent to {server}" if server else
+               "not sent: no PREFECT_API_URL (the audit log has the rollback)"))
+    typer.echo(f"  audit: {ws.audit_path}")
 
 
 @app.command()

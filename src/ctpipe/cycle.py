@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -67,7 +69,7 @@ class CycleRecord:
 def write_record(ws: Workspace, record: CycleRecord) -> None:
     path = ws.record_path(record.batch_date)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(record.to_json(), encoding="utf-8")
     tmp.replace(path)
 

@@ -146,6 +146,10 @@ def _start_prefect(root: Path, host: str, port: int, logs: Path) -> Child:
     env["PREFECT_API_URL"] = api_url
     env["PREFECT_UI_API_URL"] = api_url
     env.pop("PREFECT_SERVER_UI_API_URL", None)
+    # Leases of concurrency slots survive a server restart on disk; in memory (the default) a
+    # restart during a retraining would leave ctpipe-retrain-<use case> full for good.
+    env.setdefault("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE",
+                   "prefect.server.concurrency.lease_storage.filesystem")
     cmd = [*_python_tool("prefect"), "server", "start", "--host", host, "--port", str(port),
            "--analytics-off"]
     return _spawn("Prefect server", cmd, env, logs / "prefect-server.log", f"{api_url}/health")
@@ -161,8 +165,10 @@ def _start_mlflow(root: Path, host: str, port: int, logs: Path) -> Child:
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     # Job execution (GenAI scorers) spawns extra consumer processes we never use.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    # Through the environment, not argv: a database URI may carry a password, and argv shows
+    # in `ps` and in the log line below.
+    env["MLFLOW_BACKEND_STORE_URI"] = mlflow_backend_store_uri(root)
     cmd = [*_python_tool("mlflow"), "server",
-           "--backend-store-uri", mlflow_backend_store_uri(root),
            "--default-artifact-root", settings.artifact_root().as_uri(),
            "--host", host, "--port", str(port),
            # One worker is plenty for a local UI and starts twice as fast on 2 cores.
@@ -224,15 +230,15 @@ def _print_urls(echo: Echo, root: Path, host: str, prefect_port: int, mlflow_por
     echo("")
     echo(f"Prefect UI:   http://{base}:{prefect_port}")
     echo(f"Prefect API:  {api}")
-    echo(f"MLflow UI:    {mlflow_ui}   (store {store})")
+    echo(f"MLflow UI:    {mlflow_ui}   (store {settings.redact_uri(store)})")
     echo("")
     echo("To run cycles against these servers, in another shell:")
     echo(f"  export PREFECT_API_URL={api}")
     echo(f"  export CTPIPE_MLFLOW_UI_URL={mlflow_ui}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI")
     if tracking and not tracking.startswith(_DB_SCHEMES):
-        echo(f"  note: MLFLOW_TRACKING_URI={tracking} is not a database; the MLflow UI here "
-             "shows the embedded store, not that server")
+        echo(f"  note: MLFLOW_TRACKING_URI={settings.redact_uri(tracking)} is not a database; "
+             "the MLflow UI here shows the embedded store, not that server")
     else:
         echo("  (MLflow needs nothing more: cycles write to the same store the UI reads)")
     echo("")

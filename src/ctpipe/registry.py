@@ -196,9 +196,28 @@ def versions_for_batch(model_name: str, batch_date: str,
                   key=lambda v: v.version)
 
 
+class ChampionChanged(RuntimeError):
+    """The champion moved (a rollback, another promotion) after the challenger was gated."""
+
+
 def promote(model_name: str, version: int, previous: int | None, tags: dict[str, str]) -> None:
-    """Move ``champion`` to ``version`` and record why; on failure the alias moves back."""
+    """Move ``champion`` from ``previous`` to ``version`` and record why.
+
+    Refuses when the champion is no longer ``previous``: the gate compared against a model that
+    no longer serves, and moving the alias would silently undo a rollback. Safe to repeat after
+    a failure: a second call finds the alias already moved and only writes the tags. On a
+    failure while tagging, the alias moves back.
+    """
     c = client()
+    current = get_alias(model_name, CHAMPION)
+    now = current.version if current else None
+    if now == version:
+        tag_version(model_name, version, tags)
+        return
+    if now != previous:
+        raise ChampionChanged(
+            f"{model_name}: champion is v{now or '-'} now, not v{previous or '-'} that "
+            f"v{version} was gated against; not promoted (retrain to compare with v{now or '-'})")
     c.set_registered_model_alias(model_name, CHAMPION, str(version))
     try:
         tag_version(model_name, version, tags)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 # Telemetry off everywhere: nothing may reach outside this machine.
 _QUIET_ENV = {
@@ -79,3 +80,12 @@ def audit_log_path() -> Path:
 def mlflow_ui_url() -> str:
     """Where operators open MLflow (``ctpipe server`` serves it here); used in artifact links."""
     return os.environ.get("CTPIPE_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without its password (``postgresql://user:***@host/db``), for logs and screens."""
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
