@@ -17,8 +17,6 @@ from ctpipe import audit, registry
 from ctpipe.registry import CHAMPION, ModelVersionInfo
 
 TAG_VALUE_LIMIT = 5000  # the full reason goes to the audit log; the tag keeps a readable head
-# How the registry says "no such alias / model / version"; anything else (MLflow unreachable)
-# must propagate so the caller's retry policy sees it, instead of reading as "no champion".
 
 
 class RollbackRefused(ValueError):
@@ -116,12 +114,10 @@ def _metric_note(current: ModelVersionInfo, target: ModelVersionInfo) -> list[st
 def plan_rollback(model_name: str, to_version: int | None = None, *,
                   force: bool = False) -> RollbackPlan:
     """Read the registry and decide; raises RollbackRefused and changes nothing."""
-    c = registry.client()
     current = registry.get_alias(model_name, CHAMPION)
     if current is None:
         raise RollbackRefused(f"{model_name}: no champion to roll back from")
-    found = c.search_model_versions(f"name = '{model_name}'")
-    versions = {v.version: v for v in map(registry.version_info, found)}
+    versions = {v.version: v for v in registry.list_versions(model_name)}
     return choose_target(model_name, current, versions, to_version, force=force)
 
 
