@@ -16,6 +16,7 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -39,6 +40,7 @@ from ctpipe import audit, landing, notify, registry
 from ctpipe.cli import app
 from ctpipe.flows.cycle import cycle_flow
 from ctpipe.flows.retrain import retrain_flow
+from ctpipe.flows.score import score_flow
 from ctpipe.workspace import Workspace
 from tests.helpers import day, simulated_workspace, small_config
 from tests.webhook import Receiver
@@ -317,3 +319,28 @@ def test_mlflow_outage_is_retried_then_fails_clearly(
     failed = [p for p in webhook.payloads() if p["event"] == "ctpipe.flow.failed"]
     assert len(failed) == 1 and expected in failed[0]["summary"]
     assert landing.batch_path(ws.landing, dt.date.fromisoformat(day(3))).exists()
+
+
+def test_scoring_traces_every_prediction_and_scheduled_runs_never_redo_a_batch(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    champion = registry.get_alias(ws.model_name, registry.CHAMPION)
+
+    scored = score_flow(use_case=ws.ref, batch_date=day(8))
+    frame = pd.read_parquet(scored["path"])
+    batch = pd.read_parquet(landing.batch_path(ws.landing, dt.date.fromisoformat(day(8))))
+    assert len(frame) == len(batch) and frame["prediction"].notna().all()
+    assert set(frame["model_version"]) == {champion.version}
+    assert set(frame["artifact_sha256"]) == {champion.tags["artifact_sha256"]}
+    assert list(frame[ws.config.data.id_column]) == list(batch[ws.config.data.id_column])
+
+    # No date (a scheduled run) and the newest batch already scored: refuse, file untouched.
+    before = Path(scored["path"]).stat().st_mtime_ns
+    again = score_flow(use_case=ws.ref, return_state=True)
+    assert again.is_failed() and "already scored" in again.message
+    assert Path(scored["path"]).stat().st_mtime_ns == before
+
+    assert cycle_flow(use_case=ws.ref)["batch_date"] == day(8)
+    late = cycle_flow(use_case=ws.ref, return_state=True)
+    assert late.is_failed() and f"no new batch; the newest, {day(8)}" in late.message
