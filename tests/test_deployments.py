@@ -87,3 +87,13 @@ def test_serve_builds_one_cycle_and_scoring_per_use_case(use_cases: list[str]) -
     names = [d.name for d in build_deployments(use_cases)]
     assert names == [n for u in use_cases for n in (f"cycle-{u}", f"score-{u}")] + [
         "retrain-on-drift", "rollback"]
+
+
+def test_serve_refuses_without_a_prefect_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2 and "PREFECT_API_URL is not set" in result.output

@@ -321,6 +321,10 @@ def serve(
 
     from ctpipe.flows.deployments import build_deployments
 
+    if not os.environ.get("PREFECT_API_URL"):
+        # Served against a throwaway server, schedules and triggers would be seen by nobody.
+        _fail("PREFECT_API_URL is not set: start `ctpipe server` (or use your Prefect server) "
+              "and export PREFECT_API_URL=http://127.0.0.1:4200/api", 2)
     names = use_cases or REFERENCE_CASES
     for name in names:
         _workspace(name)  # a bad config fails here, not at 06:00
@@ -431,6 +435,10 @@ def server(
     """Start a local Prefect server and the MLflow UI (state in CTPIPE_HOME); Ctrl-C stops both."""
     root = settings.configure_environment()
     from ctpipe.local_server import run_server
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: binding to {host}: other machines can reach both servers, and "
+                    "neither asks for a login", fg=typer.colors.YELLOW, err=True)
 
     raise typer.Exit(run_server(root, host=host, prefect_port=prefect_port,
                                 mlflow_port=mlflow_port, echo=typer.echo))
