@@ -24,9 +24,13 @@ def _demo(tmp_path: Path, *args: str) -> dict:
     return json.loads(out.read_text())["use_cases"]
 
 
-def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path,
-                                                           tmp_path: Path) -> None:
-    cases = _demo(tmp_path, "--days", "50", "--shift-day", "30")
+# One test per use case: the replays are the suite's longest tests, and xdist can only
+# balance them across workers when they are separate.
+@pytest.mark.parametrize("use_case", ["demand", "fraud"])
+def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path, tmp_path: Path,
+                                                           use_case: str) -> None:
+    cases = _demo(tmp_path, use_case, "--days", "50", "--shift-day", "30")
+    assert list(cases) == [use_case]
     for name, result in cases.items():
         days, shift = result["days"], result["shift_day"]
         assert shift == 30 and len(days) == 50
@@ -59,9 +63,11 @@ def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path,
                 assert d["champion_version"] == prev["champion_version"]
 
 
-def test_no_shift_control_never_retrains_after_cold_start(ctpipe_home: Path,
-                                                          tmp_path: Path) -> None:
-    cases = _demo(tmp_path, "--days", "52", "--no-shift")
+@pytest.mark.parametrize("use_case", ["demand", "fraud"])
+def test_no_shift_control_never_retrains_after_cold_start(ctpipe_home: Path, tmp_path: Path,
+                                                          use_case: str) -> None:
+    cases = _demo(tmp_path, use_case, "--days", "52", "--no-shift")
+    assert list(cases) == [use_case]
     for name, result in cases.items():
         days = result["days"]
         assert result["shift_day"] is None
