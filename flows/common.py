@@ -103,12 +103,16 @@ def flow_run_name() -> str:
     parameters = flow_run.parameters
     use_case = str(parameters.get("use_case", ""))
     batch_date = parameters.get("batch_date")
+    try:  # a bad config or an empty landing zone: the run itself reports it
+        ws = open_workspace(use_case)
+    except (ConfigError, OSError):
+        return f"{Path(use_case).stem}-{batch_date or 'latest'}"
     if not batch_date:
         try:
-            batch_date = batch_day(open_workspace(use_case), None).isoformat()
-        except (ConfigError, OSError, ValueError):  # the run itself reports these
+            batch_date = batch_day(ws, None).isoformat()
+        except (OSError, ValueError):
             batch_date = "latest"
-    return f"{use_case_label(use_case)}-{batch_date}"
+    return f"{ws.name}-{batch_date}"
 
 
 def tag_flow_run(ws: Workspace) -> None:
