@@ -29,8 +29,6 @@ def perform_rollback(ws: Workspace, reason: str, *, to_version: int | None = Non
     server is down: the registry move does not depend on it, only the event does
     (``send_event=False`` when no Prefect server is configured).
     """
-    if not reason.strip():
-        raise rollback.RollbackRefused("a rollback needs a reason (--reason TEXT)")
     plan = rollback.plan_rollback(ws.model_name, to_version, force=force)
     summary = rollback.apply_rollback(plan, reason, operator=operator, audit_path=ws.audit_path)
     if send_event:
