@@ -16,6 +16,8 @@ settings.configure_environment()
 from mlflow.entities import Metric, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
@@ -117,9 +119,6 @@ def flow_run_name() -> str:
 
 def tag_flow_run(ws: Workspace) -> None:
     """Tag the running flow run with its use case, so the UI filters runs by use case."""
-    from prefect.client.orchestration import get_client
-    from prefect.context import FlowRunContext
-
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ctpipe import settings
 
 settings.configure_environment()
 
+import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from ctpipe import audit, cycle, landing, scoring
+from ctpipe import audit, cycle, landing, registry, scoring
 from ctpipe.flows.common import (
     TASK,
     artifact_key,
@@ -22,7 +25,7 @@ from ctpipe.flows.common import (
 )
 from ctpipe.flows.retrain import load_champion
 from ctpipe.validation import validate_frame
-from ctpipe.workspace import open_workspace
+from ctpipe.workspace import Workspace, open_workspace
 
 
 class NothingToScore(RuntimeError):
@@ -30,7 +33,8 @@ class NothingToScore(RuntimeError):
 
 
 @task(name="score-batch", **TASK)
-def score_batch(ws, day, batch, champion) -> scoring.ScoredBatch:  # noqa: ANN001
+def score_batch(ws: Workspace, day: dt.date, batch: pd.DataFrame,
+                champion: registry.LoadedVersion) -> scoring.ScoredBatch:
     return scoring.score_batch(ws, day, batch, champion)
 
 
