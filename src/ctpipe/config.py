@@ -191,17 +191,41 @@ class DriftConfig(_Strict):
     small_reference_rows: int = Field(1000, ge=1)
     p_value: float = Field(0.05, gt=0, lt=1)
     distance_threshold: float = Field(0.1, gt=0)
-    numeric_test: Literal["auto", "ks", "wasserstein", "psi"] = "auto"
-    categorical_test: Literal["auto", "chisquare", "jensenshannon", "psi"] = "auto"
+    numeric_test: str = Field("auto", description="auto, or a drift test for numeric columns "
+                              "registered in ctpipe.drift.stattests (ks, wasserstein, psi, ...).")
+    categorical_test: str = Field("auto", description="auto, or a drift test for categorical "
+                                  "columns (chisquare, jensenshannon, psi, ...).")
     psi_threshold: float = Field(0.2, gt=0)
-    per_feature: dict[str, Literal["ks", "wasserstein", "psi", "chisquare", "jensenshannon"]] = (
-        Field(default_factory=dict)
-    )
+    per_feature: dict[str, str] = Field(default_factory=dict, description="Drift test per "
+                                        "column, overriding numeric_test/categorical_test.")
     performance_tolerance: float | None = Field(
         0.3, ge=0, description="Relative degradation of the champion's metric on newly labeled "
         "data versus its holdout metric at promotion that counts as drift; null disables."
     )
     min_performance_rows: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _known_tests(self) -> DriftConfig:
+        """Test names against the registry (ctpipe.drift.stattests), for the kind they serve.
+
+        per_feature is checked against the column's kind when the profile is known
+        (detect_drift). "auto" needs no lookup: the default config imports no drift code.
+        """
+        named: list[tuple[str, str, str | None]] = [
+            (f"per_feature.{column}", test, None) for column, test in self.per_feature.items()]
+        if self.numeric_test != "auto":
+            named.append(("numeric_test", self.numeric_test, "numeric"))
+        if self.categorical_test != "auto":
+            named.append(("categorical_test", self.categorical_test, "categorical"))
+        if named:
+            from ctpipe.drift.stattests import get_stattest
+
+            for key, test, kind in named:
+                try:
+                    get_stattest(test, kind)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return self
 
 
 class TrainingConfig(_Strict):
@@ -225,10 +249,21 @@ class TrainingConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    metric: Literal["wape", "mae", "rmse", "pr_auc", "roc_auc", "recall_at_budget"]
+    metric: str = Field(description="A metric registered in ctpipe.metrics: wape, mae, rmse "
+                        "(regression); pr_auc, roc_auc, recall_at_budget (binary).")
     alert_budget: float = Field(0.01, gt=0, lt=1, description="Share of rows alerted (fraud).")
     slices: list[str] = []
     min_slice_rows: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> EvaluationConfig:
+        from ctpipe.metrics import get_metric  # numpy only; sklearn is imported when scoring
+
+        try:
+            get_metric(self.metric)
+        except ValueError as exc:
+            raise ValueError(f"metric: {exc}") from None
+        return self
 
 
 class GateConfig(_Strict):
@@ -293,7 +328,19 @@ class UseCaseConfig(_Strict):
 
     @property
     def higher_is_better(self) -> bool:
-        return self.evaluation.metric in ("pr_auc", "roc_auc", "recall_at_budget")
+        from ctpipe.metrics import higher_is_better
+
+        return higher_is_better(self.evaluation.metric)
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> UseCaseConfig:
+        from ctpipe.metrics import get_metric
+
+        try:
+            get_metric(self.evaluation.metric, self.data.task)
+        except ValueError as exc:
+            raise ValueError(f"evaluation.metric does not fit data.task: {exc}") from None
+        return self
 
     @property
     def config_hash(self) -> str:

@@ -2,56 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ctpipe.config import UseCaseConfig
+from ctpipe.metrics import (
+    Scorer,
+    extra_metrics,
+    get_metric,
+    mae,
+    pr_auc,
+    recall_at_budget,
+    rmse,
+    roc_auc,
+    wape,
+)
 
-HIGHER_IS_BETTER = {"pr_auc", "roc_auc", "recall_at_budget"}
-
-
-def wape(y: np.ndarray, pred: np.ndarray) -> float:
-    total = float(np.abs(y).sum())
-    return float(np.abs(y - pred).sum() / total) if total > 0 else float("nan")
-
-
-def mae(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.mean(np.abs(y - pred)))
-
-
-def rmse(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((y - pred) ** 2)))
-
-
-def pr_auc(y: np.ndarray, score: np.ndarray) -> float:
-    # Undefined without both classes; NaN keeps a slice from deciding anything.
-    return float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+# The metric functions live in ctpipe.metrics (the registry); importable from here as before.
+__all__ = ["Evaluation", "evaluate", "mae", "metric_fn", "pr_auc", "recall_at_budget", "rmse",
+           "roc_auc", "wape"]
 
 
-def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
-
-
-def recall_at_budget(y: np.ndarray, score: np.ndarray, budget: float) -> float:
-    """Share of positives caught when alerting on the top ``budget`` share of rows."""
-    positives = y.sum()
-    if positives == 0:
-        return float("nan")
-    alerts = max(1, int(round(budget * len(y))))
-    top = np.argsort(-score, kind="stable")[:alerts]
-    return float(y[top].sum() / positives)
-
-
-def metric_fn(config: UseCaseConfig) -> Callable[[np.ndarray, np.ndarray], float]:
-    name = config.evaluation.metric
-    if name == "recall_at_budget":
-        budget = config.evaluation.alert_budget
-        return lambda y, s: recall_at_budget(y, s, budget)
-    return {"wape": wape, "mae": mae, "rmse": rmse, "pr_auc": pr_auc, "roc_auc": roc_auc}[name]
+def metric_fn(config: UseCaseConfig) -> Scorer:
+    """The config's headline metric as a function of (y, pred)."""
+    return get_metric(config.evaluation.metric).scorer(config.evaluation.alert_budget)
 
 
 @dataclass(frozen=True)
@@ -83,12 +59,8 @@ def evaluate(config: UseCaseConfig, y: np.ndarray, pred: np.ndarray,
                 value = fn(y[mask], pred[mask])
                 if np.isfinite(value):
                     slices[f"{col}={level}"] = value
-    extra: dict[str, float] = {}
+    extra = {m.name: m.scorer(config.evaluation.alert_budget)(y, pred)
+             for m in extra_metrics(config.data.task) if m.name != config.evaluation.metric}
     if config.data.task == "binary":
-        extra["recall_at_budget"] = recall_at_budget(y, pred, config.evaluation.alert_budget)
-        extra["roc_auc"] = roc_auc(y, pred)
-        extra["positive_rate"] = float(y.mean())
-    else:
-        extra["mae"] = mae(y, pred)
-    extra.pop(config.evaluation.metric, None)
+        extra["positive_rate"] = float(y.mean())  # a diagnostic, not a metric
     return Evaluation(config.evaluation.metric, fn(y, pred), len(y), slices, extra)

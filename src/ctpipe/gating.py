@@ -6,7 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from ctpipe.config import GateConfig
-from ctpipe.evaluation import HIGHER_IS_BETTER, Evaluation
+from ctpipe.evaluation import Evaluation
+from ctpipe.metrics import get_metric
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def relative_gain(challenger: float, champion: float, higher_is_better: bool) ->
 
 def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None,
            *, predictions_finite: bool = True) -> GateDecision:
-    higher = challenger.metric in HIGHER_IS_BETTER
+    higher = get_metric(challenger.metric).higher_is_better
     name = challenger.metric
     checks: list[Check] = []
 

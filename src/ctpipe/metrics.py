@@ -1,0 +1,123 @@
+"""The metric registry: every metric a config can name, declared once with its direction.
+
+An entry says which tasks the metric applies to ("binary", "regression"), whether higher is
+better (the gate, performance drift and reports read it here and nowhere else), and its function
+``fn(y, pred)``, or ``fn(y, pred, alert_budget)`` when ``needs_budget``. ``extra`` metrics are
+reported beside the headline metric in every evaluation of their task.
+
+Adding a metric: one :func:`register_metric` entry (here, or in any module imported before the
+config is loaded). sklearn is imported inside the functions that use it, so importing this
+module (as ``ctpipe.config`` does when it validates a metric) stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Scorer = Callable[[np.ndarray, np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    tasks: tuple[str, ...]  # of DataConfig.task: "binary", "regression"
+    higher_is_better: bool
+    fn: Callable[..., float]
+    needs_budget: bool = False  # fn takes evaluation.alert_budget as its third argument
+    extra: bool = False  # reported beside the headline metric for its tasks
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError(f"metric {self.name!r} must apply to at least one task")
+
+    def scorer(self, alert_budget: float) -> Scorer:
+        """``fn`` as a function of (y, pred), the alert budget bound when it needs one."""
+        if not self.needs_budget:
+            return self.fn
+        fn = self.fn
+        return lambda y, pred: fn(y, pred, alert_budget)
+
+
+METRICS: dict[str, Metric] = {}
+"""Registered metrics by name, in registration order; add with :func:`register_metric`."""
+
+
+def register_metric(metric: Metric, *, replace: bool = False) -> Metric:
+    if metric.name in METRICS and not replace:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def metric_names(task: str | None = None) -> list[str]:
+    return [n for n, m in METRICS.items() if task is None or task in m.tasks]
+
+
+def get_metric(name: str, task: str | None = None) -> Metric:
+    """The registered metric ``name``; with ``task``, refuse a metric for another task."""
+    metric = METRICS.get(name)
+    if metric is None:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
+    if task is not None and task not in metric.tasks:
+        raise ValueError(f"metric {name!r} is for {' and '.join(metric.tasks)} tasks, not "
+                         f"{task}; metrics for {task}: {', '.join(metric_names(task))}")
+    return metric
+
+
+def higher_is_better(name: str) -> bool:
+    return get_metric(name).higher_is_better
+
+
+def extra_metrics(task: str) -> list[Metric]:
+    return [m for m in METRICS.values() if m.extra and task in m.tasks]
+
+
+# --------------------------------------------------------------------------- built-in metrics
+
+
+def wape(y: np.ndarray, pred: np.ndarray) -> float:
+    total = float(np.abs(y).sum())
+    return float(np.abs(y - pred).sum() / total) if total > 0 else float("nan")
+
+
+def mae(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - pred)))
+
+
+def rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def pr_auc(y: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    # Undefined without both classes; NaN keeps a slice from deciding anything.
+    return float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def recall_at_budget(y: np.ndarray, score: np.ndarray, budget: float) -> float:
+    """Share of positives caught when alerting on the top ``budget`` share of rows."""
+    positives = y.sum()
+    if positives == 0:
+        return float("nan")
+    alerts = max(1, int(round(budget * len(y))))
+    top = np.argsort(-score, kind="stable")[:alerts]
+    return float(y[top].sum() / positives)
+
+
+register_metric(Metric("wape", ("regression",), higher_is_better=False, fn=wape))
+register_metric(Metric("mae", ("regression",), higher_is_better=False, fn=mae, extra=True))
+register_metric(Metric("rmse", ("regression",), higher_is_better=False, fn=rmse))
+register_metric(Metric("pr_auc", ("binary",), higher_is_better=True, fn=pr_auc))
+register_metric(Metric("recall_at_budget", ("binary",), higher_is_better=True,
+                       fn=recall_at_budget, needs_budget=True, extra=True))
+register_metric(Metric("roc_auc", ("binary",), higher_is_better=True, fn=roc_auc, extra=True))
