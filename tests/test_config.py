@@ -1,8 +1,11 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ctpipe.config import ConfigError, load_config, parse_config
+from ctpipe.workspace import open_workspace
 
 MINIMAL = """
 name: toy
@@ -69,3 +72,37 @@ def test_null_fraction_is_a_share_of_a_batch_column() -> None:
     typo = MINIMAL + "validation: {null_fraction: {aa: 0.1}}\n"
     with pytest.raises(ConfigError, match=r"not in the batch: \['aa'\]"):
         parse_config(typo, Path("toy.yaml"))
+
+
+def test_loading_a_config_imports_neither_validation_nor_gx() -> None:
+    # GX costs seconds to import: a config with extra expectations still loads without it.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ctpipe.config import parse_config\n"
+        f"parse_config({MINIMAL!r} + 'validation: {{extra: [{{type: expect_bogus}}]}}\\n',\n"
+        "             Path('toy.yaml'))\n"
+        "assert 'ctpipe.validation' not in sys.modules, 'ctpipe.validation imported'\n"
+        "assert 'great_expectations' not in sys.modules, 'great_expectations imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ("{type: expect_column_values_to_be_bogus, kwargs: {column: a}}",
+     "unknown Great Expectations expectation type 'expect_column_values_to_be_bogus'"),
+    ("{type: expect_column_mean_to_be_between, kwargs: {column: a, maximum: 3}}", "maximum"),
+])
+def test_bad_gx_expectation_is_a_config_error_when_the_workspace_opens(
+        tmp_path: Path, extra: str, problem: str) -> None:
+    path = tmp_path / "toy.yaml"
+    path.write_text(MINIMAL + "validation:\n  extra:\n"
+                    "    - {type: expect_column_mean_to_be_between, kwargs: {column: a}}\n"
+                    f"    - {extra}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        open_workspace(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: invalid config\n"), message
+    assert "validation.extra.1" in message and "validation.extra.0" not in message, message
+    assert problem in message, message

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import weakref
 from pathlib import Path
@@ -14,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctpipe import validation
 from ctpipe.config import (
     ConfigError,
     ExtraExpectation,
@@ -29,7 +31,9 @@ from ctpipe.validation import (
     ValidationResult,
     batch_period,
     build_suite,
+    check_config_expectations,
     read_batch_file,
+    runtime,
     validate_file,
     validate_frame,
     write_data_docs,
@@ -346,15 +350,15 @@ def test_concurrent_validations_do_not_mix_batches(fraud: UseCaseConfig) -> None
 
 
 def test_built_gx_objects_are_reused_and_bounded(demand: UseCaseConfig) -> None:
-    with validation._LOCK:
-        assert validation._plan(demand) is validation._plan(demand)
-        context = validation._context()
-        count = validation._MAX_PLANS + 2
+    with runtime._LOCK:
+        assert runtime._plan(demand) is runtime._plan(demand)
+        context = runtime._context()
+        count = runtime._MAX_PLANS + 2
         variants = [with_validation(demand, min_rows=n) for n in range(1, count + 1)]
         for config in variants:
-            validation._plan(config)
+            runtime._plan(config)
         names = {ds.name for ds in context.data_sources.all().values()}
-    assert len(validation._PLANS) == validation._MAX_PLANS
+    assert len(runtime._PLANS) == runtime._MAX_PLANS
     assert f"ctpipe-demand-{variants[0].config_hash}" not in names  # evicted from GX too
     assert f"ctpipe-demand-{variants[-1].config_hash}" in names
     assert validate_frame(demand_frame(), demand).passed  # an evicted config is rebuilt
@@ -367,6 +371,31 @@ def test_the_batch_is_not_kept_alive_after_validation(fraud: UseCaseConfig) -> N
     del frame
     gc.collect()
     assert ref() is None
+
+
+def test_importing_the_package_changes_no_global_setting() -> None:
+    # In a fresh interpreter without GX's analytics variable: no module of the package may set
+    # it (or anything else) at import, nor touch warnings filters or logging levels.
+    code = """
+import logging, os, pkgutil, sys, warnings
+import pandas, pyarrow  # their own import-time settings are not the package's
+env, filters = dict(os.environ), list(warnings.filters)
+levels = {n: logging.getLogger(n).level for n in logging.root.manager.loggerDict}
+root = logging.getLogger().level
+import ctpipe.validation
+for module in pkgutil.iter_modules(ctpipe.validation.__path__):
+    __import__(f"ctpipe.validation.{module.name}")
+assert dict(os.environ) == env, set(os.environ.items()) ^ set(env.items())
+assert warnings.filters == filters
+assert logging.getLogger().level == root
+assert {n: logging.getLogger(n).level for n in levels} == levels
+assert not [n for n in logging.root.manager.loggerDict if n not in levels
+            and logging.getLogger(n).level != logging.NOTSET]
+assert "great_expectations" not in sys.modules
+"""
+    env = {k: v for k, v in os.environ.items() if k != "GX_ANALYTICS_ENABLED"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
 
 
 # --------------------------------------------------------------------------- reading files
@@ -810,9 +839,11 @@ def test_extra_expectations_load_in_either_spelling() -> None:
      "runs SQL queries"),
 ])
 def test_bad_extra_expectations_are_config_errors(extra: str, problem: str) -> None:
+    # config.py checks the entry's own fields; the type and kwargs are GX's to judge, checked
+    # when a workspace opens (test_config covers that path through open_workspace).
     text = MINIMAL_CONFIG + f"validation: {{extra: [{extra}]}}\n"
     with pytest.raises(ConfigError) as err:
-        parse_config(text, Path("toy.yaml"))
+        check_config_expectations(parse_config(text, Path("toy.yaml")), Path("toy.yaml"))
     message = str(err.value)
     assert message.startswith("toy.yaml: invalid config")
     assert "validation.extra.0" in message, message
@@ -869,7 +900,7 @@ def test_narrow_numeric_dtypes_are_range_checked(fraud: UseCaseConfig) -> None:
     frame["amount"] = frame["amount"].astype("float32")
     frame["card_age_days"] = frame["card_age_days"].astype("Int64")
     frame.loc[2, "card_age_days"] = pd.NA
-    assert validation._prepare(frame, fraud)[0]["hour"].dtype == "float64"  # GX's fast path
+    assert runtime._prepare(frame, fraud)[0]["hour"].dtype == "float64"  # GX's fast path
     frame.loc[1, "hour"] = 24
     result = validate_frame(frame, fraud)
     assert {(f.column, f.rule) for f in result.failures} == {

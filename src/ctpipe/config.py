@@ -96,10 +96,8 @@ class ExtraExpectation(_Strict):
         reserved = sorted(set(self.kwargs) & set(_RESERVED_EXPECTATION_KWARGS))
         if reserved:
             raise ValueError(f"kwargs {reserved} are set by ctpipe; use `severity` for warnings")
-        # Imported here: GX costs seconds to import, and only configs with extras need it.
-        from ctpipe.validation import check_extra_expectation
-
-        check_extra_expectation(self.type, self.kwargs)
+        # The type and kwargs are checked against GX by ctpipe.validation, when a workspace
+        # opens (validation.check_config_expectations): this module does not import GX.
         return self
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ctpipe.batch_reader import DATA_SUFFIXES, read_batch_file
 from ctpipe.config import UseCaseConfig
 
 BATCH_KEY = "__batch_date__"
@@ -110,18 +111,18 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
 
 
 def read_source(path: Path, config: UseCaseConfig) -> pd.DataFrame:
-    """A user's labelled history: one Parquet/CSV file or a folder of them."""
+    """A user's labelled history: one Parquet/CSV file or a folder of them, concatenated.
+
+    Each file is read by batch_reader.read_batch_file, with the same Parquet and CSV rules as a
+    batch; a file that cannot be read raises its BatchReadError (a ValueError naming the file).
+    In a folder, its .parquet, .pq and .csv files are read, in name order.
+    """
     if not path.exists():
         raise FileNotFoundError(f"{path}: source not found")
-    files = sorted(
-        p for p in (path.iterdir() if path.is_dir() else [path])
-        if p.suffix.lower() in (".parquet", ".pq", ".csv")
-    )
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+    else:
+        files = [path]  # a file named on its own is read whatever its suffix, as a batch is
     if not files:
         raise ValueError(f"{path}: no .parquet or .csv files found")
-    frames = [
-        pd.read_parquet(p) if p.suffix.lower() != ".csv"
-        else pd.read_csv(p, sep=config.data.csv_delimiter)
-        for p in files
-    ]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctpipe import settings
-from ctpipe.config import UseCaseConfig, load_config
+from ctpipe.config import UseCaseConfig, load_config, resolve_config_path
 
 
 @dataclass(frozen=True)
@@ -72,5 +72,14 @@ class Workspace:
 
 
 def open_workspace(use_case: str, backtest: bool = False) -> Workspace:
-    """``use_case`` is a name under configs/ or a path to a YAML file."""
-    return Workspace(load_config(use_case), backtest, ref=str(use_case))
+    """``use_case`` is a name under configs/ or a path to a YAML file.
+
+    Raises ConfigError for a config that does not load, or whose ``validation.extra``
+    expectations GX does not accept (GX is imported only when the config has some).
+    """
+    from ctpipe.validation import check_config_expectations
+
+    path = resolve_config_path(str(use_case))
+    config = load_config(path)
+    check_config_expectations(config, path)
+    return Workspace(config, backtest, ref=str(use_case))

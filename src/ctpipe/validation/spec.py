@@ -1,0 +1,113 @@
+"""What the validation modules share: rule kinds, severities, the Spec record, batch columns.
+
+A Spec is one rule before it becomes a GX expectation: its kind (stored in the expectation's
+meta, so a result maps back to its rule without relying on result order), the human rule text,
+the GX expectation class and kwargs, and the severity the config gives it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctpipe.config import UseCaseConfig
+
+ERROR, WARNING = "error", "warning"
+
+# Expectation kinds, stored in each expectation's meta so results map back without relying on
+# result order (GX returns results in metric-graph order, not suite order).
+EXISTS, DTYPE, NULLS, RANGE, DOMAIN, ROWS, UNIQUE = (
+    "exists", "dtype", "nulls", "range", "domain", "rows", "unique")
+TIME_DTYPE, COLUMNS, RECENT, PERIOD, FUTURE, EXTRA = (
+    "time_dtype", "columns", "recent_rows", "period", "future", "extra")
+
+
+# The config's rule name (validation.warn / validation.ignore) for each kind.
+_RULE_OF_KIND = {
+    ROWS: "row_count", RECENT: "row_count_recent", EXISTS: "column_exists", DTYPE: "dtype",
+    TIME_DTYPE: "dtype", NULLS: "nulls", RANGE: "range", DOMAIN: "domain",
+    UNIQUE: "unique", PERIOD: "period", FUTURE: "future",
+}
+
+
+def number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def range_text(lo: float | None, hi: float | None) -> str:
+    left = "(-inf" if lo is None else f"[{number_text(lo)}"
+    right = "inf)" if hi is None else f"{number_text(hi)}]"
+    return f"{left}, {right}"
+
+
+def batch_columns(config: UseCaseConfig) -> list[str]:
+    """Columns a batch must carry: time, id (if any), features. Not the target."""
+    data = config.data
+    return [data.time_column, *([data.id_column] if data.id_column else []),
+            *config.features.raw]
+
+
+def allowed_columns(config: UseCaseConfig) -> list[str]:
+    # The target may ride along (a labelled file validated by hand): it is never a feature.
+    return [*batch_columns(config), config.data.target]
+
+
+PRESENT_COLUMNS = "ctpipe_allowed_columns_present"  # GX suite parameter, set per batch
+
+
+def extra_columns(kwargs: Mapping[str, Any]) -> list[str]:
+    cols = [kwargs.get(k) for k in ("column", "column_A", "column_B")]
+    cols += list(kwargs.get("column_list") or [])
+    return [c for c in cols if isinstance(c, str)]
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str
+    rule: str  # the human rule text shown in messages
+    cls: Any
+    kwargs: dict[str, Any]
+    severity: str = ERROR
+    info: dict[str, Any] = field(default_factory=dict)  # extra meta for the description
+
+
+def rule_severity(config: UseCaseConfig, kind: str, column: str | None) -> str | None:
+    """ERROR, WARNING, or None when the config ignores the rule for this column."""
+    v = config.validation
+    if kind == COLUMNS:
+        return {"error": ERROR, "warn": WARNING, "ignore": None}[v.unexpected_columns]
+    rule = _RULE_OF_KIND[kind]
+    # The column's own entry wins over the bare rule name: `ignore: [nulls]` with
+    # `warn: [amount:nulls]` still checks amount (as a warning).
+    for name in ([f"{column}:{rule}"] if column else []) + [rule]:
+        if name in v.ignore:
+            return None
+        if name in v.warn:
+            return WARNING
+    return ERROR
+
+
+def apply_severity(config: UseCaseConfig, specs: list[Spec]) -> list[Spec]:
+    """Each spec with the severity the config gives its rule; ignored rules are dropped."""
+    out = []
+    for spec in specs:
+        severity = rule_severity(config, spec.kind, spec.kwargs.get("column"))
+        if severity is not None:
+            out.append(Spec(spec.kind, spec.rule, spec.cls, spec.kwargs, severity, spec.info))
+    return out
+
+
+def load_gx() -> Any:
+    """great_expectations, imported on first use (the import alone takes 3-7 s).
+
+    Nothing may reach outside this machine: settings.configure_environment() switches GX's
+    analytics off for every ctpipe entry point. For callers that skip it (a notebook, a script)
+    the same default is set here, at call time and before GX's first import, which is when GX
+    versions that send analytics read it. Importing this module sets nothing.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    return gx
