@@ -5,10 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from ctpipe import settings
-
-settings.configure_environment()
-
 from prefect import flow
 from prefect.artifacts import (
     create_progress_artifact,

@@ -6,19 +6,16 @@ pool; tests/test_deployments.py checks that the two agree.
 
 from __future__ import annotations
 
-from ctpipe import settings
-
-settings.configure_environment()
-
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron
 
-from ctpipe.flows.common import RETRAIN_LABEL, use_case_label
+from ctpipe.flows.common import use_case_label
 from ctpipe.flows.cycle import cycle_flow
 from ctpipe.flows.retrain import retrain_flow
 from ctpipe.flows.rollback import rollback_flow
 from ctpipe.flows.score import score_flow
+from ctpipe.steps.drift import RETRAIN_LABEL
 
 TIMEZONE = "Asia/Hong_Kong"
 CYCLE_CRON = "0 6 * * *"   # after the previous day's batch has landed

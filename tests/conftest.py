@@ -15,7 +15,8 @@ os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'home' / 'mlflow.db'}"
 for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
                    "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
-                   "PREFECT_LOGGING_LEVEL": "WARNING",
+                   "PREFECT_LOGGING_LEVEL": "INFO",
+                   "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
                    # Retry delays of 0.2, 0.4, 0.8 s instead of 2, 4, 8: same policy, less wait.
                    "CTPIPE_RETRY_BASE_SECONDS": "0.2",

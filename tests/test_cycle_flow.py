@@ -136,3 +136,60 @@ def test_unreadable_batch_is_quarantined(ctpipe_home: Path, tmp_path: Path) -> N
     assert record["status"] == "quarantined"
     assert str(path.name) in record["message"]
     assert (ws.quarantine / day(2) / path.name).is_file()
+
+
+def _server_state(state) -> tuple[str, str, str]:  # noqa: ANN001
+    """(type, name, message) of the flow run's final state as the Prefect server has it."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    return run.state.type.value, run.state.name, run.state.message or ""
+
+
+def _run_logs(state) -> list[str]:  # noqa: ANN001
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
+            any_=[state.state_details.flow_run_id])))
+    return [log.message for log in logs]
+
+
+def test_each_outcome_names_the_final_state(ctpipe_home: Path, tmp_path: Path) -> None:
+    from ctpipe.flows.retrain import retrain_flow
+
+    ws = simulated_workspace(small_config(tmp_path), days=10)
+    runs = {
+        "waiting": cycle_flow(use_case=ws.ref, batch_date=day(3), return_state=True),
+        "promoted": cycle_flow(use_case=ws.ref, batch_date=day(7), return_state=True),
+        "no-drift": cycle_flow(use_case=ws.ref, batch_date=day(8), return_state=True),
+        "retrained": retrain_flow(use_case=ws.ref, batch_date=day(9), reason="t",
+                                  return_state=True),
+        "skipped": retrain_flow(use_case=ws.ref, batch_date=day(9), reason="t",
+                                return_state=True),
+    }
+    assert _server_state(runs["waiting"])[:2] == ("COMPLETED", "Waiting")
+    assert _server_state(runs["promoted"]) == (
+        "COMPLETED", "Promoted", "v1 promoted to champion (no champion yet (cold start))")
+    assert _server_state(runs["no-drift"]) == ("COMPLETED", "NoDrift", "no drift: champion kept")
+    kind, name, message = _server_state(runs["retrained"])
+    assert (kind, name) in {("COMPLETED", "Promoted"), ("COMPLETED", "Rejected")}
+    assert message.startswith(("v2 promoted", "challenger v2 rejected"))
+    assert _server_state(runs["skipped"])[:2] == ("COMPLETED", "Skipped")
+    assert runs["skipped"].result()["retrain"] == "skipped"
+    # One INFO line per decision and one for the outcome, in the run's Logs tab.
+    logs = _run_logs(runs["promoted"])
+    for line in ("validation.passed (batch", "drift.checked (batch", "gate.decided (",
+                 "model.promoted (", "Promoted: v1 promoted"):
+        assert any(line in m for m in logs), (line, logs)
+
+    other = simulated_workspace(small_config(tmp_path, "fraud"), days=9)
+    requested = cycle_flow(use_case=other.ref, batch_date=day(7), retrain_inline=False,
+                           return_state=True)
+    assert _server_state(requested)[:2] == ("COMPLETED", "RetrainRequested")
+    path = landing.batch_path(other.landing, landing.batch_dates(other.landing)[8])
+    path.write_bytes(path.read_bytes()[:100])
+    quarantined = cycle_flow(use_case=other.ref, batch_date=day(8), return_state=True)
+    kind, name, message = _server_state(quarantined)
+    assert (kind, name) == ("FAILED", "Quarantined") and path.name in message

@@ -1,8 +1,8 @@
 import pytest
 
 from ctpipe.config import GateConfig
+from ctpipe.decisions.gate import decide, relative_gain
 from ctpipe.evaluation import Evaluation
-from ctpipe.gating import decide, relative_gain
 
 GATE = GateConfig(floor=0.40, min_improvement=0.02, slice_tolerance=0.15)
 

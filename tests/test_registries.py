@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ctpipe import evaluation
 from ctpipe.config import ConfigError, DataConfig, DriftConfig, GateConfig, parse_config
+from ctpipe.decisions.gate import decide
 from ctpipe.drift import (
     STATTESTS,
     Outcome,
@@ -27,7 +28,6 @@ from ctpipe.drift import (
     stattest_names,
 )
 from ctpipe.evaluation import Evaluation, evaluate, metric_fn
-from ctpipe.gating import decide
 from ctpipe.metrics import METRICS, Metric, get_metric, metric_names, register_metric
 
 CONFIG = """

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ctpipe import audit, registry, settings
+from ctpipe.lineage import Lineage
 from ctpipe.rollback import (
     TAG_VALUE_LIMIT,
     RollbackRefused,
@@ -18,6 +19,7 @@ from ctpipe.rollback import (
     plan_rollback,
     version_span,
 )
+from ctpipe.trace import TraceSink
 
 MODEL = "ctpipe-demand"
 PASSED = {"gate_decision": "passed", "use_case": "demand", "metric_name": "wape"}
@@ -33,8 +35,8 @@ def _version(tags: dict[str, str], source: Path) -> int:
 
 
 def _promote(version: int, previous: int | None) -> None:
-    registry.promote(MODEL, version, previous, {"previous_champion": str(previous or ""),
-                                                "promoted_at": "2026-03-20T06:00:00+00:00"})
+    registry.promote(MODEL, version, previous, Lineage(previous_champion=str(previous or ""),
+                                                       promoted_at="2026-03-20T06:00:00+00:00"))
 
 
 @pytest.fixture
@@ -52,6 +54,10 @@ def history(ctpipe_home: Path) -> Path:
     return ctpipe_home / "audit.jsonl"
 
 
+def _sink(audit_path: Path):  # noqa: ANN202
+    return TraceSink(audit_path).publish
+
+
 def _champion() -> int:
     return registry.get_alias(MODEL, registry.CHAMPION).version
 
@@ -66,7 +72,7 @@ def test_default_target_is_the_previous_champion(history: Path) -> None:
     assert plan.notes == ("holdout wape: v4 0.2000 -> v2 0.2200 (each on its own holdout window)",)
 
     done = apply_rollback(plan, "  complaints about v4's forecasts  ", operator="ana@ops",
-                          audit_path=history)
+                          publish=_sink(history))
 
     assert _champion() == 2
     assert {k: done[k] for k in ("model", "use_case", "from_version", "to_version", "forced",
@@ -88,8 +94,8 @@ def test_default_target_is_the_previous_champion(history: Path) -> None:
 
 
 def test_second_rollback_walks_further_back(history: Path) -> None:
-    apply_rollback(plan_rollback(MODEL), "v4 bad", operator="ana", audit_path=history)
-    apply_rollback(plan_rollback(MODEL), "v2 bad too", operator="ana", audit_path=history)
+    apply_rollback(plan_rollback(MODEL), "v4 bad", operator="ana", publish=_sink(history))
+    apply_rollback(plan_rollback(MODEL), "v2 bad too", operator="ana", publish=_sink(history))
     assert _champion() == 1
     with pytest.raises(RollbackRefused, match=f"^{MODEL}: champion v1 records no previous "
                        r"champion; name the version to serve with --to \(versions: 1..4\)$"):
@@ -102,7 +108,7 @@ def test_named_older_version(history: Path) -> None:
     plan = plan_rollback(MODEL, to_version=1)
     assert plan.target.version == 1
     assert "skips v2, the previous champion recorded on v4" in plan.notes
-    apply_rollback(plan, "back to the first model", operator="ana", audit_path=history)
+    apply_rollback(plan, "back to the first model", operator="ana", publish=_sink(history))
     assert _champion() == 1
 
 
@@ -116,7 +122,7 @@ def test_gate_rejected_version_needs_force(history: Path) -> None:
 
     plan = plan_rollback(MODEL, to_version=3, force=True)
     assert plan.forced and plan.notes[0].startswith("forced: version 3 of")
-    done = apply_rollback(plan, "v3 handles the new route", operator="ana", audit_path=history)
+    done = apply_rollback(plan, "v3 handles the new route", operator="ana", publish=_sink(history))
     assert done["forced"] is True and _champion() == 3
     assert _tags(3)["rollback_forced"] == "true"
     assert audit.read(path=history)[0]["details"]["forced"] is True
@@ -165,23 +171,23 @@ def test_no_champion(ctpipe_home: Path) -> None:
 def test_reason_is_required_and_a_stale_plan_is_refused(history: Path) -> None:
     plan = plan_rollback(MODEL)
     with pytest.raises(RollbackRefused, match="needs a reason"):
-        apply_rollback(plan, "  ", operator="ana", audit_path=history)
+        apply_rollback(plan, "  ", operator="ana", publish=_sink(history))
     _promote(1, 4)  # someone promoted meanwhile
     with pytest.raises(RollbackRefused, match=f"^{MODEL}: champion is v1, not v4 as planned"):
-        apply_rollback(plan, "too late", operator="ana", audit_path=history)
+        apply_rollback(plan, "too late", operator="ana", publish=_sink(history))
     assert _champion() == 1 and audit.read(path=history) == []
 
 
 def test_long_reason_is_kept_whole_in_the_audit_only(history: Path) -> None:
     reason = "x" * (TAG_VALUE_LIMIT * 30)  # beyond MLflow's 100,000-character tag limit
-    apply_rollback(plan_rollback(MODEL), reason, operator="ana", audit_path=history)
+    apply_rollback(plan_rollback(MODEL), reason, operator="ana", publish=_sink(history))
     assert _tags(2)["rollback_reason"] == "x" * TAG_VALUE_LIMIT
     assert audit.read(path=history)[0]["why"] == reason
 
 
 def test_failed_tagging_leaves_the_former_champion_serving(history: Path) -> None:
     # An earlier rollback left tags on v2; a failed rollback must put them back as they were.
-    registry.tag_version(MODEL, 2, {"rolled_back_from": "3", "rollback_reason": "earlier"})
+    registry.tag_version(MODEL, 2, Lineage(rolled_back_from="3", rollback_reason="earlier"))
     # A real storage failure on the second half of the tagging (the demoted version's tags),
     # after the target's tags and the alias have been written.
     db = Path(settings.tracking_uri().removeprefix("sqlite:///"))
@@ -189,7 +195,7 @@ def test_failed_tagging_leaves_the_former_champion_serving(history: Path) -> Non
         con.execute("CREATE TRIGGER refuse_demotion BEFORE INSERT ON model_version_tags "
                     "WHEN NEW.key = 'demoted_at' BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     with pytest.raises(Exception, match="disk full"):
-        apply_rollback(plan_rollback(MODEL), "v4 bad", operator="ana", audit_path=history)
+        apply_rollback(plan_rollback(MODEL), "v4 bad", operator="ana", publish=_sink(history))
     assert _champion() == 4
     target = _tags(2)
     assert target["rolled_back_from"] == "3" and target["rollback_reason"] == "earlier"

@@ -13,8 +13,10 @@ from mlflow.tracking import MlflowClient
 
 from ctpipe import registry
 from ctpipe.config import load_config
+from ctpipe.decisions.retraining import ChampionChanged
 from ctpipe.drift import build_profile
 from ctpipe.landing import BATCH_KEY
+from ctpipe.lineage import Lineage
 from ctpipe.simulate import generate_day
 from ctpipe.training import NotEnoughData, recency_weights, split_window, train_model
 
@@ -64,7 +66,7 @@ def test_failed_registration_leaves_no_version(ctpipe_home: Path,
     experiment = registry.ensure_experiment("ctpipe-test")
     with mlflow.start_run(experiment_id=experiment):
         ok = registry.register_candidate("m-test", model, profile, profile,
-                                         {"holdout_metric": "0.2"},
+                                         Lineage(holdout_metric="0.2"),
                                          sample=frame)
     assert ok.version == 1 and ok.aliases == ["challenger"]
     assert ok.tags["holdout_metric"] == "0.2" and len(ok.tags["artifact_sha256"]) == 64
@@ -75,7 +77,7 @@ def test_failed_registration_leaves_no_version(ctpipe_home: Path,
     with monkeypatch.context() as patch:
         patch.setattr(MlflowClient, "set_registered_model_alias", unreachable)
         with mlflow.start_run(experiment_id=experiment), pytest.raises(ConnectionError):
-            registry.register_candidate("m-test", model, profile, profile, {}, sample=frame)
+            registry.register_candidate("m-test", model, profile, profile, Lineage(), sample=frame)
     assert [v.version for v in registry.list_versions("m-test")] == [1]
     assert registry.get_alias("m-test", "challenger").version == 1
 
@@ -86,8 +88,8 @@ def test_failed_promotion_moves_the_alias_back(ctpipe_home: Path,
     profile = build_profile(frame, cfg.features.numeric, cfg.features.categorical)
     with mlflow.start_run(experiment_id=registry.ensure_experiment("ctpipe-test")):
         for _ in range(2):
-            registry.register_candidate("m-promo", model, profile, profile, {}, sample=frame)
-    registry.promote("m-promo", 1, None, {"approver": "test"})
+            registry.register_candidate("m-promo", model, profile, profile, Lineage(), sample=frame)
+    registry.promote("m-promo", 1, None, Lineage(approver="test"))
     assert registry.get_alias("m-promo", "champion").version == 1
 
     def unreachable(*args: object, **kwargs: object) -> None:
@@ -96,13 +98,13 @@ def test_failed_promotion_moves_the_alias_back(ctpipe_home: Path,
     with monkeypatch.context() as patch:
         patch.setattr(MlflowClient, "set_model_version_tag", unreachable)
         with pytest.raises(ConnectionError):
-            registry.promote("m-promo", 2, 1, {"approver": "test"})
+            registry.promote("m-promo", 2, 1, Lineage(approver="test"))
     assert registry.get_alias("m-promo", "champion").version == 1
     assert "approver" not in registry.get_version("m-promo", 2).tags
     # A repeat after the move only writes the tags; a stale ``previous`` refuses to move.
-    registry.promote("m-promo", 2, 1, {"approver": "test"})
-    registry.promote("m-promo", 2, 1, {"approver": "retried"})
+    registry.promote("m-promo", 2, 1, Lineage(approver="test"))
+    registry.promote("m-promo", 2, 1, Lineage(approver="retried"))
     assert registry.get_version("m-promo", 2).tags["approver"] == "retried"
-    with pytest.raises(registry.ChampionChanged, match="champion is v2 now, not v1"):
-        registry.promote("m-promo", 1, 1, {"approver": "stale"})
+    with pytest.raises(ChampionChanged, match="champion is v2 now, not v1"):
+        registry.promote("m-promo", 1, 1, Lineage(approver="stale"))
     assert registry.get_alias("m-promo", "champion").version == 2

@@ -287,18 +287,15 @@ def status(
     if champion is None:
         typer.echo("champion: none")
     else:
-        t = champion.tags
-        typer.echo(f"champion: version {champion.version}  {t.get('metric_name')}="
-                   f"{t.get('holdout_metric')} on holdout {t.get('holdout_start')}.."
-                   f"{t.get('holdout_end')}")
-        typer.echo(f"  trained on {t.get('train_start')}..{t.get('train_end')} "
-                   f"({t.get('train_rows')} rows, data {t.get('data_fingerprint', '')[:12]})")
-        typer.echo(f"  promoted {t.get('promoted_at')} by {t.get('approver')}; reason: "
-                   f"{t.get('retrain_reason')}")
+        t = champion.lineage
+        typer.echo(f"champion: version {champion.version}  {t.metric_name}="
+                   f"{t.holdout_metric} on holdout {t.holdout_start}..{t.holdout_end}")
+        typer.echo(f"  trained on {t.train_start}..{t.train_end} "
+                   f"({t.train_rows} rows, data {(t.data_fingerprint or '')[:12]})")
+        typer.echo(f"  promoted {t.promoted_at} by {t.approver}; reason: {t.retrain_reason}")
     versions = registry.list_versions(ws.model_name)
     typer.echo(f"versions: {len(versions)} "
-               f"({sum(v.tags.get('gate_decision') == 'passed' for v in versions)} passed the "
-               "gate)")
+               f"({sum(v.lineage.gate_passed for v in versions)} passed the gate)")
     last = ws.last_record()
     if last is None:
         typer.echo("last cycle: none")
@@ -339,7 +336,7 @@ def _resume(flow_run_id: str, decision: str, approver: str, reason: str) -> None
     from prefect.flow_runs import NotPausedError, resume_flow_run
     from pydantic import ValidationError
 
-    from ctpipe.approval import ApprovalAnswer
+    from ctpipe.decisions.retraining import ApprovalAnswer
 
     try:
         run_id = uuid.UUID(flow_run_id)
@@ -400,15 +397,16 @@ def rollback(
     """Move `champion` back to the previous (or a named) version in one step."""
     settings.configure_environment()
     from ctpipe import audit, retry
-    from ctpipe.flows.rollback import perform_rollback
-    from ctpipe.rollback import RollbackRefused
+    from ctpipe.flows.common import prefect_sink
+    from ctpipe.rollback import RollbackRefused, apply_rollback, plan_rollback
 
     ws = _workspace(use_case)
     # Without a Prefect server the event would go to a throwaway one: say so instead.
     server = os.environ.get("PREFECT_API_URL")
+    sink = prefect_sink(ws, artifacts_too=False, events=bool(server))
     try:
-        summary = perform_rollback(ws, reason, to_version=to, force=force,
-                                   operator=operator or audit.actor(), send_event=bool(server))
+        summary = apply_rollback(plan_rollback(ws.model_name, to, force=force), reason,
+                                 operator=operator or audit.actor(), publish=sink.publish)
     except RollbackRefused as exc:
         _fail(f"rollback refused: {exc}", 2)
     except Exception as exc:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,38 +25,16 @@ from mlflow.models.signature import ModelSignature
 from mlflow.tracking import MlflowClient
 
 from ctpipe import __version__, settings
+from ctpipe.decisions.retraining import promotion_move
 from ctpipe.drift import ReferenceProfile
 from ctpipe.features import FeatureSpec
+from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
 from ctpipe.serving import ENTRY_POINT, load_scoring_model
 from ctpipe.training import ScoringModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _BOOSTER, _FEATURES, _PROFILE = "booster.txt", "features.json", "profile.npz"
 _OUTPUTS = "outputs.npz"
-
-warnings.filterwarnings("ignore", module="mlflow")
-logging.getLogger("mlflow").setLevel(logging.ERROR)
-
-
-@dataclass(frozen=True)
-class ModelVersionInfo:
-    name: str
-    version: int
-    tags: dict[str, str]
-    aliases: list[str]
-    run_id: str | None
-
-    def metric(self) -> float | None:
-        value = self.tags.get("holdout_metric")
-        return float(value) if value not in (None, "") else None
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    info: ModelVersionInfo
-    model: ScoringModel
-    profile: ReferenceProfile
-    outputs: ReferenceProfile  # the model's predictions and the labels on its training rows
 
 
 def client() -> MlflowClient:
@@ -108,7 +84,7 @@ def _signature(spec: FeatureSpec, sample: pd.DataFrame) -> ModelSignature:
 
 
 def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceProfile,
-                       outputs: ReferenceProfile, tags: dict[str, str],
+                       outputs: ReferenceProfile, lineage: Lineage,
                        sample: pd.DataFrame) -> ModelVersionInfo:
     """Log the model in the active run and register it; a failure leaves no version behind."""
     c = client()
@@ -130,12 +106,13 @@ def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceP
             pip_requirements=[f"ctpipe=={__version__}", f"lightgbm=={lgb.__version__}",
                               f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"],
         )
-    all_tags = {**tags, "artifact_sha256": artifact_sha, "code_version": code_version()}
+    all_tags = lineage.merged(Lineage(artifact_sha256=artifact_sha,
+                                      code_version=code_version())).to_tags()
     _ensure_registered_model(c, model_name)
     # Tags go in with the version itself: a version never exists without its lineage.
     version = c.create_model_version(
         model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id,
-        tags={k: str(v) for k, v in all_tags.items()}, await_creation_for=0)
+        tags=all_tags, await_creation_for=0)
     try:
         c.set_registered_model_alias(model_name, CHALLENGER, version.version)
     except BaseException:
@@ -190,17 +167,12 @@ def list_versions(model_name: str) -> list[ModelVersionInfo]:
 def versions_for_batch(model_name: str, batch_date: str,
                        config_hash: str) -> list[ModelVersionInfo]:
     """Versions already trained for this batch under this config: a retrain would repeat them."""
-    query = (f"name = '{model_name}' and tags.batch_date = '{batch_date}' "
-             f"and tags.config_hash = '{config_hash}'")
-    return sorted((version_info(mv) for mv in client().search_model_versions(query)),
-                  key=lambda v: v.version)
+    wanted = Lineage(batch_date=batch_date, config_hash=config_hash).to_tags()
+    return [v for v in list_versions(model_name)
+            if all(v.tags.get(k) == value for k, value in wanted.items())]
 
 
-class ChampionChanged(RuntimeError):
-    """The champion moved (a rollback, another promotion) after the challenger was gated."""
-
-
-def promote(model_name: str, version: int, previous: int | None, tags: dict[str, str]) -> None:
+def promote(model_name: str, version: int, previous: int | None, tags: Lineage) -> None:
     """Move ``champion`` from ``previous`` to ``version`` and record why.
 
     Refuses when the champion is no longer ``previous``: the gate compared against a model that
@@ -210,14 +182,11 @@ def promote(model_name: str, version: int, previous: int | None, tags: dict[str,
     """
     c = client()
     current = get_alias(model_name, CHAMPION)
-    now = current.version if current else None
-    if now == version:
+    move = promotion_move(model_name=model_name, version=version, expected=previous,
+                          current=current.version if current else None)
+    if move == "already-champion":
         tag_version(model_name, version, tags)
         return
-    if now != previous:
-        raise ChampionChanged(
-            f"{model_name}: champion is v{now or '-'} now, not v{previous or '-'} that "
-            f"v{version} was gated against; not promoted (retrain to compare with v{now or '-'})")
     c.set_registered_model_alias(model_name, CHAMPION, str(version))
     try:
         tag_version(model_name, version, tags)
@@ -229,10 +198,10 @@ def promote(model_name: str, version: int, previous: int | None, tags: dict[str,
         raise
 
 
-def tag_version(model_name: str, version: int, tags: dict[str, str]) -> None:
+def tag_version(model_name: str, version: int, tags: Lineage) -> None:
     c = client()
-    for key, value in tags.items():
-        c.set_model_version_tag(model_name, str(version), key, str(value))
+    for key, value in tags.to_tags().items():
+        c.set_model_version_tag(model_name, str(version), key, value)
 
 
 @functools.lru_cache(maxsize=16)
@@ -253,7 +222,7 @@ def _load_artifacts(tracking_uri: str, model_name: str, version: int,
 def load_version(model_name: str, version: int) -> LoadedVersion:
     info = get_version(model_name, version)
     model, profile, outputs = _load_artifacts(settings.tracking_uri(), model_name, version,
-                                              info.tags.get("artifact_sha256", ""))
+                                              info.lineage.artifact_sha256 or "")
     return LoadedVersion(info=info, model=model, profile=profile, outputs=outputs)
 
 
@@ -268,3 +237,41 @@ def delete_registered_model(model_name: str) -> None:
     except MlflowException:
         pass
 
+
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    """The registry as the steps see it, bound to one registered model; MLflow behind it.
+
+    Tests of the core pass an in-memory object with the same methods instead.
+    """
+
+    model_name: str
+
+    def champion(self) -> ModelVersionInfo | None:
+        return get_alias(self.model_name, CHAMPION)
+
+    def load_champion(self) -> LoadedVersion | None:
+        return load_champion(self.model_name)
+
+    def load_version(self, version: int) -> LoadedVersion:
+        return load_version(self.model_name, version)
+
+    def versions(self) -> list[ModelVersionInfo]:
+        return list_versions(self.model_name)
+
+    def versions_for_batch(self, batch_date: str, config_hash: str) -> list[ModelVersionInfo]:
+        return versions_for_batch(self.model_name, batch_date, config_hash)
+
+    def register(self, run_id: str, model: ScoringModel, profile: ReferenceProfile,
+                 outputs: ReferenceProfile, lineage: Lineage,
+                 sample: pd.DataFrame) -> ModelVersionInfo:
+        client()  # sets the tracking URI the active run below needs
+        with mlflow.start_run(run_id=run_id):
+            return register_candidate(self.model_name, model, profile, outputs, lineage, sample)
+
+    def tag(self, version: int, lineage: Lineage) -> None:
+        tag_version(self.model_name, version, lineage)
+
+    def promote(self, version: int, previous: int | None, lineage: Lineage) -> None:
+        promote(self.model_name, version, previous, lineage)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ctpipe.decisions.gate import GateDecision
 from ctpipe.drift import DriftReport, FeatureDrift, ReferenceProfile
 from ctpipe.evaluation import Evaluation
-from ctpipe.gating import GateDecision
 
 
 def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: Evaluation,

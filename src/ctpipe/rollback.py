@@ -1,114 +1,27 @@
-"""Roll ``champion`` back to an earlier version: plan it (every check), then apply it (one move).
-
-By default the target is the version the current champion replaced (its ``previous_champion``
-tag). That tag is never rewritten, so rolling back twice walks two promotions back. A version
-that never served (gate rejected, approval refused) is refused unless forced.
-"""
+"""Roll ``champion`` back: read the registry, let the rule choose (ctpipe.decisions.rollback),
+then move the alias in one compare-and-swap step and hand the decision to the trace sink."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 
 from mlflow.tracking import MlflowClient
 
-from ctpipe import audit, registry
-from ctpipe.registry import CHAMPION, ModelVersionInfo
+from ctpipe import registry
+from ctpipe.decisions.rollback import (
+    RollbackPlan,
+    RollbackRefused,
+    choose_target,
+    version_span,
+)
+from ctpipe.lineage import TAG_VALUE_LIMIT, Lineage, ModelVersionInfo
+from ctpipe.links import mlflow_version_link
+from ctpipe.registry import CHAMPION
+from ctpipe.trace import Artifact, Decision
 
-TAG_VALUE_LIMIT = 5000  # the full reason goes to the audit log; the tag keeps a readable head
-
-
-class RollbackRefused(ValueError):
-    """The rollback was not done; the message says why and what to do instead."""
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    model_name: str
-    current: ModelVersionInfo  # never None: without a champion the plan is refused
-    target: ModelVersionInfo
-    forced: bool = False  # True only when --force overrode a refusal, not merely when passed
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def use_case(self) -> str:
-        tags = self.target.tags.get("use_case") or self.current.tags.get("use_case")
-        return tags or self.model_name
-
-
-def never_served(info: ModelVersionInfo) -> str | None:
-    """Why ``info`` must not serve without --force (it never passed the gate or approval)."""
-    gate = info.tags.get("gate_decision", "")
-    if gate != "passed":
-        reasons = " ".join(info.tags.get("gate_reasons", "").split())
-        reasons = reasons if len(reasons) <= 200 else reasons[:197] + "..."
-        detail = f"gate_decision={gate or 'unset'}" + (f": {reasons}" if reasons else "")
-        return f"version {info.version} of {info.name} never passed the gate ({detail})"
-    approval = info.tags.get("approval_decision")
-    if approval is not None and approval != "approved":
-        return (f"version {info.version} of {info.name} was never approved "
-                f"(approval_decision={approval or 'unset'})")
-    return None
-
-
-def version_span(versions: list[int]) -> str:
-    """``1..4`` or ``1..2, 5``: the existing versions, for error messages."""
-    runs: list[list[int]] = []
-    for v in sorted(versions):
-        if runs and v == runs[-1][-1] + 1:
-            runs[-1].append(v)
-        else:
-            runs.append([v])
-    return ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs) or "none"
-
-
-def choose_target(model_name: str, current: ModelVersionInfo | None,
-                  versions: dict[int, ModelVersionInfo], to_version: int | None = None, *,
-                  force: bool = False) -> RollbackPlan:
-    """The plan for a registry in this state (pure: no registry access)."""
-    if current is None:
-        raise RollbackRefused(f"{model_name}: no champion to roll back from")
-    recorded = current.tags.get("previous_champion", "").strip()
-    existing = version_span(list(versions))
-    if to_version is None:
-        if not recorded.isdigit():
-            raise RollbackRefused(
-                f"{model_name}: champion v{current.version} records no previous champion; "
-                f"name the version to serve with --to (versions: {existing})")
-        number = int(recorded)
-        if number not in versions:
-            raise RollbackRefused(
-                f"{model_name}: the previous champion v{number} (recorded on champion "
-                f"v{current.version}) no longer exists; name another with --to "
-                f"(versions: {existing})")
-    else:
-        number = to_version
-        if number not in versions:
-            raise RollbackRefused(f"version {number} of {model_name} does not exist; "
-                                  f"versions: {existing}")
-    if number == current.version:
-        raise RollbackRefused(f"version {number} of {model_name} is already champion")
-    target = versions[number]
-    notes: list[str] = []
-    refusal = never_served(target)
-    if refusal and not force:
-        raise RollbackRefused(f"{refusal}; use --force to serve it anyway")
-    if refusal:
-        notes.append(f"forced: {refusal}")
-    if to_version is not None and recorded.isdigit() and int(recorded) != number:
-        notes.append(f"skips v{recorded}, the previous champion recorded on v{current.version}")
-    notes.extend(_metric_note(current, target))
-    return RollbackPlan(model_name, current, target, forced=bool(refusal), notes=tuple(notes))
-
-
-def _metric_note(current: ModelVersionInfo, target: ModelVersionInfo) -> list[str]:
-    name = target.tags.get("metric_name") or current.tags.get("metric_name")
-    before, after = current.metric(), target.metric()
-    if not name or before is None or after is None:
-        return []
-    return [f"holdout {name}: v{current.version} {before:.4f} -> v{target.version} "
-            f"{after:.4f} (each on its own holdout window)"]
+__all__ = ["TAG_VALUE_LIMIT", "RollbackPlan", "RollbackRefused", "apply_rollback",
+           "plan_rollback", "version_span"]
 
 
 def plan_rollback(model_name: str, to_version: int | None = None, *,
@@ -122,8 +35,8 @@ def plan_rollback(model_name: str, to_version: int | None = None, *,
 
 
 def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
-                   audit_path: Path | None = None) -> dict:
-    """Move ``champion`` to the plan's target in one alias move, tag both versions, audit it.
+                   publish: Callable[[Decision], None]) -> dict:
+    """Move ``champion`` to the plan's target in one alias move, tag both versions, publish.
 
     If tagging fails, the alias moves back and the tags are restored before the error
     propagates: either the whole rollback happened or none of it.
@@ -140,10 +53,10 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
                               "plan the rollback again")
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     changes = [
-        (new, {"rolled_back_from": str(old.version), "rollback_reason": why[:TAG_VALUE_LIMIT],
-               "rolled_back_at": at, "rolled_back_by": operator,
-               "rollback_forced": str(plan.forced).lower()}),
-        (old, {"demoted_at": at, "demoted_by_rollback_to": str(new.version)}),
+        (new, Lineage(rolled_back_from=str(old.version), rollback_reason=why,
+                      rolled_back_at=at, rolled_back_by=operator,
+                      rollback_forced=str(plan.forced).lower())),
+        (old, Lineage(demoted_at=at, demoted_by_rollback_to=str(new.version))),
     ]
     c.set_registered_model_alias(model, CHAMPION, str(new.version))
     try:
@@ -157,15 +70,32 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
     summary = {"model": model, "use_case": plan.use_case, "from_version": old.version,
                "to_version": new.version, "forced": plan.forced, "reason": why,
                "operator": operator, "at": at, "notes": list(plan.notes)}
-    audit.record("model.rolled_back", plan.use_case, why, who=operator, path=audit_path,
-                 details={"model": model, "from": old.version, "to": new.version,
-                          "forced": plan.forced, "notes": list(plan.notes)})
+    publish(rollback_decision(plan, summary))
     return summary
 
 
-def _restore_tags(c: MlflowClient, info: ModelVersionInfo, tags: dict[str, str]) -> None:
+def rollback_decision(plan: RollbackPlan, summary: dict) -> Decision:
+    model, old, new = plan.model_name, summary["from_version"], summary["to_version"]
+    link = mlflow_version_link(model, new)
+    forced = " (forced: this version never passed the gate)" if plan.forced else ""
+    return Decision(
+        kind="model.rolled_back", use_case=plan.use_case, subject=f"{model} v{new}",
+        reason=summary["reason"], actor=summary["operator"],
+        details={"model": model, "from": old, "to": new, "forced": plan.forced,
+                 "notes": list(plan.notes)},
+        artifact=Artifact("rollback", f"Rolled back to v{new}", (
+            f"# Rolled back {model}\n\n- champion: v{old} → **v{new}**{forced}\n"
+            f"- by: {summary['operator']}\n- reason: {summary['reason']}\n"
+            f"- model version: [{model} v{new}]({link})")),
+        event="ctpipe.model.rolled_back", event_payload=summary,
+        notify=(f"{model} rolled back: champion v{old} → v{new} by {summary['operator']}: "
+                f"{summary['reason']}"),
+        notify_details={**summary, "model_link": link})
+
+
+def _restore_tags(c: MlflowClient, info: ModelVersionInfo, tags: Lineage) -> None:
     """Put back the values ``info`` had before (it may carry an earlier rollback's tags)."""
-    for key in tags:
+    for key in tags.to_tags():
         try:
             if key in info.tags:
                 c.set_model_version_tag(info.name, str(info.version), key, info.tags[key])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +21,9 @@ _QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "true",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
+    # Each step's INFO line reaches the run's Logs tab in the UI; the terminal shows warnings.
+    "PREFECT_LOGGING_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
     # The first start migrates a new database; the 20 s default is too short on 2 cores.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -40,6 +43,9 @@ def home() -> Path:
 def configure_environment() -> Path:
     """Set defaults for telemetry, Prefect's home and MLflow's store; call before importing Prefect.
 
+    The one place ctpipe changes process-wide settings; no module does so when imported. The
+    entry points call it once: the CLI (every command), the test suite's conftest, and a
+    deployment's environment (deployments/prefect.yaml sets the same variables).
     Values already in the environment win, so an operator can point at real servers.
     """
     root = home()
@@ -49,6 +55,9 @@ def configure_environment() -> Path:
     os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
     # GX logs every ephemeral context it creates at INFO: noise in every cycle's log.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # MLflow warns about pandas 3 and its own deprecations on every model logged.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
     return root
 
 

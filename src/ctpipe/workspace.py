@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctpipe import settings
 from ctpipe.config import UseCaseConfig, load_config, resolve_config_path
+from ctpipe.store import LandingZoneStore
+
+if TYPE_CHECKING:
+    from ctpipe.registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -59,16 +64,29 @@ class Workspace:
         kind = "backtest" if self.backtest else "use-case"
         return f"ctpipe.{kind}.{self.name}"
 
-    def record_path(self, day: str) -> Path:
-        return self.records_dir / f"{day}.json"
+    @property
+    def predictions_dir(self) -> Path:
+        return self.root / "predictions" / self.name
+
+    @property
+    def store(self) -> LandingZoneStore:
+        return LandingZoneStore(self.config, self.landing, self.records_dir, self.quarantine,
+                                self.predictions_dir)
+
+    @property
+    def registry(self) -> ModelRegistry:
+        from ctpipe.registry import ModelRegistry  # MLflow loads only when the registry is used
+
+        return ModelRegistry(self.model_name)
 
     def read_record(self, day: str) -> dict | None:
-        path = self.record_path(day)
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        """The batch's cycle record as JSON (what `ctpipe cycle` prints)."""
+        record = self.store.read_record(dt.date.fromisoformat(day))
+        return None if record is None else record.to_dict()
 
     def last_record(self) -> dict | None:
-        files = sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []
-        return json.loads(files[-1].read_text(encoding="utf-8")) if files else None
+        record = self.store.last_record()
+        return None if record is None else record.to_dict()
 
 
 def open_workspace(use_case: str, backtest: bool = False) -> Workspace:

@@ -1,0 +1,35 @@
+"""One run's working state: its cycle record, its tracking run, and the decisions it made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ctpipe.decisions.outcome import CycleStatus, Outcome
+from ctpipe.records import CycleRecord
+from ctpipe.steps.ports import RunLog, Runtime
+from ctpipe.trace import Decision
+
+
+@dataclass
+class Attempt:
+    rt: Runtime
+    record: CycleRecord
+    run: RunLog = field(default_factory=lambda: RunLog(run_id=""))
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def day(self) -> str:
+        return self.record.batch_date
+
+    def decide(self, decision: Decision) -> None:
+        """Keep the decision for the outcome and hand it to the sink, once."""
+        self.decisions.append(decision)
+        self.rt.publish(decision)
+
+    def conclude(self, status: CycleStatus, message: str) -> None:
+        self.record.status = status
+        self.record.message = message
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.record.status, self.record.message, tuple(self.decisions),
+                       result=self.record.to_dict())

@@ -1,0 +1,102 @@
+"""The daily cycle for one batch: validate → drift → (retrain → gate → approve → promote).
+
+Each step loads its inputs through the runtime's ports, then asks ctpipe.decisions; the cycle
+record and the outcome carry what was decided. flows/cycle.py runs this inside Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from ctpipe.decisions.outcome import CycleStatus, Outcome
+from ctpipe.decisions.retraining import refuse_processed
+from ctpipe.records import CycleRecord
+from ctpipe.steps import drift, validate
+from ctpipe.steps.attempt import Attempt
+from ctpipe.steps.ports import Runtime
+from ctpipe.steps.retrain import retrain_and_decide
+from ctpipe.trace import Decision
+
+
+class NoNewBatch(RuntimeError):
+    """The newest batch in the landing zone was already processed: the new one is late."""
+
+
+def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
+              retrain_inline: bool = True) -> Outcome:
+    """Run the cycle on ``day``'s batch; the record is written whatever happens."""
+    previous = rt.store.read_record(day)
+    refusal = refuse_processed(previous.status if previous else None,
+                               explicit_date=explicit_date, day=day,
+                               where=str(Path(rt.store.batch_source(day)).parent))
+    if refusal:
+        raise NoNewBatch(refusal)
+    attempt = Attempt(rt, CycleRecord(use_case=rt.use_case, batch_date=day.isoformat()))
+    record = attempt.record
+    try:
+        with rt.guard(), rt.tracking(day, "cycle") as run:
+            attempt.run = run
+            record.mlflow_run_id = run.run_id
+            try:
+                _cycle(attempt, day, retrain_inline)
+            finally:
+                if record.status is CycleStatus.RUNNING:
+                    record.status = CycleStatus.FAILED
+                run.tags["cycle_status"] = str(record.status)
+                if attempt.outcome().failed:
+                    run.status = "FAILED"
+    except BaseException as exc:
+        if not record.status.final and not record.message:
+            attempt.conclude(CycleStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        rt.store.write_record(record)
+    return attempt.outcome()
+
+
+def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool) -> None:
+    rt, record, run = attempt.rt, attempt.record, attempt.run
+    checked = validate.load_and_validate(rt, day)
+    run.tags["validation"] = "passed" if checked.passed else "failed"
+    if not checked.passed:
+        decision = rt.step("quarantine-batch", validate.quarantine, rt, day, checked)
+        record.validation_failures = checked.failures()
+        attempt.conclude(CycleStatus.QUARANTINED, decision.reason)
+        attempt.decide(decision)
+        return
+    record.validation_passed = True
+    attempt.decide(validate.passed_decision(rt, day, checked.result))
+
+    champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+    record.champion_version = champion.info.version if champion else None
+    verdict = rt.step("detect-drift", drift.assess_drift, rt, day, checked.batch, champion)
+    record.drift_detected = verdict.drift_detected
+    record.performance_drift = verdict.performance.to_dict() if verdict.performance else None
+    record.output_drift = [o.to_record() for o in verdict.outputs]
+    if verdict.report is not None:
+        record.drift_share = verdict.report.drift_share
+        record.drifted_features = verdict.report.drifted_features
+        run.metrics["drift_share"] = verdict.report.drift_share
+    run.tags["drift"] = "detected" if verdict.drift_detected else "none"
+    if champion is not None:
+        drift.attach_drift_plot(run, champion, checked.batch, verdict)
+    attempt.decide(drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline))
+    record.retrain_reason = verdict.retrain_reason
+    if verdict.retrain_reason is None:
+        attempt.conclude(CycleStatus.NO_DRIFT, "no drift: champion kept")
+        return
+    if not retrain_inline:
+        attempt.conclude(CycleStatus.RETRAIN_REQUESTED,
+                         f"retraining requested by event: {verdict.retrain_reason}")
+        if not verdict.drift_detected:  # no champion yet, or the retrain schedule is due
+            attempt.decide(Decision(
+                kind="retrain.requested", use_case=rt.use_case, subject=f"batch {day}",
+                reason=verdict.retrain_reason,
+                details={"batch_date": day.isoformat()},
+                event="ctpipe.retrain.requested",
+                event_labels={drift.RETRAIN_LABEL: "by-event"},
+                event_payload={"batch_date": day.isoformat(),
+                               "reason": verdict.retrain_reason}))
+        return
+    retrain_and_decide(attempt, day, verdict.retrain_reason)

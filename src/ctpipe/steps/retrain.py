@@ -1,0 +1,226 @@
+"""Retrain → evaluate → gate → (approval) → promote, as one use case's retraining.
+
+Train, gate and register run inside the use case's retraining slot; approval is asked outside
+it (a human may take a day, the use case's other retrains must not wait for one); promotion
+takes the slot again and moves the alias only if the champion is still the one the challenger
+beat. Every branch ends in a status set from a rule in ctpipe.decisions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ctpipe import reports
+from ctpipe.decisions.gate import decide as decide_gate
+from ctpipe.decisions.outcome import CycleStatus, Outcome
+from ctpipe.decisions.retraining import (
+    ApprovalVerdict,
+    ChampionChanged,
+    PriorVersion,
+    after_gate,
+    automatic_approver,
+    before_training,
+    judge_approval,
+    needs_approval,
+)
+from ctpipe.lineage import Lineage
+from ctpipe.links import mlflow_version_link
+from ctpipe.records import CycleRecord
+from ctpipe.steps import train
+from ctpipe.steps.attempt import Attempt
+from ctpipe.steps.ports import ApprovalRequest, Runtime
+from ctpipe.trace import Artifact, Decision
+
+
+def retrain_and_decide(attempt: Attempt, day: dt.date, reason: str, *,
+                       force: bool = False) -> None:
+    """Concludes the attempt's record with what happened to this batch's challenger."""
+    rt = attempt.rt
+    cfg = rt.config
+    ask = needs_approval(requires_approval=cfg.promotion.requires_approval, replay=rt.replay)
+    with rt.slot():
+        version = _train_and_gate(attempt, day, reason, force=force, ask=ask)
+        if version is None:
+            return
+        if not ask:
+            _promote(attempt, day, version, reason, automatic_approver(
+                jurisdiction=cfg.promotion.jurisdiction,
+                requires_approval=cfg.promotion.requires_approval))
+            return
+    # Visible (`ctpipe status`) while a human decides.
+    rt.store.write_record(attempt.record)
+    verdict = _ask(attempt, day, version)
+    if not verdict.verdict.go_on:
+        attempt.conclude(verdict.verdict.status, verdict.verdict.message)
+        return
+    with rt.slot():
+        _promote(attempt, day, version, reason, verdict.approver)
+
+
+def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
+                    ask: bool) -> int | None:
+    """The registered challenger's version when it passed the gate, else None."""
+    rt, record, run = attempt.rt, attempt.record, attempt.run
+    # Checked inside the slot: five drift events for one batch train one model, not five.
+    done = [] if force else rt.step("find-versions-for-batch", rt.models.versions_for_batch,
+                                    day.isoformat(), rt.config.config_hash, remote=True)
+    champion = None
+    if not done:
+        champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+        record.champion_version = champion.info.version if champion else None
+    verdict = before_training(
+        day=day, force=force,
+        trained=[PriorVersion(v.version, v.lineage) for v in done],
+        window_problem=None if done else train.window_problem(rt, day))
+    if not verdict.go_on:
+        attempt.conclude(verdict.status, verdict.message)
+        if verdict.status is CycleStatus.SKIPPED:
+            run.tags["retrain"] = "skipped"
+        else:
+            run.tags["training"] = verdict.message
+        return None
+    record.retrain_reason = reason
+    candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress)
+    record.retrained = True
+    challenger, incumbent, finite = rt.step(
+        "evaluate-models", train.evaluate_both, rt, candidate,
+        champion.model if champion else None)
+    gate = decide_gate(rt.config.gate, challenger, incumbent, predictions_finite=finite)
+    record.gate_passed = gate.passed
+    record.gate_reasons = gate.reasons
+    record.challenger_metric = challenger.value
+    record.champion_holdout_metric = incumbent.value if incumbent else None
+    run.metrics.update(challenger.as_mlflow_metrics("challenger"))
+    if incumbent:
+        run.metrics.update(incumbent.as_mlflow_metrics("champion"))
+    run.tags["gate"] = "passed" if gate.passed else "rejected"
+    run.tags["gate_reasons"] = " | ".join(gate.reasons)[:5000]
+
+    tags = train.lineage(rt, day, candidate, challenger, gate, reason)
+    if ask and gate.passed:
+        # Until someone decides, the version must not serve (rollback refuses it) and a
+        # repeated drift event must not train another one.
+        tags = tags.merged(Lineage(approval_decision="pending"))
+    version = rt.step("register-challenger", rt.models.register, run.run_id, candidate.model,
+                      candidate.profile, candidate.outputs, tags, candidate.holdout,
+                      remote=True).version
+    record.candidate_version = version
+    after = after_gate(passed=gate.passed, reasons=gate.reasons, version=version,
+                       needs_approval=ask)
+    link = mlflow_version_link(rt.model_name, version)
+    attempt.decide(Decision(
+        kind="gate.decided", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
+        reason="; ".join(gate.reasons),
+        details={"version": version, "passed": gate.passed, "batch_date": day.isoformat()},
+        artifact=Artifact("gate", f"Gate {'passed' if gate.passed else 'rejected'}",
+                          reports.gate_markdown(rt.use_case, day.isoformat(), gate, challenger,
+                                                incumbent, version, record.champion_version,
+                                                link, run_link=run.link)),
+        event=None if gate.passed else "ctpipe.gate.rejected",
+        event_payload={"version": version, "reasons": gate.reasons,
+                       "batch_date": day.isoformat()}))
+    if after.status is CycleStatus.REJECTED:
+        attempt.conclude(after.status, after.message)
+        return None
+    if after.status is CycleStatus.PENDING_APPROVAL:
+        attempt.conclude(after.status, after.message)
+    return version
+
+
+def _ask(attempt: Attempt, day: dt.date, version: int) -> ApprovalVerdict:
+    rt, cfg = attempt.rt, attempt.rt.config
+    if rt.ask_approval is None:
+        raise RuntimeError(f"{rt.use_case}: promotion needs approval and nobody can be asked")
+    answer = rt.ask_approval(ApprovalRequest(
+        rt.use_case, rt.model_name, version, attempt.record.champion_version,
+        cfg.promotion.jurisdiction, cfg.promotion.approval_timeout_seconds))
+    verdict = judge_approval(answer, version=version, now=dt.datetime.now(dt.UTC),
+                             timeout_seconds=cfg.promotion.approval_timeout_seconds)
+    rt.step("record-approval", rt.models.tag, version, verdict.lineage, remote=True)
+    attempt.run.tags["approval"] = verdict.lineage.approval_decision or ""
+    tags = verdict.lineage
+    attempt.decide(Decision(
+        kind="approval.decided", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
+        reason=tags.approval_reason or "", actor=tags.approver,
+        details={"model": rt.model_name, "version": version,
+                 "decision": tags.approval_decision, "batch_date": day.isoformat()},
+        event=None if verdict.verdict.go_on else "ctpipe.approval.rejected",
+        event_payload={"version": version, "batch_date": day.isoformat(),
+                       "approver": tags.approver}))
+    return verdict
+
+
+def _promote(attempt: Attempt, day: dt.date, version: int, reason: str, approver: str) -> None:
+    rt, record = attempt.rt, attempt.record
+    previous = record.champion_version
+    tags = Lineage(approver=approver, previous_champion=str(previous or ""),
+                   promoted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    try:
+        # Only the registry move is retried: promote is safe to repeat, the decision that
+        # follows is published once.
+        rt.step("promote", rt.models.promote, version, previous, tags, remote=True)
+    except ChampionChanged as exc:
+        attempt.conclude(CycleStatus.CHAMPION_CHANGED, str(exc))
+        attempt.decide(Decision(
+            kind="promotion.refused", use_case=rt.use_case,
+            subject=f"{rt.model_name} v{version}", reason=str(exc),
+            details={"model": rt.model_name, "version": version,
+                     "batch_date": day.isoformat()},
+            event="ctpipe.gate.rejected",
+            event_payload={"version": version, "reasons": [str(exc)],
+                           "batch_date": day.isoformat()}))
+        return
+    attempt.conclude(CycleStatus.PROMOTED, f"v{version} promoted to champion ({reason})")
+    record.champion_version = version
+    link = mlflow_version_link(rt.model_name, version)
+    details = {"model": rt.model_name, "version": version, "previous": previous,
+               "batch_date": day.isoformat(), "approver": approver}
+    attempt.decide(Decision(
+        kind="model.promoted", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
+        reason=reason, actor=approver, details=details,
+        artifact=Artifact("promotion", f"Promoted v{version}", (
+            f"# Promoted: {rt.model_name} v{version}\n\n"
+            f"- champion: v{previous or '-'} → **v{version}**\n- batch: {day}\n"
+            f"- why: {reason}\n- approver: {approver}\n"
+            f"- model version: [{rt.model_name} v{version}]({link})\n"
+            f"- MLflow run: [{attempt.run.run_id}]({attempt.run.link})\n\n"
+            f"Roll back with `ctpipe rollback {rt.use_case} --reason TEXT`.")),
+        event="ctpipe.model.promoted",
+        event_payload={"model": rt.model_name, "version": version, "previous": previous,
+                       "batch_date": day.isoformat()},
+        notify=None if rt.replay else (f"{rt.model_name} v{version} promoted to champion "
+                                       f"(was v{previous or '-'})"),
+        notify_details={**details, "why": reason, "model_link": link,
+                        "mlflow_run": attempt.run.link}))
+
+
+def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) -> Outcome:
+    """A retraining on its own (the drift-triggered deployment): the batch's record is
+    rewritten only by a run that trained (or found the window too short); a skipped or
+    early-failed run leaves it as the deciding run wrote it."""
+    existing = rt.store.read_record(day)
+    record = existing.copy() if existing else CycleRecord(use_case=rt.use_case,
+                                                          batch_date=day.isoformat())
+    record.retrained = False  # set again only if this run trains
+    attempt = Attempt(rt, record)
+    with rt.guard(), rt.tracking(day, "retrain") as run:
+        attempt.run = run
+        try:
+            retrain_and_decide(attempt, day, reason, force=force)
+        except BaseException as exc:
+            if record.retrained:
+                attempt.conclude(CycleStatus.FAILED,
+                                 f"retraining failed: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            run.tags["cycle_status"] = str(record.status)
+            if record.retrained or record.status is CycleStatus.WAITING:
+                rt.store.write_record(record)
+        if attempt.outcome().failed:
+            run.status = "FAILED"
+    outcome = attempt.outcome()
+    if record.status is CycleStatus.SKIPPED:
+        before = existing.to_dict() if existing else {}
+        return Outcome(outcome.status, outcome.message, outcome.decisions,
+                       result={**before, "retrain": "skipped", "message": record.message})
+    return outcome

@@ -1,0 +1,99 @@
+"""Train a challenger on the labelled window and evaluate it beside the champion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ctpipe import landing
+from ctpipe.decisions.gate import GateDecision
+from ctpipe.drift import ReferenceProfile, build_profile
+from ctpipe.evaluation import Evaluation, evaluate
+from ctpipe.lineage import Lineage, gate_tags
+from ctpipe.steps.drift import outputs_profile
+from ctpipe.steps.ports import Runtime
+from ctpipe.training import (
+    NotEnoughData,
+    ScoringModel,
+    WindowSplit,
+    data_fingerprint,
+    split_window,
+    train_model,
+)
+
+
+@dataclass
+class Candidate:
+    model: ScoringModel
+    profile: ReferenceProfile
+    outputs: ReferenceProfile
+    split: WindowSplit
+    holdout: pd.DataFrame
+    train_rows: int
+    fingerprint: str
+
+
+def window_problem(rt: Runtime, day: dt.date) -> str | None:
+    """Why a retrain as of ``day`` cannot happen yet (None: the history suffices)."""
+    try:
+        split = split_window(rt.store.labelled_dates(day), rt.config)
+    except NotEnoughData as exc:
+        return str(exc)
+    rows = rt.store.label_rows(split.train)
+    if rows < rt.config.training.min_train_rows:
+        return (f"{rows} training rows in {len(split.train)} batches, "
+                f"training.min_train_rows is {rt.config.training.min_train_rows}")
+    return None
+
+
+def train_candidate(rt: Runtime, day: dt.date,
+                    progress: Callable[[float], None] | None = None) -> Candidate:
+    """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out."""
+    cfg = rt.config
+    split = split_window(rt.store.labelled_dates(day), cfg)
+    frame = rt.store.read_labelled([*split.train, *split.holdout])
+    in_train = frame[landing.BATCH_KEY].isin([d.isoformat() for d in split.train]).to_numpy()
+    train = frame[in_train].reset_index(drop=True)
+    holdout = frame[~in_train].reset_index(drop=True)
+    model = train_model(cfg, train, progress)
+    profile = build_profile(train, cfg.features.numeric, cfg.features.categorical)
+    outputs = outputs_profile(cfg.data.task, model.predict(train), train[cfg.data.target])
+    return Candidate(model, profile, outputs, split, holdout, len(train),
+                     data_fingerprint(train))
+
+
+def evaluate_on_holdout(rt: Runtime, model: ScoringModel,
+                        holdout: pd.DataFrame) -> tuple[Evaluation, bool]:
+    """The model's evaluation on the holdout, and whether every prediction was finite."""
+    pred = model.predict(holdout)
+    finite = bool(np.isfinite(pred).all())
+    return evaluate(rt.config, holdout[rt.config.data.target].to_numpy(),
+                    np.nan_to_num(pred), holdout), finite
+
+
+def evaluate_both(rt: Runtime, candidate: Candidate,
+                  champion_model: ScoringModel | None) -> tuple[Evaluation, Evaluation | None,
+                                                                bool]:
+    """Challenger and champion on the same recent holdout."""
+    challenger, finite = evaluate_on_holdout(rt, candidate.model, candidate.holdout)
+    incumbent = None
+    if champion_model is not None:
+        incumbent, _ = evaluate_on_holdout(rt, champion_model, candidate.holdout)
+    return challenger, incumbent, finite
+
+
+def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
+            decision: GateDecision, reason: str | None) -> Lineage:
+    return Lineage(
+        use_case=rt.config.name, batch_date=day.isoformat(),
+        train_start=cand.split.train[0].isoformat(), train_end=cand.split.train[-1].isoformat(),
+        holdout_start=cand.split.holdout[0].isoformat(),
+        holdout_end=cand.split.holdout[-1].isoformat(),
+        train_rows=str(cand.train_rows), data_fingerprint=cand.fingerprint,
+        config_hash=rt.config.config_hash, metric_name=challenger.metric,
+        holdout_metric=f"{challenger.value:.6f}", retrain_reason=reason or "",
+    ).merged(gate_tags(decision.passed, decision.reasons))

@@ -1,0 +1,88 @@
+"""Load a batch and validate it; quarantine it with its evidence when it fails."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ctpipe.batch_reader import BatchReadError
+from ctpipe.steps.ports import Runtime
+from ctpipe.trace import Artifact, Decision
+from ctpipe.validation import ValidationResult, batch_period, validate_frame, write_data_docs
+
+
+@dataclass(frozen=True)
+class ValidationStep:
+    batch: pd.DataFrame | None
+    result: ValidationResult | None
+    read_error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.result is not None and self.result.passed
+
+    def failures(self) -> list[str]:
+        if self.result is None:
+            return [self.read_error or "unreadable"]
+        return [f.line() for f in self.result.failures]
+
+
+def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame) -> ValidationResult:
+    """The batch's rules, with the recent row counts it is compared with."""
+    rules = rt.config.validation
+    previous = [d for d in rt.store.batch_dates() if d < day][-rules.row_count_window:]
+    now = None
+    if rt.replay:  # a replay validates as if just after the batch's period closed
+        now = dt.datetime.combine(batch_period(day, rt.config.data.batch_frequency)[1],
+                                  dt.time(), tzinfo=dt.UTC)
+    return validate_frame(batch, rt.config, batch_date=day,
+                          recent_rows=rt.store.row_counts(previous), now=now)
+
+
+def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
+    try:
+        batch = rt.step("load-batch", rt.store.read_batch, day)
+        return ValidationStep(batch, rt.step("validate-batch", validate_batch, rt, day, batch))
+    except BatchReadError as exc:
+        return ValidationStep(None, None, str(exc))
+
+
+def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Decision:
+    warned = f" with {len(result.warnings)} warnings" if result.warnings else ""
+    return Decision(
+        kind="validation.passed", use_case=rt.use_case, subject=f"batch {day}",
+        reason=f"{result.rows} rows, {result.evaluated} expectations{warned}",
+        details={"batch_date": day.isoformat(), "warnings": [w.line() for w in result.warnings]},
+        artifact=Artifact("validation", f"Validation: passed{warned}",
+                          result.summary_markdown(rt.store.batch_source(day))))
+
+
+def quarantine(rt: Runtime, day: dt.date, step: ValidationStep) -> Decision:
+    """Move the batch aside with its GX result and summary; the decision says why."""
+    source = rt.store.batch_source(day)
+    result = step.result
+    if result is None:
+        message = f"{source}: batch could not be read: {step.read_error}"
+        summary, gx_result = f"# Validation FAILED: {source}\n\n{step.read_error}\n", {}
+    else:
+        message, summary, gx_result = result.message(source), result.summary_markdown(source), \
+            result.gx_result
+    folder = rt.store.quarantine(day, {
+        "gx_result.json": json.dumps(gx_result, indent=2, default=str), "summary.md": summary})
+    docs, link = "", None
+    if result is not None and rt.data_docs is not None:
+        page = write_data_docs(result, rt.config, rt.data_docs, batch_name=day.isoformat())
+        docs = f"\n\nGX Data Docs: [{page.name}]({page.as_uri()})"
+        link = (page.as_uri(), "GX Data Docs")
+    return Decision(
+        kind="validation.failed", use_case=rt.use_case, subject=f"batch {day}", reason=message,
+        details={"batch_date": day.isoformat(), "quarantine": folder},
+        artifact=Artifact("validation", "Validation: FAILED",
+                          summary + f"\n\nQuarantined to `{folder}`.{docs}",
+                          link=link, link_key="data-docs"),
+        event="ctpipe.validation.failed",
+        event_payload={"batch_date": day.isoformat(), "message": message,
+                       "quarantine": folder})

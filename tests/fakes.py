@@ -1,0 +1,147 @@
+"""In-memory stand-ins for the core's ports: a store and a model registry held in dicts.
+
+They implement the same methods as ctpipe.store.LandingZoneStore and
+ctpipe.registry.ModelRegistry, so the steps run end to end (real validation, drift, LightGBM
+training and gate) with no Prefect server, no MLflow and no folder of state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ctpipe.config import UseCaseConfig
+from ctpipe.decisions.retraining import promotion_move
+from ctpipe.landing import BATCH_KEY
+from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
+from ctpipe.records import CycleRecord
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass
+class MemoryStore:
+    config: UseCaseConfig
+    batches: dict[dt.date, pd.DataFrame] = field(default_factory=dict)
+    labels: dict[dt.date, pd.DataFrame] = field(default_factory=dict)
+    records: dict[str, CycleRecord] = field(default_factory=dict)
+    quarantined: dict[dt.date, dict[str, str]] = field(default_factory=dict)
+    predictions: dict[dt.date, pd.DataFrame] = field(default_factory=dict)
+    writes: list[str] = field(default_factory=list)  # statuses in the order they were written
+
+    def add(self, day: dt.date, frame: pd.DataFrame) -> None:
+        """A labelled day, split as the landing zone splits it."""
+        target = self.config.data.target
+        self.batches[day] = frame.drop(columns=[target]).reset_index(drop=True)
+        cols = [c for c in (self.config.data.id_column, target) if c]
+        self.labels[day] = frame[cols].reset_index(drop=True)
+
+    def batch_dates(self) -> list[dt.date]:
+        return sorted(self.batches)
+
+    def batch_source(self, day: dt.date) -> str:
+        return f"memory://batches/{day}"
+
+    def has_batch(self, day: dt.date) -> bool:
+        return day in self.batches
+
+    def read_batch(self, day: dt.date) -> pd.DataFrame:
+        return self.batches[day].copy()
+
+    def row_counts(self, days: list[dt.date]) -> list[int]:
+        return [len(self.batches[d]) for d in days]
+
+    def labelled_dates(self, as_of: dt.date) -> list[dt.date]:
+        dates = [d for d in self.batch_dates() if d <= as_of]
+        cutoff = max(len(dates) - self.config.data.label_delay, 0)
+        return [d for d in dates[:cutoff] if d in self.labels]
+
+    def read_labelled(self, dates: list[dt.date]) -> pd.DataFrame:
+        frames = []
+        for day in dates:
+            batch = self.batches[day].copy()
+            batch[self.config.data.target] = self.labels[day][self.config.data.target].to_numpy()
+            batch[BATCH_KEY] = day.isoformat()
+            frames.append(batch)
+        return pd.concat(frames, ignore_index=True)
+
+    def label_rows(self, dates: list[dt.date]) -> int:
+        return sum(len(self.labels[d]) for d in dates)
+
+    def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str:
+        self.batches.pop(day, None)
+        self.quarantined[day] = dict(evidence)
+        return f"memory://quarantine/{day}"
+
+    def read_record(self, day: dt.date) -> CycleRecord | None:
+        record = self.records.get(day.isoformat())
+        return record.copy() if record else None
+
+    def write_record(self, record: CycleRecord) -> None:
+        self.writes.append(str(record.status))
+        self.records[record.batch_date] = record.copy()
+
+    def last_record(self) -> CycleRecord | None:
+        return self.records[max(self.records)].copy() if self.records else None
+
+    def predictions_exist(self, day: dt.date) -> bool:
+        return day in self.predictions
+
+    def predictions_location(self, day: dt.date) -> str:
+        return f"memory://predictions/{day}"
+
+    def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str:
+        self.predictions[day] = frame
+        return self.predictions_location(day)
+
+
+@dataclass
+class MemoryRegistry:
+    model_name: str
+    loaded: dict[int, LoadedVersion] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+    def _info(self, version: int) -> ModelVersionInfo:
+        info = self.loaded[version].info
+        aliases = sorted(a for a, v in self.aliases.items() if v == version)
+        return ModelVersionInfo(info.name, version, dict(info.tags), aliases, info.run_id)
+
+    def champion(self) -> ModelVersionInfo | None:
+        return self._info(self.aliases[CHAMPION]) if CHAMPION in self.aliases else None
+
+    def load_champion(self) -> LoadedVersion | None:
+        if CHAMPION not in self.aliases:
+            return None
+        v = self.aliases[CHAMPION]
+        return LoadedVersion(self._info(v), self.loaded[v].model, self.loaded[v].profile,
+                             self.loaded[v].outputs)
+
+    def versions(self) -> list[ModelVersionInfo]:
+        return [self._info(v) for v in sorted(self.loaded)]
+
+    def versions_for_batch(self, batch_date: str, config_hash: str) -> list[ModelVersionInfo]:
+        return [v for v in self.versions() if v.lineage.batch_date == batch_date
+                and v.lineage.config_hash == config_hash]
+
+    def register(self, run_id: str, model, profile, outputs, lineage: Lineage,  # noqa: ANN001
+                 sample: pd.DataFrame) -> ModelVersionInfo:
+        version = max(self.loaded, default=0) + 1
+        info = ModelVersionInfo(self.model_name, version, lineage.to_tags(), [], run_id)
+        self.loaded[version] = LoadedVersion(info, model, profile, outputs)
+        self.aliases[CHALLENGER] = version
+        return self._info(version)
+
+    def tag(self, version: int, lineage: Lineage) -> None:
+        old = self.loaded[version]
+        info = ModelVersionInfo(old.info.name, version, {**old.info.tags, **lineage.to_tags()},
+                                [], old.info.run_id)
+        self.loaded[version] = LoadedVersion(info, old.model, old.profile, old.outputs)
+
+    def promote(self, version: int, previous: int | None, lineage: Lineage) -> None:
+        move = promotion_move(model_name=self.model_name, version=version, expected=previous,
+                              current=self.aliases.get(CHAMPION))
+        if move == "move":
+            self.aliases[CHAMPION] = version
+        self.tag(version, lineage)

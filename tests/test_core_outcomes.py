@@ -1,0 +1,253 @@
+"""Every outcome branch of a cycle and of a retraining, on the core with in-memory ports.
+
+Real validation (GX), drift statistics, LightGBM training and the gate run here; the store,
+the registry and the trace sink are in-memory, the approval pause is a function. No Prefect
+server, no MLflow, no folder of state: the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from ctpipe.config import UseCaseConfig, repo_configs_dir
+from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.decisions.retraining import COLD_START, ApprovalAnswer
+from ctpipe.simulate import generate_day
+from ctpipe.steps.cycle import NoNewBatch, run_cycle
+from ctpipe.steps.ports import ApprovalRequest, Runtime
+from ctpipe.steps.retrain import run_retrain
+from ctpipe.trace import Decision
+from tests.fakes import CHAMPION, MemoryRegistry, MemoryStore
+
+START = dt.date(2026, 3, 2)
+
+
+def day(i: int) -> dt.date:
+    return START + dt.timedelta(days=i)
+
+
+def _config(**changes: dict) -> UseCaseConfig:
+    raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
+    raw["training"].update({"window": 6, "holdout": 2, "min_train_rows": 200,
+                            "params": {"n_estimators": 40, "learning_rate": 0.1,
+                                       "num_leaves": 15, "min_child_samples": 20}})
+    for section, values in changes.items():
+        raw.setdefault(section, {}).update(values)
+    return UseCaseConfig.model_validate(raw)
+
+
+class Ports:
+    """A runtime over in-memory ports, with what was published and asked kept for asserts."""
+
+    def __init__(self, config: UseCaseConfig, days: int, *, replay: bool = False,
+                 answer=None) -> None:  # noqa: ANN001
+        self.store = MemoryStore(config)
+        for i in range(days):
+            self.store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=None,
+                                                seed=7))
+        self.models = MemoryRegistry(config.registered_model)
+        self.published: list[Decision] = []
+        self.asked: list[ApprovalRequest] = []
+        self.answer = answer
+        self.rt = Runtime(config=config, model_name=config.registered_model, store=self.store,
+                          models=self.models, publish=self.published.append, replay=replay,
+                          ask_approval=self._ask)
+
+    def _ask(self, request: ApprovalRequest) -> ApprovalAnswer | None:
+        self.asked.append(request)
+        # While the run waits, the batch's record says so.
+        assert self.store.records[self.day].status \
+            is CycleStatus.PENDING_APPROVAL
+        return self.answer(self) if callable(self.answer) else self.answer
+
+    def cycle(self, i: int, **kwargs: object):  # noqa: ANN201
+        self.day = day(i).isoformat()
+        return run_cycle(self.rt, day(i), explicit_date=True, **kwargs)
+
+    def retrain(self, i: int, **kwargs: object):  # noqa: ANN201
+        self.day = day(i).isoformat()
+        return run_retrain(self.rt, day(i), "test", **kwargs)
+
+    def kinds(self) -> list[str]:
+        return [d.kind for d in self.published]
+
+    def events(self) -> list[str]:
+        return [d.event for d in self.published if d.event]
+
+
+def test_waiting_for_history_then_cold_start_promotes() -> None:
+    p = Ports(_config(), days=9)
+    waiting = p.cycle(3)
+    assert waiting.status is CycleStatus.WAITING and waiting.state_name == "Waiting"
+    assert "labelled batches, the training window needs 6" in waiting.message
+    assert p.models.loaded == {}
+
+    promoted = p.cycle(7)
+    assert promoted.status is CycleStatus.PROMOTED and not promoted.failed
+    assert promoted.message == f"v1 promoted to champion ({COLD_START})"
+    assert p.models.aliases[CHAMPION] == 1
+    lineage = p.models.champion().lineage
+    assert (lineage.train_start, lineage.train_end) == (day(1).isoformat(), day(4).isoformat())
+    assert lineage.gate_decision == "passed" and lineage.approver.startswith("auto:")
+    assert [d.kind for d in promoted.decisions] == [
+        "validation.passed", "drift.checked", "gate.decided", "model.promoted"]
+    assert "ctpipe.model.promoted" in p.events()
+    assert p.store.records[day(7).isoformat()].status is CycleStatus.PROMOTED
+
+
+def test_quarantine_leaves_the_registry_alone() -> None:
+    p = Ports(_config(), days=9)
+    p.cycle(7)
+    before = (dict(p.models.aliases), sorted(p.models.loaded))
+    p.store.batches[day(8)].loc[:4, "border_wait_minutes"] = -30.0
+    out = p.cycle(8)
+    assert out.status is CycleStatus.QUARANTINED and out.failed
+    assert out.state_name == "Quarantined" and "border_wait_minutes" in out.message
+    assert [d.kind for d in out.decisions] == ["validation.failed"]
+    assert out.decisions[0].event == "ctpipe.validation.failed"
+    assert "summary.md" in p.store.quarantined[day(8)] and day(8) not in p.store.batches
+    assert (dict(p.models.aliases), sorted(p.models.loaded)) == before
+
+
+def test_no_drift_keeps_the_champion() -> None:
+    p = Ports(_config(), days=10)
+    p.cycle(7)
+    out = p.cycle(8)
+    assert out.status is CycleStatus.NO_DRIFT and out.message == "no drift: champion kept"
+    assert out.state_name == "NoDrift"
+    assert [d.kind for d in out.decisions] == ["validation.passed", "drift.checked"]
+    assert sorted(p.models.loaded) == [1]
+
+
+def test_retrain_requested_by_event_when_not_inline() -> None:
+    p = Ports(_config(), days=9)
+    out = p.cycle(7, retrain_inline=False)
+    assert out.status is CycleStatus.RETRAIN_REQUESTED and out.state_name == "RetrainRequested"
+    assert out.decisions[-1].event == "ctpipe.retrain.requested"
+    assert out.decisions[-1].event_labels == {"ctpipe.retrain": "by-event"}
+    assert p.models.loaded == {}
+
+
+def test_a_retrained_batch_is_skipped_unless_forced() -> None:
+    p = Ports(_config(), days=9)
+    assert p.retrain(7).status is CycleStatus.PROMOTED
+    skipped = p.retrain(7)
+    assert skipped.status is CycleStatus.SKIPPED and skipped.state_name == "Skipped"
+    assert skipped.message.startswith(f"batch {day(7)} already retrained under this config: v1")
+    assert skipped.result["retrain"] == "skipped"
+    # A skipped run leaves the batch's record as the deciding run wrote it.
+    assert p.store.records[day(7).isoformat()].status is CycleStatus.PROMOTED
+    assert sorted(p.models.loaded) == [1]
+    forced = p.retrain(7, force=True)
+    assert forced.status in (CycleStatus.PROMOTED, CycleStatus.REJECTED)
+    assert sorted(p.models.loaded) == [1, 2]
+
+
+def test_gate_rejects_a_challenger_below_the_floor() -> None:
+    p = Ports(_config(gate={"floor": 0.0001}), days=9)
+    out = p.cycle(7)
+    assert out.status is CycleStatus.REJECTED and out.state_name == "Rejected"
+    assert out.message.startswith("challenger v1 rejected: floor:")
+    assert CHAMPION not in p.models.aliases
+    assert p.models.loaded[1].info.lineage.gate_decision == "rejected"
+    assert "ctpipe.gate.rejected" in p.events() and "model.promoted" not in p.kinds()
+
+
+APPROVAL = {"jurisdiction": "HK", "approval_jurisdictions": ["HK"]}
+
+
+@pytest.mark.parametrize("answer,status,promoted", [
+    (ApprovalAnswer(decision="approve", approver="Ada", reason="checked"),
+     CycleStatus.PROMOTED, True),
+    (ApprovalAnswer(decision="reject", approver="Grace", reason="quarter close"),
+     CycleStatus.REJECTED, False),
+    (None, CycleStatus.TIMED_OUT, False),
+])
+def test_approval_pending_then_approved_rejected_or_timed_out(answer, status, promoted) -> None:  # noqa: ANN001
+    p = Ports(_config(promotion=APPROVAL), days=9, answer=answer)
+    out = p.cycle(7)
+    assert [r.version for r in p.asked] == [1]
+    assert CycleStatus.PENDING_APPROVAL in p.store.writes  # written before the pause
+    assert out.status is status
+    assert (p.models.aliases.get(CHAMPION) == 1) is promoted
+    tags = p.models.loaded[1].info.lineage
+    assert tags.approval_decision == {CycleStatus.PROMOTED: "approved",
+                                      CycleStatus.REJECTED: "rejected",
+                                      CycleStatus.TIMED_OUT: "timeout"}[status]
+    decided = [d for d in out.decisions if d.kind == "approval.decided"]
+    assert len(decided) == 1 and decided[0].actor == tags.approver
+    if status is CycleStatus.TIMED_OUT:
+        assert out.failed and out.state_name == "TimedOut" and "approval timeout" in out.message
+    if not promoted:
+        assert "ctpipe.approval.rejected" in p.events()
+
+
+def test_a_replay_never_asks_for_approval() -> None:
+    p = Ports(_config(promotion=APPROVAL), days=9, replay=True)
+    out = p.cycle(7)
+    assert out.status is CycleStatus.PROMOTED and p.asked == []
+    assert p.models.champion().lineage.approver.startswith("auto: a replay asks nobody")
+
+
+def test_champion_changed_during_the_approval_is_not_overwritten() -> None:
+    p = Ports(_config(promotion=APPROVAL, gate={"min_improvement": 0.0}), days=10,
+              answer=ApprovalAnswer(decision="approve", approver="Ada", reason="ok"))
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+
+    def rollback_meanwhile(ports: Ports) -> ApprovalAnswer:
+        ports.models.aliases[CHAMPION] = 99  # someone moved the champion while we waited
+        return ApprovalAnswer(decision="approve", approver="Ada", reason="late")
+
+    p.answer = rollback_meanwhile
+    p.models.loaded[99] = p.models.loaded[1]
+    out = p.retrain(8, force=True)
+    assert out.status is CycleStatus.CHAMPION_CHANGED, out.message
+    assert out.state_name == "ChampionChanged"
+    assert "champion is v99 now, not v1" in out.message
+    assert p.models.aliases[CHAMPION] == 99
+    assert out.decisions[-1].kind == "promotion.refused"
+
+
+def test_a_scheduled_run_refuses_a_decided_batch() -> None:
+    p = Ports(_config(), days=9)
+    p.cycle(3)
+    with pytest.raises(NoNewBatch, match=f"no new batch; the newest, {day(3)}, was already"):
+        run_cycle(p.rt, day(3), explicit_date=False)
+    assert p.cycle(3).status is CycleStatus.WAITING  # an explicit date redoes it
+
+
+def test_a_crash_leaves_a_failed_record() -> None:
+    p = Ports(_config(), days=9)
+
+    def broken(*args: object) -> None:
+        raise OSError("disk gone")
+
+    p.store.read_labelled = broken
+    with pytest.raises(OSError, match="disk gone"):
+        p.cycle(7)
+    record = p.store.records[day(7).isoformat()]
+    assert record.status is CycleStatus.FAILED and record.message == "OSError: disk gone"
+
+
+def test_every_status_names_a_state_and_every_decision_is_published_once() -> None:
+    p = Ports(_config(), days=9)
+    out = p.cycle(7)
+    assert len({d.id for d in p.published}) == len(p.published) == len(out.decisions)
+    assert np.all([d.use_case == "demand" for d in p.published])
+
+
+def test_the_core_imports_no_orchestrator_or_registry() -> None:
+    code = ("import sys, ctpipe.decisions, ctpipe.decisions.retraining, "
+            "ctpipe.decisions.rollback; "
+            "heavy = {'prefect', 'mlflow', 'great_expectations', 'lightgbm'}; "
+            "assert not heavy & set(sys.modules), heavy & set(sys.modules); "
+            "import ctpipe.steps.cycle, ctpipe.steps.score; "
+            "assert not {'prefect', 'mlflow'} & set(sys.modules), "
+            "{'prefect', 'mlflow'} & set(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,183 @@
+"""The pure rules of ctpipe.decisions, the Lineage type and the trace sink: plain values only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from ctpipe.decisions.outcome import STATE_NAMES, CycleStatus, Outcome
+from ctpipe.decisions.retraining import (
+    COLD_START,
+    ApprovalAnswer,
+    ChampionChanged,
+    PriorVersion,
+    after_gate,
+    automatic_approver,
+    before_training,
+    judge_approval,
+    judge_performance,
+    needs_approval,
+    promotion_move,
+    refuse_processed,
+    retrain_reason,
+)
+from ctpipe.drift import DriftReport
+from ctpipe.lineage import Lineage
+from ctpipe.trace import Artifact, Decision, TraceSink
+
+DAY = dt.date(2026, 3, 20)
+
+
+def test_every_status_has_a_state_name_and_failures_are_failed() -> None:
+    assert set(STATE_NAMES) == set(CycleStatus)
+    failed = {s for s in CycleStatus if Outcome(s, "").failed}
+    assert failed == {CycleStatus.RUNNING, CycleStatus.QUARANTINED, CycleStatus.TIMED_OUT,
+                      CycleStatus.FAILED}
+    assert len({name for name, _ in STATE_NAMES.values()}) == len(CycleStatus)
+
+
+def test_a_scheduled_run_refuses_only_a_decided_batch() -> None:
+    assert refuse_processed(None, explicit_date=False, day=DAY, where="b") is None
+    assert refuse_processed(CycleStatus.FAILED, explicit_date=False, day=DAY, where="b") is None
+    assert refuse_processed(CycleStatus.RUNNING, explicit_date=False, day=DAY, where="b") is None
+    assert refuse_processed(CycleStatus.PROMOTED, explicit_date=True, day=DAY, where="b") is None
+    assert refuse_processed(CycleStatus.NO_DRIFT, explicit_date=False, day=DAY, where="b") == (
+        f"b: no new batch; the newest, {DAY}, was already processed (no-drift); pass "
+        "batch_date to redo it")
+
+
+def test_performance_is_judged_only_with_enough_rows_and_a_baseline() -> None:
+    common = {"batch": "d", "metric": "wape", "min_rows": 50, "higher_is_better": False}
+    assert judge_performance(baseline=0.2, current=0.5, rows=49, tolerance=0.3, **common) is None
+    assert judge_performance(baseline=None, current=0.5, rows=99, tolerance=0.3,
+                             **common) is None
+    assert judge_performance(baseline=0.2, current=0.5, rows=99, tolerance=None,
+                             **common) is None
+    assert judge_performance(baseline=0.2, current=math.nan, rows=99, tolerance=0.3,
+                             **common) is None
+    worse = judge_performance(baseline=0.2, current=0.3, rows=99, tolerance=0.3, **common)
+    assert worse.drifted and worse.degradation == pytest.approx(0.5)
+    fine = judge_performance(baseline=0.2, current=0.21, rows=99, tolerance=0.3, **common)
+    assert not fine.drifted
+
+
+def _report(drifted: bool) -> DriftReport:
+    from ctpipe.drift import FeatureDrift
+
+    feats = [FeatureDrift("a", "numeric", "ks", 0.5 if drifted else 0.01, 0.05, drifted,
+                          0.001 if drifted else 0.9, 10, 10, 0, 0, "")]
+    return DriftReport(features=feats, drift_share=1.0 if drifted else 0.0, threshold_share=0.5,
+                       dataset_drift=drifted)
+
+
+def test_retrain_reason_in_order_of_precedence() -> None:
+    assert retrain_reason(report=None, performance=None, batches_since_training=0,
+                          retrain_every=None) == COLD_START
+    assert retrain_reason(report=_report(True), performance=None, batches_since_training=9,
+                          retrain_every=1).startswith("data drift: 1 of 1 tested features")
+    perf = judge_performance(batch="d", metric="wape", baseline=0.2, current=0.4, rows=99,
+                             min_rows=1, tolerance=0.3, higher_is_better=False)
+    assert retrain_reason(report=_report(False), performance=perf, batches_since_training=9,
+                          retrain_every=1).startswith("performance drift: wape 0.4000")
+    assert retrain_reason(report=_report(False), performance=None, batches_since_training=3,
+                          retrain_every=3) == \
+        "scheduled: 3 batches since the champion's training window"
+    assert retrain_reason(report=_report(False), performance=None, batches_since_training=2,
+                          retrain_every=3) is None
+
+
+def test_before_training_skips_then_waits_then_goes_on() -> None:
+    prior = [PriorVersion(4, Lineage(gate_decision="passed"))]
+    skipped = before_training(day=DAY, trained=prior, force=False, window_problem="short")
+    assert skipped.status is CycleStatus.SKIPPED and "v4 (gate passed, approval not needed)" \
+        in skipped.message
+    forced = before_training(day=DAY, trained=prior, force=True, window_problem="short")
+    assert forced.status is CycleStatus.WAITING and forced.message == "cannot retrain yet: short"
+    assert before_training(day=DAY, trained=[], force=False, window_problem=None).go_on
+
+
+def test_after_gate() -> None:
+    rejected = after_gate(passed=False, reasons=["floor: x"], version=3, needs_approval=True)
+    assert rejected.status is CycleStatus.REJECTED
+    assert rejected.message == "challenger v3 rejected: floor: x"
+    assert after_gate(passed=True, reasons=[], version=3, needs_approval=True).status \
+        is CycleStatus.PENDING_APPROVAL
+    assert after_gate(passed=True, reasons=[], version=3, needs_approval=False).go_on
+
+
+def test_who_approves() -> None:
+    assert needs_approval(requires_approval=True, replay=False)
+    assert not needs_approval(requires_approval=True, replay=True)
+    assert automatic_approver(jurisdiction="SG", requires_approval=False) == \
+        "auto: jurisdiction SG requires no approval"
+    assert "replay" in automatic_approver(jurisdiction="HK", requires_approval=True)
+
+
+def test_approval_verdicts() -> None:
+    now = dt.datetime(2026, 3, 20, 6, tzinfo=dt.UTC)
+    yes = judge_approval(ApprovalAnswer(decision="approve", approver="Ada", reason="ok"),
+                         version=2, timeout_seconds=60, now=now)
+    assert yes.verdict.go_on and yes.approver == "Ada"
+    assert yes.lineage.to_tags() == {"approval_decision": "approved", "approver": "Ada",
+                                     "approval_reason": "ok",
+                                     "approval_at": "2026-03-20T06:00:00+00:00"}
+    no = judge_approval(ApprovalAnswer(decision="reject", approver="Bo", reason="not now"),
+                        version=2, timeout_seconds=60, now=now)
+    assert no.verdict.status is CycleStatus.REJECTED
+    assert no.verdict.message == "challenger v2 not promoted: approval rejected by Bo: not now"
+    late = judge_approval(None, version=2, timeout_seconds=60, now=now)
+    assert late.verdict.status is CycleStatus.TIMED_OUT
+    assert late.lineage.approval_decision == "timeout"
+    assert "approval timeout by nobody (timeout)" in late.verdict.message
+
+
+def test_promotion_is_a_compare_and_swap() -> None:
+    assert promotion_move(model_name="m", version=3, expected=2, current=2) == "move"
+    assert promotion_move(model_name="m", version=3, expected=None, current=None) == "move"
+    assert promotion_move(model_name="m", version=3, expected=2, current=3) == \
+        "already-champion"
+    with pytest.raises(ChampionChanged, match="champion is v1 now, not v2 that v3 was gated"):
+        promotion_move(model_name="m", version=3, expected=2, current=1)
+
+
+def test_lineage_owns_every_tag_name_and_keeps_unknown_tags() -> None:
+    tags = {"gate_decision": "passed", "holdout_metric": "0.25", "previous_champion": "3",
+            "set_by_hand": "x"}
+    lineage = Lineage.from_tags(tags)
+    assert lineage.gate_passed and lineage.metric == 0.25 and lineage.previous == 3
+    assert lineage.other == {"set_by_hand": "x"}
+    assert Lineage.from_tags(lineage.to_tags()) == lineage
+    assert Lineage(gate_reasons="r" * 9000).to_tags()["gate_reasons"] == "r" * 5000
+    assert Lineage(approval_decision="pending").approval_missing
+    assert not Lineage().approval_missing
+    merged = Lineage(gate_decision="passed").merged(Lineage(approver="A"))
+    assert merged.to_tags() == {"gate_decision": "passed", "approver": "A"}
+
+
+def test_the_sink_publishes_each_decision_exactly_once(tmp_path: Path) -> None:
+    seen: dict[str, list[str]] = {"artifact": [], "event": [], "notify": [], "log": []}
+    sink = TraceSink(tmp_path / "audit.jsonl",
+                     artifacts=lambda d: seen["artifact"].append(d.kind),
+                     events=lambda d: seen["event"].append(d.event),
+                     notifier=lambda d: seen["notify"].append(d.notify),
+                     log=seen["log"].append)
+    promoted = Decision(kind="model.promoted", use_case="demand", subject="m v2", reason="why",
+                        actor="Ada", details={"version": 2},
+                        artifact=Artifact("promotion", "Promoted v2", "# md"),
+                        event="ctpipe.model.promoted", notify="m v2 promoted")
+    quiet = Decision(kind="drift.checked", use_case="demand", subject="batch d", reason="no")
+    sink.publish(promoted)
+    sink.publish(promoted)  # a retried publisher must not write the trace twice
+    sink.publish(quiet)
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(a["action"], a["who"], a["why"]) for a in audit] == [
+        ("model.promoted", "Ada", "why"), ("drift.checked", audit[1]["who"], "no")]
+    assert audit[0]["details"]["version"] == 2
+    assert audit[0]["details"]["decision_id"] == promoted.id
+    assert seen == {"artifact": ["model.promoted"], "event": ["ctpipe.model.promoted"],
+                    "notify": ["m v2 promoted"],
+                    "log": ["model.promoted (m v2): why", "drift.checked (batch d): no"]}
