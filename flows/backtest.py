@@ -13,7 +13,8 @@ from prefect.artifacts import (
 )
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from ctpipe import backtest, landing
+from ctpipe import backtest, landing, settings
+from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.flows.cycle import cycle_flow
 from ctpipe.workspace import Workspace, open_workspace
 
@@ -35,6 +36,7 @@ def print_progress(i: int, total: int, day: dict) -> None:
 @flow(name="ctpipe-backtest", flow_run_name="backtest-{use_case}")
 def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = False) -> dict:
     """Run the cycle on every batch in the replay's landing zone, oldest first."""
+    settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case, backtest=True)
     dates = landing.batch_dates(ws.landing)
     if not dates:
@@ -71,7 +73,7 @@ def _replay_day(ws: Workspace, day: dt.date,
         state = cycle_flow(use_case=ws.ref, batch_date=day.isoformat(), backtest=True,
                            return_state=True)
     record = ws.read_record(day.isoformat())
-    if record is None or record["status"] == "failed":
+    if record is None or record["status"] == CycleStatus.FAILED:
         # A crash is not a verdict on the data: stop the replay with the cycle's own error.
         state.result()
         raise RuntimeError(f"cycle {ws.name} {day} failed: {state.message}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
+from ctpipe import settings
 from ctpipe.flows.common import (
     batch_day,
     final_state,
@@ -13,7 +14,7 @@ from ctpipe.flows.common import (
     runtime,
     tag_flow_run,
 )
-from ctpipe.flows.retrain import approval_ports
+from ctpipe.flows.retrain import orchestrator_ports
 from ctpipe.steps.cycle import run_cycle
 from ctpipe.workspace import open_workspace
 
@@ -27,9 +28,10 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
     With ``retrain_inline=False`` (the scheduled deployment) a retrain is requested by event
     and the retraining deployment does it.
     """
+    settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case, backtest)
     day = batch_day(ws, batch_date)
     tag_flow_run(ws)
-    outcome = run_cycle(runtime(ws, **approval_ports(ws)), day,
+    outcome = run_cycle(runtime(ws, **orchestrator_ports(ws)), day,
                         explicit_date=bool(batch_date), retrain_inline=retrain_inline)
     return final_state(outcome)

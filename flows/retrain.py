@@ -4,7 +4,6 @@ deployed, the retraining deployment runs it when a drift event arrives."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -16,34 +15,24 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
-from prefect.exceptions import FlowPauseTimeout, ObjectAlreadyExists, ObjectNotFound
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.states import State
 
-from ctpipe.decisions.retraining import ApprovalAnswer
+from ctpipe import settings
+from ctpipe.flows.approval import ask_approval
 from ctpipe.flows.common import (
-    _artifact_key,
     batch_day,
     final_state,
     flow_run_name,
     notify_failure,
-    prefect_sink,
-    prefect_ui_link,
     runtime,
     tag_flow_run,
 )
-from ctpipe.links import mlflow_version_link
-from ctpipe.steps.ports import ApprovalRequest
+from ctpipe.flows.trace_sink import artifact_key
 from ctpipe.steps.retrain import run_retrain
-from ctpipe.trace import Artifact, Decision
 from ctpipe.workspace import Workspace, open_workspace
 
 SLOT_WAIT_SECONDS = 3 * 3600  # far longer than a training; longer means a lost lease
-
-
-class ApprovalInput(RunInput, ApprovalAnswer):
-    """The resume form an approver fills in the Prefect UI."""
 
 
 class RetrainingSlotBusy(RuntimeError):
@@ -91,50 +80,6 @@ def retraining_slot(ws: Workspace) -> Callable[[], Any]:
     return slot
 
 
-def approval_poll_seconds() -> int:
-    # How often a paused run asks the API whether it was resumed; tests shorten it.
-    return max(1, int(os.environ.get("CTPIPE_APPROVAL_POLL_SECONDS", "10")))
-
-
-def ask_approval(ws: Workspace) -> Callable[[ApprovalRequest], ApprovalAnswer | None]:
-    def ask(req: ApprovalRequest) -> ApprovalAnswer | None:
-        """Pause the flow run with a typed form; None when nobody answered in time."""
-        run_id = FlowRunContext.get().flow_run.id
-        link = mlflow_version_link(req.model_name, req.version)
-        prefect_sink(ws).publish(Decision(
-            kind="approval.requested", use_case=req.use_case,
-            subject=f"{req.model_name} v{req.version}",
-            reason=f"jurisdiction {req.jurisdiction} requires a human decision",
-            details={"version": req.version, "flow_run_id": str(run_id)},
-            artifact=Artifact("approval", f"Approval needed for v{req.version}", (
-                f"# Approval needed: {req.model_name} v{req.version}\n\n"
-                f"Jurisdiction {req.jurisdiction} requires a human decision before "
-                f"v{req.version} replaces v{req.champion_version or '-'} as champion.\n\n"
-                f"- Resume this run in the UI and fill in the form, or from a shell:\n"
-                f"  `ctpipe approve {run_id} --approver NAME --reason TEXT` /"
-                f" `ctpipe reject {run_id} --approver NAME --reason TEXT`\n"
-                f"- No decision within {req.timeout_seconds} s rejects the promotion.\n"
-                f"- Model version: [{req.model_name} v{req.version}]({link})")),
-            notify=f"{req.model_name} v{req.version} waits for approval (flow run {run_id})",
-            notify_details={"model": req.model_name, "version": req.version,
-                            "flow_run_id": str(run_id), "link": prefect_ui_link(run_id),
-                            "timeout_seconds": req.timeout_seconds}))
-        # WARNING, so a shell running `ctpipe cycle` shows it too (the console shows no INFO).
-        get_run_logger().warning("v%s waits for approval: ctpipe approve|reject %s --approver "
-                                 "NAME --reason TEXT (timeout %s s)", req.version, run_id,
-                                 req.timeout_seconds)
-        try:
-            answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=req.timeout_seconds,
-                                    poll_interval=min(approval_poll_seconds(),
-                                                      req.timeout_seconds),
-                                    key=f"approve-v{req.version}")
-        except FlowPauseTimeout:
-            return None
-        return ApprovalAnswer.model_validate(answer.model_dump(
-            include={"decision", "approver", "reason"}))
-    return ask
-
-
 def training_progress(ws: Workspace) -> Callable[[float], None]:
     bar: list[Any] = []
 
@@ -142,7 +87,7 @@ def training_progress(ws: Workspace) -> Callable[[float], None]:
         try:
             if not bar:
                 bar.append(create_progress_artifact(
-                    0.0, key=_artifact_key(ws, "training-progress"),
+                    0.0, key=artifact_key(ws, "training-progress"),
                     description="Training the challenger"))
             update_progress_artifact(bar[0], percent)
         except Exception as exc:  # noqa: BLE001 - a progress bar must never stop a training
@@ -150,7 +95,7 @@ def training_progress(ws: Workspace) -> Callable[[float], None]:
     return report
 
 
-def approval_ports(ws: Workspace) -> dict[str, Any]:
+def orchestrator_ports(ws: Workspace) -> dict[str, Any]:
     """The ports only an orchestrator has: the retraining slot, the pause, the progress bar."""
     return {"slot": retraining_slot(ws), "ask_approval": ask_approval(ws),
             "progress": training_progress(ws)}
@@ -161,9 +106,10 @@ def approval_ports(ws: Workspace) -> dict[str, Any]:
 def retrain_flow(use_case: str = "demand", batch_date: str | None = None,
                  reason: str | None = "requested", force: bool = False) -> State:
     """Retrain on the window as of one batch, gate, ask approval where required, promote."""
+    settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case)
     day = batch_day(ws, batch_date)
     tag_flow_run(ws)
-    outcome = run_retrain(runtime(ws, **approval_ports(ws)), day, reason or "requested",
+    outcome = run_retrain(runtime(ws, **orchestrator_ports(ws)), day, reason or "requested",
                           force=force)
     return final_state(outcome)

@@ -5,15 +5,10 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from ctpipe.decisions.outcome import CycleStatus, Outcome
-from ctpipe.flows.common import (
-    explain_outages,
-    final_state,
-    notify_failure,
-    prefect_sink,
-    tag_flow_run,
-)
-from ctpipe.rollback import apply_rollback, plan_rollback
+from ctpipe import settings
+from ctpipe.flows.common import explain_outages, final_state, notify_failure, tag_flow_run
+from ctpipe.flows.trace_sink import prefect_sink
+from ctpipe.rollback import run_rollback
 from ctpipe.workspace import open_workspace
 
 
@@ -22,12 +17,10 @@ from ctpipe.workspace import open_workspace
 def rollback_flow(use_case: str, reason: str, operator: str, to_version: int | None = None,
                   force: bool = False) -> State:
     """Move `champion` back to the previously promoted version, or to ``to_version``."""
+    settings.configure_environment()
     ws = open_workspace(use_case)
     tag_flow_run(ws)
-    sink = prefect_sink(ws)
     with explain_outages():
-        summary = apply_rollback(plan_rollback(ws.model_name, to_version, force=force), reason,
-                                 operator=operator, publish=sink.publish)
-    return final_state(Outcome(
-        CycleStatus.ROLLED_BACK, f"{ws.model_name}: champion v{summary['from_version']} -> "
-        f"v{summary['to_version']}", tuple(sink.published), result=summary))
+        outcome = run_rollback(ws.model_name, reason, operator=operator, to_version=to_version,
+                               force=force, publish=prefect_sink(ws).publish)
+    return final_state(outcome)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
+from ctpipe import settings
 from ctpipe.flows.common import (
     batch_day,
     final_state,
@@ -21,6 +22,7 @@ from ctpipe.workspace import open_workspace
       validate_parameters=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def score_flow(use_case: str = "demand", batch_date: str | None = None) -> State:
     """Score one batch of the landing zone with the current champion."""
+    settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case)
     day = batch_day(ws, batch_date)
     tag_flow_run(ws)

@@ -44,9 +44,6 @@ class MemoryStore:
     def batch_source(self, day: dt.date) -> str:
         return f"memory://batches/{day}"
 
-    def has_batch(self, day: dt.date) -> bool:
-        return day in self.batches
-
     def read_batch(self, day: dt.date) -> pd.DataFrame:
         return self.batches[day].copy()
 

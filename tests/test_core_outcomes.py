@@ -251,3 +251,39 @@ def test_the_core_imports_no_orchestrator_or_registry() -> None:
             "assert not {'prefect', 'mlflow'} & set(sys.modules), "
             "{'prefect', 'mlflow'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_failure_while_waiting_for_approval_leaves_the_batch_failed_and_open() -> None:
+    p = Ports(_config(promotion=APPROVAL), days=9,
+              answer=ApprovalAnswer(decision="approve", approver="Ada", reason="ok"))
+
+    def registry_gone(*args: object) -> None:
+        raise OSError("registry gone")
+
+    p.models.tag = registry_gone  # recording the approval fails after the pause
+    with pytest.raises(OSError, match="registry gone"):
+        p.cycle(7)
+    record = p.store.records[day(7).isoformat()]
+    assert record.status is CycleStatus.FAILED and record.message == "OSError: registry gone"
+    assert CHAMPION not in p.models.aliases
+    assert p.cycle(7).status is not CycleStatus.FAILED  # the next run takes the batch again
+
+
+def test_scoring_traces_each_prediction_and_never_redoes_a_scored_batch() -> None:
+    from ctpipe.steps.score import NothingToScore, run_score
+
+    p = Ports(_config(), days=9)
+    with pytest.raises(NothingToScore, match="no champion yet"):
+        run_score(p.rt, day(8), explicit_date=True)
+    p.cycle(7)
+    out = run_score(p.rt, day(8), explicit_date=True)
+    assert out.status is CycleStatus.SCORED and out.state_name == "Scored"
+    frame = p.store.predictions[day(8)]
+    assert len(frame) == len(p.store.batches[day(8)]) == out.result["rows"]
+    assert set(frame["model_version"]) == {1} and frame["prediction"].notna().all()
+    assert [d.kind for d in out.decisions] == ["batch.scored"]
+    with pytest.raises(NothingToScore, match="already scored"):
+        run_score(p.rt, day(8), explicit_date=False)
+    p.store.batches[day(8)].loc[:4, "border_wait_minutes"] = -30.0
+    with pytest.raises(NothingToScore, match="border_wait_minutes"):
+        run_score(p.rt, day(8), explicit_date=True)

@@ -238,9 +238,9 @@ def drift(
     = None,
 ) -> None:
     """Standalone drift check of two files; exit 0 without dataset drift, 1 with it."""
+    from ctpipe.batch_reader import BatchReadError, read_batch_file
     from ctpipe.drift import build_profile, detect_drift
     from ctpipe.reports import plot_drift
-    from ctpipe.validation import BatchReadError, read_batch_file
 
     cfg = _workspace(use_case).config
     try:
@@ -397,16 +397,16 @@ def rollback(
     """Move `champion` back to the previous (or a named) version in one step."""
     settings.configure_environment()
     from ctpipe import audit, retry
-    from ctpipe.flows.common import prefect_sink
-    from ctpipe.rollback import RollbackRefused, apply_rollback, plan_rollback
+    from ctpipe.flows.trace_sink import prefect_sink
+    from ctpipe.rollback import RollbackRefused, run_rollback
 
     ws = _workspace(use_case)
     # Without a Prefect server the event would go to a throwaway one: say so instead.
     server = os.environ.get("PREFECT_API_URL")
     sink = prefect_sink(ws, artifacts_too=False, events=bool(server))
     try:
-        summary = apply_rollback(plan_rollback(ws.model_name, to, force=force), reason,
-                                 operator=operator or audit.actor(), publish=sink.publish)
+        summary = run_rollback(ws.model_name, reason, operator=operator or audit.actor(),
+                               to_version=to, force=force, publish=sink.publish).result
     except RollbackRefused as exc:
         _fail(f"rollback refused: {exc}", 2)
     except Exception as exc:

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ctpipe.drift import ReferenceProfile
     from ctpipe.training import ScoringModel
 
 TAG_VALUE_LIMIT = 5000  # MLflow's tag value limit; the full text goes to the audit trail
-
-GatePassed = Literal["passed", "rejected"]
-ApprovalState = Literal["pending", "approved", "rejected", "timeout"]
-
 
 @dataclass(frozen=True)
 class Lineage:
@@ -126,9 +122,6 @@ class ModelVersionInfo:
     @property
     def lineage(self) -> Lineage:
         return Lineage.from_tags(self.tags)
-
-    def metric(self) -> float | None:
-        return self.lineage.metric
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from mlflow.tracking import MlflowClient
 
 from ctpipe import registry
+from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.rollback import (
     RollbackPlan,
     RollbackRefused,
@@ -21,7 +22,7 @@ from ctpipe.registry import CHAMPION
 from ctpipe.trace import Artifact, Decision
 
 __all__ = ["TAG_VALUE_LIMIT", "RollbackPlan", "RollbackRefused", "apply_rollback",
-           "plan_rollback", "version_span"]
+           "plan_rollback", "run_rollback", "version_span"]
 
 
 def plan_rollback(model_name: str, to_version: int | None = None, *,
@@ -72,6 +73,22 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
                "operator": operator, "at": at, "notes": list(plan.notes)}
     publish(rollback_decision(plan, summary))
     return summary
+
+
+def run_rollback(model_name: str, reason: str, *, operator: str,
+                 publish: Callable[[Decision], None], to_version: int | None = None,
+                 force: bool = False) -> Outcome:
+    """Plan, apply, and say what happened: the rollback flow's and the CLI's one call."""
+    decisions: list[Decision] = []
+
+    def keep(decision: Decision) -> None:
+        decisions.append(decision)
+        publish(decision)
+
+    summary = apply_rollback(plan_rollback(model_name, to_version, force=force), reason,
+                             operator=operator, publish=keep)
+    return Outcome(CycleStatus.ROLLED_BACK, f"{model_name}: champion v{summary['from_version']}"
+                   f" -> v{summary['to_version']}", tuple(decisions), result=summary)
 
 
 def rollback_decision(plan: RollbackPlan, summary: dict) -> Decision:

@@ -9,7 +9,6 @@ with Prefect down, only the audit trail and the webhook).
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,8 +49,6 @@ class Decision:
     notify: str | None = None  # one-line text for the webhook; None: no notification
     notify_details: Mapping[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(
-        timespec="seconds"))
 
 
 ArtifactWriter = Callable[[Decision], None]
@@ -90,7 +87,3 @@ class TraceSink:
         if self._log is not None:
             self._log(f"{decision.kind} ({decision.subject}): {decision.reason[:500]}")
         self.published.append(decision)
-
-    def publish_all(self, decisions: list[Decision] | tuple[Decision, ...]) -> None:
-        for decision in decisions:
-            self.publish(decision)

@@ -28,8 +28,12 @@ class CycleStatus(StrEnum):
 
     @property
     def final(self) -> bool:
-        """A record with this status decided its batch (a scheduled run must not redo it)."""
-        return self not in (CycleStatus.RUNNING, CycleStatus.FAILED)
+        """A record with this status decided its batch (a scheduled run must not redo it).
+
+        A pending approval is not final: if the run dies while it waits, the batch is open.
+        """
+        return self not in (CycleStatus.RUNNING, CycleStatus.PENDING_APPROVAL,
+                            CycleStatus.FAILED)
 
 
 # The name each outcome gives its Prefect flow run's final state, and whether that state is

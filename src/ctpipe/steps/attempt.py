@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.records import CycleRecord
-from ctpipe.steps.ports import RunLog, Runtime
+from ctpipe.steps.ports import Runtime, TrackingRun
 from ctpipe.trace import Decision
 
 
@@ -14,12 +14,8 @@ from ctpipe.trace import Decision
 class Attempt:
     rt: Runtime
     record: CycleRecord
-    run: RunLog = field(default_factory=lambda: RunLog(run_id=""))
+    run: TrackingRun = field(default_factory=lambda: TrackingRun(run_id=""))
     decisions: list[Decision] = field(default_factory=list)
-
-    @property
-    def day(self) -> str:
-        return self.record.batch_date
 
     def decide(self, decision: Decision) -> None:
         """Keep the decision for the outcome and hand it to the sink, once."""

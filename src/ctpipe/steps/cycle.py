@@ -41,13 +41,13 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
             try:
                 _cycle(attempt, day, retrain_inline)
             finally:
-                if record.status is CycleStatus.RUNNING:
-                    record.status = CycleStatus.FAILED
+                if not record.status.final:  # an error before the run decided (or while
+                    attempt.conclude(CycleStatus.FAILED, "")  # it waited for approval)
                 run.tags["cycle_status"] = str(record.status)
                 if attempt.outcome().failed:
                     run.status = "FAILED"
     except BaseException as exc:
-        if not record.status.final and not record.message:
+        if record.status is CycleStatus.FAILED and not record.message:
             attempt.conclude(CycleStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     finally:

@@ -18,7 +18,7 @@ from ctpipe.decisions.retraining import (
 from ctpipe.drift import FeatureDrift, ReferenceProfile, build_profile, detect_drift
 from ctpipe.evaluation import evaluate
 from ctpipe.lineage import LoadedVersion
-from ctpipe.steps.ports import RunLog, Runtime
+from ctpipe.steps.ports import Runtime, TrackingRun
 from ctpipe.trace import Artifact, Decision
 
 PREDICTION, LABEL = "prediction", "label"
@@ -83,7 +83,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     return DriftVerdict(report, performance, reason, tuple(outputs))
 
 
-def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: RunLog, *,
+def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: TrackingRun, *,
                    retrain_inline: bool) -> Decision:
     report = verdict.report
     lines = ["# Drift", "", report.summary_markdown() if report else "No champion: no reference."]
@@ -122,7 +122,7 @@ def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: RunLog
             "outputs_drifted": [o.feature for o in verdict.outputs if o.drifted]})
 
 
-def attach_drift_plot(run: RunLog, champion: LoadedVersion, batch: pd.DataFrame,
+def attach_drift_plot(run: TrackingRun, champion: LoadedVersion, batch: pd.DataFrame,
                       verdict: DriftVerdict) -> None:
     if verdict.report is None or not verdict.report.drifted_features:
         return

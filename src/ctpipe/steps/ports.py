@@ -45,7 +45,7 @@ class Models(Protocol):
 
 
 @dataclass
-class RunLog:
+class TrackingRun:
     """The tracking run of one flow run: tags and metrics, written once when it closes."""
 
     run_id: str
@@ -56,13 +56,14 @@ class RunLog:
     attach: Callable[[Path, str], None] = lambda path, folder: None  # a file into the run
 
 
-def _direct(name: str, fn: Callable[..., Any], *args: Any, remote: bool = False) -> Any:
-    return fn(*args)
+def _direct(name: str, fn: Callable[..., Any], *args: Any, remote: bool = False,
+            **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
 
 
 @contextmanager
-def _memory_run(day: dt.date, kind: str) -> Iterator[RunLog]:
-    yield RunLog(run_id=f"{kind}-{day}")
+def _memory_run(day: dt.date, kind: str) -> Iterator[TrackingRun]:
+    yield TrackingRun(run_id=f"{kind}-{day}")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Runtime:
     replay: bool = False
     # Run a named step: the shell makes it a Prefect task (retries when remote=True).
     step: Callable[..., Any] = _direct
-    tracking: Callable[[dt.date, str], AbstractContextManager[RunLog]] = _memory_run
+    tracking: Callable[[dt.date, str], AbstractContextManager[TrackingRun]] = _memory_run
     # At most one retraining per use case at a time.
     slot: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Ask a human; None when nobody answered within the timeout.
@@ -96,7 +97,6 @@ class Runtime:
     guard: Callable[[], AbstractContextManager[Any]] = nullcontext
     progress: Callable[[float], None] | None = None  # training progress, percent
     data_docs: Path | None = None  # where failed validations leave GX Data Docs
-    event_resource_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def use_case(self) -> str:
