@@ -19,7 +19,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.states import State
 
 from ctpipe import settings
-from ctpipe.flows.approval import ask_approval
+from ctpipe.flows.approval import approval_route, ask_approval
 from ctpipe.flows.common import (
     batch_day,
     final_state,
@@ -97,7 +97,8 @@ def training_progress(ws: Workspace) -> Callable[[float], None]:
 
 def orchestrator_ports(ws: Workspace) -> dict[str, Any]:
     """The ports only an orchestrator has: the retraining slot, the pause, the progress bar."""
-    return {"slot": retraining_slot(ws), "ask_approval": ask_approval(ws),
+    return {"slot": retraining_slot(ws), "ask_approval": ask_approval,
+            "approval_route": approval_route,
             "progress": training_progress(ws)}
 
 

@@ -19,7 +19,7 @@ from ctpipe.config import UseCaseConfig, repo_configs_dir
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import COLD_START, ApprovalAnswer
 from ctpipe.simulate import generate_day
-from ctpipe.steps.cycle import NoNewBatch, run_cycle
+from ctpipe.steps.cycle import run_cycle
 from ctpipe.steps.ports import ApprovalRequest, Runtime
 from ctpipe.steps.retrain import run_retrain
 from ctpipe.trace import Decision
@@ -173,6 +173,8 @@ def test_approval_pending_then_approved_rejected_or_timed_out(answer, status, pr
     p = Ports(_config(promotion=APPROVAL), days=9, answer=answer)
     out = p.cycle(7)
     assert [r.version for r in p.asked] == [1]
+    asked = [d for d in out.decisions if d.kind == "approval.requested"]
+    assert len(asked) == 1 and asked[0].notify.startswith("ctpipe-demand v1 waits for approval")
     assert CycleStatus.PENDING_APPROVAL in p.store.writes  # written before the pause
     assert out.status is status
     assert (p.models.aliases.get(CHAMPION) == 1) is promoted
@@ -217,8 +219,12 @@ def test_champion_changed_during_the_approval_is_not_overwritten() -> None:
 def test_a_scheduled_run_refuses_a_decided_batch() -> None:
     p = Ports(_config(), days=9)
     p.cycle(3)
-    with pytest.raises(NoNewBatch, match=f"no new batch; the newest, {day(3)}, was already"):
-        run_cycle(p.rt, day(3), explicit_date=False)
+    before = p.store.records[day(3).isoformat()]
+    late = run_cycle(p.rt, day(3), explicit_date=False)
+    assert late.status is CycleStatus.NO_NEW_BATCH and late.failed
+    assert late.state_name == "NoNewBatch" and late.decisions == ()
+    assert f"no new batch; the newest, {day(3)}, was already processed (waiting)" in late.message
+    assert p.store.records[day(3).isoformat()] == before
     assert p.cycle(3).status is CycleStatus.WAITING  # an explicit date redoes it
 
 
@@ -270,11 +276,13 @@ def test_a_failure_while_waiting_for_approval_leaves_the_batch_failed_and_open()
 
 
 def test_scoring_traces_each_prediction_and_never_redoes_a_scored_batch() -> None:
-    from ctpipe.steps.score import NothingToScore, run_score
+    from ctpipe.steps.score import run_score
 
     p = Ports(_config(), days=9)
-    with pytest.raises(NothingToScore, match="no champion yet"):
-        run_score(p.rt, day(8), explicit_date=True)
+    refused = run_score(p.rt, day(8), explicit_date=True)
+    assert refused.status is CycleStatus.REFUSED and refused.state_name == "Refused"
+    assert refused.message == "ctpipe-demand: no champion yet; run a cycle first"
+    assert [d.kind for d in refused.decisions] == ["scoring.refused"]
     p.cycle(7)
     out = run_score(p.rt, day(8), explicit_date=True)
     assert out.status is CycleStatus.SCORED and out.state_name == "Scored"
@@ -282,8 +290,11 @@ def test_scoring_traces_each_prediction_and_never_redoes_a_scored_batch() -> Non
     assert len(frame) == len(p.store.batches[day(8)]) == out.result["rows"]
     assert set(frame["model_version"]) == {1} and frame["prediction"].notna().all()
     assert [d.kind for d in out.decisions] == ["batch.scored"]
-    with pytest.raises(NothingToScore, match="already scored"):
-        run_score(p.rt, day(8), explicit_date=False)
+    scored = p.store.predictions[day(8)]
+    again = run_score(p.rt, day(8), explicit_date=False)
+    assert again.status is CycleStatus.NO_NEW_BATCH and "already scored" in again.message
+    assert p.store.predictions[day(8)] is scored
     p.store.batches[day(8)].loc[:4, "border_wait_minutes"] = -30.0
-    with pytest.raises(NothingToScore, match="border_wait_minutes"):
-        run_score(p.rt, day(8), explicit_date=True)
+    bad = run_score(p.rt, day(8), explicit_date=True)
+    assert bad.status is CycleStatus.REFUSED and "border_wait_minutes" in bad.message
+    assert p.store.predictions[day(8)] is scored  # nothing written

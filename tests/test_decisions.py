@@ -15,6 +15,7 @@ from ctpipe.decisions.retraining import (
     ApprovalAnswer,
     ChampionChanged,
     PriorVersion,
+    after_drift,
     after_gate,
     automatic_approver,
     before_training,
@@ -23,7 +24,9 @@ from ctpipe.decisions.retraining import (
     needs_approval,
     promotion_move,
     refuse_processed,
+    refuse_scoring,
     retrain_reason,
+    writes_record,
 )
 from ctpipe.drift import DriftReport
 from ctpipe.lineage import Lineage
@@ -36,18 +39,45 @@ def test_every_status_has_a_state_name_and_failures_are_failed() -> None:
     assert set(STATE_NAMES) == set(CycleStatus)
     failed = {s for s in CycleStatus if Outcome(s, "").failed}
     assert failed == {CycleStatus.RUNNING, CycleStatus.QUARANTINED, CycleStatus.TIMED_OUT,
-                      CycleStatus.FAILED}
+                      CycleStatus.NO_NEW_BATCH, CycleStatus.REFUSED, CycleStatus.FAILED}
+    assert {s for s in CycleStatus if not s.final} == {
+        CycleStatus.RUNNING, CycleStatus.PENDING_APPROVAL, CycleStatus.FAILED}
     assert len({name for name, _ in STATE_NAMES.values()}) == len(CycleStatus)
 
 
 def test_a_scheduled_run_refuses_only_a_decided_batch() -> None:
-    assert refuse_processed(None, explicit_date=False, day=DAY, where="b") is None
-    assert refuse_processed(CycleStatus.FAILED, explicit_date=False, day=DAY, where="b") is None
-    assert refuse_processed(CycleStatus.RUNNING, explicit_date=False, day=DAY, where="b") is None
-    assert refuse_processed(CycleStatus.PROMOTED, explicit_date=True, day=DAY, where="b") is None
-    assert refuse_processed(CycleStatus.NO_DRIFT, explicit_date=False, day=DAY, where="b") == (
-        f"b: no new batch; the newest, {DAY}, was already processed (no-drift); pass "
-        "batch_date to redo it")
+    for open_batch in (None, CycleStatus.FAILED, CycleStatus.RUNNING,
+                       CycleStatus.PENDING_APPROVAL):
+        assert refuse_processed(open_batch, explicit_date=False, day=DAY, where="b").go_on
+    assert refuse_processed(CycleStatus.PROMOTED, explicit_date=True, day=DAY, where="b").go_on
+    late = refuse_processed(CycleStatus.NO_DRIFT, explicit_date=False, day=DAY, where="b")
+    assert late.status is CycleStatus.NO_NEW_BATCH
+    assert late.message == (f"b: no new batch; the newest, {DAY}, was already processed "
+                            "(no-drift); pass batch_date to redo it")
+
+
+def test_after_drift_and_which_runs_rewrite_a_record() -> None:
+    assert after_drift(retrain_reason=None, retrain_inline=True).status is CycleStatus.NO_DRIFT
+    asked = after_drift(retrain_reason="data drift", retrain_inline=False)
+    assert asked.status is CycleStatus.RETRAIN_REQUESTED
+    assert asked.message == "retraining requested by event: data drift"
+    assert after_drift(retrain_reason="data drift", retrain_inline=True).go_on
+    assert writes_record(trained=True, status=CycleStatus.REJECTED)
+    assert writes_record(trained=False, status=CycleStatus.WAITING)
+    assert not writes_record(trained=False, status=CycleStatus.SKIPPED)
+
+
+def test_scoring_refusals_in_order() -> None:
+    common = {"where": "p", "day": DAY}
+    assert refuse_scoring(already_scored=True, explicit_date=False, invalid="bad",
+                          champion_model="m", **common).status is CycleStatus.NO_NEW_BATCH
+    assert refuse_scoring(already_scored=True, explicit_date=True, invalid=None,
+                          champion_model=None, **common).go_on
+    assert refuse_scoring(already_scored=False, explicit_date=True, invalid="bad",
+                          champion_model="m", **common).message == "bad"
+    assert refuse_scoring(already_scored=False, explicit_date=True, invalid=None,
+                          champion_model="m", **common).message == \
+        "m: no champion yet; run a cycle first"
 
 
 def test_performance_is_judged_only_with_enough_rows_and_a_baseline() -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ctpipe.registries import Registry
+
 Scorer = Callable[[np.ndarray, np.ndarray], float]
 
 
@@ -41,30 +43,24 @@ class Metric:
         return lambda y, pred: fn(y, pred, alert_budget)
 
 
-METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry(
+    "metric", lambda m: m.tasks,
+    lambda name, m, task: (f"metric {name!r} is for {' and '.join(m.tasks)} tasks, not {task}; "
+                           f"metrics for {task}: {', '.join(METRICS.names(task))}"))
 """Registered metrics by name, in registration order; add with :func:`register_metric`."""
 
 
 def register_metric(metric: Metric, *, replace: bool = False) -> Metric:
-    if metric.name in METRICS and not replace:
-        raise ValueError(f"metric {metric.name!r} is already registered")
-    METRICS[metric.name] = metric
-    return metric
+    return METRICS.register(metric.name, metric, replace=replace)
 
 
 def metric_names(task: str | None = None) -> list[str]:
-    return [n for n, m in METRICS.items() if task is None or task in m.tasks]
+    return METRICS.names(task)
 
 
 def get_metric(name: str, task: str | None = None) -> Metric:
     """The registered metric ``name``; with ``task``, refuse a metric for another task."""
-    metric = METRICS.get(name)
-    if metric is None:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
-    if task is not None and task not in metric.tasks:
-        raise ValueError(f"metric {name!r} is for {' and '.join(metric.tasks)} tasks, not "
-                         f"{task}; metrics for {task}: {', '.join(metric_names(task))}")
-    return metric
+    return METRICS.lookup(name, task)
 
 
 def higher_is_better(name: str) -> bool:

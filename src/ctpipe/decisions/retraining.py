@@ -20,17 +20,70 @@ from ctpipe.lineage import Lineage
 COLD_START = "no champion yet (cold start)"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A rule's answer: the status it leads to (None: go on) and why."""
+
+    status: CycleStatus | None
+    message: str = ""
+
+    @property
+    def go_on(self) -> bool:
+        return self.status is None
+
+
+GO_ON = Verdict(None)
+
+
 def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: dt.date,
-                     where: str) -> str | None:
-    """Why a run without a batch date must not redo ``day`` (None: go ahead).
+                     where: str) -> Verdict:
+    """A run without a batch date must not redo ``day``.
 
     A scheduled run passes no date and works on the newest batch: if that one was already
     decided, the day's batch is late and yesterday's must not be redone.
     """
     if explicit_date or previous is None or not previous.final:
-        return None
-    return (f"{where}: no new batch; the newest, {day}, was already processed ({previous}); "
-            "pass batch_date to redo it")
+        return GO_ON
+    return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: no new batch; the newest, {day}, was "
+                   f"already processed ({previous}); pass batch_date to redo it")
+
+
+def after_drift(*, retrain_reason: str | None, retrain_inline: bool) -> Verdict:
+    """Keep the champion, ask the retraining deployment by event, or retrain now."""
+    if retrain_reason is None:
+        return Verdict(CycleStatus.NO_DRIFT, "no drift: champion kept")
+    if not retrain_inline:
+        return Verdict(CycleStatus.RETRAIN_REQUESTED,
+                       f"retraining requested by event: {retrain_reason}")
+    return GO_ON
+
+
+def writes_record(*, trained: bool, status: CycleStatus) -> bool:
+    """Whether a retraining run rewrites the batch's record.
+
+    Only a run that trained (or found the window too short) decides the batch; a skipped or
+    early-failed run leaves the record as the run that decided it wrote it.
+    """
+    return trained or status is CycleStatus.WAITING
+
+
+def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day: dt.date,
+                   invalid: str | None, champion_model: str | None) -> Verdict:
+    """Scoring writes nothing for a batch already handed out, bad input or no champion.
+
+    ``invalid`` is the validation message of a failed batch; ``champion_model`` names the
+    model when it has no champion yet.
+    """
+    if already_scored and not explicit_date:
+        # A scheduled run passes no date: never rewrite predictions already handed out.
+        return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: batch {day} already scored; no "
+                       "new batch has landed (pass batch_date to score it again)")
+    if invalid is not None:
+        return Verdict(CycleStatus.REFUSED, invalid)
+    if champion_model is not None:
+        return Verdict(CycleStatus.REFUSED, f"{champion_model}: no champion yet; run a cycle "
+                       "first")
+    return GO_ON
 
 
 @dataclass(frozen=True)
@@ -96,21 +149,6 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     if retrain_every and batches_since_training >= retrain_every:
         return f"scheduled: {batches_since_training} batches since the champion's training window"
     return None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A rule's answer: the status it leads to (None: go on) and why."""
-
-    status: CycleStatus | None
-    message: str = ""
-
-    @property
-    def go_on(self) -> bool:
-        return self.status is None
-
-
-GO_ON = Verdict(None)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from ctpipe.drift.stats import (
     psi_counts,
     wasserstein_sorted,
 )
+from ctpipe.registries import Registry
 
 KINDS = ("numeric", "categorical")
 
@@ -98,7 +99,10 @@ class StatTest:
         return bool(statistic >= threshold)
 
 
-STATTESTS: dict[str, StatTest] = {}
+STATTESTS: Registry[StatTest] = Registry(
+    "drift test", lambda t: t.kinds,
+    lambda name, t, kind: (f"drift test {name!r} does not apply to {kind} columns; tests for "
+                           f"{kind} columns: {', '.join(STATTESTS.names(kind))}"))
 """Registered tests by name, in registration order; add with :func:`register_stattest`."""
 
 AUTO_TESTS = {"numeric": ("ks", "wasserstein"), "categorical": ("chisquare", "jensenshannon")}
@@ -106,25 +110,16 @@ AUTO_TESTS = {"numeric": ("ks", "wasserstein"), "categorical": ("chisquare", "je
 
 
 def register_stattest(test: StatTest, *, replace: bool = False) -> StatTest:
-    if test.name in STATTESTS and not replace:
-        raise ValueError(f"drift test {test.name!r} is already registered")
-    STATTESTS[test.name] = test
-    return test
+    return STATTESTS.register(test.name, test, replace=replace)
 
 
 def stattest_names(kind: str | None = None) -> list[str]:
-    return [n for n, t in STATTESTS.items() if kind is None or kind in t.kinds]
+    return STATTESTS.names(kind)
 
 
 def get_stattest(name: str, kind: str | None = None) -> StatTest:
     """The registered test ``name``; with ``kind``, refuse a test that does not apply to it."""
-    test = STATTESTS.get(name)
-    if test is None:
-        raise ValueError(f"unknown drift test {name!r}; known: {', '.join(stattest_names())}")
-    if kind is not None and kind not in test.kinds:
-        raise ValueError(f"drift test {name!r} does not apply to {kind} columns; tests for "
-                         f"{kind} columns: {', '.join(stattest_names(kind))}")
-    return test
+    return STATTESTS.lookup(name, kind)
 
 
 def choose_test(column: str, kind: str, n_reference: int, config: DriftConfig) -> StatTest:

@@ -10,17 +10,13 @@ import datetime as dt
 from pathlib import Path
 
 from ctpipe.decisions.outcome import CycleStatus, Outcome
-from ctpipe.decisions.retraining import refuse_processed
+from ctpipe.decisions.retraining import after_drift, refuse_processed
 from ctpipe.records import CycleRecord
 from ctpipe.steps import drift, validate
 from ctpipe.steps.attempt import Attempt
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.retrain import retrain_and_decide
 from ctpipe.trace import Decision
-
-
-class NoNewBatch(RuntimeError):
-    """The newest batch in the landing zone was already processed: the new one is late."""
 
 
 def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
@@ -30,8 +26,8 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
     refusal = refuse_processed(previous.status if previous else None,
                                explicit_date=explicit_date, day=day,
                                where=str(Path(rt.store.batch_source(day)).parent))
-    if refusal:
-        raise NoNewBatch(refusal)
+    if not refusal.go_on:  # nothing is written: the batch's record stays as it was
+        return Outcome(refusal.status, refusal.message)
     attempt = Attempt(rt, CycleRecord(use_case=rt.use_case, batch_date=day.isoformat()))
     record = attempt.record
     try:
@@ -83,13 +79,11 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool) -> None:
         drift.attach_drift_plot(run, champion, checked.batch, verdict)
     attempt.decide(drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline))
     record.retrain_reason = verdict.retrain_reason
-    if verdict.retrain_reason is None:
-        attempt.conclude(CycleStatus.NO_DRIFT, "no drift: champion kept")
-        return
-    if not retrain_inline:
-        attempt.conclude(CycleStatus.RETRAIN_REQUESTED,
-                         f"retraining requested by event: {verdict.retrain_reason}")
-        if not verdict.drift_detected:  # no champion yet, or the retrain schedule is due
+    next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline)
+    if not next_step.go_on:
+        attempt.conclude(next_step.status, next_step.message)
+        if next_step.status is CycleStatus.RETRAIN_REQUESTED and not verdict.drift_detected:
+            # No champion yet, or the schedule is due: the drift event did not ask for it.
             attempt.decide(Decision(
                 kind="retrain.requested", use_case=rt.use_case, subject=f"batch {day}",
                 reason=verdict.retrain_reason,

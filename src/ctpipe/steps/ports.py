@@ -77,6 +77,14 @@ class ApprovalRequest:
 
 
 @dataclass(frozen=True)
+class ApprovalRoute:
+    """Where an approver answers: a paused run's id (for `ctpipe approve`) and its UI page."""
+
+    run_id: str
+    link: str | None = None
+
+
+@dataclass(frozen=True)
 class Runtime:
     """Everything a step touches outside its arguments."""
 
@@ -93,6 +101,7 @@ class Runtime:
     slot: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Ask a human; None when nobody answered within the timeout.
     ask_approval: Callable[[ApprovalRequest], ApprovalAnswer | None] | None = None
+    approval_route: Callable[[], ApprovalRoute] = lambda: ApprovalRoute("this run")
     # Turn an outage that outlived its retries into one line naming the service.
     guard: Callable[[], AbstractContextManager[Any]] = nullcontext
     progress: Callable[[float], None] | None = None  # training progress, percent

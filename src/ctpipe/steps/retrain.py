@@ -22,13 +22,14 @@ from ctpipe.decisions.retraining import (
     before_training,
     judge_approval,
     needs_approval,
+    writes_record,
 )
 from ctpipe.lineage import Lineage
 from ctpipe.links import mlflow_version_link
 from ctpipe.records import CycleRecord
 from ctpipe.steps import train
 from ctpipe.steps.attempt import Attempt
-from ctpipe.steps.ports import ApprovalRequest, Runtime
+from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
 from ctpipe.trace import Artifact, Decision
 
 
@@ -131,9 +132,11 @@ def _ask(attempt: Attempt, day: dt.date, version: int) -> ApprovalVerdict:
     rt, cfg = attempt.rt, attempt.rt.config
     if rt.ask_approval is None:
         raise RuntimeError(f"{rt.use_case}: promotion needs approval and nobody can be asked")
-    answer = rt.ask_approval(ApprovalRequest(
-        rt.use_case, rt.model_name, version, attempt.record.champion_version,
-        cfg.promotion.jurisdiction, cfg.promotion.approval_timeout_seconds))
+    request = ApprovalRequest(rt.use_case, rt.model_name, version,
+                              attempt.record.champion_version, cfg.promotion.jurisdiction,
+                              cfg.promotion.approval_timeout_seconds)
+    attempt.decide(_approval_requested(request, rt.approval_route()))
+    answer = rt.ask_approval(request)
     verdict = judge_approval(answer, version=version, now=dt.datetime.now(dt.UTC),
                              timeout_seconds=cfg.promotion.approval_timeout_seconds)
     rt.step("record-approval", rt.models.tag, version, verdict.lineage, remote=True)
@@ -148,6 +151,29 @@ def _ask(attempt: Attempt, day: dt.date, version: int) -> ApprovalVerdict:
         event_payload={"version": version, "batch_date": day.isoformat(),
                        "approver": tags.approver}))
     return verdict
+
+
+def _approval_requested(req: ApprovalRequest, route: ApprovalRoute) -> Decision:
+    link = mlflow_version_link(req.model_name, req.version)
+    answer = "--approver NAME --reason TEXT"
+    return Decision(
+        kind="approval.requested", use_case=req.use_case,
+        subject=f"{req.model_name} v{req.version}",
+        reason=f"jurisdiction {req.jurisdiction} requires a human decision",
+        details={"version": req.version, "flow_run_id": route.run_id},
+        artifact=Artifact("approval", f"Approval needed for v{req.version}", (
+            f"# Approval needed: {req.model_name} v{req.version}\n\n"
+            f"Jurisdiction {req.jurisdiction} requires a human decision before "
+            f"v{req.version} replaces v{req.champion_version or '-'} as champion.\n\n"
+            f"- Resume this run in the UI and fill in the form, or from a shell:\n"
+            f"  `ctpipe approve {route.run_id} {answer}` /"
+            f" `ctpipe reject {route.run_id} {answer}`\n"
+            f"- No decision within {req.timeout_seconds} s rejects the promotion.\n"
+            f"- Model version: [{req.model_name} v{req.version}]({link})")),
+        notify=f"{req.model_name} v{req.version} waits for approval (flow run {route.run_id})",
+        notify_details={"model": req.model_name, "version": req.version,
+                        "flow_run_id": route.run_id, "link": route.link,
+                        "timeout_seconds": req.timeout_seconds})
 
 
 def _promote(attempt: Attempt, day: dt.date, version: int, reason: str, approver: str) -> None:
@@ -195,9 +221,7 @@ def _promote(attempt: Attempt, day: dt.date, version: int, reason: str, approver
 
 
 def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) -> Outcome:
-    """A retraining on its own (the drift-triggered deployment): the batch's record is
-    rewritten only by a run that trained (or found the window too short); a skipped or
-    early-failed run leaves it as the deciding run wrote it."""
+    """A retraining on its own (the drift-triggered deployment)."""
     existing = rt.store.read_record(day)
     record = existing.copy() if existing else CycleRecord(use_case=rt.use_case,
                                                           batch_date=day.isoformat())
@@ -214,7 +238,7 @@ def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) 
             raise
         finally:
             run.tags["cycle_status"] = str(record.status)
-            if record.retrained or record.status is CycleStatus.WAITING:
+            if writes_record(trained=record.retrained, status=record.status):
                 rt.store.write_record(record)
         if attempt.outcome().failed:
             run.status = "FAILED"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ctpipe.decisions.outcome import CycleStatus, Outcome
+from ctpipe.decisions.retraining import refuse_scoring
 from ctpipe.links import mlflow_version_link
 from ctpipe.scoring import score_frame
 from ctpipe.steps.ports import Runtime
@@ -12,25 +13,31 @@ from ctpipe.trace import Artifact, Decision
 from ctpipe.validation import validate_frame
 
 
-class NothingToScore(RuntimeError):
-    """No champion yet, or the batch failed validation, or it was scored: nothing is written."""
-
-
 def run_score(rt: Runtime, day: dt.date, *, explicit_date: bool) -> Outcome:
-    if not explicit_date and rt.store.predictions_exist(day):
-        # A scheduled run passes no date: never rewrite predictions already handed out.
-        raise NothingToScore(f"{rt.store.predictions_location(day)}: batch {day} already "
-                             "scored; no new batch has landed (pass batch_date to score it "
-                             "again)")
+    where = rt.store.predictions_location(day)
+    done = refuse_scoring(already_scored=rt.store.predictions_exist(day),
+                          explicit_date=explicit_date, where=where, day=day, invalid=None,
+                          champion_model=None)
+    if not done.go_on:  # nothing read, nothing written
+        return Outcome(done.status, done.message)
     batch = rt.step("load-batch", rt.store.read_batch, day)
     # Scoring may run before the day's cycle: bad input must never reach the model.
     result = rt.step("validate-batch", validate_frame, batch, rt.config, batch_date=day)
-    if not result.passed:
-        raise NothingToScore(result.message(rt.store.batch_source(day)))
     with rt.guard():
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
-    if champion is None:
-        raise NothingToScore(f"{rt.model_name}: no champion yet; run a cycle first")
+    refusal = refuse_scoring(
+        already_scored=False, explicit_date=explicit_date, where=where, day=day,
+        invalid=None if result.passed else result.message(rt.store.batch_source(day)),
+        champion_model=rt.model_name if champion is None else None)
+    if not refusal.go_on:
+        decision = Decision(
+            kind="scoring.refused", use_case=rt.use_case, subject=f"batch {day}",
+            reason=refusal.message, details={"batch_date": day.isoformat()},
+            artifact=Artifact("scoring", "Scoring refused",
+                              f"# Scoring refused: {rt.use_case} {day}\n\n{refusal.message}\n"
+                              "\nNo prediction was written."))
+        rt.publish(decision)
+        return Outcome(refusal.status, refusal.message, (decision,))
     scored = rt.step("score-batch", score_frame, rt.config, rt.model_name, day, batch, champion)
     path = rt.store.write_predictions(day, scored)
     version = champion.info.version
