@@ -22,16 +22,19 @@ from ctpipe.workspace import open_workspace
 @flow(name="ctpipe-cycle", flow_run_name=flow_run_name, log_prints=True,
       validate_parameters=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
-               backtest: bool = False, retrain_inline: bool = True) -> State:
+               backtest: bool = False, retrain_inline: bool = True,
+               force: bool = False) -> State:
     """Validate → drift → (retrain → evaluate → gate → approve → promote) for one batch.
 
     With ``retrain_inline=False`` (the scheduled deployment) a retrain is requested by event
-    and the retraining deployment does it.
+    and the retraining deployment does it. ``force`` trains again a batch already retrained
+    under this config.
     """
     settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case, backtest)
     day = batch_day(ws, batch_date)
     tag_flow_run(ws)
     outcome = run_cycle(runtime(ws, **orchestrator_ports(ws)), day,
-                        explicit_date=bool(batch_date), retrain_inline=retrain_inline)
+                        explicit_date=bool(batch_date), retrain_inline=retrain_inline,
+                        force=force)
     return final_state(outcome)

@@ -20,7 +20,7 @@ from ctpipe.trace import Decision
 
 
 def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
-              retrain_inline: bool = True) -> Outcome:
+              retrain_inline: bool = True, force: bool = False) -> Outcome:
     """Run the cycle on ``day``'s batch; the record is written whatever happens."""
     previous = rt.store.read_record(day)
     refusal = refuse_processed(previous.status if previous else None,
@@ -35,7 +35,7 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
             attempt.run = run
             record.mlflow_run_id = run.run_id
             try:
-                _cycle(attempt, day, retrain_inline)
+                _cycle(attempt, day, retrain_inline, force)
             finally:
                 if not record.status.final:  # an error before the run decided (or while
                     attempt.conclude(CycleStatus.FAILED, "")  # it waited for approval)
@@ -51,7 +51,7 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
     return attempt.outcome()
 
 
-def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool) -> None:
+def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) -> None:
     rt, record, run = attempt.rt, attempt.record, attempt.run
     checked = validate.load_and_validate(rt, day)
     run.tags["validation"] = "passed" if checked.passed else "failed"
@@ -93,4 +93,4 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool) -> None:
                 event_payload={"batch_date": day.isoformat(),
                                "reason": verdict.retrain_reason}))
         return
-    retrain_and_decide(attempt, day, verdict.retrain_reason)
+    retrain_and_decide(attempt, day, verdict.retrain_reason, force=force)
