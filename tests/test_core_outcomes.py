@@ -241,6 +241,20 @@ def test_a_crash_leaves_a_failed_record() -> None:
     assert record.status is CycleStatus.FAILED and record.message == "OSError: disk gone"
 
 
+def test_a_tracking_store_down_at_the_start_leaves_a_failed_record() -> None:
+    p = Ports(_config(), days=9)
+
+    def unreachable(day: dt.date, kind: str):  # noqa: ANN202
+        raise ConnectionError("tracking store unreachable")
+
+    p.rt = Runtime(**{**p.rt.__dict__, "tracking": unreachable})
+    with pytest.raises(ConnectionError):
+        p.cycle(7)
+    record = p.store.records[day(7).isoformat()]
+    assert record.status is CycleStatus.FAILED
+    assert record.message == "ConnectionError: tracking store unreachable"
+
+
 def test_every_status_names_a_state_and_every_decision_is_published_once() -> None:
     p = Ports(_config(), days=9)
     out = p.cycle(7)

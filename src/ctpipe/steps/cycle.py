@@ -43,7 +43,7 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
                 if attempt.outcome().failed:
                     run.status = "FAILED"
     except BaseException as exc:
-        if record.status is CycleStatus.FAILED and not record.message:
+        if not record.status.final and not record.message:  # e.g. MLflow down at the start
             attempt.conclude(CycleStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     finally:
