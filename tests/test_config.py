@@ -106,3 +106,122 @@ def test_bad_gx_expectation_is_a_config_error_when_the_workspace_opens(
     assert message.startswith(f"{path}: invalid config\n"), message
     assert "validation.extra.1" in message and "validation.extra.0" not in message, message
     assert problem in message, message
+
+
+# --- edges: NaN/inf, duplicate keys, encoding, model names, time zone, hash stability ---
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    (MINIMAL.replace("floor: 0.5", "floor: .nan"), "gate.floor (nan)"),
+    (MINIMAL + "validation: {null_fraction: {a: .inf}}\n", "validation.null_fraction.a (inf)"),
+    (MINIMAL + "training: {params: {learning_rate: -.inf}}\n",
+     "training.params.learning_rate (-inf)"),
+    (MINIMAL + "validation: {ranges: {a: {min: 0, max: .NaN}}}\n",
+     "validation.ranges.a.max (nan)"),
+])
+def test_nan_and_infinity_are_refused_with_the_key_path(text: str, path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("toy.yaml"))
+    message = str(err.value)
+    assert message == f"toy.yaml: {path}: not a finite number (NaN and infinity are refused)"
+
+
+def test_nan_is_refused_in_a_config_built_in_code() -> None:
+    import yaml
+
+    from ctpipe.config import UseCaseConfig
+
+    raw = yaml.safe_load(MINIMAL)
+    raw["gate"]["floor"] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        UseCaseConfig.model_validate(raw)
+
+
+def test_a_repeated_key_names_file_key_and_lines() -> None:
+    text = MINIMAL + "gate: {floor: 4}\n"  # the second gate would silently win
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("configs/toy.yaml"))
+    assert str(err.value) == ("configs/toy.yaml: key 'gate' repeated at the top level on line 7 "
+                              "(first on line 6): YAML keeps only the last value; remove one")
+
+
+def test_a_repeated_nested_key_names_its_section() -> None:
+    text = ("name: toy\ndata:\n  time_column: t\n  target: y\n  task: regression\n"
+            "  target: z\nfeatures: {numeric: [a]}\nevaluation: {metric: wape}\n"
+            "gate: {floor: 0.5}\n")
+    with pytest.raises(ConfigError, match=r"key 'target' repeated under data on line 6 "
+                       r"\(first on line 4\)"):
+        parse_config(text, Path("toy.yaml"))
+
+
+def test_merge_keys_and_aliases_are_not_repeats() -> None:
+    # `<<` brings keys in that the mapping may override; an alias reuses a checked mapping.
+    merged = MINIMAL.replace("gate: {floor: 0.5}", "gate:\n  <<: {floor: 0.3, min_improvement: "
+                             "0.2}\n  floor: 0.5\n")
+    merged = merged.replace("numeric: [a]", "numeric: [a, b]")
+    merged += "validation:\n  ranges: {a: &bounds {min: 0, max: 9}, b: *bounds}\n"
+    cfg = parse_config(merged, Path("toy.yaml"))
+    assert (cfg.gate.floor, cfg.gate.min_improvement) == (0.5, 0.2)
+    assert cfg.validation.ranges["a"] == cfg.validation.ranges["b"]
+    assert cfg.validation.ranges["b"].max == 9
+
+
+def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "toy.yaml"
+    path.write_bytes(MINIMAL.replace("name: toy", "description: caf\xe9\nname: toy")
+                     .encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not UTF-8 text") and "\n" not in message
+
+
+def test_invalid_yaml_is_one_line_with_its_position() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("name: toy\ndata: [1, 2\ngate: 3\n", Path("toy.yaml"))
+    message = str(err.value)
+    assert message.startswith("toy.yaml: not valid YAML: ") and "(line 3, column" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["it's", 'a"b', "demand model", "-lead", "x" * 120, "é"])
+def test_model_name_must_be_safe_in_registry_filters(name: str) -> None:
+    import yaml
+
+    text = MINIMAL + f"model_name: {yaml.safe_dump(name).splitlines()[0]}\n"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("toy.yaml"))
+    assert "model_name:" in str(err.value) and "not a usable registered model name" in \
+        str(err.value)
+
+
+def test_usable_model_names_and_the_derived_one() -> None:
+    cfg = parse_config(MINIMAL + "model_name: Fraud_v2.hk-1\n", Path("toy.yaml"))
+    assert cfg.registered_model == "Fraud_v2.hk-1"
+    longest = "x" * 112  # ctpipe-<name> is 119 characters: "-backtest" still fits 128
+    assert parse_config(MINIMAL.replace("name: toy", f"name: {longest}"),
+                        Path("t.yaml")).registered_model == f"ctpipe-{longest}"
+    with pytest.raises(ConfigError, match="shorten name or set model_name"):
+        parse_config(MINIMAL.replace("name: toy", f"name: {longest}x"), Path("t.yaml"))
+
+
+def test_timezone_is_an_iana_zone() -> None:
+    assert parse_config(MINIMAL, Path("t.yaml")).data.timezone == "UTC"
+    hk = MINIMAL.replace("task: regression", "task: regression, timezone: Asia/Hong_Kong")
+    assert parse_config(hk, Path("t.yaml")).data.timezone == "Asia/Hong_Kong"
+    for bad in ("Mars/Olympus", "Asia", "+08:00", ""):
+        text = MINIMAL.replace("task: regression", f"task: regression, timezone: '{bad}'")
+        with pytest.raises(ConfigError, match=r"data\.timezone: .*unknown IANA time zone"):
+            parse_config(text, Path("t.yaml"))
+
+
+def test_new_keys_at_their_default_keep_the_config_hash() -> None:
+    # Registered versions are found by config_hash: adding data.timezone and
+    # data.drop_null_targets must not change the hash of a config that does not set them.
+    base = parse_config(MINIMAL, Path("t.yaml")).config_hash
+    explicit = MINIMAL.replace("task: regression",
+                               "task: regression, timezone: UTC, drop_null_targets: false")
+    assert parse_config(explicit, Path("t.yaml")).config_hash == base
+    for change in ("timezone: Asia/Hong_Kong", "drop_null_targets: true"):
+        text = MINIMAL.replace("task: regression", f"task: regression, {change}")
+        assert parse_config(text, Path("t.yaml")).config_hash != base, change

@@ -1,14 +1,29 @@
-"""Use-case configuration: the only place YAML is parsed (``yaml.safe_load`` into pydantic)."""
+"""Use-case configuration: the only place YAML is parsed (safe YAML into pydantic).
+
+The loader is ``yaml.SafeLoader`` refusing a key repeated in one mapping; NaN and infinity are
+refused anywhere in the file; unknown keys are errors.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+import zoneinfo
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CALENDAR_PARTS = ("day_of_week", "day_of_month", "day_of_year", "month", "week_of_year")
 
@@ -18,7 +33,10 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a config built in code (not from a file) is held to the same rule
+    # as parse_config's check of the YAML: NaN compares false with everything, so a NaN gate
+    # floor would reject every challenger without saying why.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -36,6 +54,22 @@ class DataConfig(_Strict):
     batch_frequency: Literal["daily", "weekly", "monthly"] = "daily"
     label_delay: int = Field(1, ge=0, description="Batches until a batch's labels arrive.")
     csv_delimiter: str = ","
+    timezone: str = Field(
+        "UTC", description="IANA time zone the batch periods are counted in: a tz-aware time "
+        "column is converted to it, naive timestamps are read as already in it.")
+    drop_null_targets: bool = Field(
+        False, description="Labels with a null target: drop those rows (counted in the log) "
+        "instead of setting the labels file aside.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. UTC, Asia/Hong_Kong, "
+                             "Europe/London)") from None
+        return value
 
 
 class FeaturesConfig(_Strict):
@@ -284,6 +318,15 @@ class PromotionConfig(_Strict):
         return self.jurisdiction is not None and self.jurisdiction in self.approval_jurisdictions
 
 
+# MLflow's registry search filters quote the model name (name = '<name>'): a quote or other
+# punctuation would break the filter or change its meaning. A replay registers
+# "<name>-backtest", so 9 characters are kept free below MLflow-friendly 128.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,118}$")
+_MODEL_NAME_RULE = ("1 to 119 letters, digits, '.', '_' or '-', starting with a letter or "
+                    "digit (MLflow registry filters quote it)")
+_BACKTEST_SUFFIX = "-backtest"
+
+
 class UseCaseConfig(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     description: str = ""
@@ -296,6 +339,23 @@ class UseCaseConfig(_Strict):
     evaluation: EvaluationConfig
     gate: GateConfig
     promotion: PromotionConfig = PromotionConfig()
+
+    @field_validator("model_name")
+    @classmethod
+    def _safe_model_name(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a usable registered model name: "
+                             f"{_MODEL_NAME_RULE}")
+        return value
+
+    @model_validator(mode="after")
+    def _derived_model_name_safe(self) -> UseCaseConfig:
+        # name's own pattern keeps the characters safe; only its length can break the rule.
+        if self.model_name is None and not _MODEL_NAME.fullmatch(self.registered_model):
+            raise ValueError(f"name: the registered model name {self.registered_model!r} "
+                             f"(ctpipe-<name>) breaks the rule: {_MODEL_NAME_RULE}; shorten "
+                             "name or set model_name")
+        return self
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> UseCaseConfig:
@@ -342,8 +402,85 @@ class UseCaseConfig(_Strict):
 
     @property
     def config_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        dump = self.model_dump(mode="json")
+        for section, defaults in _HASH_NEUTRAL_DEFAULTS.items():
+            for key, default in defaults.items():
+                if dump[section].get(key) == default:
+                    del dump[section][key]
+        canonical = json.dumps(dump, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# Keys added after versions were registered: left out of config_hash while at their default,
+# so an unchanged config keeps its hash (a retrain looks up the batch's versions by
+# config_hash, and the registry's lineage names it). Add every new key with a default here.
+_HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, object]] = {
+    "data": {"timezone": "UTC", "drop_null_targets": False},
+}
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, where: str, line: int, first_line: int) -> None:
+        super().__init__(f"key {key!r} repeated {where} on line {line} (first on line "
+                         f"{first_line}): YAML keeps only the last value; remove one")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, refusing a key repeated in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word: `floor: 0.4` followed later by
+    `floor: 4` would gate on 4 while a reader of the file sees 0.4.
+    """
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_unique_keys(node, (), set())
+        return self.construct_document(node)
+
+
+def _check_unique_keys(node: yaml.Node, path: tuple[str, ...], seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias: checked where its anchor is
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may override keys
+                _check_unique_keys(value_node, path, seen_nodes)
+                continue
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            line = key_node.start_mark.line + 1
+            if key is not None:
+                if key in first:
+                    where = f"under {'.'.join(path)}" if path else "at the top level"
+                    raise _DuplicateKey(key, where, line, first[key])
+                first[key] = line
+            _check_unique_keys(value_node, (*path, key or "?"), seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique_keys(item, (*path, str(i)), seen_nodes)
+
+
+def _non_finite(value: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
+    """Key paths of NaN or infinite numbers anywhere in the parsed YAML."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"{'.'.join(path) or '<root>'} ({value})"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, (*path, str(i)))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: PyYAML's messages span several, with the context and a snippet."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def _format_errors(path: Path, err: ValidationError) -> str:
@@ -360,13 +497,19 @@ def _format_errors(path: Path, err: ValidationError) -> str:
 def parse_config(text: str, source: Path) -> UseCaseConfig:
     """Parse YAML text into a validated config; errors name ``source`` and the key path."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
         )
+    bad = list(_non_finite(raw))
+    if bad:
+        raise ConfigError(f"{source}: {', '.join(bad)}: not a finite number (NaN and infinity "
+                          "are refused)")
     try:
         return UseCaseConfig.model_validate(raw)
     except ValidationError as exc:
@@ -396,4 +539,11 @@ def resolve_config_path(name_or_path: str) -> Path:
 
 def load_config(name_or_path: str | Path) -> UseCaseConfig:
     path = resolve_config_path(str(name_or_path))
-    return parse_config(path.read_text(encoding="utf-8"), path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save "
+                          "the config as UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
+    return parse_config(text, path)
