@@ -606,15 +606,45 @@ def test_naive_now_is_utc_and_default_now_is_the_clock(fraud: UseCaseConfig) -> 
     assert validate_frame(frame, fraud, batch_date=DAY).passed
 
 
-def test_tz_aware_timestamps_use_their_own_day(fraud: UseCaseConfig) -> None:
+def _in_zone(config: UseCaseConfig, zone: str) -> UseCaseConfig:
+    return config.model_copy(update={"data": config.data.model_copy(update={"timezone": zone})})
+
+
+def test_tz_aware_timestamps_use_the_configured_zone_day(fraud: UseCaseConfig) -> None:
     frame = fraud_frame()
     # Local Hong Kong times on 1 March; in UTC some of them fall on 28 February.
     frame["event_time"] = frame["event_time"].dt.tz_localize("Asia/Hong_Kong")
-    assert validate_frame(frame, fraud, batch_date=DAY, now=NOW).passed
+    hong_kong = _in_zone(fraud, "Asia/Hong_Kong")
+    assert validate_frame(frame, hong_kong, batch_date=DAY, now=NOW).passed
     # 12:00 UTC is 20:00 in Hong Kong: later local times are in the future.
     now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=now))
+    f = only_failure(validate_frame(frame, hong_kong, batch_date=DAY, now=now))
     assert f.rule == "not in the future" and "2026-03-01 20:00 Asia/Hong_Kong" in f.observed
+    # With the default zone (UTC) the same rows are converted to UTC: the early Hong Kong
+    # hours fall on 28 February, outside the batch's UTC day.
+    early = int((frame["event_time"].dt.hour < 8).sum())
+    f = only_failure(validate_frame(frame, fraud, batch_date=DAY, now=NOW))
+    assert f.rule == "in batch period"
+    assert f.observed.startswith(f"{early:,} values outside the daily period")
+    assert f.examples and all(e.startswith("2026-02-28 ") for e in f.examples)
+
+
+def test_utc_offsets_in_text_are_converted_to_the_configured_zone(
+        fraud: UseCaseConfig) -> None:
+    # A CSV written in London on the day the clocks go forward: +00:00, then +01:00.
+    frame = fraud_frame()
+    utc = pd.Series(pd.Timestamp("2026-03-29 00:00", tz="UTC") + pd.to_timedelta(
+        np.random.default_rng(1).integers(0, 23 * 3600, len(frame)), unit="s"))
+    frame["event_time"] = utc.dt.tz_convert("Europe/London").map(
+        lambda t: t.isoformat()).astype("str")
+    assert {t[-6:] for t in frame["event_time"]} == {"+00:00", "+01:00"}
+    day, now = dt.date(2026, 3, 29), dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    result = validate_frame(frame, _in_zone(fraud, "Europe/London"), batch_date=day, now=now)
+    assert result.passed, [f.line() for f in result.failures]
+    # The same instants are a different local day in Hong Kong: the evening rows are 30 March.
+    f = only_failure(validate_frame(frame, _in_zone(fraud, "Asia/Hong_Kong"), batch_date=day,
+                                    now=now))
+    assert f.rule == "in batch period" and all(e.startswith("2026-03-30 ") for e in f.examples)
 
 
 def test_text_timestamps_are_parsed(fraud: UseCaseConfig) -> None:

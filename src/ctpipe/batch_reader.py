@@ -10,10 +10,14 @@
 
 Used for batches (validation, the cycle, ``ctpipe validate``/``drift``) and for a labelled
 history (``landing.read_source``). No Great Expectations here.
+
+``local_times`` is the one rule for time zones: validation, the labelled rows training reads,
+and feature derivation (training and scoring) all see the time column through it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -118,3 +122,49 @@ def _one_column_problem(header: object, delimiter: str) -> str:
     hint = (f"; the header looks {likely!r}-delimited" if counts[likely] else "")
     return (f"only one column found ({text[:80]!r}) with delimiter {delimiter!r} "
             f"(config data.csv_delimiter): wrong delimiter?{hint}")
+
+
+def local_times(values: pd.Series, zone: str) -> pd.Series:
+    """The time column as naive wall-clock time in ``zone`` (config ``data.timezone``).
+
+    - tz-aware timestamps are converted to ``zone``, then the zone is dropped;
+    - naive timestamps are taken as already in ``zone`` and kept;
+    - an object column mixing zones, or aware and naive values (batches from different
+      writers concatenated), is converted value by value the same way;
+    - anything else (text, numbers) is returned unchanged: parsing is the caller's job, and
+      validation's dtype rule reports a column that is not a timestamp.
+
+    Naive and one zone for every batch, so a day means the same thing to the period rule, to
+    the calendar features and to training, and batches concatenate into one datetime64 column.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(zone).dt.tz_localize(None)
+    if values.dtype != object:
+        return values
+    present = values.dropna()
+    if present.empty or not present.map(lambda v: isinstance(v, dt.datetime)).all():
+        return values
+    if not present.map(lambda v: v.tzinfo is not None).any():
+        return pd.to_datetime(values)
+
+    def naive(value: dt.datetime) -> pd.Timestamp:
+        stamp = pd.Timestamp(value)
+        return stamp if stamp.tzinfo is None else stamp.tz_convert(zone).tz_localize(None)
+
+    return pd.to_datetime(values.map(naive, na_action="ignore"))
+
+
+def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") -> pd.Series:
+    """``local_times`` of a column that may still be text (a CSV file): parsed first.
+
+    Text with mixed UTC offsets (a day across a DST change) parses only through UTC, as in
+    validation. ``errors="coerce"`` turns unparseable values into NaT instead of raising.
+    """
+    times = local_times(values, zone)
+    if pd.api.types.is_datetime64_dtype(times):
+        return times
+    try:
+        parsed = pd.to_datetime(times, errors=errors)
+    except ValueError:
+        parsed = pd.to_datetime(times, errors=errors, utc=True)
+    return local_times(parsed, zone)

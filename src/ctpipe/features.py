@@ -2,7 +2,9 @@
 
 A ``FeatureSpec`` is fitted once on the training window (it learns the category levels), stored
 as JSON next to the LightGBM booster in the registered model, and applied to raw batch rows at
-scoring time. Categories unseen in training become missing, which LightGBM handles.
+scoring time. Categories unseen in training become missing, which LightGBM handles. Calendar
+parts are read from the time column in the config's ``data.timezone`` (batch_reader.local_times,
+the rule validation applies too).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from ctpipe.batch_reader import parse_local_times
 from ctpipe.config import UseCaseConfig
 
 _CALENDAR = {
@@ -30,6 +33,8 @@ class FeatureSpec:
     numeric: list[str]
     categorical: dict[str, list[str]]
     calendar: list[str] = field(default_factory=list)
+    # Specs stored before the key existed read as UTC, the zone naive times were taken in.
+    timezone: str = "UTC"
 
     @property
     def columns(self) -> list[str]:
@@ -44,7 +49,7 @@ class FeatureSpec:
             as_text = raw[col].astype("str").where(raw[col].notna())
             out[col] = pd.Categorical(as_text, categories=levels)
         if self.calendar:
-            times = pd.to_datetime(raw[self.time_column])
+            times = parse_local_times(raw[self.time_column], self.timezone)
             for part in self.calendar:
                 out[part] = _CALENDAR[part](times).astype("float64")
         return pd.DataFrame(out, index=raw.index)
@@ -67,4 +72,5 @@ def fit_feature_spec(config: UseCaseConfig, frame: pd.DataFrame) -> FeatureSpec:
         numeric=list(config.features.numeric),
         categorical=categories,
         calendar=list(config.features.calendar),
+        timezone=config.data.timezone,
     )

@@ -1,7 +1,8 @@
 """Per-batch rules: the ones that depend on the call, not on the config alone.
 
 - period [period] and future [future]: every timestamp lies inside the batch's period (see
-  ``batch_period``) and none is after ``now`` (wall-clock time in the time column's zone);
+  ``batch_period``) and none is after ``now`` (wall-clock time in ``data.timezone``, the
+  zone validation converts the time column to);
   run when the caller passes the batch date;
 - row count vs recent batches [row_count_recent]: within ``validation.row_count_tolerance``
   of the median of the recent batches' row counts, when the caller passes at least
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from typing import Any
 
 import pandas as pd
 
@@ -56,8 +56,11 @@ def _stamp(value: dt.datetime) -> str:
 
 def call_time_specs(config: UseCaseConfig, batch_date: dt.date | None,
                     recent_rows: list[int] | None, now: dt.datetime | None,
-                    tz: Any) -> tuple[list[Spec], list[str]]:
-    """The rules that depend on this call's arguments, and notes on those skipped."""
+                    tz: str) -> tuple[list[Spec], list[str]]:
+    """The rules that depend on this call's arguments, and notes on those skipped.
+
+    ``tz`` is the zone the time column's naive wall-clock values are in (data.timezone).
+    """
     gx = load_gx()
     E = gx.expectations
     v, data = config.validation, config.data
@@ -93,19 +96,19 @@ def call_time_specs(config: UseCaseConfig, batch_date: dt.date | None,
         limit = _wall_clock(now, tz)
         specs.append(Spec(FUTURE, "not in the future", E.ExpectColumnValuesToBeBetween,
                           {"column": time, "max_value": limit},
-                          info={"now": _stamp(limit) + (f" {tz}" if tz else " UTC")}))
+                          info={"now": f"{_stamp(limit)} {tz}"}))
     elif any(rule_severity(config, kind, time) for kind in (PERIOD, FUTURE)):
         skipped.append("timestamps inside the batch period and not in the future: no batch "
                        "date given")
     return apply_severity(config, specs), skipped
 
 
-def _wall_clock(now: dt.datetime | None, tz: Any) -> dt.datetime:
-    """``now`` as a naive wall-clock time in the time column's zone (UTC for naive columns).
+def _wall_clock(now: dt.datetime | None, tz: str) -> dt.datetime:
+    """``now`` as a naive wall-clock time in ``tz`` (the time column's zone, data.timezone).
 
-    A naive ``now`` is read as UTC, like a naive time column.
+    A naive ``now`` is read as UTC.
     """
     stamp = pd.Timestamp(now if now is not None else dt.datetime.now(dt.UTC))
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
-    return stamp.tz_convert(tz or "UTC").tz_localize(None).to_pydatetime()
+    return stamp.tz_convert(tz).tz_localize(None).to_pydatetime()

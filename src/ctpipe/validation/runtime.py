@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ctpipe.batch_reader import BatchReadError, read_batch_file
+from ctpipe.batch_reader import BatchReadError, local_times, read_batch_file
 from ctpipe.config import UseCaseConfig
 from ctpipe.validation.messages import Failure, ValidationResult, describe_failures
 from ctpipe.validation.rules import call_time_specs
@@ -134,9 +134,12 @@ def _as_category_text(frame: pd.DataFrame, config: UseCaseConfig) -> dict[str, p
 def _parse_times(values: pd.Series) -> pd.Series | None:
     """Text timestamps parsed as features.py would (pd.to_datetime); None if any value fails."""
     present = values.notna()
-    for fmt in ("ISO8601", None):  # ISO first: fast, and it takes date-only and full stamps
+    # ISO first: fast, and it takes date-only and full stamps. utc=True last: text with mixed
+    # UTC offsets (a day across a DST change) parses only that way; local_times then converts
+    # it to data.timezone.
+    for fmt, utc in (("ISO8601", False), (None, False), ("ISO8601", True)):
         try:
-            parsed = pd.to_datetime(values, errors="coerce", format=fmt)
+            parsed = pd.to_datetime(values, errors="coerce", format=fmt, utc=utc)
         except (ValueError, TypeError, OverflowError):  # e.g. mixed UTC offsets
             continue
         if not (parsed.isna() & present).any():
@@ -148,20 +151,22 @@ def _is_text_or_date(value: Any) -> bool:
     return isinstance(value, (str, dt.date))
 
 
-def _prepare(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, Any]:
-    """The frame as the suite sees it, and the time column's time zone (None if naive).
+def _prepare(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, str]:
+    """The frame as the suite sees it, and the zone its naive time column is in.
 
     - domain columns as text (see _as_category_text);
     - a text time column that parses completely becomes timestamps (a CSV batch; features.py
       parses it the same way); one that does not stays text and fails the dtype rule;
-    - a tz-aware time column becomes naive wall-clock time in its own zone, so a daily batch is
-      the local day and one dtype ("datetime64") covers every column.
+    - the time column as naive wall-clock time in data.timezone (batch_reader.local_times, as
+      training and scoring see it), so a daily batch is that zone's day and one dtype
+      ("datetime64") covers every column.
     """
     changes = _as_category_text(frame, config)
     time = config.data.time_column
-    tz = None
     if time in frame.columns:
-        values = frame[time]
+        zone = config.data.timezone
+        original = frame[time]
+        values = local_times(original, zone)
         if pd.api.types.is_string_dtype(values) or (
                 values.dtype == object and values.map(_is_text_or_date, na_action="ignore")
                 .fillna(True).all()):
@@ -169,10 +174,9 @@ def _prepare(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, 
             # nanoseconds, hiding a broken column behind "dates in 1970".
             parsed = _parse_times(values)
             if parsed is not None and pd.api.types.is_datetime64_any_dtype(parsed):
-                values = changes[time] = parsed
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            tz = values.dt.tz
-            values = changes[time] = values.dt.tz_localize(None)
+                values = local_times(parsed, zone)  # text with UTC offsets is tz-aware
+        if values is not original:
+            changes[time] = values
         if pd.api.types.is_datetime64_dtype(values) and values.dtype != "datetime64[ns]":
             # GX compares datetime64[ns] columns vectorised but any other unit (pandas 3 and
             # Parquet give [us]) value by value in Python: measured 1.4 s per rule on 200,000
@@ -189,7 +193,7 @@ def _prepare(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, 
                 and not pd.api.types.is_bool_dtype(values)
                 and values.dtype not in ("int64", "float64")):
             changes[col] = values.astype("float64")
-    return (frame.assign(**changes) if changes else frame), tz
+    return (frame.assign(**changes) if changes else frame), config.data.timezone
 
 
 def validate_frame(frame: pd.DataFrame, config: UseCaseConfig, *,
@@ -197,13 +201,14 @@ def validate_frame(frame: pd.DataFrame, config: UseCaseConfig, *,
                    now: dt.datetime | None = None) -> ValidationResult:
     """Validate one batch (no target column) against the suite built from ``config``.
 
-    ``batch_date`` enables the period and future rules (``now`` defaults to the current UTC
-    time; naive timestamps are read as UTC). ``recent_rows``, the row counts of the batches
+    ``batch_date`` enables the period and future rules (``now`` defaults to the current time;
+    the period is a day, week or month of data.timezone, naive timestamps are read as in that
+    zone, tz-aware ones converted to it). ``recent_rows``, the row counts of the batches
     before this one (oldest first), enables the row-count-vs-recent rule when the config sets
     ``validation.row_count_tolerance``.
     """
-    prepared, tz = _prepare(frame, config)
-    call_specs, skipped = call_time_specs(config, batch_date, recent_rows, now, tz)
+    prepared, zone = _prepare(frame, config)
+    call_specs, skipped = call_time_specs(config, batch_date, recent_rows, now, zone)
     with _LOCK:
         plan = _plan(config)
         suite = plan.suite
