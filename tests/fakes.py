@@ -68,9 +68,16 @@ class MemoryStore:
         return sum(len(self.labels[d]) for d in dates)
 
     def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str:
+        """Like LandingZoneStore: every attempt keeps its evidence, under ``attempt-N/``.
+
+        The newest attempt's files are also at the top level (``quarantined[day]["summary.md"]``).
+        """
         self.batches.pop(day, None)
-        self.quarantined[day] = dict(evidence)
-        return f"memory://quarantine/{day}"
+        held = self.quarantined.setdefault(day, {})
+        n = 1 + len({k.split("/")[0] for k in held if k.startswith("attempt-")})
+        held.update(evidence)
+        held.update({f"attempt-{n}/{name}": text for name, text in evidence.items()})
+        return f"memory://quarantine/{day}/attempt-{n}"
 
     def read_record(self, day: dt.date) -> CycleRecord | None:
         record = self.records.get(day.isoformat())

@@ -118,7 +118,7 @@ def test_bad_batch_is_quarantined_and_registry_untouched(ctpipe_home: Path,
     assert record["status"] == "quarantined"
     assert any(f.startswith("border_wait_minutes") for f in record["validation_failures"])
     assert "border_wait_minutes" in record["message"]
-    folder = ws.quarantine / day(8)
+    folder = ws.quarantine / day(8) / "attempt-1"
     assert not path.exists() and (folder / path.name).is_file()
     assert "border_wait_minutes" in (folder / "summary.md").read_text()
     assert json.loads((folder / "gx_result.json").read_text())
@@ -135,7 +135,7 @@ def test_unreadable_batch_is_quarantined(ctpipe_home: Path, tmp_path: Path) -> N
     record = ws.read_record(day(2))
     assert record["status"] == "quarantined"
     assert str(path.name) in record["message"]
-    assert (ws.quarantine / day(2) / path.name).is_file()
+    assert (ws.quarantine / day(2) / "attempt-1" / path.name).is_file()
 
 
 def _server_state(state) -> tuple[str, str, str]:  # noqa: ANN001

@@ -268,7 +268,9 @@ def run_case(setup: Setup, case: Case, index: int) -> None:
         assert fragment in message, f"{case}: {fragment!r} not in the message: {message}"
     assert "\n" not in message, f"{case}: the message spans lines: {message!r}"
 
-    folder = ws.quarantine / when
+    # The first attempt at this batch: its own folder, the only one.
+    folder = ws.quarantine / when / "attempt-1"
+    assert [p.name for p in (ws.quarantine / when).iterdir()] == ["attempt-1"], case
     assert not path.exists(), f"{case}: {path} is still in the landing zone"
     assert (folder / path.name).is_file(), f"{case}: {path.name} not moved to {folder}"
     summary = (folder / "summary.md").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ctpipe import landing, registry
 from ctpipe.evaluation import evaluate
@@ -38,15 +39,32 @@ def simulate_to_landing(ws: Workspace, out: Path, *, days: int, shift_day: int |
     return dates
 
 
-def load_source_to_landing(ws: Workspace, source: Path) -> list[dt.date]:
-    """Cut a user's labelled history into batches in the replay's landing zone."""
+def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
+    """A user's labelled history read and cut into batches, in memory: nothing is written.
+
+    Raises OSError or ValueError naming the problem: the source is missing or unreadable, has
+    no target column, or holds no row to cut into a batch. `ctpipe backtest` calls this before
+    ``reset`` deletes the previous replay, so a bad source leaves that replay whole.
+    """
     frame = landing.read_source(source, ws.config)
     if ws.config.data.target not in frame.columns:
         raise ValueError(f"{source}: target column {ws.config.data.target!r} is missing")
     batches = landing.split_into_batches(frame, ws.config)
+    if not batches:
+        raise ValueError(f"{source}: no rows to cut into batches")
+    return batches
+
+
+def write_batches(ws: Workspace, batches: dict[dt.date, pd.DataFrame]) -> list[dt.date]:
+    """The cut history into the replay's landing zone (batch and labels files)."""
     for day, part in batches.items():
         landing.write_batch(ws.landing, ws.config, day, part)
     return sorted(batches)
+
+
+def load_source_to_landing(ws: Workspace, source: Path) -> list[dt.date]:
+    """Cut a user's labelled history into batches in the replay's landing zone."""
+    return write_batches(ws, cut_source(ws, source))
 
 
 @dataclass(frozen=True)
@@ -57,9 +75,15 @@ class DayScore:
 
 def score_day(ws: Workspace, day: dt.date, champion_version: int | None,
               static_version: int | None) -> DayScore:
-    """Both models' metric on this batch's own labels (known to the replay, not to the cycle)."""
+    """Both models' metric on this batch's own labels (known to the replay, not to the cycle).
+
+    No metric (None) for a quarantined batch, nor for labels that break a rule: the cycle
+    sets such labels aside once they arrive, the replay must not crash on them first.
+    """
     if not landing.batch_path(ws.landing, day).is_file():
         return DayScore(None, None)  # quarantined: nothing was scored
+    if landing.labels_problem(ws.landing, ws.config, day) is not None:
+        return DayScore(None, None)
     frame = landing.load_labelled(ws.landing, ws.config, [day])
     y = frame[ws.config.data.target].to_numpy()
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 REFERENCE_CASES = ["demand", "fraud"]
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -33,6 +33,34 @@ def _workspace(use_case: str, backtest: bool = False) -> Workspace:
         return open_workspace(use_case, backtest)
     except ConfigError as exc:
         _fail(str(exc), 2)
+
+
+def _parse_date(option: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        _fail(f"{option} {value!r}: not a valid date YYYY-MM-DD ({exc})", 2)
+
+
+def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
+    """The batch a cycle would run on, refused here when it does not exist.
+
+    Checked before the flow starts: a cycle on a missing batch would quarantine "nothing",
+    write a record that `ctpipe status` shows as the last cycle, an audit line and an MLflow
+    run.
+    """
+    dates = ws.store.batch_dates()
+    if date is None:
+        if not dates:
+            _fail(f"no batches in {ws.landing / 'batches'}: nothing to run", 2)
+        return dates[-1]
+    day = _parse_date("--date", date)
+    if day not in dates:
+        where = ws.quarantine / day.isoformat()
+        hint = (f"; it was quarantined to {where}: put a corrected file back to run it again"
+                if where.is_dir() else "")
+        _fail(f"--date {day}: no batch for that date in {ws.landing / 'batches'}{hint}", 2)
+    return day
 
 
 @app.command()
@@ -53,10 +81,10 @@ def simulate(
     from ctpipe.backtest import simulate_to_landing
 
     ws = _workspace(use_case)
+    first = _parse_date("--start", start)
     target = out or ws.landing
     dates = simulate_to_landing(ws, target, days=days, shift_day=None if no_shift else shift_day,
-                                rows=rows_per_day, seed=seed,
-                                start=dt.date.fromisoformat(start))
+                                rows=rows_per_day, seed=seed, start=first)
     typer.echo(f"{len(dates)} batches {dates[0]} .. {dates[-1]} written to {target}")
 
 
@@ -65,13 +93,17 @@ def cycle(
     use_case: str,
     date: Annotated[str | None, typer.Option(help="Batch date YYYY-MM-DD (default: newest).")]
     = None,
+    force: Annotated[bool, typer.Option(help="Train again a batch already retrained under "
+                                        "this config.")] = False,
 ) -> None:
     """Run the daily cycle on one batch of the landing zone."""
     settings.configure_environment()
     from ctpipe.flows.cycle import cycle_flow
 
     ws = _workspace(use_case)
-    state = cycle_flow(use_case=use_case, batch_date=date, return_state=True)
+    day = _batch_to_run(ws, date)
+    date = day.isoformat() if date else None  # None: the flow picks the newest, as scheduled
+    state = cycle_flow(use_case=use_case, batch_date=date, force=force, return_state=True)
     record = ws.read_record(date) if date else ws.last_record()
     if record:
         typer.echo(json.dumps(record, indent=2))
@@ -156,11 +188,13 @@ def backtest(
     path = source or (Path(ws.config.data.source) if ws.config.data.source else None)
     if path is None:
         _fail("no --source given and the config has no data.source", 2)
-    bt.reset(ws)
     try:
-        dates = bt.load_source_to_landing(ws, path)
+        # Read and cut before reset: a bad source must not cost the previous replay.
+        batches = bt.cut_source(ws, path)
     except (OSError, ValueError) as exc:
-        _fail(f"cannot read {path}: {exc}", 2)
+        _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
+    bt.reset(ws)
+    dates = bt.write_batches(ws, batches)
     typer.echo(f"{len(dates)} batches from {path}", err=True)
     report = _run_backtests([(ws, None)])
     _print_summary(report)
@@ -214,10 +248,7 @@ def validate(
     from ctpipe.validation import validate_file, write_data_docs
 
     cfg = _workspace(use_case).config
-    try:
-        batch_date = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        _fail(f"--date {date!r}: expected YYYY-MM-DD", 2)
+    batch_date = _parse_date("--date", date) if date else None
     result = validate_file(file, cfg, batch_date=batch_date)
     typer.echo(result.summary_markdown(str(file)))
     if docs and result.read_error is None:

@@ -7,22 +7,43 @@ Layout under a use case's landing folder::
 
 A batch's labels count as arrived ``label_delay`` batches after it, so a replay sees exactly
 what production would have seen on each day.
+
+Labels are checked like batches before anything trains on them (``labels_problem``): the
+target is there, numeric, finite, not null (or its null rows dropped with
+``data.drop_null_targets``), in {0, 1} for a binary task, and the rows match the batch's (same
+count, same ids in the same order). A labels file that breaks a rule is set aside under
+``<quarantine>/<date>/labels-attempt-N/`` with a summary naming the file and the rule; that
+batch is then simply not labelled.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import re
+import shutil
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ctpipe.batch_reader import DATA_SUFFIXES, read_batch_file
+from ctpipe.batch_reader import (
+    DATA_SUFFIXES,
+    BatchReadError,
+    local_times,
+    parse_local_times,
+    read_batch_file,
+)
 from ctpipe.config import UseCaseConfig
 
 BATCH_KEY = "__batch_date__"
+log = logging.getLogger(__name__)
 
 
 def batch_path(landing: Path, day: dt.date) -> Path:
@@ -58,11 +79,28 @@ def batch_dates(landing: Path) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(p.stem) for p in folder.glob("*.parquet"))
 
 
-def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date) -> list[dt.date]:
-    """Batches whose labels have arrived by ``as_of`` (label_delay counted in batches)."""
+def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
+                   quarantine: Path | None = None) -> list[dt.date]:
+    """Batches whose labels have arrived by ``as_of`` (label_delay counted in batches).
+
+    Only labels that pass ``labels_problem`` count. A labels file that breaks a rule is set
+    aside under ``quarantine`` (``<date>/labels-attempt-N/``) when given, so it is judged
+    once; without a quarantine folder it is only left out.
+    """
     dates = [d for d in batch_dates(landing) if d <= as_of]
     cutoff = len(dates) - config.data.label_delay
-    return [d for d in dates[: max(cutoff, 0)] if labels_path(landing, d).is_file()]
+    usable = []
+    for day in dates[: max(cutoff, 0)]:
+        if not labels_path(landing, day).is_file():
+            continue
+        check = _cached_check(landing, config, day)
+        if check.problem is None:
+            usable.append(day)
+        elif check.labels_at_fault and quarantine is not None:
+            set_aside_labels(landing, day, quarantine, check.problem)
+        else:
+            log.warning("batch %s left out of the labelled history: %s", day, check.problem)
+    return usable
 
 
 def row_count(path: Path) -> int:
@@ -70,22 +108,209 @@ def row_count(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
+@dataclass(frozen=True)
+class LabelCheck:
+    """A labels file against its batch: the rule it breaks (None: usable), rows kept."""
+
+    problem: str | None = None
+    keep: np.ndarray | None = None  # rows to keep when data.drop_null_targets dropped some
+    note: str | None = None  # what was dropped, for the log
+    labels_at_fault: bool = True  # False: the batch could not be read, not the labels
+
+
+def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFrame,
+                 config: UseCaseConfig, source: str) -> LabelCheck:
+    """Labels against the batch they belong to; every problem names ``source`` and the rule.
+
+    ``batch_ids`` is the batch's id column (None without one). Rules, in order: the target
+    (and id) column exists; as many rows as the batch; the same ids in the same order; the
+    target is numeric (bool counts), not null (data.drop_null_targets drops such rows
+    instead), finite, and 0 or 1 for a binary task.
+    """
+    data = config.data
+    target, id_col = data.target, data.id_column
+
+    def broken(rule: str) -> LabelCheck:
+        return LabelCheck(problem=f"{source}: {rule}")
+
+    for column in (target, id_col):
+        if column and column not in labels.columns:
+            return broken(f"column {column!r} is missing (columns: {list(labels.columns)})")
+    if len(labels) != batch_rows:
+        return broken(f"{len(labels)} labels for {batch_rows} batch rows (row counts must be "
+                      "equal)")
+    if id_col and batch_ids is not None:
+        ids = labels[id_col].reset_index(drop=True)
+        expected = batch_ids.reset_index(drop=True)
+        if not ids.equals(expected):
+            differ = np.flatnonzero(ids.astype("str").to_numpy()
+                                    != expected.astype("str").to_numpy())
+            where = (f"first difference at row {differ[0]}: {_plain(ids.iloc[differ[0]])!r} "
+                     f"vs the batch's {_plain(expected.iloc[differ[0]])!r}") if len(differ) \
+                else f"dtype {ids.dtype} vs the batch's {expected.dtype}"
+            return broken(f"ids do not match the batch's rows ({where})")
+    values = labels[target]
+    if not pd.api.types.is_numeric_dtype(values):
+        shown = values.dropna().astype("str").unique()[:3].tolist()
+        return broken(f"target {target!r} has dtype {values.dtype}, expected numeric "
+                      f"(e.g. {shown})")
+    null = values.isna().to_numpy()
+    keep, note = None, None
+    if null.any():
+        count = int(null.sum())
+        if not data.drop_null_targets:
+            return broken(f"{count:,} of {len(values):,} targets {target!r} are null "
+                          "(data.drop_null_targets: true drops such rows instead)")
+        if count == len(values):
+            return broken(f"every target {target!r} is null ({count:,} rows)")
+        keep = ~null
+        note = f"{source}: {count:,} of {len(values):,} rows with a null target dropped " \
+               "(data.drop_null_targets)"
+    present = values[~null].astype("float64").to_numpy()
+    infinite = int(np.isinf(present).sum())
+    if infinite:
+        return broken(f"{infinite:,} targets {target!r} are infinite")
+    if data.task == "binary":
+        outside = np.unique(present[(present != 0.0) & (present != 1.0)])
+        if len(outside):
+            shown = ", ".join(f"{v:g}" for v in outside[:5])
+            return broken(f"binary target {target!r} has values outside {{0, 1}}: {shown}")
+    return LabelCheck(keep=keep, note=note)
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so a message shows 5, not np.int64(5)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def labels_problem(landing: Path, config: UseCaseConfig, day: dt.date) -> str | None:
+    """Why the batch's labels cannot be used (None: they can), as ``labelled_dates`` judges."""
+    if not labels_path(landing, day).is_file():
+        return f"{labels_path(landing, day)}: no labels file"
+    return _cached_check(landing, config, day).problem
+
+
+def _read_labels(path: Path, config: UseCaseConfig) -> pd.DataFrame:
+    return read_batch_file(path, config)  # a labels file follows the batch files' rules
+
+
+def _check_day(landing: Path, config: UseCaseConfig, day: dt.date) -> LabelCheck:
+    path = labels_path(landing, day)
+    try:
+        labels = _read_labels(path, config)
+    except BatchReadError as exc:
+        return LabelCheck(problem=f"{path}: {exc.problem}")
+    source = batch_path(landing, day)
+    id_col = config.data.id_column
+    try:
+        # Only the ids (or the footer's row count) of the batch: a batch can be large.
+        ids = pd.read_parquet(source, columns=[id_col])[id_col] if id_col else None
+        rows = len(ids) if ids is not None else row_count(source)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        # Not the labels' fault: the batch is judged by its own cycle's validation.
+        return LabelCheck(problem=f"{source}: batch unreadable for its labels: "
+                          f"{' '.join(str(exc).split())}", labels_at_fault=False)
+    return check_labels(ids, rows, labels, config, str(path))
+
+
+# labelled_dates runs several times per cycle over the whole history: each labels file is
+# checked once per content (path, size and mtime of both files) and rules.
+_CHECKS: OrderedDict[tuple, LabelCheck] = OrderedDict()
+_MAX_CHECKS = 8192
+
+
+def _cached_check(landing: Path, config: UseCaseConfig, day: dt.date) -> LabelCheck:
+    def stat(path: Path) -> tuple[int, int]:
+        try:
+            st = path.stat()
+        except OSError:
+            return (-1, -1)
+        return (st.st_size, st.st_mtime_ns)
+
+    data = config.data
+    key = (str(labels_path(landing, day)), stat(labels_path(landing, day)),
+           stat(batch_path(landing, day)), data.target, data.id_column, data.task,
+           data.drop_null_targets)
+    check = _CHECKS.get(key)
+    if check is None:
+        # The verdict only: a row mask of a large batch is not worth keeping in memory.
+        check = _CHECKS[key] = replace(_check_day(landing, config, day), keep=None)
+        while len(_CHECKS) > _MAX_CHECKS:
+            _CHECKS.popitem(last=False)
+    return check
+
+
+def new_attempt_folder(parent: Path, prefix: str = "attempt") -> Path:
+    """A new, empty ``<prefix>-N`` folder under ``parent`` (N one past the highest there).
+
+    mkdir without exist_ok claims the number: two processes quarantining the same batch get
+    two folders, and no attempt overwrites another's evidence.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(rf"^{re.escape(prefix)}-(\d+)$")
+    taken = [int(m.group(1)) for p in parent.iterdir() if (m := pattern.match(p.name))]
+    n = max(taken, default=0) + 1
+    while True:
+        folder = parent / f"{prefix}-{n}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return folder
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Through a temporary file and a rename: evidence is whole or absent, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def set_aside_labels(landing: Path, day: dt.date, quarantine: Path, problem: str) -> Path | None:
+    """Move the labels file to ``<quarantine>/<date>/labels-attempt-N/`` with a summary.
+
+    Returns the folder, or None when another process moved the file first.
+    """
+    source = labels_path(landing, day)
+    folder = new_attempt_folder(quarantine / day.isoformat(), "labels-attempt")
+    write_text_atomic(folder / "summary.md",
+                      f"# Labels set aside: {source}\n\n{problem}\n\nThe batch of {day} "
+                      "stays in the landing zone, unlabelled: training and drift go on "
+                      "without it. Put a corrected labels file back to use it.\n")
+    try:
+        shutil.move(str(source), folder / source.name)
+    except FileNotFoundError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    log.warning("labels of batch %s set aside to %s: %s", day, folder, problem)
+    return folder
+
+
 def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]) -> pd.DataFrame:
-    """Batches joined with their labels (row order is the join key), tagged with their date."""
+    """Batches joined with their labels (row order is the join key), tagged with their date.
+
+    Each batch's labels are checked (``check_labels``) first: a broken file raises a
+    ValueError naming it and the rule, so nothing trains on part of a window. The time column
+    comes out as naive local time in data.timezone (batch_reader.local_times), one dtype for
+    every batch.
+    """
     frames = []
     for day in dates:
         batch = pd.read_parquet(batch_path(landing, day))
-        labels = pd.read_parquet(labels_path(landing, day))
-        if len(labels) != len(batch):
-            raise ValueError(
-                f"{labels_path(landing, day)}: {len(labels)} labels for {len(batch)} batch rows"
-            )
+        labels = _read_labels(labels_path(landing, day), config)
         id_col = config.data.id_column
-        if id_col and not batch[id_col].reset_index(drop=True).equals(
-            labels[id_col].reset_index(drop=True)
-        ):
-            raise ValueError(f"{labels_path(landing, day)}: ids do not match the batch's rows")
+        check = check_labels(batch[id_col] if id_col else None, len(batch), labels, config,
+                             str(labels_path(landing, day)))
+        if check.problem is not None:
+            raise ValueError(check.problem)
         batch[config.data.target] = labels[config.data.target].to_numpy()
+        if check.keep is not None:
+            log.warning("%s", check.note)
+            batch = batch[check.keep].reset_index(drop=True)
+        time = config.data.time_column
+        if time in batch.columns:
+            batch[time] = local_times(batch[time], config.data.timezone)
         batch[BATCH_KEY] = day.isoformat()
         frames.append(batch)
     if not frames:
@@ -101,7 +326,8 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
     time_col = config.data.time_column
     if time_col not in frame.columns:
         raise ValueError(f"time column {time_col!r} not found; columns are {list(frame.columns)}")
-    times = pd.to_datetime(frame[time_col], errors="coerce")
+    # Batches are that zone's days, as validation's period rule counts them.
+    times = parse_local_times(frame[time_col], config.data.timezone, errors="coerce")
     bad = int(times.isna().sum())
     if bad:
         raise ValueError(f"time column {time_col!r}: {bad} values are not dates")

@@ -8,6 +8,7 @@ an in-memory one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -65,7 +66,8 @@ class LandingZoneStore:
         return [landing.row_count(landing.batch_path(self.landing, d)) for d in days]
 
     def labelled_dates(self, as_of: dt.date) -> list[dt.date]:
-        return landing.labelled_dates(self.landing, self.config, as_of)
+        return landing.labelled_dates(self.landing, self.config, as_of,
+                                      quarantine=self.quarantine_root)
 
     def read_labelled(self, dates: list[dt.date]) -> pd.DataFrame:
         return landing.load_labelled(self.landing, self.config, dates)
@@ -74,14 +76,19 @@ class LandingZoneStore:
         return sum(landing.row_count(landing.labels_path(self.landing, d)) for d in dates)
 
     def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str:
-        """Move the batch out of the landing zone, with the evidence files beside it."""
+        """Move the batch out of the landing zone into a new ``<date>/attempt-N/`` folder.
+
+        Each attempt gets its own folder, so re-running a batch never overwrites an earlier
+        attempt's evidence. The evidence is written (whole, through a rename) before the batch
+        moves: a quarantined batch always has its reasons beside it.
+        """
         source = landing.batch_path(self.landing, day)
-        folder = self.quarantine_root / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        if source.exists():
-            shutil.move(str(source), folder / source.name)
+        folder = landing.new_attempt_folder(self.quarantine_root / day.isoformat())
         for name, text in evidence.items():
-            (folder / name).write_text(text, encoding="utf-8")
+            landing.write_text_atomic(folder / name, text)
+        # Gone already (another run moved it first): this attempt keeps its evidence only.
+        with contextlib.suppress(FileNotFoundError):
+            shutil.move(str(source), folder / source.name)
         return str(folder)
 
     def _record_path(self, day: str) -> Path:
