@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -60,10 +61,19 @@ def test_cold_start_promotes_with_lineage(ctpipe_home: Path, tmp_path: Path) -> 
     served = mlflow.pyfunc.load_model(f"models:/{ws.model_name}@champion").predict(batch)
     loaded = registry.load_version(ws.model_name, 1)
     np.testing.assert_allclose(np.asarray(served), loaded.model.predict(batch))
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/{ws.model_name}/1")) / "artifacts"
-    assert registry.sha256_of([local / "booster.txt", local / "features.json",
-                               local / "profile.npz", local / "outputs.npz"]) \
-        == tags["artifact_sha256"]
+    # The sha256 covers every stored file of the model (code, MLmodel, environment too),
+    # recomputed here by the documented rule: "<path>\0<file sha256>\n", sorted by path,
+    # without the registered_model_meta that MLflow's models:/ load above wrote there.
+    stored = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=registry.client().get_model_version_download_uri(ws.model_name, "1")))
+    files = {p.relative_to(stored).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in stored.rglob("*") if p.is_file() and p.name != "registered_model_meta"}
+    assert {"MLmodel", "pyfunc_entry.py", "requirements.txt", "python_env.yaml",
+            "artifacts/booster.txt", "artifacts/features.json", "artifacts/profile.npz",
+            "artifacts/outputs.npz"} <= set(files)
+    whole = hashlib.sha256("".join(f"{rel}\0{files[rel]}\n" for rel in sorted(files)).encode())
+    assert tags["artifact_hash_scope"] == "model-dir-v1"
+    assert whole.hexdigest() == tags["artifact_sha256"]
 
     assert "PASSED" in _artifact("demand-gate")
     # The next day compares predictions and the newly arrived labels with the training rows.

@@ -1,6 +1,8 @@
 """Rollback planning and applying against a real (temporary SQLite) MLflow registry.
 
-Versions are created without model files: a rollback only reads tags and moves an alias.
+Versions share a small stand-in model directory with its recorded sha256: a rollback reads
+tags, verifies the target's files and moves an alias, and never parses a model. Tampered real
+models are tests/test_integrity.py's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ctpipe import audit, registry, settings
+from ctpipe import audit, integrity, registry, settings
 from ctpipe.lineage import Lineage
 from ctpipe.rollback import (
     TAG_VALUE_LIMIT,
@@ -31,7 +33,17 @@ def _version(tags: dict[str, str], source: Path) -> int:
     c = registry.client()
     if not c.search_registered_models(f"name = '{MODEL}'"):
         c.create_registered_model(MODEL)
+    # The sha256 as registration records it: promote and rollback verify the files against it.
+    tags = {**tags, **integrity.record(source).to_tags()}
     return int(c.create_model_version(MODEL, source=str(source), tags=tags).version)
+
+
+def _model_dir(home: Path) -> Path:
+    source = home / "model"
+    (source / "artifacts").mkdir(parents=True)
+    (source / "MLmodel").write_text("flavors: {}\n", encoding="utf-8")
+    (source / "artifacts" / "booster.txt").write_text("tree\n", encoding="utf-8")
+    return source
 
 
 def _promote(version: int, previous: int | None) -> None:
@@ -42,8 +54,7 @@ def _promote(version: int, previous: int | None) -> None:
 @pytest.fixture
 def history(ctpipe_home: Path) -> Path:
     """v1, v2 promoted in turn; v3 rejected by the gate; v4 champion (replacing v2)."""
-    source = ctpipe_home / "model"
-    source.mkdir()
+    source = _model_dir(ctpipe_home)
     for metric in ("0.25", "0.22"):
         _version({**PASSED, "holdout_metric": metric}, source)
     _version({**REJECTED, "holdout_metric": "0.31"}, source)
@@ -161,9 +172,7 @@ def test_missing_or_current_target_is_refused(history: Path) -> None:
 def test_no_champion(ctpipe_home: Path) -> None:
     with pytest.raises(RollbackRefused, match="^nope: no champion to roll back from$"):
         plan_rollback("nope")
-    source = ctpipe_home / "model"
-    source.mkdir()
-    _version(PASSED, source)
+    _version(PASSED, _model_dir(ctpipe_home))
     with pytest.raises(RollbackRefused, match=f"^{MODEL}: no champion to roll back from$"):
         plan_rollback(MODEL, to_version=1)
 

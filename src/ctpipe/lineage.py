@@ -34,6 +34,10 @@ class Lineage:
     config_hash: str | None = None
     code_version: str | None = None
     artifact_sha256: str | None = None
+    # What artifact_sha256 covers ("model-dir-v1"; unset: the four data files), and the
+    # per-file digests that name the file a mismatch is in (ctpipe.integrity).
+    artifact_hash_scope: str | None = None
+    artifact_files: str | None = None
     # Evaluation and the gate.
     metric_name: str | None = None
     holdout_metric: str | None = None

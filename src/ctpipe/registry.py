@@ -4,14 +4,18 @@ A registered version holds the whole inference path (feature spec + LightGBM boo
 a small pyfunc wrapper) and the reference profile the drift check compares batches against.
 The registry is the source of truth for production: alias ``champion`` serves, ``challenger``
 marks the newest candidate.
+
+Every version records the sha256 of its stored files (ctpipe.integrity); loading, promoting and
+rolling back verify it before anything parses a file.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +28,11 @@ from mlflow.models import infer_signature
 from mlflow.models.signature import ModelSignature
 from mlflow.tracking import MlflowClient
 
-from ctpipe import __version__, settings
+from ctpipe import __version__, integrity, settings
 from ctpipe.decisions.retraining import promotion_move
 from ctpipe.drift import ReferenceProfile
 from ctpipe.features import FeatureSpec
+from ctpipe.integrity import IntegrityError
 from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
 from ctpipe.serving import ENTRY_POINT, load_scoring_model
 from ctpipe.training import ScoringModel
@@ -67,14 +72,6 @@ def code_version() -> str:
     return f"{__version__}+{sha}" if sha else __version__
 
 
-def sha256_of(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _signature(spec: FeatureSpec, sample: pd.DataFrame) -> ModelSignature:
     """Input schema inferred from real rows, so integer and float columns keep their types."""
     columns = [*spec.numeric, *spec.categorical]
@@ -95,7 +92,6 @@ def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceP
         profile.save(folder / _PROFILE)
         outputs.save(folder / _OUTPUTS)
         files = [folder / _BOOSTER, folder / _FEATURES, folder / _PROFILE, folder / _OUTPUTS]
-        artifact_sha = sha256_of(files)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY_POINT),
@@ -106,8 +102,11 @@ def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceP
             pip_requirements=[f"ctpipe=={__version__}", f"lightgbm=={lgb.__version__}",
                               f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"],
         )
-    all_tags = lineage.merged(Lineage(artifact_sha256=artifact_sha,
-                                      code_version=code_version())).to_tags()
+        # Hash what MLflow stored, read back from the store, not what we handed it: MLflow
+        # adds MLmodel, the code file and the environment files, and those are verified too.
+        stored = c.get_logged_model(info.model_id).artifact_location
+        hashes = integrity.record(_download(stored, folder / "stored"))
+    all_tags = lineage.merged(hashes.merged(Lineage(code_version=code_version()))).to_tags()
     _ensure_registered_model(c, model_name)
     # Tags go in with the version itself: a version never exists without its lineage.
     version = c.create_model_version(
@@ -175,12 +174,14 @@ def versions_for_batch(model_name: str, batch_date: str,
 def promote(model_name: str, version: int, previous: int | None, tags: Lineage) -> None:
     """Move ``champion`` from ``previous`` to ``version`` and record why.
 
+    Refuses (IntegrityError) a version whose stored files no longer match their sha256.
     Refuses when the champion is no longer ``previous``: the gate compared against a model that
     no longer serves, and moving the alias would silently undo a rollback. Safe to repeat after
     a failure: a second call finds the alias already moved and only writes the tags. On a
     failure while tagging, the alias moves back.
     """
     c = client()
+    verify_version(model_name, version)
     current = get_alias(model_name, CHAMPION)
     move = promotion_move(model_name=model_name, version=version, expected=previous,
                           current=current.version if current else None)
@@ -204,26 +205,81 @@ def tag_version(model_name: str, version: int, tags: Lineage) -> None:
         c.set_model_version_tag(model_name, str(version), key, value)
 
 
-@functools.lru_cache(maxsize=16)
-def _load_artifacts(tracking_uri: str, model_name: str, version: int,
-                    sha256: str) -> tuple[ScoringModel, ReferenceProfile, ReferenceProfile]:
-    # A version's artifacts never change once registered; the sha256 in the key keeps a
-    # re-created model (a reset replay numbers its versions from 1 again) from hitting the cache.
-    with tempfile.TemporaryDirectory(prefix="ctpipe-load-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(
-            f"models:/{model_name}/{version}", dst_path=tmp, tracking_uri=tracking_uri))
-        art = local / "artifacts"
-        model = load_scoring_model(art / _BOOSTER, art / _FEATURES)
-        profile = ReferenceProfile.load(art / _PROFILE)
-        outputs = ReferenceProfile.load(art / _OUTPUTS)
-    return model, profile, outputs
+def _download(artifact_uri: str, dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    return Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=artifact_uri, dst_path=str(dst), tracking_uri=settings.tracking_uri()))
+
+
+def _download_verified(info: ModelVersionInfo, dst: Path) -> tuple[Path, str]:
+    """The version's stored files, copied to ``dst`` and verified; and their sha256.
+
+    Downloads the version's artifact location itself, not ``models:/name/version``: MLflow
+    adds a ``registered_model_meta`` file to the latter that was never stored.
+    """
+    uri = client().get_model_version_download_uri(info.name, str(info.version))
+    local = _download(uri, dst)
+    return local, integrity.verify(info.name, info.version, info.lineage, local)
+
+
+def verify_version(model_name: str, version: int) -> str:
+    """The version's verified sha256; IntegrityError when its stored files changed."""
+    with tempfile.TemporaryDirectory(prefix="ctpipe-verify-") as tmp:
+        return _download_verified(get_version(model_name, version), Path(tmp))[1]
+
+
+_Artifacts = tuple[ScoringModel, ReferenceProfile, ReferenceProfile]
+_LOADED: OrderedDict[tuple[str, str, int, str], _Artifacts] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+_LOADED_MAX = 16
 
 
 def load_version(model_name: str, version: int) -> LoadedVersion:
+    """The version's model and profiles, from files verified against their sha256 first.
+
+    Every call downloads and hashes the stored files: a file changed after an earlier load is
+    refused, never served from memory. Only the parsing is cached, keyed on the sha256 just
+    verified (plus store, model and version: a reset replay numbers its versions from 1
+    again), so a cache hit is the same bytes parsed before. Parsing reads the verified copy,
+    so nothing can change the files between the check and LightGBM.
+    """
     info = get_version(model_name, version)
-    model, profile, outputs = _load_artifacts(settings.tracking_uri(), model_name, version,
-                                              info.lineage.artifact_sha256 or "")
+    with tempfile.TemporaryDirectory(prefix="ctpipe-load-") as tmp:
+        local, sha = _download_verified(info, Path(tmp))
+        key = (settings.tracking_uri(), model_name, version, sha)
+        with _LOADED_LOCK:
+            loaded = _LOADED.get(key)
+            if loaded is not None:
+                _LOADED.move_to_end(key)
+        if loaded is None:
+            art = local / "artifacts"
+            loaded = (load_scoring_model(art / _BOOSTER, art / _FEATURES),
+                      ReferenceProfile.load(art / _PROFILE), ReferenceProfile.load(art / _OUTPUTS))
+            with _LOADED_LOCK:
+                _LOADED[key] = loaded
+                while len(_LOADED) > _LOADED_MAX:
+                    _LOADED.popitem(last=False)
+    model, profile, outputs = loaded
     return LoadedVersion(info=info, model=model, profile=profile, outputs=outputs)
+
+
+def load_pyfunc(model_name: str, version: int) -> mlflow.pyfunc.PyFuncModel:
+    """The served pyfunc model, loaded from a verified copy of its files.
+
+    ``mlflow.pyfunc.load_model("models:/...")`` runs the stored code file unchecked; this runs
+    it only after the whole model directory matched its sha256. Versions registered before
+    whole-model hashing are refused: their sha256 does not cover the code file.
+    """
+    info = get_version(model_name, version)
+    with tempfile.TemporaryDirectory(prefix="ctpipe-pyfunc-") as tmp:
+        local, _ = _download_verified(info, Path(tmp))
+        if info.lineage.artifact_hash_scope != integrity.SCOPE_MODEL_DIR:
+            raise IntegrityError(f"{model_name} v{version}: registered before whole-model "
+                                 "hashing, so its sha256 does not cover the code file; not "
+                                 "loading it as pyfunc (load_version still verifies its data "
+                                 "files)")
+        # load_context reads every file into memory, so the copy can go afterwards.
+        return mlflow.pyfunc.load_model(str(local))
 
 
 def load_champion(model_name: str) -> LoadedVersion | None:

@@ -1,5 +1,8 @@
 """Roll ``champion`` back: read the registry, let the rule choose (ctpipe.decisions.rollback),
-then move the alias in one compare-and-swap step and hand the decision to the trace sink."""
+then move the alias in one compare-and-swap step and hand the decision to the trace sink.
+
+The target's files are verified against their sha256 first (ctpipe.integrity).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +19,21 @@ from ctpipe.decisions.rollback import (
     choose_target,
     version_span,
 )
+from ctpipe.integrity import IntegrityError
 from ctpipe.lineage import TAG_VALUE_LIMIT, Lineage, ModelVersionInfo
 from ctpipe.links import mlflow_version_link
 from ctpipe.registry import CHAMPION
 from ctpipe.trace import Artifact, Decision
 
-__all__ = ["TAG_VALUE_LIMIT", "RollbackPlan", "RollbackRefused", "apply_rollback",
-           "plan_rollback", "run_rollback", "version_span"]
+__all__ = ["TAG_VALUE_LIMIT", "RollbackPlan", "RollbackRefused", "TargetTampered",
+           "apply_rollback", "plan_rollback", "run_rollback", "version_span"]
+
+
+class TargetTampered(RollbackRefused, IntegrityError):
+    """The target's stored files changed since it was registered: it must not serve.
+
+    Both a refusal (the CLI and flows report it as one) and an IntegrityError.
+    """
 
 
 def plan_rollback(model_name: str, to_version: int | None = None, *,
@@ -39,13 +50,19 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
                    publish: Callable[[Decision], None]) -> dict:
     """Move ``champion`` to the plan's target in one alias move, tag both versions, publish.
 
-    If tagging fails, the alias moves back and the tags are restored before the error
-    propagates: either the whole rollback happened or none of it.
+    Refuses (TargetTampered) a target whose stored files no longer match their sha256, even
+    with --force: force overrides the gate, never integrity. If tagging fails, the alias moves
+    back and the tags are restored before the error propagates: either the whole rollback
+    happened or none of it.
     """
     why = reason.strip()
     if not why:
         raise RollbackRefused("a rollback needs a reason (--reason TEXT)")
     model, old, new = plan.model_name, plan.current, plan.target
+    try:
+        registry.verify_version(model, new.version)
+    except IntegrityError as exc:
+        raise TargetTampered(f"{exc}; name another version with --to") from exc
     c = registry.client()
     live = registry.get_alias(model, CHAMPION)
     if live is None or live.version != old.version:
