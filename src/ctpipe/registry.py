@@ -6,7 +6,8 @@ The registry is the source of truth for production: alias ``champion`` serves, `
 marks the newest candidate.
 
 Every version records the sha256 of its stored files (ctpipe.integrity); loading, promoting and
-rolling back verify it before anything parses a file.
+rolling back verify it before anything parses a file. Promotion and rollback move ``champion``
+under a per-model lock (ctpipe.locks).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from mlflow.models import infer_signature
 from mlflow.models.signature import ModelSignature
 from mlflow.tracking import MlflowClient
 
-from ctpipe import __version__, integrity, settings
-from ctpipe.decisions.retraining import promotion_move
+from ctpipe import __version__, integrity, locks, settings
+from ctpipe.decisions.retraining import PromotionMove, promotion_move
 from ctpipe.drift import ReferenceProfile
+from ctpipe.faults import pause_point
 from ctpipe.features import FeatureSpec
 from ctpipe.integrity import IntegrityError
 from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
@@ -175,19 +177,40 @@ def promote(model_name: str, version: int, previous: int | None, tags: Lineage) 
     """Move ``champion`` from ``previous`` to ``version`` and record why.
 
     Refuses (IntegrityError) a version whose stored files no longer match their sha256.
-    Refuses when the champion is no longer ``previous``: the gate compared against a model that
-    no longer serves, and moving the alias would silently undo a rollback. Safe to repeat after
-    a failure: a second call finds the alias already moved and only writes the tags. On a
-    failure while tagging, the alias moves back.
+    Refuses (ChampionChanged) when the champion is no longer ``previous``: the gate compared
+    against a model that no longer serves, and moving the alias would silently undo a
+    rollback; and when a rollback is waiting to move the alias: the rollback wins. The check
+    and the move happen under the model's lock (ctpipe.locks), which rollbacks take too.
+    Safe to repeat after a failure: a second call finds the alias already moved and only
+    writes the tags. On a failure while tagging, the alias moves back.
     """
     c = client()
+    # Before the lock: hashing downloads the model, and nobody should wait for that.
     verify_version(model_name, version)
-    current = get_alias(model_name, CHAMPION)
-    move = promotion_move(model_name=model_name, version=version, expected=previous,
-                          current=current.version if current else None)
-    if move == "already-champion":
+    pause_point("promote.before-lock")
+    with locks.champion_lock(model_name, f"promote v{version}"):
+        if _promotion_move(model_name, version, previous) == "move":
+            pause_point("promote.before-move")
+            with locks.rollbacks_held_off(model_name) as rollback_waiting:
+                # Checked again: the lock keeps out ctpipe, not an alias moved by hand in the
+                # MLflow UI meanwhile.
+                if _promotion_move(model_name, version, previous,
+                                   rollback_waiting) == "move":
+                    _move_champion(c, model_name, version, previous, tags)
+                    return
         tag_version(model_name, version, tags)
-        return
+
+
+def _promotion_move(model_name: str, version: int, previous: int | None,
+                    rollback_waiting: bool = False) -> PromotionMove:
+    current = get_alias(model_name, CHAMPION)
+    return promotion_move(model_name=model_name, version=version, expected=previous,
+                          current=current.version if current else None,
+                          rollback_waiting=rollback_waiting)
+
+
+def _move_champion(c: MlflowClient, model_name: str, version: int, previous: int | None,
+                   tags: Lineage) -> None:
     c.set_registered_model_alias(model_name, CHAMPION, str(version))
     try:
         tag_version(model_name, version, tags)

@@ -1,7 +1,9 @@
 """Roll ``champion`` back: read the registry, let the rule choose (ctpipe.decisions.rollback),
 then move the alias in one compare-and-swap step and hand the decision to the trace sink.
 
-The target's files are verified against their sha256 first (ctpipe.integrity).
+The target's files are verified against their sha256 first (ctpipe.integrity), and the
+check-and-move runs under the model's lock (ctpipe.locks), announced to a promotion in flight
+so that the rollback wins over it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 
 from mlflow.tracking import MlflowClient
 
-from ctpipe import registry
+from ctpipe import locks, registry
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.rollback import (
     RollbackPlan,
@@ -19,6 +21,7 @@ from ctpipe.decisions.rollback import (
     choose_target,
     version_span,
 )
+from ctpipe.faults import pause_point
 from ctpipe.integrity import IntegrityError
 from ctpipe.lineage import TAG_VALUE_LIMIT, Lineage, ModelVersionInfo
 from ctpipe.links import mlflow_version_link
@@ -51,40 +54,45 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
     """Move ``champion`` to the plan's target in one alias move, tag both versions, publish.
 
     Refuses (TargetTampered) a target whose stored files no longer match their sha256, even
-    with --force: force overrides the gate, never integrity. If tagging fails, the alias moves
-    back and the tags are restored before the error propagates: either the whole rollback
-    happened or none of it.
+    with --force: force overrides the gate, never integrity. The check that the champion is
+    still the planned one and the move happen under the model's lock; a promotion waiting to
+    move the alias meanwhile stands down. If tagging fails, the alias moves back and the tags
+    are restored before the error propagates: either the whole rollback happened or none of it.
     """
     why = reason.strip()
     if not why:
         raise RollbackRefused("a rollback needs a reason (--reason TEXT)")
     model, old, new = plan.model_name, plan.current, plan.target
     try:
+        # Before the locks: hashing downloads the model, and nobody should wait for that.
         registry.verify_version(model, new.version)
     except IntegrityError as exc:
         raise TargetTampered(f"{exc}; name another version with --to") from exc
     c = registry.client()
-    live = registry.get_alias(model, CHAMPION)
-    if live is None or live.version != old.version:
-        now = f"v{live.version}" if live else "nothing"
-        raise RollbackRefused(f"{model}: champion is {now}, not v{old.version} as planned; "
-                              "plan the rollback again")
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    changes = [
-        (new, Lineage(rolled_back_from=str(old.version), rollback_reason=why,
-                      rolled_back_at=at, rolled_back_by=operator,
-                      rollback_forced=str(plan.forced).lower())),
-        (old, Lineage(demoted_at=at, demoted_by_rollback_to=str(new.version))),
-    ]
-    c.set_registered_model_alias(model, CHAMPION, str(new.version))
-    try:
-        for info, tags in changes:
-            registry.tag_version(model, info.version, tags)
-    except BaseException:
-        c.set_registered_model_alias(model, CHAMPION, str(old.version))
-        for info, tags in changes:
-            _restore_tags(c, info, tags)
-        raise
+    with locks.rollback_announced(model), \
+            locks.champion_lock(model, f"rollback v{old.version} -> v{new.version}"):
+        live = registry.get_alias(model, CHAMPION)
+        if live is None or live.version != old.version:
+            now = f"v{live.version}" if live else "nothing"
+            raise RollbackRefused(f"{model}: champion is {now}, not v{old.version} as planned; "
+                                  "plan the rollback again")
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        changes = [
+            (new, Lineage(rolled_back_from=str(old.version), rollback_reason=why,
+                          rolled_back_at=at, rolled_back_by=operator,
+                          rollback_forced=str(plan.forced).lower())),
+            (old, Lineage(demoted_at=at, demoted_by_rollback_to=str(new.version))),
+        ]
+        pause_point("rollback.before-move")
+        c.set_registered_model_alias(model, CHAMPION, str(new.version))
+        try:
+            for info, tags in changes:
+                registry.tag_version(model, info.version, tags)
+        except BaseException:
+            c.set_registered_model_alias(model, CHAMPION, str(old.version))
+            for info, tags in changes:
+                _restore_tags(c, info, tags)
+            raise
     summary = {"model": model, "use_case": plan.use_case, "from_version": old.version,
                "to_version": new.version, "forced": plan.forced, "reason": why,
                "operator": operator, "at": at, "notes": list(plan.notes)}

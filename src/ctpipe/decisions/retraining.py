@@ -241,10 +241,12 @@ class ChampionChanged(RuntimeError):
 
 
 def promotion_move(*, model_name: str, version: int, expected: int | None,
-                   current: int | None) -> PromotionMove:
+                   current: int | None, rollback_waiting: bool = False) -> PromotionMove:
     """Compare-and-swap: move only if the champion is still the one the gate compared with.
 
-    Raises ChampionChanged otherwise: moving the alias would silently undo a rollback.
+    Raises ChampionChanged otherwise: moving the alias would silently undo a rollback. Also
+    when a rollback is waiting to move the alias (``rollback_waiting``): an operator's
+    rollback asked for during a promotion wins over it.
     """
     if current == version:
         return "already-champion"
@@ -253,4 +255,9 @@ def promotion_move(*, model_name: str, version: int, expected: int | None,
             f"{model_name}: champion is v{current or '-'} now, not v{expected or '-'} that "
             f"v{version} was gated against; not promoted (retrain to compare with "
             f"v{current or '-'})")
+    if rollback_waiting:
+        raise ChampionChanged(
+            f"{model_name}: a rollback of champion v{current or '-'} is in progress; "
+            f"v{version} not promoted (the rollback wins; retrain to compare with the "
+            "champion it leaves)")
     return "move"
