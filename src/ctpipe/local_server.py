@@ -183,7 +183,7 @@ def _start_mlflow(root: Path, host: str, port: int, logs: Path) -> Child:
 
 # -- waiting --------------------------------------------------------------------------------
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         with _OPENER.open(url, timeout=2) as response:
             return response.status == 200
@@ -200,7 +200,7 @@ def _wait_ready(children: list[Child], timeout: float, echo: Echo) -> Child | No
             if child.proc.poll() is not None:
                 echo(f"{child.name} exited with code {child.proc.returncode} while starting")
                 return child
-            if _answers(child.health_url):
+            if answers(child.health_url):
                 pending.remove(child)
         if pending and time.monotonic() - started > timeout:
             echo(f"{pending[0].name} did not answer {pending[0].health_url} within "

@@ -33,6 +33,11 @@ _QUIET_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    # Leases of concurrency slots on disk (under PREFECT_HOME), not in one server's memory:
+    # a server restarted (or the next command's embedded server) still sees a dead holder's
+    # lease, lets it lapse and frees the retraining slot.
+    "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE":
+        "prefect.server.concurrency.lease_storage.filesystem",
 }
 
 
