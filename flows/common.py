@@ -116,8 +116,10 @@ def notify_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect hoo
 
 def runtime(ws: Workspace, **ports: Any) -> Runtime:
     """The core's ports, backed by Prefect, MLflow and the landing zone."""
+    sink = prefect_sink(ws)
     return Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
-                   models=ws.registry, publish=prefect_sink(ws).publish, replay=ws.backtest,
+                   models=ws.registry, publish=sink.publish, traced=sink.traced,
+                   replay=ws.backtest,
                    step=run_step, tracking=mlflow_run(ws), guard=explain_outages,
                    data_docs=ws.root / "data_docs" / ws.name, **ports)
 

@@ -22,5 +22,6 @@ def rollback_flow(use_case: str, reason: str, operator: str, to_version: int | N
     tag_flow_run(ws)
     with explain_outages():
         outcome = run_rollback(ws.model_name, reason, operator=operator, to_version=to_version,
-                               force=force, publish=prefect_sink(ws).publish)
+                               force=force, publish=prefect_sink(ws).publish,
+                               journal=ws.store)
     return final_state(outcome)

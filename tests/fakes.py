@@ -16,7 +16,7 @@ from ctpipe.config import UseCaseConfig
 from ctpipe.decisions.retraining import promotion_move
 from ctpipe.landing import BATCH_KEY
 from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
-from ctpipe.records import CycleRecord
+from ctpipe.records import CycleRecord, PromotionIntent, with_history
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -30,6 +30,8 @@ class MemoryStore:
     quarantined: dict[dt.date, dict[str, str]] = field(default_factory=dict)
     predictions: dict[dt.date, pd.DataFrame] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)  # statuses in the order they were written
+    intents: dict[str, PromotionIntent] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)  # intents whose run is alive; clear() = crash
 
     def add(self, day: dt.date, frame: pd.DataFrame) -> None:
         """A labelled day, split as the landing zone splits it."""
@@ -85,7 +87,8 @@ class MemoryStore:
 
     def write_record(self, record: CycleRecord) -> None:
         self.writes.append(str(record.status))
-        self.records[record.batch_date] = record.copy()
+        self.records[record.batch_date] = with_history(self.records.get(record.batch_date),
+                                                       record)
 
     def last_record(self) -> CycleRecord | None:
         return self.records[max(self.records)].copy() if self.records else None
@@ -95,6 +98,23 @@ class MemoryStore:
 
     def predictions_location(self, day: dt.date) -> str:
         return f"memory://predictions/{day}"
+
+    def record_intent(self, intent: PromotionIntent) -> None:
+        self.intents[intent.id] = intent
+        self.live.add(intent.id)
+
+    def clear_intent(self, intent_id: str) -> None:
+        self.intents.pop(intent_id, None)
+        self.live.discard(intent_id)
+
+    def claim_orphaned_intents(self) -> list[PromotionIntent]:
+        orphans = [i for k, i in self.intents.items() if k not in self.live]
+        self.live.update(i.id for i in orphans)
+        self.claimed = {i.id for i in orphans}
+        return orphans
+
+    def release_intents(self) -> None:
+        self.live.difference_update(getattr(self, "claimed", set()))
 
     def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str:
         self.predictions[day] = frame
@@ -111,6 +131,9 @@ class MemoryRegistry:
         info = self.loaded[version].info
         aliases = sorted(a for a, v in self.aliases.items() if v == version)
         return ModelVersionInfo(info.name, version, dict(info.tags), aliases, info.run_id)
+
+    def version(self, version: int) -> ModelVersionInfo:
+        return self._info(version)
 
     def champion(self) -> ModelVersionInfo | None:
         return self._info(self.aliases[CHAMPION]) if CHAMPION in self.aliases else None

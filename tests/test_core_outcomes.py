@@ -228,6 +228,14 @@ def test_a_scheduled_run_refuses_a_decided_batch() -> None:
     assert p.cycle(3).status is CycleStatus.WAITING  # an explicit date redoes it
 
 
+def test_a_date_with_no_batch_is_refused_and_writes_nothing() -> None:
+    p = Ports(_config(), days=9)
+    out = p.cycle(20)
+    assert out.status is CycleStatus.REFUSED and out.state_name == "Refused"
+    assert f"no batch for {day(20)} has landed" in out.message
+    assert p.store.records == {} and p.store.quarantined == {} and p.published == []
+
+
 def test_a_crash_leaves_a_failed_record() -> None:
     p = Ports(_config(), days=9)
 

@@ -50,6 +50,9 @@ def test_a_scheduled_run_refuses_only_a_decided_batch() -> None:
                        CycleStatus.PENDING_APPROVAL):
         assert refuse_processed(open_batch, explicit_date=False, day=DAY, where="b").go_on
     assert refuse_processed(CycleStatus.PROMOTED, explicit_date=True, day=DAY, where="b").go_on
+    never = refuse_processed(None, explicit_date=True, day=DAY, where="b", landed=False)
+    assert never.status is CycleStatus.REFUSED and f"no batch for {DAY} has landed" in \
+        never.message
     late = refuse_processed(CycleStatus.NO_DRIFT, explicit_date=False, day=DAY, where="b")
     assert late.status is CycleStatus.NO_NEW_BATCH
     assert late.message == (f"b: no new batch; the newest, {DAY}, was already processed "

@@ -44,6 +44,7 @@ class Lineage:
     retrain_reason: str | None = None
     gate_decision: str | None = None
     gate_reasons: str | None = None
+    gated_against: str | None = None  # the champion the gate compared with ("" on a cold start)
     # Human approval (only where the jurisdiction requires it).
     approval_decision: str | None = None
     approver: str | None = None
@@ -52,6 +53,7 @@ class Lineage:
     # Promotion and rollback.
     previous_champion: str | None = None
     promoted_at: str | None = None
+    promotion_abandoned: str | None = None  # why an interrupted promotion was not completed
     rolled_back_from: str | None = None
     rollback_reason: str | None = None
     rolled_back_at: str | None = None
@@ -101,6 +103,11 @@ class Lineage:
     def seen_until(self) -> str:
         """The last batch the version saw in training or holdout ('' when unknown)."""
         return self.holdout_end or self.train_end or ""
+
+    @property
+    def gated_against_version(self) -> int | None:
+        text = (self.gated_against or "").strip()
+        return int(text) if text.isdigit() else None
 
     @property
     def previous(self) -> int | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 
 from ctpipe.decisions.outcome import CycleStatus
@@ -30,6 +32,12 @@ class CycleRecord:
     champion_version: int | None = None
     message: str = ""
     mlflow_run_id: str | None = None
+    # One record per batch keeps every run that worked on it: the latest at the top level,
+    # the earlier ones, oldest first, in ``attempts`` (a rerun never erases the first outcome).
+    attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(
+        timespec="seconds"))
+    attempts: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "status": str(self.status)}
@@ -40,9 +48,57 @@ class CycleRecord:
     @classmethod
     def from_dict(cls, raw: dict) -> CycleRecord:
         known = {f.name for f in fields(cls)}
+        raw = {"attempt_id": "", "started_at": "", **raw}  # records written before attempts
         record = cls(**{k: v for k, v in raw.items() if k in known})
         record.status = CycleStatus(record.status)
         return record
 
     def copy(self) -> CycleRecord:
         return CycleRecord.from_dict(self.to_dict())
+
+    def next_attempt(self) -> CycleRecord:
+        """A new run's record for this batch, starting from what this one knew."""
+        nxt = self.copy()
+        nxt.attempt_id = uuid.uuid4().hex
+        nxt.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return nxt
+
+
+def with_history(existing: CycleRecord | None, record: CycleRecord) -> CycleRecord:
+    """``record`` as it is stored over ``existing``: another attempt's outcome moves into
+    ``attempts``; the same attempt writing again replaces itself."""
+    merged = record.copy()
+    if existing is None:
+        merged.attempts = []
+        return merged
+    # A run writes its record more than once (running, then its outcome): its own earlier
+    # entry is replaced, never kept beside the new one.
+    merged.attempts = [a for a in existing.attempts if a.get("attempt_id") != record.attempt_id]
+    if existing.attempt_id != record.attempt_id:
+        merged.attempts.append({k: v for k, v in existing.to_dict().items() if k != "attempts"})
+    return merged
+
+
+@dataclass(frozen=True)
+class PromotionIntent:
+    """Written before the champion alias moves (a promotion or a rollback), cleared once the
+    move is traced."""
+
+    model_name: str
+    version: int  # the version that is to serve
+    expected: int | None  # the champion it replaces (for a promotion: the one gated against)
+    batch_date: str  # a promotion's batch ("" for a rollback)
+    reason: str
+    approver: str  # who decided: the approver, or the operator of a rollback
+    action: str = "promote"  # or "rollback"
+    forced: bool = False  # a rollback that overrode a refusal
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(
+        timespec="seconds"))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> PromotionIntent:
+        return cls(**json.loads(text))

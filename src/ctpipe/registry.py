@@ -12,7 +12,9 @@ under a per-model lock (ctpipe.locks).
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import subprocess
 import tempfile
 import threading
@@ -45,8 +47,26 @@ _OUTPUTS = "outputs.npz"
 
 
 def client() -> MlflowClient:
-    mlflow.set_tracking_uri(settings.tracking_uri())
+    uri = settings.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    _initialised(uri)
     return MlflowClient()
+
+
+@functools.cache
+def _initialised(uri: str) -> None:
+    """Create and migrate an embedded (SQLite) store once, under a lock: several processes
+    opening a fresh store at once race on its migrations ("table ... already exists")."""
+    if not uri.startswith("sqlite:"):
+        return
+    lock = settings.home() / "locks" / "mlflow-store.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    finally:
+        os.close(fd)
 
 
 def ensure_experiment(name: str) -> str:
@@ -109,11 +129,13 @@ def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceP
         stored = c.get_logged_model(info.model_id).artifact_location
         hashes = integrity.record(_download(stored, folder / "stored"))
     all_tags = lineage.merged(hashes.merged(Lineage(code_version=code_version()))).to_tags()
+    pause_point("register.after-log")
     _ensure_registered_model(c, model_name)
     # Tags go in with the version itself: a version never exists without its lineage.
     version = c.create_model_version(
         model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id,
         tags=all_tags, await_creation_for=0)
+    pause_point("register.before-alias")
     try:
         c.set_registered_model_alias(model_name, CHALLENGER, version.version)
     except BaseException:
@@ -212,6 +234,7 @@ def _promotion_move(model_name: str, version: int, previous: int | None,
 def _move_champion(c: MlflowClient, model_name: str, version: int, previous: int | None,
                    tags: Lineage) -> None:
     c.set_registered_model_alias(model_name, CHAMPION, str(version))
+    pause_point("promote.after-move")
     try:
         tag_version(model_name, version, tags)
     except BaseException:
@@ -332,6 +355,9 @@ class ModelRegistry:
 
     def load_champion(self) -> LoadedVersion | None:
         return load_champion(self.model_name)
+
+    def version(self, version: int) -> ModelVersionInfo:
+        return get_version(self.model_name, version)
 
     def load_version(self, version: int) -> LoadedVersion:
         return load_version(self.model_name, version)

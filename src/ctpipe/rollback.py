@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Protocol
 
 from mlflow.tracking import MlflowClient
 
@@ -25,6 +26,7 @@ from ctpipe.faults import pause_point
 from ctpipe.integrity import IntegrityError
 from ctpipe.lineage import TAG_VALUE_LIMIT, Lineage, ModelVersionInfo
 from ctpipe.links import mlflow_version_link
+from ctpipe.records import PromotionIntent
 from ctpipe.registry import CHAMPION
 from ctpipe.trace import Artifact, Decision
 
@@ -50,7 +52,7 @@ def plan_rollback(model_name: str, to_version: int | None = None, *,
 
 
 def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
-                   publish: Callable[[Decision], None]) -> dict:
+                   publish: Callable[[Decision], None], journal: Journal | None = None) -> dict:
     """Move ``champion`` to the plan's target in one alias move, tag both versions, publish.
 
     Refuses (TargetTampered) a target whose stored files no longer match their sha256, even
@@ -58,6 +60,9 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
     still the planned one and the move happen under the model's lock; a promotion waiting to
     move the alias meanwhile stands down. If tagging fails, the alias moves back and the tags
     are restored before the error propagates: either the whole rollback happened or none of it.
+    With a ``journal`` (the use case's store), the intent is recorded before the move and
+    cleared once the rollback is traced: a run killed in between is finished by the next run
+    (ctpipe.steps.recovery).
     """
     why = reason.strip()
     if not why:
@@ -84,7 +89,12 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
             (old, Lineage(demoted_at=at, demoted_by_rollback_to=str(new.version))),
         ]
         pause_point("rollback.before-move")
+        intent = PromotionIntent(model, new.version, old.version, "", why, operator,
+                                 action="rollback", forced=plan.forced, at=at)
+        if journal is not None:
+            journal.record_intent(intent)
         c.set_registered_model_alias(model, CHAMPION, str(new.version))
+        pause_point("rollback.after-move")
         try:
             for info, tags in changes:
                 registry.tag_version(model, info.version, tags)
@@ -96,13 +106,15 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
     summary = {"model": model, "use_case": plan.use_case, "from_version": old.version,
                "to_version": new.version, "forced": plan.forced, "reason": why,
                "operator": operator, "at": at, "notes": list(plan.notes)}
-    publish(rollback_decision(plan, summary))
+    publish(rollback_decision(plan, summary, decision_id=intent.id))
+    if journal is not None:
+        journal.clear_intent(intent.id)
     return summary
 
 
 def run_rollback(model_name: str, reason: str, *, operator: str,
                  publish: Callable[[Decision], None], to_version: int | None = None,
-                 force: bool = False) -> Outcome:
+                 force: bool = False, journal: Journal | None = None) -> Outcome:
     """Plan, apply, and say what happened: the rollback flow's and the CLI's one call."""
     decisions: list[Decision] = []
 
@@ -111,16 +123,25 @@ def run_rollback(model_name: str, reason: str, *, operator: str,
         publish(decision)
 
     summary = apply_rollback(plan_rollback(model_name, to_version, force=force), reason,
-                             operator=operator, publish=keep)
+                             operator=operator, publish=keep, journal=journal)
     return Outcome(CycleStatus.ROLLED_BACK, f"{model_name}: champion v{summary['from_version']}"
                    f" -> v{summary['to_version']}", tuple(decisions), result=summary)
 
 
-def rollback_decision(plan: RollbackPlan, summary: dict) -> Decision:
+class Journal(Protocol):
+    """Where the intent of an alias move is recorded (ctpipe.store.Store does this)."""
+
+    def record_intent(self, intent: PromotionIntent) -> None: ...
+    def clear_intent(self, intent_id: str) -> None: ...
+
+
+def rollback_decision(plan: RollbackPlan, summary: dict,
+                      decision_id: str | None = None) -> Decision:
     model, old, new = plan.model_name, summary["from_version"], summary["to_version"]
     link = mlflow_version_link(model, new)
     forced = " (forced: this version never passed the gate)" if plan.forced else ""
     return Decision(
+        **({"id": decision_id} if decision_id else {}),
         kind="model.rolled_back", use_case=plan.use_case, subject=f"{model} v{new}",
         reason=summary["reason"], actor=summary["operator"],
         details={"model": model, "from": old, "to": new, "forced": plan.forced,

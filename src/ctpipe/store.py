@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +25,12 @@ import pandas as pd
 from ctpipe import landing
 from ctpipe.batch_reader import read_batch_file
 from ctpipe.config import UseCaseConfig
-from ctpipe.records import CycleRecord
+from ctpipe.records import CycleRecord, PromotionIntent, with_history
+
+# Intent files this process writes, each held open with an exclusive flock until cleared: the
+# kernel drops the lock when the process dies, which is how another run tells an intent whose
+# run died (lock free) from one still being carried out (lock held).
+_HELD: dict[Path, int] = {}
 
 
 class Store(Protocol):
@@ -40,7 +47,29 @@ class Store(Protocol):
     def last_record(self) -> CycleRecord | None: ...
     def predictions_exist(self, day: dt.date) -> bool: ...
     def predictions_location(self, day: dt.date) -> str: ...
+    def record_intent(self, intent: PromotionIntent) -> None: ...
+    def clear_intent(self, intent_id: str) -> None: ...
+    def claim_orphaned_intents(self) -> list[PromotionIntent]: ...
+    def release_intents(self) -> None: ...
     def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str: ...
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -52,6 +81,7 @@ class LandingZoneStore:
     records: Path
     quarantine_root: Path
     predictions: Path
+    intents: Path
 
     def batch_dates(self) -> list[dt.date]:
         return landing.batch_dates(self.landing)
@@ -101,11 +131,16 @@ class LandingZoneStore:
         return CycleRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     def write_record(self, record: CycleRecord) -> None:
+        """Keep every attempt: read, merge and replace under a lock, so concurrent runs of the
+        same batch each leave their outcome."""
         path = self._record_path(record.batch_date)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(record.to_json(), encoding="utf-8")
-        tmp.replace(path)
+        with _locked(path.with_name(f".{path.name}.lock")):
+            existing = self.read_record(dt.date.fromisoformat(record.batch_date))
+            merged = with_history(existing, record)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(merged.to_json(), encoding="utf-8")
+            tmp.replace(path)
 
     def last_record(self) -> CycleRecord | None:
         files = sorted(self.records.glob("*.json")) if self.records.is_dir() else []
@@ -121,6 +156,56 @@ class LandingZoneStore:
 
     def predictions_location(self, day: dt.date) -> str:
         return str(self.predictions_path(day))
+
+    def record_intent(self, intent: PromotionIntent) -> None:
+        """Write the intent durably, locked from before it is visible under its name."""
+        self.intents.mkdir(parents=True, exist_ok=True)
+        path = self.intents / f"{intent.id}.json"
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, intent.to_json().encode())
+        os.fsync(fd)
+        os.replace(tmp, path)
+        _fsync_dir(self.intents)
+        _HELD[path] = fd
+
+    def clear_intent(self, intent_id: str) -> None:
+        path = self.intents / f"{intent_id}.json"
+        path.unlink(missing_ok=True)
+        fd = _HELD.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+    def claim_orphaned_intents(self) -> list[PromotionIntent]:
+        """Intents whose run is gone (nobody held their lock), oldest first, now locked by
+        this process until it clears them: two runs never reconcile the same intent."""
+        found = []
+        files = sorted(self.intents.glob("*.json"), key=lambda p: p.stat().st_mtime) \
+            if self.intents.is_dir() else []
+        for path in files:
+            if path in _HELD:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # cleared meanwhile
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # its run is alive and carrying it out, or another run claimed it
+            if not path.exists():  # cleared between the glob and the lock
+                os.close(fd)
+                continue
+            _HELD[path] = fd
+            found.append(PromotionIntent.from_json(path.read_text(encoding="utf-8")))
+        return found
+
+    def release_intents(self) -> None:
+        """Let go of the intents this process claimed without resolving them."""
+        for path in [p for p in _HELD if p.parent == self.intents]:
+            os.close(_HELD.pop(path))
 
     def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str:
         path = self.predictions_path(day)

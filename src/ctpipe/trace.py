@@ -68,6 +68,16 @@ class TraceSink:
         self._published: set[str] = set()
         self.published: list[Decision] = []
 
+    def traced(self, decision_id: str) -> bool:
+        """Whether the audit trail already holds this decision (written by any process)."""
+        if decision_id in self._published:
+            return True
+        if not self.audit_path.is_file():
+            return False
+        needle = f'"decision_id": "{decision_id}"'
+        with self.audit_path.open(encoding="utf-8") as fh:
+            return any(needle in line for line in fh)
+
     def publish(self, decision: Decision) -> None:
         if decision.id in self._published:
             return

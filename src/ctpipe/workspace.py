@@ -71,7 +71,7 @@ class Workspace:
     @property
     def store(self) -> LandingZoneStore:
         return LandingZoneStore(self.config, self.landing, self.records_dir, self.quarantine,
-                                self.predictions_dir)
+                                self.predictions_dir, self.root / "intents" / self.name)
 
     @property
     def registry(self) -> ModelRegistry:

@@ -36,12 +36,16 @@ GO_ON = Verdict(None)
 
 
 def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: dt.date,
-                     where: str) -> Verdict:
-    """A run without a batch date must not redo ``day``.
+                     where: str, landed: bool = True) -> Verdict:
+    """A run must not work on a batch that never landed, and a run without a batch date must
+    not redo ``day``.
 
     A scheduled run passes no date and works on the newest batch: if that one was already
     decided, the day's batch is late and yesterday's must not be redone.
     """
+    if not landed:
+        return Verdict(CycleStatus.REFUSED, f"{where}: no batch for {day} has landed; nothing "
+                       "was written")
     if explicit_date or previous is None or not previous.final:
         return GO_ON
     return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: no new batch; the newest, {day}, was "

@@ -15,6 +15,7 @@ from ctpipe.records import CycleRecord
 from ctpipe.steps import drift, validate
 from ctpipe.steps.attempt import Attempt
 from ctpipe.steps.ports import Runtime
+from ctpipe.steps.recovery import reconcile
 from ctpipe.steps.retrain import retrain_and_decide
 from ctpipe.trace import Decision
 
@@ -25,12 +26,16 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
     previous = rt.store.read_record(day)
     refusal = refuse_processed(previous.status if previous else None,
                                explicit_date=explicit_date, day=day,
-                               where=str(Path(rt.store.batch_source(day)).parent))
+                               where=str(Path(rt.store.batch_source(day)).parent),
+                               landed=day in rt.store.batch_dates())
     if not refusal.go_on:  # nothing is written: the batch's record stays as it was
         return Outcome(refusal.status, refusal.message)
     attempt = Attempt(rt, CycleRecord(use_case=rt.use_case, batch_date=day.isoformat()))
     record = attempt.record
     try:
+        with rt.guard():
+            attempt.decisions.extend(reconcile(rt))
+            rt.store.write_record(record)  # "running": a run that dies leaves its batch open
         with rt.guard(), rt.tracking(day, "cycle") as run:
             attempt.run = run
             record.mlflow_run_id = run.run_id

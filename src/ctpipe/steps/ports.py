@@ -34,6 +34,7 @@ class Models(Protocol):
     model_name: str
 
     def champion(self) -> ModelVersionInfo | None: ...
+    def version(self, version: int) -> ModelVersionInfo: ...
     def load_champion(self) -> LoadedVersion | None: ...
     def versions_for_batch(self, batch_date: str,
                            config_hash: str) -> list[ModelVersionInfo]: ...
@@ -106,6 +107,9 @@ class Runtime:
     guard: Callable[[], AbstractContextManager[Any]] = nullcontext
     progress: Callable[[float], None] | None = None  # training progress, percent
     data_docs: Path | None = None  # where failed validations leave GX Data Docs
+    # Whether a decision with this id is in the audit trail already (a run that died after
+    # publishing it must not publish it twice).
+    traced: Callable[[str], bool] = lambda decision_id: False
 
     @property
     def use_case(self) -> str:

@@ -13,9 +13,9 @@ import datetime as dt
 from ctpipe import reports
 from ctpipe.decisions.gate import decide as decide_gate
 from ctpipe.decisions.outcome import CycleStatus, Outcome
+from ctpipe.decisions.recovery import resumable
 from ctpipe.decisions.retraining import (
     ApprovalVerdict,
-    ChampionChanged,
     PriorVersion,
     after_gate,
     automatic_approver,
@@ -24,12 +24,14 @@ from ctpipe.decisions.retraining import (
     needs_approval,
     writes_record,
 )
-from ctpipe.lineage import Lineage
+from ctpipe.lineage import Lineage, ModelVersionInfo
 from ctpipe.links import mlflow_version_link
 from ctpipe.records import CycleRecord
 from ctpipe.steps import train
 from ctpipe.steps.attempt import Attempt
 from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
+from ctpipe.steps.promote import promote
+from ctpipe.steps.recovery import reconcile
 from ctpipe.trace import Artifact, Decision
 
 
@@ -44,7 +46,7 @@ def retrain_and_decide(attempt: Attempt, day: dt.date, reason: str, *,
         if version is None:
             return
         if not ask:
-            _promote(attempt, day, version, reason, automatic_approver(
+            promote(attempt, day, version, reason, automatic_approver(
                 jurisdiction=cfg.promotion.jurisdiction,
                 requires_approval=cfg.promotion.requires_approval))
             return
@@ -55,7 +57,7 @@ def retrain_and_decide(attempt: Attempt, day: dt.date, reason: str, *,
         attempt.conclude(verdict.verdict.status, verdict.verdict.message)
         return
     with rt.slot():
-        _promote(attempt, day, version, reason, verdict.approver)
+        promote(attempt, day, version, reason, verdict.approver)
 
 
 def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
@@ -65,6 +67,9 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     # Checked inside the slot: five drift events for one batch train one model, not five.
     done = [] if force else rt.step("find-versions-for-batch", rt.models.versions_for_batch,
                                     day.isoformat(), rt.config.config_hash, remote=True)
+    resumed = _resumable(attempt, done)
+    if resumed is not None:
+        return resumed
     champion = None
     if not done:
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
@@ -97,7 +102,8 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     run.tags["gate"] = "passed" if gate.passed else "rejected"
     run.tags["gate_reasons"] = " | ".join(gate.reasons)[:5000]
 
-    tags = train.lineage(rt, day, candidate, challenger, gate, reason)
+    tags = train.lineage(rt, day, candidate, challenger, gate, reason,
+                         record.champion_version)
     if ask and gate.passed:
         # Until someone decides, the version must not serve (rollback refuses it) and a
         # repeated drift event must not train another one.
@@ -126,6 +132,24 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     if after.status is CycleStatus.PENDING_APPROVAL:
         attempt.conclude(after.status, after.message)
     return version
+
+
+def _resumable(attempt: Attempt, done: list[ModelVersionInfo]) -> int | None:
+    """The version of this batch a crash left gated but unpromoted, to promote now."""
+    if not done:
+        return None
+    rt, record = attempt.rt, attempt.record
+    latest = done[-1]
+    champion = rt.models.champion()
+    current = champion.version if champion else None
+    if not resumable(latest.lineage, is_champion=current == latest.version, current=current):
+        return None
+    record.champion_version = current
+    record.candidate_version = latest.version
+    record.gate_passed = True
+    record.retrain_reason = latest.lineage.retrain_reason
+    attempt.run.tags["retrain"] = "resumed"
+    return latest.version
 
 
 def _ask(attempt: Attempt, day: dt.date, version: int) -> ApprovalVerdict:
@@ -176,57 +200,15 @@ def _approval_requested(req: ApprovalRequest, route: ApprovalRoute) -> Decision:
                         "timeout_seconds": req.timeout_seconds})
 
 
-def _promote(attempt: Attempt, day: dt.date, version: int, reason: str, approver: str) -> None:
-    rt, record = attempt.rt, attempt.record
-    previous = record.champion_version
-    tags = Lineage(approver=approver, previous_champion=str(previous or ""),
-                   promoted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    try:
-        # Only the registry move is retried: promote is safe to repeat, the decision that
-        # follows is published once.
-        rt.step("promote", rt.models.promote, version, previous, tags, remote=True)
-    except ChampionChanged as exc:
-        attempt.conclude(CycleStatus.CHAMPION_CHANGED, str(exc))
-        attempt.decide(Decision(
-            kind="promotion.refused", use_case=rt.use_case,
-            subject=f"{rt.model_name} v{version}", reason=str(exc),
-            details={"model": rt.model_name, "version": version,
-                     "batch_date": day.isoformat()},
-            event="ctpipe.gate.rejected",
-            event_payload={"version": version, "reasons": [str(exc)],
-                           "batch_date": day.isoformat()}))
-        return
-    attempt.conclude(CycleStatus.PROMOTED, f"v{version} promoted to champion ({reason})")
-    record.champion_version = version
-    link = mlflow_version_link(rt.model_name, version)
-    details = {"model": rt.model_name, "version": version, "previous": previous,
-               "batch_date": day.isoformat(), "approver": approver}
-    attempt.decide(Decision(
-        kind="model.promoted", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
-        reason=reason, actor=approver, details=details,
-        artifact=Artifact("promotion", f"Promoted v{version}", (
-            f"# Promoted: {rt.model_name} v{version}\n\n"
-            f"- champion: v{previous or '-'} → **v{version}**\n- batch: {day}\n"
-            f"- why: {reason}\n- approver: {approver}\n"
-            f"- model version: [{rt.model_name} v{version}]({link})\n"
-            f"- MLflow run: [{attempt.run.run_id}]({attempt.run.link})\n\n"
-            f"Roll back with `ctpipe rollback {rt.use_case} --reason TEXT`.")),
-        event="ctpipe.model.promoted",
-        event_payload={"model": rt.model_name, "version": version, "previous": previous,
-                       "batch_date": day.isoformat()},
-        notify=None if rt.replay else (f"{rt.model_name} v{version} promoted to champion "
-                                       f"(was v{previous or '-'})"),
-        notify_details={**details, "why": reason, "model_link": link,
-                        "mlflow_run": attempt.run.link}))
-
-
 def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) -> Outcome:
     """A retraining on its own (the drift-triggered deployment)."""
     existing = rt.store.read_record(day)
-    record = existing.copy() if existing else CycleRecord(use_case=rt.use_case,
-                                                          batch_date=day.isoformat())
+    record = existing.next_attempt() if existing else CycleRecord(use_case=rt.use_case,
+                                                                  batch_date=day.isoformat())
     record.retrained = False  # set again only if this run trains
     attempt = Attempt(rt, record)
+    with rt.guard():
+        attempt.decisions.extend(reconcile(rt))
     with rt.guard(), rt.tracking(day, "retrain") as run:
         attempt.run = run
         try:

@@ -13,6 +13,7 @@ from ctpipe import landing
 from ctpipe.decisions.gate import GateDecision
 from ctpipe.drift import ReferenceProfile, build_profile
 from ctpipe.evaluation import Evaluation, evaluate
+from ctpipe.faults import pause_point
 from ctpipe.lineage import Lineage, gate_tags
 from ctpipe.steps.drift import outputs_profile
 from ctpipe.steps.ports import Runtime
@@ -59,6 +60,7 @@ def train_candidate(rt: Runtime, day: dt.date,
     in_train = frame[landing.BATCH_KEY].isin([d.isoformat() for d in split.train]).to_numpy()
     train = frame[in_train].reset_index(drop=True)
     holdout = frame[~in_train].reset_index(drop=True)
+    pause_point("train.fit")  # tests kill a run here: inside the retraining slot
     model = train_model(cfg, train, progress)
     profile = build_profile(train, cfg.features.numeric, cfg.features.categorical)
     outputs = outputs_profile(cfg.data.task, model.predict(train), train[cfg.data.target])
@@ -87,7 +89,7 @@ def evaluate_both(rt: Runtime, candidate: Candidate,
 
 
 def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
-            decision: GateDecision, reason: str | None) -> Lineage:
+            decision: GateDecision, reason: str | None, gated_against: int | None) -> Lineage:
     return Lineage(
         use_case=rt.config.name, batch_date=day.isoformat(),
         train_start=cand.split.train[0].isoformat(), train_end=cand.split.train[-1].isoformat(),
@@ -96,4 +98,5 @@ def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
         train_rows=str(cand.train_rows), data_fingerprint=cand.fingerprint,
         config_hash=rt.config.config_hash, metric_name=challenger.metric,
         holdout_metric=f"{challenger.value:.6f}", retrain_reason=reason or "",
+        gated_against=str(gated_against or ""),
     ).merged(gate_tags(decision.passed, decision.reasons))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -35,9 +36,9 @@ def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame) -> Validation
     rules = rt.config.validation
     previous = [d for d in rt.store.batch_dates() if d < day][-rules.row_count_window:]
     now = None
-    if rt.replay:  # a replay validates as if just after the batch's period closed
+    if rt.replay:  # a replay validates as if just after the batch's period closed, there
         now = dt.datetime.combine(batch_period(day, rt.config.data.batch_frequency)[1],
-                                  dt.time(), tzinfo=dt.UTC)
+                                  dt.time(), tzinfo=ZoneInfo(rt.config.data.timezone))
     return validate_frame(batch, rt.config, batch_date=day,
                           recent_rows=rt.store.row_counts(previous), now=now)
 
