@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -19,6 +20,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                        "retrain, gate, promote.")
 
 REFERENCE_CASES = ["demand", "fraud"]
+
+
+def _stop_cleanly(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@app.callback()
+def _every_command() -> None:
+    # A command started in the background inherits SIGINT ignored, and SIGTERM would end it
+    # on the spot: both must stop it cleanly instead (the flow run marked Crashed, the
+    # embedded Prefect server stopped), within seconds.
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _stop_cleanly)
+    except ValueError:  # not the main thread (a test invoking the CLI): leave signals alone
+        pass
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -97,14 +114,21 @@ def cycle(
                                         "this config.")] = False,
 ) -> None:
     """Run the daily cycle on one batch of the landing zone."""
-    settings.configure_environment()
-    from ctpipe.flows.cycle import cycle_flow
+    root = settings.configure_environment()
+    from ctpipe.embedded_prefect import embedded_server
 
     ws = _workspace(use_case)
     day = _batch_to_run(ws, date)
     date = day.isoformat() if date else None  # None: the flow picks the newest, as scheduled
-    state = cycle_flow(use_case=use_case, batch_date=date, force=force, return_state=True)
-    record = ws.read_record(date) if date else ws.last_record()
+    with embedded_server(root):
+        from ctpipe.flows.cycle import cycle_flow
+
+        state = cycle_flow(use_case=use_case, batch_date=date, force=force,
+                           return_state=True)
+        # This run's own record (another run of the batch may have written since).
+        result = state.result(raise_on_failure=False)
+    record = result if isinstance(result, dict) else \
+        (ws.read_record(date) if date else ws.last_record())
     if record:
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():
@@ -112,12 +136,15 @@ def cycle(
 
 
 def _run_backtests(runs: list[tuple[Workspace, int | None]]) -> dict:
-    from ctpipe.flows.backtest import backtest_flow
+    from ctpipe.embedded_prefect import embedded_server
 
     results = {}
-    for ws, shift_day in runs:
-        typer.echo(f"replaying {ws.name} ...", err=True)
-        results[ws.name] = backtest_flow(use_case=ws.ref, shift_day=shift_day)
+    with embedded_server(settings.home()):
+        from ctpipe.flows.backtest import backtest_flow
+
+        for ws, shift_day in runs:
+            typer.echo(f"replaying {ws.name} ...", err=True)
+            results[ws.name] = backtest_flow(use_case=ws.ref, shift_day=shift_day)
     return {"use_cases": results}
 
 
@@ -307,12 +334,20 @@ def drift(
 def status(
     use_case: str,
     backtest: Annotated[bool, typer.Option(help="Show the replay's registry instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the README's JSON document: "
+                                          "champion, versions (with integrity), last cycle, "
+                                          "pending promotions.")] = False,
 ) -> None:
     """The champion version, its metrics and lineage, and the last cycle's outcome."""
     settings.configure_environment()
     from ctpipe import registry
 
     ws = _workspace(use_case, backtest)
+    if as_json:
+        from ctpipe.status_report import status_report
+
+        typer.echo(json.dumps(status_report(ws, _verifier(ws.model_name)), indent=2))
+        return
     champion = registry.get_alias(ws.model_name, registry.CHAMPION)
     typer.echo(f"use case: {ws.name}   model: {ws.model_name}")
     if champion is None:
@@ -332,6 +367,47 @@ def status(
         typer.echo("last cycle: none")
     else:
         typer.echo(f"last cycle: {last['batch_date']} {last['status']}: {last['message']}")
+
+
+def _verifier(model_name: str):  # noqa: ANN202
+    """version -> why its stored files fail verification, None when they match."""
+    from ctpipe import registry
+    from ctpipe.integrity import IntegrityError
+
+    def verify(version: int) -> str | None:
+        try:
+            registry.verify_version(model_name, version)
+        except IntegrityError as exc:
+            return str(exc)
+        return None
+    return verify
+
+
+@app.command()
+def doctor(
+    use_case: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    repair: Annotated[bool, typer.Option(help="Fix what is safe to fix (finish or abandon an "
+                                         "interrupted promotion, free a dead slot, trace an "
+                                         "untraced alias move) and audit it.")] = False,
+) -> None:
+    """Check the use case's invariants; exit 0 when healthy, 1 with one line per problem."""
+    settings.configure_environment()
+    from ctpipe.doctor import diagnose
+
+    ws = _workspace(use_case)
+    found = diagnose(ws, _verifier(ws.model_name), repair=repair)
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), indent=2))
+    else:
+        for line in found.repaired:
+            typer.echo(f"repaired: {line}")
+        for problem in found.problems:
+            typer.echo(problem.line())
+        if found.healthy:
+            typer.echo(f"{ws.name}: healthy")
+    if not found.healthy:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -437,7 +513,8 @@ def rollback(
     sink = prefect_sink(ws, artifacts_too=False, events=bool(server))
     try:
         summary = run_rollback(ws.model_name, reason, operator=operator or audit.actor(),
-                               to_version=to, force=force, publish=sink.publish).result
+                               to_version=to, force=force, publish=sink.publish,
+                               journal=ws.store).result
     except RollbackRefused as exc:
         _fail(f"rollback refused: {exc}", 2)
     except Exception as exc:

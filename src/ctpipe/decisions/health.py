@@ -1,0 +1,95 @@
+"""The invariants `ctpipe doctor` checks: pure rules over what the doctor step loaded.
+
+A healthy use case has at most one champion (exactly one once any version passed the gate),
+serving a complete, gate-passed, approved-where-required and integrity-verified version, whose
+last alias move is in the audit trail; no dangling challenger; no interrupted promotion; no
+retraining slot held by a dead run; lineage on every version; readable records and audit.
+Each problem names the command that fixes it; `repairable` ones `--repair` fixes itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ctpipe.decisions.recovery import unfit_to_serve
+from ctpipe.lineage import Lineage, ModelVersionInfo
+
+# Tags every version must carry: without them it cannot be traced to its data and decision.
+REQUIRED_LINEAGE = ("use_case", "batch_date", "train_start", "train_end", "holdout_start",
+                    "holdout_end", "train_rows", "data_fingerprint", "config_hash",
+                    "code_version", "artifact_sha256", "metric_name", "holdout_metric",
+                    "gate_decision")
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    fix: str
+    repairable: bool = False
+
+    def line(self) -> str:
+        return f"{self.code}: {self.message} (fix: {self.fix})"
+
+
+@dataclass(frozen=True)
+class HealthInputs:
+    use_case: str
+    model_name: str
+    versions: list[ModelVersionInfo]
+    champion: ModelVersionInfo | None
+    challenger: ModelVersionInfo | None
+    integrity: dict[int, str | None]  # version -> why its files fail verification (None: ok)
+    interrupted: list[str]  # descriptions of promotions whose run died
+    alias_moves_traced: dict[int, bool]  # champion version -> an audit record of its move
+    dead_slot_holders: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # records or audit lines that fail
+
+
+def check(h: HealthInputs) -> list[Problem]:
+    """Every broken invariant, most urgent first."""
+    uc = h.use_case
+    out: list[Problem] = []
+    for what in h.interrupted:
+        out.append(Problem("interrupted-promotion", what, f"ctpipe doctor {uc} --repair",
+                           repairable=True))
+    passed = [v for v in h.versions if v.lineage.gate_passed]
+    if h.champion is None and passed:
+        out.append(Problem("no-champion", f"{h.model_name}: {len(passed)} versions passed the "
+                           "gate but none serves", f"ctpipe rollback {uc} --to "
+                           f"{passed[-1].version} --reason TEXT"))
+    if h.champion is not None:
+        v = h.champion.version
+        # An abandoned promotion does not bar a version a rollback chose deliberately.
+        unfit = unfit_to_serve(h.champion.lineage.merged(Lineage(promotion_abandoned="")))
+        if unfit:
+            out.append(Problem("champion-unfit", f"{h.model_name} v{v} serves although {unfit}",
+                               f"ctpipe rollback {uc} --reason TEXT"))
+        if h.integrity.get(v):
+            out.append(Problem("champion-tampered", f"{h.model_name} v{v}: {h.integrity[v]}",
+                               f"ctpipe rollback {uc} --reason TEXT"))
+        if not h.alias_moves_traced.get(v, False):
+            out.append(Problem("untraced-alias-move", f"{h.model_name}: champion v{v} has no "
+                               "audit record of the move that made it champion",
+                               f"ctpipe doctor {uc} --repair", repairable=True))
+    if h.challenger is not None and not h.challenger.lineage.gate_decision:
+        out.append(Problem("dangling-challenger", f"{h.model_name}: challenger "
+                           f"v{h.challenger.version} has no gate decision",
+                           f"ctpipe doctor {uc} --repair", repairable=True))
+    for holder in h.dead_slot_holders:
+        out.append(Problem("dead-slot-holder", holder, f"ctpipe doctor {uc} --repair",
+                           repairable=True))
+    for v in h.versions:
+        missing = [t for t in REQUIRED_LINEAGE if not getattr(v.lineage, t)]
+        if missing:
+            out.append(Problem("lineage-missing", f"{h.model_name} v{v.version} lacks "
+                               f"{', '.join(missing)}", "retrain the batch with "
+                               f"`ctpipe cycle {uc} --date {v.lineage.batch_date} --force`"))
+        if h.champion is None or v.version != h.champion.version:
+            if h.integrity.get(v.version):
+                out.append(Problem("version-tampered", f"{h.model_name} v{v.version}: "
+                                   f"{h.integrity[v.version]} (it can never serve)",
+                                   "nothing to do unless you need it: retrain its batch"))
+    for what in h.unreadable:
+        out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
+    return out

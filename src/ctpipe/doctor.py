@@ -1,0 +1,140 @@
+"""`ctpipe doctor`: load what the invariants need, check them (decisions.health), repair what
+is safe to repair, and audit every repair."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ctpipe import audit, registry
+from ctpipe.decisions.health import HealthInputs, Problem, check
+from ctpipe.steps.ports import Runtime
+from ctpipe.steps.recovery import reconcile
+from ctpipe.trace import Decision, TraceSink
+from ctpipe.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    problems: list[Problem]
+    repaired: list[str]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"healthy": self.healthy, "repaired": self.repaired,
+                "problems": [{"code": p.code, "message": p.message, "fix": p.fix,
+                              "repairable": p.repairable} for p in self.problems]}
+
+
+def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
+    """Everything the invariants look at, read without changing anything."""
+    model = ws.model_name
+    versions = registry.list_versions(model)
+    champion = registry.get_alias(model, registry.CHAMPION)
+    entries, unreadable = _audit_entries(ws)
+    unreadable += _unreadable_records(ws)
+    moves: dict[int, bool] = {}
+    if champion is not None:
+        moves[champion.version] = any(_moved_to(e) == champion.version for e in entries)
+    store = ws.store
+    interrupted = [f"{model}: the {i.action} from v{i.expected or '-'} to v{i.version} "
+                   f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
+    store.release_intents()  # only looked at: the repair, or the next run, reconciles them
+    return HealthInputs(
+        use_case=ws.name, model_name=model, versions=versions, champion=champion,
+        challenger=registry.get_alias(model, registry.CHALLENGER),
+        integrity={v.version: verify(v.version) for v in versions},
+        interrupted=interrupted, alias_moves_traced=moves,
+        dead_slot_holders=_dead_slot_holders(ws), unreadable=unreadable)
+
+
+def _moved_to(entry: dict) -> int | None:
+    details = entry.get("details") or {}
+    if entry.get("action") in ("model.promoted", "champion.observed"):
+        return details.get("version")
+    if entry.get("action") == "model.rolled_back":
+        return details.get("to")
+    return None
+
+
+def _audit_entries(ws: Workspace) -> tuple[list[dict], list[str]]:
+    if not ws.audit_path.is_file():
+        return [], []
+    entries, bad = [], []
+    lines = ws.audit_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(f"{ws.audit_path}: line {n} is not JSON")
+            continue
+        if entry.get("use_case") == ws.name:
+            entries.append(entry)
+    return entries, bad
+
+
+def _unreadable_records(ws: Workspace) -> list[str]:
+    bad = []
+    for path in sorted(ws.records_dir.glob("*.json")) if ws.records_dir.is_dir() else []:
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            bad.append(f"{path}: not a readable cycle record ({exc})")
+    return bad
+
+
+def _dead_slot_holders(ws: Workspace) -> list[str]:
+    """A retraining slot taken while no retraining of this use case runs (Prefect server only:
+    embedded servers let a dead holder's lease lapse by themselves)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return []
+    from ctpipe.flows.slot import slot_holders_dead
+
+    return slot_holders_dead(ws)
+
+
+def diagnose(ws: Workspace, verify: Callable[[int], str | None], *,
+             repair: bool = False, actor: str | None = None) -> Diagnosis:
+    problems = check(examine(ws, verify))
+    if not repair or not any(p.repairable for p in problems):
+        return Diagnosis(problems, [])
+    repaired = _repair(ws, problems, actor or audit.actor())
+    return Diagnosis(check(examine(ws, verify)), repaired)
+
+
+def _repair(ws: Workspace, problems: list[Problem], actor: str) -> list[str]:
+    sink = TraceSink(ws.audit_path)
+    done: list[str] = []
+    codes = {p.code for p in problems if p.repairable}
+    if "interrupted-promotion" in codes:
+        rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                     models=ws.registry, publish=sink.publish, traced=sink.traced)
+        done += [f"{d.kind}: {d.reason}" for d in reconcile(rt)]
+    champion = registry.get_alias(ws.model_name, registry.CHAMPION)
+    if "untraced-alias-move" in codes and champion is not None:
+        sink.publish(Decision(
+            kind="champion.observed", use_case=ws.name,
+            subject=f"{ws.model_name} v{champion.version}", actor=actor,
+            reason=f"champion v{champion.version} found without an audit record of the move "
+                   "that made it champion; recorded by ctpipe doctor --repair",
+            details={"model": ws.model_name, "version": champion.version}))
+        done.append(f"recorded the untraced move to champion v{champion.version}")
+    if "dangling-challenger" in codes:
+        registry.client().delete_registered_model_alias(ws.model_name, registry.CHALLENGER)
+        sink.publish(Decision(kind="challenger.cleared", use_case=ws.name,
+                              subject=ws.model_name, actor=actor,
+                              reason="challenger alias pointed at a version without a gate "
+                                     "decision; removed by ctpipe doctor --repair"))
+        done.append("removed the dangling challenger alias")
+    if "dead-slot-holder" in codes:
+        from ctpipe.flows.slot import free_dead_slot
+
+        done.append(free_dead_slot(ws, sink.publish, actor))
+    return done

@@ -1,0 +1,68 @@
+"""The invariants `ctpipe doctor` checks (ctpipe.decisions.health): plain values only."""
+
+from __future__ import annotations
+
+from ctpipe.decisions.health import REQUIRED_LINEAGE, HealthInputs, check
+from ctpipe.lineage import ModelVersionInfo
+
+COMPLETE = {name: "x" for name in REQUIRED_LINEAGE} | {"gate_decision": "passed",
+                                                     "batch_date": "2026-03-09"}
+
+
+def _v(n: int, aliases: tuple[str, ...] = (), **tags: str) -> ModelVersionInfo:
+    return ModelVersionInfo("m", n, {**COMPLETE, **tags}, list(aliases), None)
+
+
+def _inputs(**changes: object) -> HealthInputs:
+    champion = _v(2, ("champion", "challenger"), promoted_at="t", previous_champion="1")
+    base = {"use_case": "demand", "model_name": "m", "versions": [_v(1), champion],
+            "champion": champion, "challenger": champion, "integrity": {1: None, 2: None},
+            "interrupted": [], "alias_moves_traced": {2: True}}
+    return HealthInputs(**{**base, **changes})
+
+
+def _codes(h: HealthInputs) -> list[str]:
+    return [p.code for p in check(h)]
+
+
+def test_a_healthy_use_case_has_no_problem() -> None:
+    assert check(_inputs()) == []
+    assert check(_inputs(versions=[], champion=None, challenger=None, integrity={},
+                         alias_moves_traced={})) == []  # nothing trained yet
+
+
+def test_each_broken_invariant_is_one_problem_with_its_fix() -> None:
+    assert _codes(_inputs(interrupted=["m v3: promotion from v2 was interrupted"])) == \
+        ["interrupted-promotion"]
+    no_champion = check(_inputs(champion=None, alias_moves_traced={}))
+    assert [p.code for p in no_champion] == ["no-champion"]
+    assert no_champion[0].fix == "ctpipe rollback demand --to 2 --reason TEXT"
+    rejected = _v(2, ("champion",), gate_decision="rejected")
+    assert _codes(_inputs(champion=rejected, versions=[_v(1), rejected])) == ["champion-unfit"]
+    pending = _v(2, ("champion",), approval_decision="pending")
+    assert _codes(_inputs(champion=pending, versions=[_v(1), pending])) == ["champion-unfit"]
+    tampered = check(_inputs(integrity={1: None, 2: "sha256 expected aa, found bb"}))
+    assert [p.code for p in tampered] == ["champion-tampered"]
+    assert "expected aa, found bb" in tampered[0].message
+    assert _codes(_inputs(alias_moves_traced={2: False})) == ["untraced-alias-move"]
+    assert _codes(_inputs(challenger=_v(3, gate_decision=""))) == ["dangling-challenger"]
+    assert _codes(_inputs(dead_slot_holders=["slot taken"])) == ["dead-slot-holder"]
+    bare = _v(1, data_fingerprint="", config_hash="")
+    missing = check(_inputs(versions=[bare, _inputs().champion]))
+    assert [p.code for p in missing] == ["lineage-missing"]
+    assert "lacks data_fingerprint, config_hash" in missing[0].message
+    assert _codes(_inputs(integrity={1: "bad", 2: None})) == ["version-tampered"]
+    assert _codes(_inputs(unreadable=["cycles/x.json: not JSON"])) == ["unreadable"]
+
+
+def test_only_safe_problems_are_repairable() -> None:
+    problems = check(_inputs(interrupted=["i"], alias_moves_traced={2: False},
+                             integrity={1: None, 2: "bad"}))
+    assert {p.code: p.repairable for p in problems} == {
+        "interrupted-promotion": True, "untraced-alias-move": True, "champion-tampered": False}
+    assert problems[0].line().startswith("interrupted-promotion: i (fix: ctpipe doctor demand")
+
+
+def test_a_version_a_rollback_chose_may_serve_even_if_its_promotion_was_abandoned() -> None:
+    chosen = _v(2, ("champion",), promotion_abandoned="champion moved")
+    assert check(_inputs(champion=chosen, versions=[_v(1), chosen])) == []
