@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import os
 import signal
 import socket
@@ -30,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ctpipe.local_server import answers
+from ctpipe.locks import held
 
 READY_TIMEOUT_S = 180.0  # the first start migrates a new database: slow on 2 cores
 STOP_GRACE_S = 10.0
@@ -93,7 +93,7 @@ def embedded_server(root: Path) -> Iterator[str | None]:
            "--lifespan", "on"]
     # One server starts at a time per home: the first start migrates Prefect's database, and
     # concurrent migrations of one SQLite file fail ("table ... already exists").
-    with _start_lock(root), log_path.open("ab") as log:
+    with held(root / "locks" / "embedded-prefect-start.lock"), log_path.open("ab") as log:
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()} "
                   f"port {port}\n".encode())
         log.flush()
@@ -126,18 +126,6 @@ def _flush_to_server() -> None:
     with contextlib.suppress(Exception):  # best effort: the run's outcome is already recorded
         APILogHandler().flush()
         EventsWorker.drain_all(timeout=5)
-
-
-@contextlib.contextmanager
-def _start_lock(root: Path) -> Iterator[None]:
-    path = root / "locks" / "embedded-prefect-start.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], health: str, log_path: Path) -> None:

@@ -43,6 +43,20 @@ class LockTimeout(TimeoutError):
     """Another promotion or rollback of the model held the lock for too long."""
 
 
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created with its folder), waiting as long as it takes:
+    for short critical sections of ctpipe's own (a record's read-merge-write, a store's
+    first creation), which the kernel releases if the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def lock_path(model_name: str, suffix: str = "lock") -> Path:
     # Registered model names may hold characters a file name cannot; those get a digest so two
     # names never share a lock file.

@@ -12,9 +12,7 @@ under a per-model lock (ctpipe.locks).
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import os
 import subprocess
 import tempfile
 import threading
@@ -59,14 +57,8 @@ def _initialised(uri: str) -> None:
     opening a fresh store at once race on its migrations ("table ... already exists")."""
     if not uri.startswith("sqlite:"):
         return
-    lock = settings.home() / "locks" / "mlflow-store.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locks.held(settings.home() / "locks" / "mlflow-store.lock"):
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-    finally:
-        os.close(fd)
 
 
 def ensure_experiment(name: str) -> str:

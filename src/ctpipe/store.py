@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +24,7 @@ import pandas as pd
 from ctpipe import landing
 from ctpipe.batch_reader import read_batch_file
 from ctpipe.config import UseCaseConfig
+from ctpipe.locks import held
 from ctpipe.records import CycleRecord, PromotionIntent, with_history
 
 # Intent files this process writes, each held open with an exclusive flock until cleared: the
@@ -52,16 +52,6 @@ class Store(Protocol):
     def claim_orphaned_intents(self) -> list[PromotionIntent]: ...
     def release_intents(self) -> None: ...
     def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str: ...
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -135,7 +125,7 @@ class LandingZoneStore:
         same batch each leave their outcome."""
         path = self._record_path(record.batch_date)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path.with_name(f".{path.name}.lock")):
+        with held(path.with_name(f".{path.name}.lock")):
             existing = self.read_record(dt.date.fromisoformat(record.batch_date))
             merged = with_history(existing, record)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
