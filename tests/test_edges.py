@@ -345,6 +345,9 @@ class _Completed:
     def is_completed(self) -> bool:
         return True
 
+    def result(self, raise_on_failure: bool = True) -> dict:
+        return {"status": "no-drift"}  # the run's own record, as a real state carries it
+
 
 @pytest.mark.parametrize("flag", [[], ["--force"]])
 def test_cycle_force_reaches_the_flow(config_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -362,6 +365,7 @@ def test_cycle_force_reaches_the_flow(config_path: Path, monkeypatch: pytest.Mon
     result = CliRunner().invoke(app, ["cycle", str(config_path), "--date",
                                       day(2).isoformat(), *flag])
     assert result.exit_code == 0, result.output
+    assert '"status": "no-drift"' in result.output  # the run's own record is printed
     assert calls == [{"use_case": str(config_path), "batch_date": day(2).isoformat(),
                       "force": bool(flag), "return_state": True}]
 
