@@ -100,14 +100,32 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
 
 
+def alerted(score: np.ndarray, budget: float) -> np.ndarray:
+    """Positions of the rows alerted at ``budget``: the top ``budget`` share of scores.
+
+    The one alerting rule: the budget metrics, realized precision and the label-free estimate
+    (ctpipe.estimate) all count alerts with it. At least one alert; ties keep row order.
+    """
+    alerts = max(1, int(round(budget * len(score))))
+    return np.argsort(-np.asarray(score), kind="stable")[:alerts]
+
+
 def recall_at_budget(y: np.ndarray, score: np.ndarray, budget: float) -> float:
     """Share of positives caught when alerting on the top ``budget`` share of rows."""
     positives = y.sum()
     if positives == 0:
         return float("nan")
-    alerts = max(1, int(round(budget * len(y))))
-    top = np.argsort(-score, kind="stable")[:alerts]
-    return float(y[top].sum() / positives)
+    return float(y[alerted(score, budget)].sum() / positives)
+
+
+def precision_at_budget(y: np.ndarray, score: np.ndarray, budget: float) -> float:
+    """Share of the alerted rows (top ``budget`` share of scores) that are positive.
+
+    Not a registered metric (a config cannot gate on it); monitoring reports it beside recall.
+    """
+    if len(y) == 0:
+        return float("nan")
+    return float(np.mean(y[alerted(score, budget)]))
 
 
 register_metric(Metric("wape", ("regression",), higher_is_better=False, fn=wape))

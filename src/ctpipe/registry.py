@@ -1,7 +1,8 @@
 """MLflow adapter: log and register candidates, move aliases, read lineage.
 
 A registered version holds the whole inference path (feature spec + LightGBM booster, served by
-a small pyfunc wrapper) and the reference profile the drift check compares batches against.
+a small pyfunc wrapper), the reference profile the drift check compares batches against and,
+for a binary model, the holdout calibration the label-free estimate uses (ctpipe.estimate).
 The registry is the source of truth for production: alias ``champion`` serves, ``challenger``
 marks the newest candidate.
 
@@ -42,6 +43,7 @@ from ctpipe.training import ScoringModel
 CHAMPION, CHALLENGER = "champion", "challenger"
 _BOOSTER, _FEATURES, _PROFILE = "booster.txt", "features.json", "profile.npz"
 _OUTPUTS = "outputs.npz"
+_CALIBRATION = "calibration.json"  # binary versions only (ctpipe.estimate)
 
 
 def client() -> MlflowClient:
@@ -106,11 +108,16 @@ def register_candidate(model_name: str, model: ScoringModel, profile: ReferenceP
         profile.save(folder / _PROFILE)
         outputs.save(folder / _OUTPUTS)
         files = [folder / _BOOSTER, folder / _FEATURES, folder / _PROFILE, folder / _OUTPUTS]
+        artifacts = {"booster": str(files[0]), "features": str(files[1]),
+                     "profile": str(files[2]), "outputs": str(files[3])}
+        if model.calibration is not None:
+            # Inside the model directory, so the version's sha256 covers it too.
+            (folder / _CALIBRATION).write_text(model.calibration.to_json(), encoding="utf-8")
+            artifacts["calibration"] = str(folder / _CALIBRATION)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY_POINT),
-            artifacts={"booster": str(files[0]), "features": str(files[1]),
-                       "profile": str(files[2]), "outputs": str(files[3])},
+            artifacts=artifacts,
             signature=_signature(model.spec, sample),
             # Explicit requirements skip MLflow's slow environment inference.
             pip_requirements=[f"ctpipe=={__version__}", f"lightgbm=={lgb.__version__}",
@@ -291,7 +298,7 @@ def load_version(model_name: str, version: int) -> LoadedVersion:
                 _LOADED.move_to_end(key)
         if loaded is None:
             art = local / "artifacts"
-            loaded = (load_scoring_model(art / _BOOSTER, art / _FEATURES),
+            loaded = (load_scoring_model(art / _BOOSTER, art / _FEATURES, art / _CALIBRATION),
                       ReferenceProfile.load(art / _PROFILE), ReferenceProfile.load(art / _OUTPUTS))
             with _LOADED_LOCK:
                 _LOADED[key] = loaded

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
+from ctpipe.estimate import Calibration
 from ctpipe.features import FeatureSpec, fit_feature_spec
 from ctpipe.landing import BATCH_KEY
 
@@ -40,10 +41,17 @@ def split_window(labelled: list[dt.date], config: UseCaseConfig) -> WindowSplit:
 
 @dataclass
 class ScoringModel:
-    """What gets registered: feature derivation + the booster, scoring raw batch rows."""
+    """What gets registered: feature derivation + the booster, scoring raw batch rows.
+
+    ``calibration`` (binary only) maps the booster's scores to calibrated probabilities for the
+    label-free estimate (ctpipe.estimate); fitted on the holdout at the gate, so a freshly
+    trained model has none until then, and neither do regression models or versions
+    registered before calibrations were stored. Scoring never uses it: scores stay raw.
+    """
 
     spec: FeatureSpec
     booster: lgb.Booster
+    calibration: Calibration | None = None
 
     def predict(self, raw: pd.DataFrame) -> np.ndarray:
         # Booster.predict gives the positive-class probability for binary objectives.

@@ -88,9 +88,10 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     record.retrain_reason = reason
     candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress)
     record.retrained = True
-    challenger, incumbent, finite = rt.step(
+    challenger, incumbent, finite, calibration = rt.step(
         "evaluate-models", train.evaluate_both, rt, candidate,
         champion.model if champion else None)
+    candidate.model.calibration = calibration  # registered with the version
     gate = decide_gate(rt.config.gate, challenger, incumbent, predictions_finite=finite)
     record.gate_passed = gate.passed
     record.gate_reasons = gate.reasons

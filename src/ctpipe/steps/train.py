@@ -12,6 +12,7 @@ import pandas as pd
 from ctpipe import landing
 from ctpipe.decisions.gate import GateDecision
 from ctpipe.drift import ReferenceProfile, build_profile
+from ctpipe.estimate import Calibration, fit_calibration
 from ctpipe.evaluation import Evaluation, evaluate
 from ctpipe.faults import pause_point
 from ctpipe.lineage import Lineage, gate_tags
@@ -71,21 +72,32 @@ def train_candidate(rt: Runtime, day: dt.date,
 def evaluate_on_holdout(rt: Runtime, model: ScoringModel,
                         holdout: pd.DataFrame) -> tuple[Evaluation, bool]:
     """The model's evaluation on the holdout, and whether every prediction was finite."""
+    evaluation, finite, _ = _scored_holdout(rt, model, holdout)
+    return evaluation, finite
+
+
+def _scored_holdout(rt: Runtime, model: ScoringModel,
+                    holdout: pd.DataFrame) -> tuple[Evaluation, bool, Calibration | None]:
+    """Evaluation, finiteness and, for a binary model, the calibration of these scores."""
     pred = model.predict(holdout)
     finite = bool(np.isfinite(pred).all())
-    return evaluate(rt.config, holdout[rt.config.data.target].to_numpy(),
-                    np.nan_to_num(pred), holdout), finite
+    y = holdout[rt.config.data.target].to_numpy()
+    # Same scores and labels the gate judges; non-finite scores fail the gate anyway.
+    calibration = fit_calibration(pred, y) \
+        if rt.config.data.task == "binary" and finite and len(y) else None
+    return evaluate(rt.config, y, np.nan_to_num(pred), holdout), finite, calibration
 
 
 def evaluate_both(rt: Runtime, candidate: Candidate,
-                  champion_model: ScoringModel | None) -> tuple[Evaluation, Evaluation | None,
-                                                                bool]:
-    """Challenger and champion on the same recent holdout."""
-    challenger, finite = evaluate_on_holdout(rt, candidate.model, candidate.holdout)
+                  champion_model: ScoringModel | None
+                  ) -> tuple[Evaluation, Evaluation | None, bool, Calibration | None]:
+    """Challenger and champion on the same recent holdout, and the challenger's calibration
+    on it (binary only; registered with it for the label-free estimate)."""
+    challenger, finite, calibration = _scored_holdout(rt, candidate.model, candidate.holdout)
     incumbent = None
     if champion_model is not None:
         incumbent, _ = evaluate_on_holdout(rt, champion_model, candidate.holdout)
-    return challenger, incumbent, finite
+    return challenger, incumbent, finite, calibration
 
 
 def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
