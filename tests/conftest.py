@@ -52,3 +52,40 @@ def webhook():
 
     with running_receiver() as receiver:
         yield receiver
+
+
+def _postgres_admin():
+    """An autocommit connection to the local server's ``postgres`` database, or a skip reason."""
+    import psycopg
+
+    try:
+        return psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                               autocommit=True, connect_timeout=3), None
+    except psycopg.OperationalError as error:
+        return None, f"no PostgreSQL server at 127.0.0.1:5432 ({str(error).strip()})"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty ctpipe database URL: a SQLite file, or a new PostgreSQL database created
+    for this test and dropped after it. Skips (with the reason) only when no server answers."""
+    from ctpipe.db import dispose_databases
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ctpipe.db'}"
+        dispose_databases()
+        return
+    import uuid
+
+    admin, reason = _postgres_admin()
+    if admin is None:
+        print(reason)
+        pytest.skip(reason)
+    name = f"ctpipe_t_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            dispose_databases()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

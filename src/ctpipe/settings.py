@@ -96,6 +96,18 @@ def mlflow_ui_url() -> str:
     return os.environ.get("CTPIPE_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
 
 
+DATABASE_URL_ENV = "CTPIPE_DATABASE_URL"
+
+
+def database_url() -> str:
+    """ctpipe's own database (prediction log, live metrics, monitoring decisions).
+
+    ``CTPIPE_DATABASE_URL`` (e.g. ``postgresql+psycopg://ctpipe:…@127.0.0.1:5432/ctpipe``), else
+    a SQLite file under ``CTPIPE_HOME`` so a laptop needs no server.
+    """
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{home() / 'ctpipe.db'}"
+
+
 def redact_uri(uri: str) -> str:
     """The URI without its password (``postgresql://user:***@host/db``), for logs and screens."""
     parts = urlsplit(uri)
