@@ -14,8 +14,14 @@ from prefect.artifacts import (
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from ctpipe import backtest, landing, settings
+from ctpipe.db import Database, open_database
 from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.flows.common import runtime
 from ctpipe.flows.cycle import cycle_flow
+from ctpipe.flows.monitor import automatic_rollback
+from ctpipe.monitoring_view import batch_rows
+from ctpipe.steps.monitor import run_monitor
+from ctpipe.steps.score import run_score
 from ctpipe.workspace import Workspace, open_workspace
 
 
@@ -29,8 +35,9 @@ def print_progress(i: int, total: int, day: dict) -> None:
         "R" if day["retrained"] else ".",
         {True: "P", False: "x", None: "."}[day["gate_passed"]],
     ])
+    rolled = "  ROLLED BACK" if day.get("rolled_back") else ""
     print(f"  [{i + 1:>3}/{total}] {day['date']} {flags} champion v{day['champion_version'] or '-'}"
-          f" {fmt(champ)}  static {fmt(static)}", file=sys.stderr, flush=True)
+          f" {fmt(champ)}  static {fmt(static)}{rolled}", file=sys.stderr, flush=True)
 
 
 @flow(name="ctpipe-backtest", flow_run_name="backtest-{use_case}")
@@ -45,14 +52,19 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
                                    description=f"Replay of {len(dates)} batches")
     days: list[dict] = []
     static_version: int | None = None
+    db = open_database()
     for i, day in enumerate(dates):
-        row, candidate = _replay_day(ws, day, static_version)
+        row, candidate = _replay_day(ws, db, day, static_version)
         days.append(row)
         # The static model is the first one ever trained: fitted once, never replaced.
         static_version = static_version or candidate
         update_progress_artifact(bar, 100.0 * (i + 1) / len(dates))
         if not quiet:
             print_progress(i, len(dates), row)
+    # A batch's live metric is known only once its labels arrive, days after it was scored.
+    live = {r["batch"]: r["live_metric"] for r in batch_rows(db, ws.model_name)}
+    for row in days:
+        row["live_metric"] = live.get(row["date"])
     result = {
         "metric_name": ws.config.evaluation.metric,
         "higher_is_better": ws.config.higher_is_better,
@@ -65,7 +77,7 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     return result
 
 
-def _replay_day(ws: Workspace, day: dt.date,
+def _replay_day(ws: Workspace, db: Database, day: dt.date,
                 static_version: int | None) -> tuple[dict, int | None]:
     # Heartbeats guard long unattended runs; for a replay's short subflows, the heartbeat
     # thread's shutdown (up to 1 s each) would dominate.
@@ -79,6 +91,11 @@ def _replay_day(ws: Workspace, day: dt.date,
         raise RuntimeError(f"cycle {ws.name} {day} failed: {state.message}")
     candidate = record["candidate_version"]
     score = backtest.score_day(ws, day, record["champion_version"], static_version or candidate)
+    # The daily loop a bank runs: cycle, then score the day's batch, then monitor.
+    rt = runtime(ws)
+    scored = run_score(rt, db, day, explicit_date=True) if record["validation_passed"] else None
+    watched = run_monitor(rt, db, day, roll_back=automatic_rollback(ws))
+    rolled_back = watched.status is CycleStatus.ROLLED_BACK
     return {
         "date": day.isoformat(),
         "validation_passed": record["validation_passed"],
@@ -86,7 +103,12 @@ def _replay_day(ws: Workspace, day: dt.date,
         "drift_share": record["drift_share"],
         "retrained": record["retrained"],
         "gate_passed": record["gate_passed"],
-        "champion_version": record["champion_version"],
+        "champion_version": watched.result.get("champion_version", record["champion_version"]),
         "champion_metric": score.champion_metric,
         "static_metric": score.static_metric,
+        "rows_scored": scored.result.get("rows", 0) if scored is not None else 0,
+        "live_metric": None,  # filled in once the batch's labels have arrived
+        "estimated_metric": None if scored is None else scored.result.get("estimated_metric"),
+        "rolled_back": rolled_back,
+        "rollback_reason": watched.message if rolled_back else None,
     }, candidate

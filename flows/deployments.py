@@ -12,6 +12,7 @@ from prefect.schedules import Cron
 
 from ctpipe.flows.common import use_case_label
 from ctpipe.flows.cycle import cycle_flow
+from ctpipe.flows.monitor import monitor_flow
 from ctpipe.flows.retrain import retrain_flow
 from ctpipe.flows.rollback import rollback_flow
 from ctpipe.flows.score import score_flow
@@ -20,6 +21,7 @@ from ctpipe.steps.drift import RETRAIN_LABEL
 TIMEZONE = "Asia/Hong_Kong"
 CYCLE_CRON = "0 6 * * *"   # after the previous day's batch has landed
 SCORE_CRON = "30 6 * * *"  # the champion scores the day's batch once the cycle is done
+MONITOR_CRON = "0 7 * * *"  # then labels that arrived are joined and the champion judged
 RETRAIN_EVENTS = ("ctpipe.drift.detected", "ctpipe.retrain.requested")
 # Template values come from the event (payload written by flows.common.emit).
 # A missing key must not break the template (Prefect renders it through tojson): an empty
@@ -40,7 +42,7 @@ def retrain_trigger(resource: str = "ctpipe.use-case.*") -> DeploymentEventTrigg
 
 def build_deployments(use_cases: list[str], *,
                       trigger_resource: str = "ctpipe.use-case.*") -> list[RunnerDeployment]:
-    """Daily cycle and scoring per use case; one drift-triggered retraining; rollback."""
+    """Daily cycle, scoring and monitoring per use case; drift-triggered retraining; rollback."""
     module = {"entrypoint_type": EntrypointType.MODULE_PATH}
     deployments: list[RunnerDeployment] = []
     for name in use_cases:
@@ -53,6 +55,10 @@ def build_deployments(use_cases: list[str], *,
             name=f"score-{label}", schedules=[Cron(SCORE_CRON, timezone=TIMEZONE)],
             parameters={"use_case": name}, tags=["ctpipe", label],
             description=f"Daily batch scoring for {label}", **module))
+        deployments.append(monitor_flow.to_deployment(
+            name=f"monitor-{label}", schedules=[Cron(MONITOR_CRON, timezone=TIMEZONE)],
+            parameters={"use_case": name}, tags=["ctpipe", label],
+            description=f"Daily live monitoring for {label}", **module))
     deployments.append(retrain_flow.to_deployment(
         name="retrain-on-drift", triggers=[retrain_trigger(trigger_resource)],
         tags=["ctpipe", "retrain"], description="Retraining triggered by drift events; one "

@@ -1,11 +1,16 @@
-"""Batch scoring: the champion scores a validated batch; each prediction names its version."""
+"""Batch scoring: the champion scores a validated batch (or an input file); each prediction is
+logged with the version that made it, and the previous champion scores it in shadow."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from prefect import flow
 from prefect.states import State
 
 from ctpipe import settings
+from ctpipe.batch_reader import read_batch_file
+from ctpipe.db import open_database
 from ctpipe.flows.common import (
     batch_day,
     final_state,
@@ -14,16 +19,25 @@ from ctpipe.flows.common import (
     runtime,
     tag_flow_run,
 )
-from ctpipe.steps.score import run_score
+from ctpipe.steps.score import run_score, run_score_file
 from ctpipe.workspace import open_workspace
 
 
 @flow(name="ctpipe-score", flow_run_name=flow_run_name, log_prints=True,
       validate_parameters=True, on_failure=[notify_failure], on_crashed=[notify_failure])
-def score_flow(use_case: str = "demand", batch_date: str | None = None) -> State:
-    """Score one batch of the landing zone with the current champion."""
+def score_flow(use_case: str = "demand", batch_date: str | None = None,
+               input_path: str | None = None, output_path: str | None = None,
+               backtest: bool = False) -> State:
+    """Score one batch of the landing zone (or ``input_path`` into ``output_path``)."""
     settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
-    ws = open_workspace(use_case)
-    day = batch_day(ws, batch_date)
+    ws = open_workspace(use_case, backtest=backtest)
     tag_flow_run(ws)
-    return final_state(run_score(runtime(ws), day, explicit_date=bool(batch_date)))
+    db = open_database()
+    if input_path is not None:
+        if output_path is None:
+            raise ValueError("input_path needs output_path")
+        source = Path(input_path)
+        frame = read_batch_file(source, ws.config)
+        return final_state(run_score_file(runtime(ws), db, frame, source, Path(output_path)))
+    day = batch_day(ws, batch_date)
+    return final_state(run_score(runtime(ws), db, day, explicit_date=bool(batch_date)))

@@ -141,9 +141,11 @@ class MemoryRegistry:
     def load_champion(self) -> LoadedVersion | None:
         if CHAMPION not in self.aliases:
             return None
-        v = self.aliases[CHAMPION]
-        return LoadedVersion(self._info(v), self.loaded[v].model, self.loaded[v].profile,
-                             self.loaded[v].outputs)
+        return self.load_version(self.aliases[CHAMPION])
+
+    def load_version(self, version: int) -> LoadedVersion:
+        return LoadedVersion(self._info(version), self.loaded[version].model,
+                             self.loaded[version].profile, self.loaded[version].outputs)
 
     def versions(self) -> list[ModelVersionInfo]:
         return [self._info(v) for v in sorted(self.loaded)]

@@ -297,26 +297,30 @@ def test_a_failure_while_waiting_for_approval_leaves_the_batch_failed_and_open()
     assert p.cycle(7).status is not CycleStatus.FAILED  # the next run takes the batch again
 
 
-def test_scoring_traces_each_prediction_and_never_redoes_a_scored_batch() -> None:
+def test_scoring_traces_each_prediction_and_never_redoes_a_scored_batch(tmp_path) -> None:
+    from ctpipe.db import open_database, prediction_count
     from ctpipe.steps.score import run_score
 
     p = Ports(_config(), days=9)
-    refused = run_score(p.rt, day(8), explicit_date=True)
+    db = open_database(f"sqlite:///{tmp_path / 'ctpipe.db'}")
+    refused = run_score(p.rt, db, day(8), explicit_date=True)
     assert refused.status is CycleStatus.REFUSED and refused.state_name == "Refused"
     assert refused.message == "ctpipe-demand: no champion yet; run a cycle first"
     assert [d.kind for d in refused.decisions] == ["scoring.refused"]
     p.cycle(7)
-    out = run_score(p.rt, day(8), explicit_date=True)
+    out = run_score(p.rt, db, day(8), explicit_date=True)
     assert out.status is CycleStatus.SCORED and out.state_name == "Scored"
     frame = p.store.predictions[day(8)]
     assert len(frame) == len(p.store.batches[day(8)]) == out.result["rows"]
-    assert set(frame["model_version"]) == {1} and frame["prediction"].notna().all()
+    assert set(frame["model_version"]) == {1} and frame["score"].notna().all()
     assert [d.kind for d in out.decisions] == ["batch.scored"]
+    assert prediction_count(db, p.rt.model_name) == len(frame)  # one logged row each
     scored = p.store.predictions[day(8)]
-    again = run_score(p.rt, day(8), explicit_date=False)
+    again = run_score(p.rt, db, day(8), explicit_date=False)
     assert again.status is CycleStatus.NO_NEW_BATCH and "already scored" in again.message
     assert p.store.predictions[day(8)] is scored
     p.store.batches[day(8)].loc[:4, "border_wait_minutes"] = -30.0
-    bad = run_score(p.rt, day(8), explicit_date=True)
+    bad = run_score(p.rt, db, day(8), explicit_date=True)
     assert bad.status is CycleStatus.REFUSED and "border_wait_minutes" in bad.message
     assert p.store.predictions[day(8)] is scored  # nothing written
+    assert prediction_count(db, p.rt.model_name) == len(frame)  # nor logged

@@ -72,7 +72,8 @@ def test_prefect_deploy_accepts_the_yaml_and_it_matches_serve(prefect_server: No
         entrypoints = {name: d.entrypoint for name, d in found.items()}
 
     assert set(shapes) == set(served) == {"cycle-demand", "cycle-fraud", "score-demand",
-                                          "score-fraud", "retrain-on-drift", "rollback"}
+                                          "score-fraud", "monitor-demand", "monitor-fraud",
+                                          "retrain-on-drift", "rollback"}
     for name in served:
         assert shapes[name] == served[name], name
     assert shapes["cycle-fraud"]["schedules"] == [("0 6 * * *", TIMEZONE)]
@@ -83,9 +84,10 @@ def test_prefect_deploy_accepts_the_yaml_and_it_matches_serve(prefect_server: No
 
 
 @pytest.mark.parametrize("use_cases", [["demand"], ["demand", "fraud"]])
-def test_serve_builds_one_cycle_and_scoring_per_use_case(use_cases: list[str]) -> None:
+def test_serve_builds_one_cycle_scoring_and_monitoring_per_use_case(use_cases: list[str]) -> None:
     names = [d.name for d in build_deployments(use_cases)]
-    assert names == [n for u in use_cases for n in (f"cycle-{u}", f"score-{u}")] + [
+    assert names == [n for u in use_cases
+                     for n in (f"cycle-{u}", f"score-{u}", f"monitor-{u}")] + [
         "retrain-on-drift", "rollback"]
 
 

@@ -330,7 +330,7 @@ def test_scoring_traces_every_prediction_and_scheduled_runs_never_redo_a_batch(
     scored = score_flow(use_case=ws.ref, batch_date=day(8))
     frame = pd.read_parquet(scored["path"])
     batch = pd.read_parquet(landing.batch_path(ws.landing, dt.date.fromisoformat(day(8))))
-    assert len(frame) == len(batch) and frame["prediction"].notna().all()
+    assert len(frame) == len(batch) and frame["score"].notna().all()
     assert set(frame["model_version"]) == {champion.version}
     assert set(frame["artifact_sha256"]) == {champion.tags["artifact_sha256"]}
     assert list(frame[ws.config.data.id_column]) == list(batch[ws.config.data.id_column])

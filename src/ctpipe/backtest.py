@@ -24,6 +24,9 @@ def reset(ws: Workspace) -> None:
         raise ValueError("only a backtest workspace may be reset")
     shutil.rmtree(ws.root, ignore_errors=True)
     registry.delete_registered_model(ws.model_name)
+    from ctpipe.db import forget_model, open_database  # SQLAlchemy only when resetting
+
+    forget_model(open_database(), ws.model_name)
 
 
 def simulate_to_landing(ws: Workspace, out: Path, *, days: int, shift_day: int | None,
@@ -122,6 +125,9 @@ def summarize(result: dict) -> dict:
         out["first_drift_after_shift"] = (after[0] - shift) if after else None
         promoted_after = [i for i in promotions if i >= shift]
         if promoted_after:
+        "rows_scored": sum(d.get("rows_scored", 0) for d in days),
+        "live_mean": mean([d.get("live_metric") for d in days]),
+        "rollbacks": [d["date"] for d in days if d.get("rolled_back")],
             p = promoted_after[0]
             window = days[p + 1: p + 11]
             out["promotion_after_shift"] = p - shift

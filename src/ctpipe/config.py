@@ -318,6 +318,17 @@ class PromotionConfig(_Strict):
         return self.jurisdiction is not None and self.jurisdiction in self.approval_jurisdictions
 
 
+class MonitoringConfig(_Strict):
+    rollback_after: int = Field(3, ge=1, description="Consecutive labelled batches the champion "
+                                "must be bad on before an automatic rollback.")
+    rollback_margin: float = Field(0.05, ge=0, description="Relative margin by which the "
+                                   "previous champion's shadow score must beat the champion's "
+                                   "live metric for a batch to count as bad.")
+    automatic_rollback: bool = Field(True, description="Roll back by itself on confirmed live "
+                                     "degradation; false: record the verdict only.")
+    recent_batches: int = Field(14, ge=1, description="Batches `ctpipe monitor` shows.")
+
+
 # MLflow's registry search filters quote the model name (name = '<name>'): a quote or other
 # punctuation would break the filter or change its meaning. A replay registers
 # "<name>-backtest", so 9 characters are kept free below MLflow-friendly 128.
@@ -339,6 +350,7 @@ class UseCaseConfig(_Strict):
     evaluation: EvaluationConfig
     gate: GateConfig
     promotion: PromotionConfig = PromotionConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("model_name")
     @classmethod
@@ -403,6 +415,8 @@ class UseCaseConfig(_Strict):
     @property
     def config_hash(self) -> str:
         dump = self.model_dump(mode="json")
+        # Monitoring decides what happens after serving; it never changes a trained model.
+        del dump["monitoring"]
         for section, defaults in _HASH_NEUTRAL_DEFAULTS.items():
             for key, default in defaults.items():
                 if dump[section].get(key) == default:

@@ -11,8 +11,8 @@ from ctpipe.config import UseCaseConfig
 from ctpipe.lineage import LoadedVersion
 
 
-def score_frame(config: UseCaseConfig, model_name: str, day: dt.date, batch: pd.DataFrame,
-                champion: LoadedVersion) -> pd.DataFrame:
+def score_frame(config: UseCaseConfig, model_name: str, day: dt.date | None,
+                batch: pd.DataFrame, champion: LoadedVersion) -> pd.DataFrame:
     """Predictions for a validated batch, each with the lineage of the model that made it.
 
     The id column, the model name, version and artifact sha256 go beside each prediction so
@@ -21,11 +21,12 @@ def score_frame(config: UseCaseConfig, model_name: str, day: dt.date, batch: pd.
     predictions = champion.model.predict(batch)
     if not np.isfinite(predictions).all():
         bad = int((~np.isfinite(predictions)).sum())
+        where = f"batch {day}" if day else "the input"
         raise ValueError(f"{model_name} v{champion.info.version}: {bad} non-finite "
-                         f"predictions on batch {day}; nothing written")
+                         f"predictions on {where}; nothing written")
     out = pd.DataFrame({
         config.data.time_column: batch[config.data.time_column].to_numpy(),
-        "prediction": predictions,
+        "score": predictions,
     })
     if config.data.id_column:
         out.insert(0, config.data.id_column, batch[config.data.id_column].to_numpy())

@@ -24,6 +24,7 @@ class CycleStatus(StrEnum):
     PROMOTED = "promoted"                    # the challenger serves now
     SCORED = "scored"                        # the champion scored a batch
     ROLLED_BACK = "rolled-back"              # champion moved back to an earlier version
+    MONITORED = "monitored"                  # live performance measured; champion kept
     NO_NEW_BATCH = "no-new-batch"            # a scheduled run found its batch already done
     REFUSED = "refused"                      # scoring refused its input (invalid, no champion)
     FAILED = "failed"                        # an error stopped the run; the record says which
@@ -54,6 +55,7 @@ STATE_NAMES: dict[CycleStatus, tuple[str, bool]] = {
     CycleStatus.PROMOTED: ("Promoted", False),
     CycleStatus.SCORED: ("Scored", False),
     CycleStatus.ROLLED_BACK: ("RolledBack", False),
+    CycleStatus.MONITORED: ("Monitored", False),
     CycleStatus.NO_NEW_BATCH: ("NoNewBatch", True),
     CycleStatus.REFUSED: ("Refused", True),
     CycleStatus.FAILED: ("Failed", True),

@@ -1,19 +1,147 @@
-"""Score one landed batch with the champion: validate, score, write, trace."""
+"""Score a batch with the champion: validate, score, log every prediction, write, trace.
+
+Every prediction goes to ctpipe's database (the prediction log) before the output file is
+written: a run killed in between leaves the log complete and no file, so the next run scores
+the batch again and replaces its rows (one transaction), never duplicating them. The previous
+champion scores the same rows in shadow, logged beside, so monitoring can compare the two on
+the same labels; a binary champion's label-free estimate is stored with its scoring run.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from ctpipe import db as production
+from ctpipe.db import Database, ScoringRun
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.retraining import refuse_scoring
+from ctpipe.estimate import estimate_binary
+from ctpipe.lineage import LoadedVersion
 from ctpipe.links import mlflow_version_link
 from ctpipe.scoring import score_frame
 from ctpipe.steps.ports import Runtime
 from ctpipe.trace import Artifact, Decision
 from ctpipe.validation import validate_frame
 
+log = logging.getLogger(__name__)
 
-def run_score(rt: Runtime, day: dt.date, *, explicit_date: bool) -> Outcome:
+
+def input_batch(path: Path) -> str:
+    """The prediction log's batch key of a file scored with `ctpipe score --input`."""
+    return f"input:{path.name}"
+
+
+def write_output(frame: pd.DataFrame, path: Path) -> str:
+    """Parquet or CSV by the file's suffix, written to a temporary file and renamed."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"{path}: output must end in .parquet or .csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if suffix == ".csv":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return str(path)
+
+
+def _shadow(rt: Runtime, champion: LoadedVersion) -> LoadedVersion | None:
+    """The previous champion, loaded verified; None when there is none or it fails its check."""
+    previous = champion.info.lineage.previous
+    if previous is None:
+        return None
+    try:
+        return rt.models.load_version(previous)
+    except (OSError, ValueError) as exc:  # integrity refused, or the version is gone
+        log.warning("shadow v%s not scored: %s", previous, exc)
+        return None
+
+
+def _log(rt: Runtime, db: Database, batch: str, role: str, version: LoadedVersion,
+         frame: pd.DataFrame, scores: np.ndarray, output: str = "") -> ScoringRun:
+    estimate = None
+    calibration = getattr(version.model, "calibration", None)
+    if rt.config.data.task == "binary" and calibration is not None:
+        estimate = estimate_binary(scores, calibration, rt.config.evaluation.alert_budget,
+                                   rt.config.evaluation.metric)
+    id_col = rt.config.data.id_column
+    rows = pd.DataFrame({
+        "row_index": np.arange(len(frame), dtype="int64"),
+        "row_id": frame[id_col].astype("str").to_numpy() if id_col else None,
+        "score": scores,
+    })
+    run = ScoringRun(
+        model_name=rt.model_name, use_case=rt.use_case, batch=batch, role=role,
+        model_version=version.info.version,
+        artifact_sha256=version.info.lineage.artifact_sha256 or "", rows=len(frame),
+        scored_at=dt.datetime.now(dt.UTC), output=output,
+        estimated_metric=None if estimate is None else estimate.metric,
+        estimated_precision=None if estimate is None else estimate.precision,
+        estimated_recall=None if estimate is None else estimate.recall)
+    production.log_predictions(db, run, rows)
+    return run
+
+
+def score_and_log(rt: Runtime, db: Database, batch: str, frame: pd.DataFrame,
+                  champion: LoadedVersion, output: str, day: dt.date | None = None
+                  ) -> tuple[pd.DataFrame, ScoringRun]:
+    """The champion's output frame, its predictions logged, and the shadow's beside them."""
+    scored = rt.step("score-batch", score_frame, rt.config, rt.model_name, day, frame, champion)
+    scores = scored["score"].to_numpy()
+    run = rt.step("log-predictions", _log, rt, db, batch, "champion", champion, frame, scores,
+                  output)
+    shadow = _shadow(rt, champion)
+    if shadow is not None:
+        shadow_scores = shadow.model.predict(frame)
+        if np.isfinite(shadow_scores).all():
+            rt.step("log-shadow", _log, rt, db, batch, "shadow", shadow, frame, shadow_scores)
+        else:
+            log.warning("shadow v%s gave non-finite scores on %s: not logged",
+                        shadow.info.version, batch)
+    return scored, run
+
+
+def _refused(rt: Runtime, subject: str, message: str, details: dict) -> Outcome:
+    decision = Decision(
+        kind="scoring.refused", use_case=rt.use_case, subject=subject, reason=message,
+        details=details, artifact=Artifact("scoring", "Scoring refused",
+                                           f"# Scoring refused: {rt.use_case} {subject}\n\n"
+                                           f"{message}\n\nNo prediction was written."))
+    rt.publish(decision)
+    return Outcome(CycleStatus.REFUSED, message, (decision,))
+
+
+def _scored(rt: Runtime, subject: str, scored: pd.DataFrame, run: ScoringRun, where: str,
+            details: dict) -> Outcome:
+    version = run.model_version
+    mean = float(scored["score"].mean()) if len(scored) else float("nan")
+    link = mlflow_version_link(rt.model_name, version)
+    estimate = "" if run.estimated_metric is None else (
+        f"\n- estimated {rt.config.evaluation.metric} (label-free): {run.estimated_metric:.4f}")
+    message = f"{len(scored)} rows scored by v{version}"
+    decision = Decision(
+        kind="batch.scored", use_case=rt.use_case, subject=subject, reason=message,
+        details={**details, "model": rt.model_name, "version": version, "predictions": where,
+                 "rows": len(scored), "estimated_metric": run.estimated_metric},
+        artifact=Artifact("scoring", f"Scored by v{version}", (
+            f"# Scored {rt.use_case} {subject}\n\n- rows: {len(scored)}\n- model: "
+            f"[{rt.model_name} v{version}]({link})\n- mean score: {mean:.4f}{estimate}\n"
+            f"- predictions: `{where}`, and every row in the prediction log")))
+    rt.publish(decision)
+    return Outcome(CycleStatus.SCORED, message, (decision,), result={
+        "use_case": rt.use_case, "rows": len(scored), "model": rt.model_name,
+        "version": version, "path": where, "estimated_metric": run.estimated_metric,
+        **details})
+
+
+def run_score(rt: Runtime, db: Database, day: dt.date, *, explicit_date: bool) -> Outcome:
+    """Score one landed batch; a scheduled run never re-scores a batch already handed out."""
     where = rt.store.predictions_location(day)
     done = refuse_scoring(already_scored=rt.store.predictions_exist(day),
                           explicit_date=explicit_date, where=where, day=day, invalid=None,
@@ -29,30 +157,26 @@ def run_score(rt: Runtime, day: dt.date, *, explicit_date: bool) -> Outcome:
         already_scored=False, explicit_date=explicit_date, where=where, day=day,
         invalid=None if result.passed else result.message(rt.store.batch_source(day)),
         champion_model=rt.model_name if champion is None else None)
+    details = {"batch_date": day.isoformat()}
     if not refusal.go_on:
-        decision = Decision(
-            kind="scoring.refused", use_case=rt.use_case, subject=f"batch {day}",
-            reason=refusal.message, details={"batch_date": day.isoformat()},
-            artifact=Artifact("scoring", "Scoring refused",
-                              f"# Scoring refused: {rt.use_case} {day}\n\n{refusal.message}\n"
-                              "\nNo prediction was written."))
-        rt.publish(decision)
-        return Outcome(refusal.status, refusal.message, (decision,))
-    scored = rt.step("score-batch", score_frame, rt.config, rt.model_name, day, batch, champion)
-    path = rt.store.write_predictions(day, scored)
-    version = champion.info.version
-    mean = float(scored["prediction"].mean()) if len(scored) else float("nan")
-    link = mlflow_version_link(rt.model_name, version)
-    message = f"{len(scored)} rows scored by v{version}"
-    decision = Decision(
-        kind="batch.scored", use_case=rt.use_case, subject=f"batch {day}", reason=message,
-        details={"batch_date": day.isoformat(), "model": rt.model_name, "version": version,
-                 "predictions": path},
-        artifact=Artifact("scoring", f"Scored by v{version}", (
-            f"# Scored {rt.use_case} {day}\n\n- rows: {len(scored)}\n- model: "
-            f"[{rt.model_name} v{version}]({link})\n- mean prediction: {mean:.4f}\n"
-            f"- predictions: `{path}`")))
-    rt.publish(decision)
-    return Outcome(CycleStatus.SCORED, message, (decision,), result={
-        "use_case": rt.use_case, "batch_date": day.isoformat(), "rows": len(scored),
-        "model": rt.model_name, "version": version, "path": path})
+        return _refused(rt, f"batch {day}", refusal.message, details)
+    scored, run = score_and_log(rt, db, day.isoformat(), batch, champion, where, day)
+    rt.store.write_predictions(day, scored)
+    return _scored(rt, f"batch {day}", scored, run, where, details)
+
+
+def run_score_file(rt: Runtime, db: Database, frame: pd.DataFrame, source: Path,
+                   output: Path) -> Outcome:
+    """Score rows read from ``source`` into ``output`` (Parquet or CSV by suffix)."""
+    result = rt.step("validate-input", validate_frame, frame, rt.config)
+    with rt.guard():
+        champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+    details = {"input": str(source), "output": str(output)}
+    if not result.passed:
+        return _refused(rt, source.name, result.message(str(source)), details)
+    if champion is None:
+        return _refused(rt, source.name, f"{rt.model_name}: no champion yet; run a cycle first",
+                        details)
+    scored, run = score_and_log(rt, db, input_batch(source), frame, champion, str(output))
+    write_output(scored, output)
+    return _scored(rt, source.name, scored, run, str(output), details)

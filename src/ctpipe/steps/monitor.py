@@ -1,0 +1,174 @@
+"""Watch production: measure logged predictions as labels arrive, and roll back on evidence.
+
+Each run measures every batch whose labels have arrived (as of its date, after the label
+delay) and that the champion's scoring run has no figures for yet; the previous champion's
+shadow run of the same batch is measured beside it. Then the rule in
+ctpipe.decisions.monitoring judges the champion's measured batches, and a confirmed degradation
+rolls back through the same compare-and-swap path as `ctpipe rollback`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from ctpipe import db as production
+from ctpipe.db import Database, LiveMetric, MonitoringDecision, ScoringRun
+from ctpipe.decisions.monitoring import LabelledBatch, LiveVerdict, judge_live
+from ctpipe.decisions.outcome import CycleStatus, Outcome
+from ctpipe.decisions.rollback import never_served
+from ctpipe.live import BatchFigures, Figures, JoinError, join_labels, measure
+from ctpipe.steps.ports import Runtime
+from ctpipe.trace import Artifact, Decision
+
+log = logging.getLogger(__name__)
+
+CHAMPION, SHADOW = "champion", "shadow"
+RollBack = Callable[[str, int], Outcome]  # (reason, target version) -> the rollback's outcome
+
+
+def latest_runs(runs: list[ScoringRun], role: str) -> dict[str, ScoringRun]:
+    """Per batch, the newest scoring run in ``role`` (a batch re-scored by a new champion)."""
+    out: dict[str, ScoringRun] = {}
+    for run in sorted((r for r in runs if r.role == role), key=lambda r: r.scored_at):
+        out[run.batch] = run
+    return out
+
+
+def _rows(run: ScoringRun, figures: BatchFigures, metric: str) -> list[LiveMetric]:
+    def row(slice_: str, f: Figures, with_distribution: bool) -> LiveMetric:
+        dist = figures.distribution if with_distribution else {}
+        return LiveMetric(
+            model_name=run.model_name, use_case=run.use_case, batch=run.batch, role=run.role,
+            model_version=run.model_version, slice=slice_, metric=metric, value=f.value,
+            rows_labelled=f.rows, rows_scored=figures.rows_scored,
+            realized_precision=f.precision, realized_recall=f.recall,
+            prediction_mean=dist.get("mean"), prediction_p50=dist.get("p50"),
+            prediction_p90=dist.get("p90"), prediction_p99=dist.get("p99"))
+
+    return [row("", figures.overall, True)] + [row(name, f, False)
+                                               for name, f in figures.slices.items()]
+
+
+def measure_new(rt: Runtime, db: Database, as_of: dt.date) -> tuple[list[LiveMetric], list[str]]:
+    """Figures of every newly labelled, not yet measured scoring run; and what was skipped."""
+    labelled = {d.isoformat() for d in rt.store.labelled_dates(as_of)}
+    runs = production.scoring_runs(db, rt.model_name)
+    measured = {(m.batch, m.role, m.model_version)
+                for m in production.live_metrics(db, rt.model_name)}
+    shadows = latest_runs(runs, SHADOW)
+    rows: list[LiveMetric] = []
+    notes: list[str] = []
+    for batch, run in sorted(latest_runs(runs, CHAMPION).items()):
+        if batch not in labelled or (batch, CHAMPION, run.model_version) in measured:
+            continue
+        try:
+            frame = rt.store.read_labelled([dt.date.fromisoformat(batch)])
+        except (OSError, ValueError) as exc:  # broken labels: the cycle sets them aside
+            notes.append(f"{batch}: not measured: {exc}")
+            continue
+        for each in filter(None, (run, shadows.get(batch))):
+            logged = production.read_predictions(db, rt.model_name, batch, each.role,
+                                                 each.model_version)
+            try:
+                joined = join_labels(logged, frame, rt.config)
+            except JoinError as exc:
+                notes.append(f"{batch} v{each.model_version} {each.role}: {exc}")
+                continue
+            figures = measure(rt.config, joined, logged["score"].to_numpy())
+            rows += _rows(each, figures, rt.config.evaluation.metric)
+    production.save_live_metrics(db, rows)
+    return rows, notes
+
+
+def history(db: Database, model_name: str) -> list[LabelledBatch]:
+    """Each measured batch's champion figure beside the shadow figure of the same batch."""
+    overall = production.live_metrics(db, model_name)
+    runs = latest_runs(production.scoring_runs(db, model_name), CHAMPION)
+    by_key = {(m.batch, m.role, m.model_version): m for m in overall}
+    out = []
+    for batch, run in sorted(runs.items()):
+        champ = by_key.get((batch, CHAMPION, run.model_version))
+        if champ is None:
+            continue
+        shadow = next((m for m in overall if m.batch == batch and m.role == SHADOW), None)
+        out.append(LabelledBatch(batch, run.model_version, champ.value,
+                                 None if shadow is None else shadow.model_version,
+                                 None if shadow is None else shadow.value))
+    return out
+
+
+def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
+                roll_back: RollBack | None = None) -> Outcome:
+    """Measure what newly has labels, judge the champion, and roll back when confirmed."""
+    rows, notes = measure_new(rt, db, as_of)
+    for note in notes:
+        log.warning("%s", note)
+    champion = rt.models.champion()
+    if champion is None:
+        return Outcome(CycleStatus.MONITORED, f"{rt.model_name}: no champion to watch",
+                       result={"measured": 0})
+    cfg = rt.config.monitoring
+    past = history(db, rt.model_name)
+    previous = champion.lineage.previous
+    refusal = None if previous is None else never_served(rt.models.version(previous))
+    verdict = judge_live(past, champion.version, metric=rt.config.evaluation.metric,
+                         floor=rt.config.gate.floor, higher_is_better=rt.config.higher_is_better,
+                         margin=cfg.rollback_margin, after=cfg.rollback_after,
+                         target_refusal=refusal)
+    measured = sorted({m.batch for m in rows if m.role == CHAMPION and not m.slice})
+    result = {"as_of": as_of.isoformat(), "champion_version": champion.version,
+              "measured": measured, "verdict": verdict.reason, "rolled_back": False,
+              "notes": notes}
+    decisions: list[Decision] = []
+    if measured:
+        decisions.append(_measured_decision(rt, champion.version, measured, rows, verdict))
+        rt.publish(decisions[-1])
+    outcome_status, message = CycleStatus.MONITORED, verdict.reason
+    if verdict.rollback and not cfg.automatic_rollback:
+        message = f"{verdict.reason} (automatic_rollback is off: not rolled back)"
+    elif verdict.rollback and roll_back is not None and measured:
+        # Only on new evidence: a rollback refused once is not retried on the same batches.
+        rolled = _roll_back(roll_back, verdict)
+        decisions += rolled.decisions
+        if rolled.status is CycleStatus.ROLLED_BACK:
+            outcome_status, message = CycleStatus.ROLLED_BACK, f"{rolled.message}: {verdict.reason}"
+            result.update(rolled_back=True, champion_version=verdict.target)
+        else:
+            message = rolled.message
+    kind = ("rollback" if result["rolled_back"] else
+            "degraded" if verdict.bad_batches else "healthy")
+    if measured:
+        production.record_decision(db, MonitoringDecision(
+            model_name=rt.model_name, use_case=rt.use_case, batch=measured[-1], kind=kind,
+            champion_version=champion.version, target_version=verdict.target,
+            reason=message, details={"measured": measured, "notes": notes,
+                                     "bad_batches": list(verdict.bad_batches)}))
+    return Outcome(outcome_status, message, tuple(decisions), result=result)
+
+
+def _roll_back(roll_back: RollBack, verdict: LiveVerdict) -> Outcome:
+    assert verdict.target is not None
+    try:
+        return roll_back(verdict.reason, verdict.target)
+    except ValueError as exc:  # refused (RollbackRefused) or the target failed its integrity
+        return Outcome(CycleStatus.MONITORED,
+                       f"degraded, rollback to v{verdict.target} refused: {exc}")
+
+
+def _measured_decision(rt: Runtime, version: int, batches: list[str], rows: list[LiveMetric],
+                       verdict: LiveVerdict) -> Decision:
+    overall = [m for m in rows if not m.slice]
+    table = [{"batch": m.batch, "role": m.role, "version": m.model_version,
+              "labelled": m.rows_labelled, rt.config.evaluation.metric: m.value}
+             for m in overall]
+    lines = "\n".join(f"| {m.batch} | {m.role} | v{m.model_version} | {m.rows_labelled} | "
+                      f"{'n/a' if m.value is None else f'{m.value:.4f}'} |" for m in overall)
+    return Decision(
+        kind="monitoring.measured", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
+        reason=verdict.reason, details={"batches": batches, "figures": table},
+        artifact=Artifact("monitoring", f"Live {rt.config.evaluation.metric}", (
+            f"# Live performance of {rt.model_name}\n\n{verdict.reason}\n\n"
+            f"| batch | role | version | labelled rows | {rt.config.evaluation.metric} |\n"
+            f"|---|---|---|---|---|\n{lines}\n")))

@@ -1,0 +1,186 @@
+"""Watching production end to end: real flows, a real MLflow registry, SQLite and PostgreSQL.
+
+A fraud champion that passed the gate serves; a worse version is then promoted by hand (the
+way a bad promotion reaches production); every day the champion scores the batch (the previous
+champion in shadow), and monitoring measures what has labels. The automatic rollback must come
+on exactly the K-th bad labelled batch, never before, through the audited rollback path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ctpipe import db as production
+from ctpipe import landing, registry, settings
+from ctpipe.db import open_database
+from ctpipe.lineage import Lineage
+from ctpipe.training import ScoringModel
+from tests.helpers import day, repo_configs_dir, simulated_workspace
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+
+ROWS = 4000
+K = 3
+
+
+def fraud_config(tmp_path: Path) -> Path:
+    raw = yaml.safe_load((repo_configs_dir() / "fraud.yaml").read_text())
+    raw["data"]["label_delay"] = 1
+    raw["validation"]["min_rows"] = 100
+    raw["training"].update({"window": 6, "holdout": 2, "min_train_rows": 200,
+                            "recency_half_life": None,
+                            "params": {"n_estimators": 60, "learning_rate": 0.1,
+                                       "num_leaves": 15, "min_child_samples": 20}})
+    raw["evaluation"]["min_slice_rows"] = 50
+    raw["gate"]["floor"] = 0.05
+    raw["monitoring"] = {"rollback_after": K, "rollback_margin": 0.05}
+    path = tmp_path / "fraud.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def promote_a_bad_version(ws) -> int:  # noqa: ANN001
+    """Register a model trained on shuffled labels and make it champion over v1."""
+    good = registry.load_version(ws.model_name, 1)
+    frame = landing.load_labelled(ws.landing, ws.config,
+                                  [dt.date.fromisoformat(day(i)) for i in range(6)])
+    y = np.random.default_rng(3).permutation(frame[ws.config.data.target].to_numpy())
+    booster = lgb.train({"objective": "binary", "verbose": -1, "seed": 3},
+                        lgb.Dataset(good.model.spec.transform(frame), y), 30)
+    bad = ScoringModel(spec=good.model.spec, booster=booster)
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    with mlflow.start_run(experiment_id=registry.ensure_experiment(ws.experiment)) as run:
+        info = registry.register_candidate(ws.model_name, bad, good.profile, good.outputs,
+                                           Lineage(use_case=ws.name, batch_date=day(7),
+                                                   gate_decision="passed"),
+                                           frame.head(5))
+    assert run.info.run_id
+    registry.promote(ws.model_name, info.version, 1,
+                     Lineage(previous_champion="1", gate_decision="passed"))
+    return info.version
+
+
+def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_batches(
+        ctpipe_home: Path, tmp_path: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctpipe.flows.cycle import cycle_flow
+    from ctpipe.flows.monitor import monitor_flow
+    from ctpipe.flows.score import score_flow
+
+    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
+    ws = simulated_workspace(fraud_config(tmp_path), days=14, rows=ROWS)
+    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    db = open_database()
+
+    # v1 serves day 7: one logged row per prediction, and scoring again never duplicates.
+    first = score_flow(use_case=ws.ref, batch_date=day(7))
+    assert first["rows"] == ROWS and production.prediction_count(db, ws.model_name) == ROWS
+    score_flow(use_case=ws.ref, batch_date=day(7))
+    assert production.prediction_count(db, ws.model_name) == ROWS
+    runs = production.scoring_runs(db, ws.model_name, batch=day(7))
+    assert [(r.role, r.model_version, r.rows) for r in runs] == [("champion", 1, ROWS)]
+    assert runs[0].estimated_precision is not None  # a binary champion carries an estimate
+    logged = production.read_predictions(db, ws.model_name, day(7), "champion", 1)
+    output = pd.read_parquet(first["path"])
+    assert logged["row_id"].tolist() == output["transaction_id"].astype(str).tolist()
+    np.testing.assert_array_equal(logged["score"].to_numpy(), output["score"].to_numpy())
+
+    bad = promote_a_bad_version(ws)
+    verdicts = []
+    for i in range(8, 14):
+        scored = score_flow(use_case=ws.ref, batch_date=day(i))
+        assert scored["version"] == bad  # the loop ends on the rollback
+        state = monitor_flow(use_case=ws.ref, batch_date=day(i), return_state=True)
+        verdicts.append({"day": i, **state.result(), "state": state.name})
+        if verdicts[-1]["rolled_back"]:
+            break
+    # Labels arrive a day late: day 9 measures batch 8, the first batch v2 scored. The K-th
+    # bad batch is batch 8 + K - 1, measured on day 8 + K.
+    assert [v["rolled_back"] for v in verdicts] == [False] * K + [True]
+    assert verdicts[-1]["day"] == 8 + K and verdicts[-1]["state"] == "RolledBack"
+    assert f"{K - 1} of {K} consecutive" in verdicts[-2]["verdict"]
+    assert registry.get_alias(ws.model_name, registry.CHAMPION).version == 1
+
+    # Every bad batch was scored by both: the champion and v1 in shadow, one row each.
+    for i in range(8, 8 + K):
+        roles = {(r.role, r.model_version) for r in production.scoring_runs(
+            db, ws.model_name, batch=day(i))}
+        assert roles == {("champion", bad), ("shadow", 1)}
+    # Batches 8 .. 8 + K: scored by the bad champion with v1 in shadow (day 7 had no shadow).
+    assert production.prediction_count(db, ws.model_name, role="shadow") == (K + 1) * ROWS
+    audit = [json.loads(line) for line in ws.audit_path.read_text().splitlines()]
+    rolled = [a for a in audit if a["action"] == "model.rolled_back"]
+    assert len(rolled) == 1 and rolled[0]["why"].startswith(f"automatic: v{bad} pr_auc")
+    assert rolled[0]["who"] == "ctpipe-monitor"
+    decided = [d.kind for d in production.decisions(db, ws.model_name)]
+    assert decided[-1] == "rollback" and decided.count("rollback") == 1
+
+
+def test_late_labels_are_joined_when_they_arrive(
+        ctpipe_home: Path, tmp_path: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctpipe.flows.cycle import cycle_flow
+    from ctpipe.flows.monitor import monitor_flow
+    from ctpipe.flows.score import score_flow
+
+    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
+    ws = simulated_workspace(fraud_config(tmp_path), days=10, rows=ROWS)
+    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    for i in (7, 8):
+        score_flow(use_case=ws.ref, batch_date=day(i))
+    labels = landing.labels_path(ws.landing, dt.date.fromisoformat(day(8)))
+    held_back = labels.with_suffix(".late")
+    labels.rename(held_back)  # batch 8's chargebacks have not come in yet
+    db = open_database()
+    monitor_flow(use_case=ws.ref, batch_date=day(9))
+    measured = {m.batch for m in production.live_metrics(db, ws.model_name)}
+    assert measured == {day(7)}
+    held_back.rename(labels)
+    monitor_flow(use_case=ws.ref, batch_date=day(9))
+    live = {m.batch: m for m in production.live_metrics(db, ws.model_name)}
+    assert set(live) == {day(7), day(8)}
+    assert live[day(8)].rows_labelled == ROWS and live[day(8)].value is not None
+
+
+def test_training_and_serving_compute_identical_features(
+        ctpipe_home: Path, tmp_path: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctpipe.flows.cycle import cycle_flow
+    from ctpipe.flows.score import score_flow
+
+    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
+    ws = simulated_workspace(fraud_config(tmp_path), days=9, rows=ROWS)
+    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    served = registry.load_version(ws.model_name, 1).model
+    batch = dt.date.fromisoformat(day(5))
+    training_rows = ws.store.read_labelled([batch])  # what the training path reads
+    scoring_rows = ws.store.read_batch(batch)  # what the score flow reads
+    csv = tmp_path / "input.csv"
+    ws.store.read_batch(batch).to_csv(csv, index=False)
+    from ctpipe.batch_reader import read_batch_file
+
+    as_input = read_batch_file(csv, ws.config)  # what `ctpipe score --input` reads
+    expected = served.spec.transform(training_rows)
+    pd.testing.assert_frame_equal(served.spec.transform(scoring_rows), expected)
+    pd.testing.assert_frame_equal(served.spec.transform(as_input), expected)
+
+    out = tmp_path / "scores.csv"
+    result = score_flow(use_case=ws.ref, input_path=str(csv), output_path=str(out))
+    scores = pd.read_csv(out)
+    assert result["rows"] == ROWS and list(scores.columns[:2]) == ["transaction_id",
+                                                                    "event_time"]
+    assert {"score", "model_name", "model_version", "artifact_sha256"} <= set(scores.columns)
+    np.testing.assert_allclose(scores["score"].to_numpy(),
+                               served.predict(training_rows), rtol=0, atol=1e-12)
+    logged = production.prediction_count(open_database(), ws.model_name)
+    assert logged == ROWS
+    assert production.scoring_runs(open_database(), ws.model_name)[0].batch == "input:input.csv"
