@@ -114,6 +114,23 @@ def test_each_prediction_is_logged_once(database_url: str) -> None:
     assert run.scored_at.tzinfo is not None
 
 
+def test_shadow_scores_have_their_own_table(database_url: str) -> None:
+    db = open_database(database_url)
+    frame = pd.DataFrame({"row_index": [0, 1, 2], "row_id": ["a", "b", "c"],
+                          "score": [0.1, 0.2, 0.3]})
+    log_predictions(db, _run(), frame)
+    log_predictions(db, _run(role="shadow", version=0), frame.assign(score=[0.3, 0.2, 0.1]))
+    with db.read() as conn:
+        # What was served is exactly the predictions table: an auditor's plain count.
+        assert conn.execute(text("SELECT count(*) FROM predictions")).scalar_one() == 3
+        assert conn.execute(text("SELECT count(*) FROM shadow_predictions")).scalar_one() == 3
+    assert prediction_count(db, role=None) == 6
+    shadow = read_predictions(db, "ctpipe-fraud", "2026-03-02", "shadow", 0)
+    assert shadow["score"].tolist() == [0.3, 0.2, 0.1]
+    forget_model(db, "ctpipe-fraud")
+    assert prediction_count(db, role=None) == 0
+
+
 def test_a_frame_without_ids_and_with_integer_ids(database_url: str) -> None:
     db = open_database(database_url)
     log_predictions(db, _run(batch="a"), pd.DataFrame({"score": [0.5, 0.6]}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ctpipe import db as production
 from ctpipe.db import Database
 from ctpipe.steps.monitor import CHAMPION, SHADOW, latest_runs
+from ctpipe.steps.score import INPUT_PREFIX
 
 
 def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[dict]:
@@ -23,7 +24,9 @@ def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[
     for d in production.decisions(db, model_name):
         decided[d.batch] = d
     rows = []
-    for batch in sorted(champions)[-limit if limit else None:]:
+    # Files scored with --input are logged too, but only landed batches get labels to watch.
+    landed = sorted(b for b in champions if not b.startswith(INPUT_PREFIX))
+    for batch in landed[-limit if limit else None:]:
         run = champions[batch]
         live = metrics.get((batch, CHAMPION, run.model_version))
         shadow_run = shadows.get(batch)

@@ -62,7 +62,7 @@ def log_predictions(db: Database, run: ScoringRun, frame: pd.DataFrame) -> int:
     row_index, row_id, score = _columns(frame)
     rows = len(score)
     values = {name: getattr(run, name) for name in _RUN_FIELDS} | {"rows": rows}
-    runs, predictions = schema.scoring_runs, schema.predictions
+    runs, predictions = schema.scoring_runs, schema.PREDICTION_TABLES[run.role]
     with db.write() as conn:
         old = select(runs.c.id).where(
             _run_key(run.model_name, run.batch, run.role, run.model_version))
@@ -73,7 +73,7 @@ def log_predictions(db: Database, run: ScoringRun, frame: pd.DataFrame) -> int:
         run_id = conn.execute(insert(runs).values(values)).inserted_primary_key[0]
         if rows:
             bulk = _copy_postgres if db.dialect == "postgresql" else _executemany
-            bulk(conn, run_id, row_index, row_id, score)
+            bulk(conn, predictions.name, run_id, row_index, row_id, score)
     return rows
 
 
@@ -108,7 +108,7 @@ def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, pd.Series | None, np.ndar
     return row_index, row_id, score
 
 
-def _copy_postgres(conn: Connection, run_id: int, row_index: np.ndarray,
+def _copy_postgres(conn: Connection, table_name: str, run_id: int, row_index: np.ndarray,
                    row_id: pd.Series | None, score: np.ndarray) -> None:
     """COPY in CSV written by Arrow (vectorised, in C++); runs inside the caller's transaction."""
     import pyarrow as pa
@@ -127,7 +127,7 @@ def _copy_postgres(conn: Connection, run_id: int, row_index: np.ndarray,
     options = pacsv.WriteOptions(include_header=False)
     driver = conn.connection.driver_connection
     with driver.cursor() as cursor, cursor.copy(
-            "COPY predictions (run_id, row_index, row_id, score) FROM STDIN "
+            f"COPY {table_name} (run_id, row_index, row_id, score) FROM STDIN "
             "WITH (FORMAT csv)") as copy:
         for start in range(0, rows, _COPY_CHUNK):
             sink = pa.BufferOutputStream()
@@ -135,7 +135,7 @@ def _copy_postgres(conn: Connection, run_id: int, row_index: np.ndarray,
             copy.write(memoryview(sink.getvalue()))
 
 
-def _executemany(conn: Connection, run_id: int, row_index: np.ndarray,
+def _executemany(conn: Connection, table_name: str, run_id: int, row_index: np.ndarray,
                  row_id: pd.Series | None, score: np.ndarray) -> None:
     """sqlite3's executemany on the raw connection, inside the caller's transaction.
 
@@ -157,9 +157,10 @@ def _executemany(conn: Connection, run_id: int, row_index: np.ndarray,
             per = _SQLITE_ROWS_PER_STATEMENT
             whole = len(rows) // per * per
             if whole:
-                cursor.executemany(_sqlite_insert(per), rows[:whole].reshape(-1, 4 * per).tolist())
+                cursor.executemany(_sqlite_insert(table_name, per),
+                                   rows[:whole].reshape(-1, 4 * per).tolist())
             if whole < len(rows):
-                cursor.executemany(_sqlite_insert(1), rows[whole:].tolist())
+                cursor.executemany(_sqlite_insert(table_name, 1), rows[whole:].tolist())
     finally:
         cursor.close()
 
@@ -169,8 +170,8 @@ _SQLITE_ROWS_PER_STATEMENT = 200
 _SQLITE_CHUNK = 100_000  # rows converted to Python values at a time (bounds memory)
 
 
-def _sqlite_insert(rows: int) -> str:
-    return ("INSERT INTO predictions (run_id, row_index, row_id, score) VALUES "
+def _sqlite_insert(table_name: str, rows: int) -> str:
+    return (f"INSERT INTO {table_name} (run_id, row_index, row_id, score) VALUES "
             + ", ".join(["(?, ?, ?, ?)"] * rows))
 
 
@@ -202,7 +203,8 @@ def read_predictions(db: Database, model_name: str, batch: str, role: str,
                                   "row_id": pd.Series(dtype=_string_dtype()),
                                   "score": pd.Series(dtype="float64")})
         else:
-            frame = _fetch(conn, run_id, postgres=db.dialect == "postgresql")
+            frame = _fetch(conn, schema.PREDICTION_TABLES[role].name, run_id,
+                           postgres=db.dialect == "postgresql")
     return frame
 
 
@@ -211,7 +213,7 @@ def _string_dtype() -> object:
     return pd.Series(["x"]).dtype
 
 
-def _fetch(conn: Connection, run_id: int, *, postgres: bool) -> pd.DataFrame:
+def _fetch(conn: Connection, table_name: str, run_id: int, *, postgres: bool) -> pd.DataFrame:
     """The raw driver's cursor: SQLAlchemy's per-row result objects would triple the time of a
     2M-row read. (COPY TO was no faster: psycopg hands it over one row at a time.)"""
     driver = conn.connection.driver_connection
@@ -219,7 +221,7 @@ def _fetch(conn: Connection, run_id: int, *, postgres: bool) -> pd.DataFrame:
     cursor = driver.cursor(binary=True) if postgres else driver.cursor()
     placeholder = "%s" if postgres else "?"
     try:
-        cursor.execute("SELECT row_index, row_id, score FROM predictions "
+        cursor.execute(f"SELECT row_index, row_id, score FROM {table_name} "
                        f"WHERE run_id = {placeholder} ORDER BY row_index", (run_id,))
         rows = cursor.fetchall()
     finally:
@@ -231,12 +233,15 @@ def _fetch(conn: Connection, run_id: int, *, postgres: bool) -> pd.DataFrame:
 def prediction_count(db: Database, model_name: str | None = None,
                      role: str | None = "champion") -> int:
     """Logged predictions, of one model or all, of one role or (None) all."""
-    runs, predictions = schema.scoring_runs, schema.predictions
-    query = select(func.count()).select_from(
-        predictions.join(runs, runs.c.id == predictions.c.run_id))
-    if model_name is not None:
-        query = query.where(runs.c.model_name == model_name)
-    if role is not None:
-        query = query.where(runs.c.role == role)
+    runs = schema.scoring_runs
+    total = 0
     with db.read() as conn:
-        return int(conn.execute(query).scalar_one())
+        for each, predictions in schema.PREDICTION_TABLES.items():
+            if role is not None and each != role:
+                continue
+            query = select(func.count()).select_from(
+                predictions.join(runs, runs.c.id == predictions.c.run_id))
+            if model_name is not None:
+                query = query.where(runs.c.model_name == model_name)
+            total += int(conn.execute(query).scalar_one())
+    return total

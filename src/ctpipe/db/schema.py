@@ -90,23 +90,33 @@ scoring_runs = Table(
     UniqueConstraint("model_name", "batch", "role", "model_version"),
 )
 
-predictions = Table(
-    "predictions", metadata,
-    # No foreign key, on purpose: PostgreSQL checks one with a trigger per inserted row, which
-    # made COPY of 2M rows 4-5 times slower (measured: 4 s -> 18-26 s). Only this package
-    # writes the table, and it deletes a run's predictions with the run in one transaction
-    # (prediction_log.log_predictions, forget.forget_model).
-    Column("run_id", Integer, nullable=False),
-    Column("row_index", BigInteger, nullable=False),  # position in the batch
-    Column("row_id", Text, nullable=True),  # the id column's value as text (None: no id column)
-    Column("score", Float, nullable=False),
-    # One row per prediction: a position appears once per run. The key's first column is the
-    # run_id index every read and the cascade delete use.
-    PrimaryKeyConstraint("run_id", "row_index"),
-    # SQLite: the table is that key's b-tree (no rowid table beside it): one tree to write
-    # per row instead of two, and a run's rows read in order.
-    sqlite_with_rowid=False,
-)
+
+def _prediction_table(name: str) -> Table:
+    return Table(
+        name, metadata,
+        # No foreign key, on purpose: PostgreSQL checks one with a trigger per inserted row,
+        # which made COPY of 2M rows 4-5 times slower (measured: 4 s -> 18-26 s). Only this
+        # package writes the table, and it deletes a run's predictions with the run in one
+        # transaction (prediction_log.log_predictions, forget.forget_model).
+        Column("run_id", Integer, nullable=False),
+        Column("row_index", BigInteger, nullable=False),  # position in the batch
+        Column("row_id", Text, nullable=True),  # the id column's value as text (None: no ids)
+        Column("score", Float, nullable=False),
+        # One row per prediction: a position appears once per run. The key's first column is
+        # the run_id index every read and the cascade delete use.
+        PrimaryKeyConstraint("run_id", "row_index"),
+        # SQLite: the table is that key's b-tree (no rowid table beside it): one tree to write
+        # per row instead of two, and a run's rows read in order.
+        sqlite_with_rowid=False,
+    )
+
+
+# One row per logged prediction of a champion: `SELECT count(*) FROM predictions` is what was
+# served. The previous champion's shadow scores of the same rows go to their own table.
+predictions = _prediction_table("predictions")
+shadow_predictions = _prediction_table("shadow_predictions")
+PREDICTION_TABLES = {"champion": predictions, "shadow": shadow_predictions}
+
 
 live_metrics = Table(
     "live_metrics", metadata,

@@ -31,9 +31,12 @@ from ctpipe.validation import validate_frame
 log = logging.getLogger(__name__)
 
 
+INPUT_PREFIX = "input:"
+
+
 def input_batch(path: Path) -> str:
     """The prediction log's batch key of a file scored with `ctpipe score --input`."""
-    return f"input:{path.name}"
+    return f"{INPUT_PREFIX}{path.name}"
 
 
 def write_output(frame: pd.DataFrame, path: Path) -> str:

@@ -1,4 +1,5 @@
-"""Production log: scoring runs, predictions, live metrics, monitoring decisions.
+"""Production log: scoring runs, predictions and shadow predictions, live metrics, monitoring
+decisions.
 
 Revision ID: 0001
 Revises:
@@ -39,15 +40,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("model_name", "batch", "role", "model_version",
                             name="uq_scoring_runs_model_name_batch_role_model_version"),
     )
-    op.create_table(
-        "predictions",
-        sa.Column("run_id", sa.Integer, nullable=False),
-        sa.Column("row_index", sa.BigInteger, nullable=False),
-        sa.Column("row_id", sa.Text, nullable=True),
-        sa.Column("score", sa.Float, nullable=False),
-        sa.PrimaryKeyConstraint("run_id", "row_index", name="pk_predictions"),
-        sqlite_with_rowid=False,
-    )
+    for table in ("predictions", "shadow_predictions"):
+        op.create_table(
+            table,
+            sa.Column("run_id", sa.Integer, nullable=False),
+            sa.Column("row_index", sa.BigInteger, nullable=False),
+            sa.Column("row_id", sa.Text, nullable=True),
+            sa.Column("score", sa.Float, nullable=False),
+            sa.PrimaryKeyConstraint("run_id", "row_index", name=f"pk_{table}"),
+            sqlite_with_rowid=False,
+        )
     op.create_table(
         "live_metrics",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -94,5 +96,6 @@ def downgrade() -> None:
     op.drop_index("ix_monitoring_decisions_model_name", table_name="monitoring_decisions")
     op.drop_table("monitoring_decisions")
     op.drop_table("live_metrics")
+    op.drop_table("shadow_predictions")
     op.drop_table("predictions")
     op.drop_table("scoring_runs")
