@@ -207,3 +207,85 @@ def test_holiday_calendar() -> None:
     assert holiday_for(dt.date(2025, 1, 29)) == "both"  # Lunar New Year
     assert holiday_for(dt.date(2025, 3, 12)) == "none"
     assert (gen("demand", 0)["holiday"] == holiday_for(START)).all()
+
+
+# --------------------------------------------------------------------------- bad-promotion
+
+CAMPAIGN = {"shift_day": 10, "scenario": "bad-promotion", "campaign_days": 4}  # days 10..13
+
+
+def ring_segment(frame: pd.DataFrame) -> pd.Series:
+    return (frame["channel"] == "wallet") & (frame["merchant_category"] == "online_services")
+
+
+def test_bad_promotion_outside_the_campaign_is_the_control_stream() -> None:
+    for i in (9, 14, 20):  # before it, the day it ends, later
+        pd.testing.assert_frame_equal(gen("fraud", i, **CAMPAIGN), gen("fraud", i))
+    assert not gen("fraud", 13, **CAMPAIGN).equals(gen("fraud", 13))
+    # shift_day=None is the control stream, whatever the scenario.
+    pd.testing.assert_frame_equal(gen("fraud", 3, scenario="bad-promotion"), gen("fraud", 3))
+
+
+def test_bad_promotion_campaign_hits_one_normally_legitimate_segment() -> None:
+    before = pd.concat([gen("fraud", i, **CAMPAIGN) for i in range(6, 10)])
+    during = pd.concat([gen("fraud", i, **CAMPAIGN) for i in range(10, 14)])
+    after = pd.concat([gen("fraud", i, **CAMPAIGN) for i in range(14, 18)])
+    for frame in (before, after):
+        assert ring_segment(frame).sum() > 1000  # busy ...
+        assert frame.loc[ring_segment(frame), "is_fraud"].mean() < 0.003  # ... and legitimate
+    rate = during.loc[ring_segment(during), "is_fraud"].mean()
+    assert rate > 0.8
+    assert rate > 50 * before["is_fraud"].mean()
+    # The ring replaces legitimate rows only: every established fraud of the day is still there.
+    control = pd.concat([gen("fraud", i) for i in range(10, 14)])
+    ring = ring_segment(during) & (during["is_fraud"] == 1)
+    assert during["is_fraud"].sum() - ring.sum() == control["is_fraud"].sum()
+    assert ring_segment(during).mean() > 5 * ring_segment(before).mean()
+
+
+def test_bad_promotion_ring_looks_like_the_segments_legitimate_evening_traffic() -> None:
+    during = pd.concat([gen("fraud", i, **CAMPAIGN) for i in range(10, 14)])
+    control = pd.concat([gen("fraud", i) for i in range(10, 14)])
+    ring = during[ring_segment(during) & (during["is_fraud"] == 1)]
+    legit = control[ring_segment(control) & control["hour"].between(18, 23)]
+    assert ring["hour"].between(18, 23).all()
+    for col in ("amount", "amount_vs_avg_30d", "txn_count_1h", "txn_count_24h",
+                "card_age_days", "distance_from_home_km"):
+        qs = [0.25, 0.5, 0.75]
+        assert np.allclose(ring[col].quantile(qs), legit[col].quantile(qs), rtol=0.25,
+                           atol=1), col
+
+
+def test_bad_promotion_day_is_the_control_day_with_rows_replaced(configs) -> None:
+    control = gen("fraud", 11)
+    day = gen("fraud", 11, **CAMPAIGN)
+    assert_valid(configs["fraud"], day)
+    assert len(day) == len(control)
+    assert day["event_time"].is_monotonic_increasing
+    assert (day["transaction_id"] == control["transaction_id"]).all()
+    ring = ring_segment(day) & (day["is_fraud"] == 1)
+    kept = day[~ring].drop(columns="transaction_id")
+    matched = kept.merge(control.drop(columns="transaction_id"), how="left", indicator=True)
+    assert (matched["_merge"] == "both").all()
+    assert len(kept) == len(control) - ring.sum()
+
+
+def test_bad_promotion_campaign_drifts_the_marginals(configs) -> None:
+    from ctpipe.drift import build_profile, detect_drift
+
+    config = configs["fraud"]
+    reference = pd.concat([gen("fraud", i) for i in range(5, 8)])
+    profile = build_profile(reference, config.features.numeric, config.features.categorical)
+    assert detect_drift(profile, gen("fraud", 12, **CAMPAIGN), config.drift).dataset_drift
+    assert not detect_drift(profile, gen("fraud", 14, **CAMPAIGN), config.drift).dataset_drift
+
+
+def test_scenarios_are_checked() -> None:
+    with pytest.raises(ValueError, match="^scenario 'bad-promotion' is simulated for fraud "
+                                         "only, not 'demand'$"):
+        gen("demand", 12, **CAMPAIGN)
+    with pytest.raises(ValueError, match="unknown scenario 'drift'; allowed: shift, "
+                                         "bad-promotion"):
+        gen("fraud", 12, shift_day=10, scenario="drift")
+    with pytest.raises(ValueError, match="campaign_days must be at least 1"):
+        gen("fraud", 12, shift_day=10, scenario="bad-promotion", campaign_days=0)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ctpipe import landing, registry
 from ctpipe.evaluation import evaluate
-from ctpipe.simulate import generate_day
+from ctpipe.simulate import check_scenario, generate_day
 from ctpipe.workspace import Workspace
 
 DEFAULT_START = dt.date(2026, 3, 2)
@@ -32,12 +32,18 @@ def reset(ws: Workspace) -> None:
 def simulate_to_landing(ws: Workspace, out: Path, *, days: int, shift_day: int | None,
                         rows: int | None = None, seed: int = 7,
                         start: dt.date = DEFAULT_START,
-                        simulator: str | None = None) -> list[dt.date]:
-    """Synthetic batches from the reference simulator named like the use case (or ``simulator``)."""
+                        simulator: str | None = None,
+                        scenario: str = "shift") -> list[dt.date]:
+    """Synthetic batches from the reference simulator named like the use case (or ``simulator``).
+
+    ``scenario`` (ctpipe.simulate.SCENARIOS) starts at ``shift_day``; a scenario the simulator
+    does not have is refused (ValueError) before anything is written.
+    """
+    check_scenario(simulator or ws.name, scenario)
     dates = [start + dt.timedelta(days=i) for i in range(days)]
     for i, day in enumerate(dates):
         frame = generate_day(simulator or ws.name, i, day, rows=rows, shift_day=shift_day,
-                             seed=seed)
+                             seed=seed, scenario=scenario)
         landing.write_batch(out, ws.config, day, frame)
     return dates
 

@@ -80,6 +80,23 @@ def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
     return day
 
 
+_SCENARIO_HELP = ("shift: a lasting change (both use cases); bad-promotion: a short fraud "
+                  "campaign a retrain over-learns (fraud only). Starts at --shift-day.")
+
+
+def _check_scenario(use_cases: list[str], scenario: str) -> None:
+    """Refuse, before anything is reset or written, a scenario a use case cannot simulate."""
+    from ctpipe.simulate import SCENARIOS, check_scenario
+
+    if scenario not in SCENARIOS:
+        _fail(f"--scenario {scenario!r}: unknown; allowed: {', '.join(SCENARIOS)}", 2)
+    for name in use_cases:
+        try:
+            check_scenario(name, scenario)
+        except ValueError as exc:
+            _fail(f"--scenario: {exc}", 2)
+
+
 @app.command()
 def simulate(
     use_case: str,
@@ -87,6 +104,7 @@ def simulate(
     shift_day: Annotated[int | None, typer.Option(help="Batch index where the scenario "
                                                   "starts.")] = 30,
     no_shift: Annotated[bool, typer.Option("--no-shift", help="Control stream.")] = False,
+    scenario: Annotated[str, typer.Option(help=_SCENARIO_HELP)] = "shift",
     rows_per_day: Annotated[int | None, typer.Option(min=1)] = None,
     seed: int = 7,
     start: Annotated[str, typer.Option(help="First batch date.")] = "2026-03-02",
@@ -98,10 +116,11 @@ def simulate(
     from ctpipe.backtest import simulate_to_landing
 
     ws = _workspace(use_case)
+    _check_scenario([ws.name], scenario)
     first = _parse_date("--start", start)
     target = out or ws.landing
     dates = simulate_to_landing(ws, target, days=days, shift_day=None if no_shift else shift_day,
-                                rows=rows_per_day, seed=seed, start=first)
+                                rows=rows_per_day, seed=seed, start=first, scenario=scenario)
     typer.echo(f"{len(dates)} batches {dates[0]} .. {dates[-1]} written to {target}")
 
 
@@ -135,7 +154,9 @@ def cycle(
         _fail(f"cycle {use_case} {date or ''} failed: {state.message}")
 
 
-def _run_backtests(runs: list[tuple[Workspace, int | None]]) -> dict:
+def _run_backtests(runs: list[tuple[Workspace, int | None]],
+                   scenario: str | None = None) -> dict:
+    """``scenario``: the simulated scenario's name, None for a control stream or real data."""
     from ctpipe.embedded_prefect import embedded_server
 
     results = {}
@@ -144,7 +165,8 @@ def _run_backtests(runs: list[tuple[Workspace, int | None]]) -> dict:
 
         for ws, shift_day in runs:
             typer.echo(f"replaying {ws.name} ...", err=True)
-            results[ws.name] = backtest_flow(use_case=ws.ref, shift_day=shift_day)
+            results[ws.name] = {**backtest_flow(use_case=ws.ref, shift_day=shift_day),
+                                "scenario": scenario}
     return {"use_cases": results}
 
 
@@ -231,10 +253,12 @@ def backtest(
 
 @app.command()
 def demo(
-    use_cases: Annotated[list[str] | None, typer.Argument(help="Default: demand fraud.")] = None,
+    use_cases: Annotated[list[str] | None, typer.Argument(
+        help="Default: demand fraud (those the scenario simulates).")] = None,
     days: Annotated[int, typer.Option(min=10)] = 60,
     shift_day: Annotated[int, typer.Option(min=1)] = 30,
     no_shift: Annotated[bool, typer.Option("--no-shift", help="Control streams.")] = False,
+    scenario: Annotated[str, typer.Option(help=_SCENARIO_HELP)] = "shift",
     rows_per_day: Annotated[int | None, typer.Option(min=1)] = None,
     seed: int = 7,
     json_path: Annotated[Path, typer.Option("--json")] = Path("out/demo.json"),
@@ -243,13 +267,15 @@ def demo(
     """Simulate the reference cases and backtest them; print, and write JSON and a PNG."""
     root = settings.configure_environment()
     from ctpipe import backtest as bt
+    from ctpipe.simulate import SCENARIO_USE_CASES
 
-    names = use_cases or REFERENCE_CASES
+    _check_scenario(use_cases or [], scenario)
+    names = use_cases or [n for n in REFERENCE_CASES if n in SCENARIO_USE_CASES[scenario]]
     shift = None if no_shift else shift_day
     if shift is not None and shift >= days:
         _fail(f"--shift-day {shift} must be smaller than --days {days}", 2)
     typer.echo(f"ctpipe demo: {', '.join(names)}; {days} daily batches, "
-               f"{'no shift' if shift is None else f'scenario shift at batch {shift}'}; "
+               f"{'no shift' if shift is None else f'scenario {scenario} at batch {shift}'}; "
                f"state in {root}", err=True)
     workspaces = [_workspace(name, backtest=True) for name in names]
     for ws in workspaces:
@@ -257,8 +283,9 @@ def demo(
             _fail(f"demo: {ws.name!r} has no simulator; use one of {REFERENCE_CASES}", 2)
         bt.reset(ws)
         bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
-                               seed=seed)
-    report = _run_backtests([(ws, shift) for ws in workspaces])
+                               seed=seed, scenario=scenario)
+    report = _run_backtests([(ws, shift) for ws in workspaces],
+                            scenario=None if shift is None else scenario)
     _print_summary(report)
     _write_outputs(report, json_path, png)
 

@@ -1,10 +1,14 @@
-"""Seeded synthetic generators for the two reference use cases, with a scripted scenario shift.
+"""Seeded synthetic generators for the two reference use cases, with scripted scenarios.
 
 ``generate_day`` builds one day's labelled batch. Every day draws from its own generator,
 ``numpy.random.default_rng([seed, day_index, <use-case constant>])``, so any day can be produced
 on its own and a replay is reproducible. ``shift_day=None`` gives the no-shift control stream;
-otherwise the scenario applies from ``day_index >= shift_day``. Days before the shift are
-identical in both streams, so a control run and a shift run share their history.
+otherwise the scenario starts at ``day_index == shift_day``. Days before it are identical in
+every stream, so a control run and a scenario run share their history. Scenarios:
+
+- ``shift`` (both use cases, the default): a lasting change from ``shift_day`` on, below.
+- ``bad-promotion`` (fraud only): a short-lived fraud campaign, ``campaign_days`` batches from
+  ``shift_day`` on; every other day is the control stream's.
 
 Demand (Hong Kong <-> Greater Bay Area trucking): one row per lane x commodity x shipper account
 and day. Advance bookings drive the volume; weekdays, holidays, typhoon signals, border waits
@@ -18,6 +22,15 @@ Fraud (retail card transactions): legitimate traffic plus three established frau
 (card-not-present, card testing, skimmed cards used abroad). Scenario: a Singapore wallet
 partnership brings a new wallet segment, and fraudsters provision stolen cards into wallets for
 small, slow gaming / online-services payments that look nothing like the old patterns.
+
+Fraud, ``bad-promotion``: for ``campaign_days`` batches a card-testing ring runs stolen cards
+through small evening wallet payments at online-services merchants, a segment that is otherwise
+almost all legitimate (~1.8 % of traffic). A campaign day is the control day with 15 % of its
+legitimate rows replaced by ring payments drawn like the segment's ordinary evening traffic
+(same amounts, cards, velocities): only the segment and the hour give them away. Channel,
+merchant category and hour move enough for the drift check to ask for a retrain. Once the ring
+stops, the segment is as busy and as legitimate as before, so a recency-weighted retrain that
+learned "evening wallet online services are fraud" spends the alert budget on honest customers.
 """
 
 from __future__ import annotations
@@ -31,26 +44,54 @@ import pyarrow as pa
 from scipy.special import gammaincinv, ndtri
 
 USE_CASES = ("demand", "fraud")
+SCENARIOS = ("shift", "bad-promotion")
+SCENARIO_USE_CASES = {"shift": USE_CASES, "bad-promotion": ("fraud",)}  # who simulates what
+DEFAULT_CAMPAIGN_DAYS = 6  # length of the bad-promotion campaign, in daily batches
 DEFAULT_ROWS = {"demand": 240, "fraud": 20_000}
 # Third element of the seed sequence, so the two use cases never share a random stream.
 _STREAM = {"demand": 101, "fraud": 202}
 _ID_STRIDE = 10**8  # row ids are yyyymmdd * stride + row number
 _STATIC = 0xD15C  # marks the per-seed (not per-day) stream for persistent shipper accounts
+_CAMPAIGN = 0xCA3B  # marks the campaign's own per-day stream (the day's stream stays untouched)
+
+
+def check_scenario(use_case: str, scenario: str) -> None:
+    """Refuse an unknown scenario, or one the use case has no simulation for (ValueError)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; allowed: {', '.join(SCENARIOS)}")
+    if use_case not in SCENARIO_USE_CASES[scenario]:
+        raise ValueError(f"scenario {scenario!r} is simulated for "
+                         f"{', '.join(SCENARIO_USE_CASES[scenario])} only, not {use_case!r}")
 
 
 def generate_day(use_case: str, day_index: int, day: dt.date, *, rows: int | None = None,
-                 shift_day: int | None = None, seed: int = 7) -> pd.DataFrame:
-    """One day's labelled batch for ``use_case`` ("demand" or "fraud")."""
+                 shift_day: int | None = None, seed: int = 7, scenario: str = "shift",
+                 campaign_days: int = DEFAULT_CAMPAIGN_DAYS) -> pd.DataFrame:
+    """One day's labelled batch for ``use_case`` ("demand" or "fraud").
+
+    ``scenario`` "shift" applies from ``shift_day`` on; "bad-promotion" (fraud only) runs its
+    campaign on days ``shift_day`` .. ``shift_day + campaign_days - 1``. ``shift_day=None``:
+    the control stream, whatever the scenario.
+    """
     if use_case not in USE_CASES:
         raise ValueError(f"unknown use case {use_case!r}; allowed: {', '.join(USE_CASES)}")
+    check_scenario(use_case, scenario)
+    if campaign_days < 1:
+        raise ValueError(f"campaign_days must be at least 1, got {campaign_days}")
     n = DEFAULT_ROWS[use_case] if rows is None else int(rows)
     if not 1 <= n < _ID_STRIDE:
         raise ValueError(f"rows must be between 1 and {_ID_STRIDE - 1}, got {rows}")
-    shifted = shift_day is not None and day_index >= shift_day
+    shifted = scenario == "shift" and shift_day is not None and day_index >= shift_day
     rng = np.random.default_rng([seed, day_index, _STREAM[use_case]])
     if use_case == "demand":
         return _demand_day(rng, day, n, shifted, seed)
-    return _fraud_day(rng, day, n, shifted)
+    ring = None
+    if scenario == "bad-promotion" and shift_day is not None \
+            and shift_day <= day_index < shift_day + campaign_days:
+        # Its own stream: the day's draws, and so every row the ring leaves alone, stay the
+        # control day's.
+        ring = np.random.default_rng([seed, day_index, _STREAM[use_case], _CAMPAIGN])
+    return _fraud_day(rng, day, n, shifted, ring)
 
 
 def _strings(codes: np.ndarray, levels: Sequence[str]) -> pd.Series:
@@ -264,6 +305,9 @@ _PATTERN_SHARE = np.array([0.45, 0.25, 0.30])  # card-not-present, card testing,
 _WALLET_SEGMENT = 0.25
 _WALLET_FRAUD = 0.03
 _OLD_FRAUD_AFTER_SHIFT = 0.8  # the established patterns persist, a little damped
+# Scenario bad-promotion: the card-testing ring's segment, and its payments' share of the day.
+_RING_CHANNEL, _RING_CATEGORY = _WALLET, _ONLINE
+_RING_SHARE = 0.15
 
 # Row kinds.
 _KINDS = 6
@@ -285,7 +329,8 @@ def _kind_probabilities(shifted: bool) -> np.ndarray:
     return probs
 
 
-def _fraud_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool) -> pd.DataFrame:
+def _fraud_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool,
+               ring: np.random.Generator | None = None) -> pd.DataFrame:
     # Timestamps: hour counts, then a sorted microsecond offset; the day comes out time-ordered.
     hour = np.repeat(np.arange(24), rng.multinomial(n, _HOUR_P / _HOUR_P.sum()))
     micros = hour * 3_600_000_000 + rng.integers(0, 3_600_000_000, n)
@@ -382,6 +427,14 @@ def _fraud_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool) ->
     amount = np.round(np.clip(avg_30d * _SPEND_MULT[category] * spend, 0.5, 1_000_000.0), 2)
     txn_24h += txn_1h  # the 24-hour window contains the last hour
     label = (kind != _LEGIT) & (kind != _WALLET_LEGIT)
+    if ring is not None:
+        order = _card_testing_ring(ring, hour, micros, channel, category, amount, avg_30d,
+                                   cross, home_km, label)
+        # Back in time order (row ids follow it), the rows the ring left alone unchanged.
+        (micros, hour, amount, avg_30d, txn_1h, txn_24h, card_age, home_km, category, channel,
+         cross, jurisdiction, label) = (a[order] for a in (
+             micros, hour, amount, avg_30d, txn_1h, txn_24h, card_age, home_km, category,
+             channel, cross, jurisdiction, label))
 
     return pd.DataFrame({
         "event_time": np.datetime64(day, "us") + micros.astype("timedelta64[us]"),
@@ -399,3 +452,33 @@ def _fraud_day(rng: np.random.Generator, day: dt.date, n: int, shifted: bool) ->
         "jurisdiction": _strings(jurisdiction, JURISDICTIONS),
         "is_fraud": label.astype("int64"),
     }, copy=False)  # the arrays are fresh; skipping consolidation saves ~0.4 s at 2M rows
+
+
+def _card_testing_ring(rng: np.random.Generator, hour: np.ndarray, micros: np.ndarray,
+                       channel: np.ndarray, category: np.ndarray, amount: np.ndarray,
+                       avg_30d: np.ndarray, cross: np.ndarray, home_km: np.ndarray,
+                       label: np.ndarray) -> np.ndarray:
+    """Scenario bad-promotion, in place: ring payments replace a share of legitimate rows.
+
+    A replaced row keeps its card (card age, velocities, jurisdiction) and becomes an evening
+    payment in the ring's segment, drawn like the segment's legitimate ones: within the
+    segment's evening rush nothing tells the ring apart. Returns the rows' new time order.
+    """
+    in_segment = (channel == _RING_CHANNEL) & (category == _RING_CATEGORY)
+    candidates = np.flatnonzero(~label & ~in_segment)
+    count = min(rng.binomial(label.size, _RING_SHARE), candidates.size)
+    i = np.sort(rng.choice(candidates, count, replace=False))
+    evening = np.flatnonzero(_EVENING)
+    hour[i] = evening[_pick(rng, _HOUR_P[evening], i.size)]
+    micros[i] = hour[i] * 3_600_000_000 + rng.integers(0, 3_600_000_000, i.size)
+    channel[i] = _RING_CHANNEL
+    category[i] = _RING_CATEGORY
+    avg_30d[i] = rng.lognormal(np.log(60.0), 0.7, i.size)
+    amount[i] = np.round(np.clip(avg_30d[i] * _SPEND_MULT[_RING_CATEGORY]
+                                 * rng.lognormal(0.0, 0.6, i.size), 0.5, 1_000_000.0), 2)
+    cross[i] = rng.random(i.size) < _CROSS_BORDER_BY_CHANNEL[_RING_CHANNEL]
+    home_km[i] = rng.lognormal(np.log(5.0), 1.0, i.size)
+    far = i[cross[i]]
+    home_km[far] = np.maximum(home_km[far], rng.lognormal(np.log(1200.0), 1.3, far.size))
+    label[i] = True
+    return np.argsort(micros, kind="stable")
