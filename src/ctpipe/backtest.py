@@ -125,15 +125,15 @@ def summarize(result: dict) -> dict:
         "promotions": len(promotions),
         "champion_mean": mean([d["champion_metric"] for d in days]),
         "static_mean": mean([d["static_metric"] for d in days]),
+        "rows_scored": sum(d.get("rows_scored", 0) for d in days),
+        "live_mean": mean([d.get("live_metric") for d in days]),
+        "rollbacks": [d["date"] for d in days if d.get("rolled_back")],
     }
     if shift is not None:
         after = [i for i in drift_days if i >= shift]
         out["first_drift_after_shift"] = (after[0] - shift) if after else None
         promoted_after = [i for i in promotions if i >= shift]
         if promoted_after:
-        "rows_scored": sum(d.get("rows_scored", 0) for d in days),
-        "live_mean": mean([d.get("live_metric") for d in days]),
-        "rollbacks": [d["date"] for d in days if d.get("rolled_back")],
             p = promoted_after[0]
             window = days[p + 1: p + 11]
             out["promotion_after_shift"] = p - shift
