@@ -76,3 +76,42 @@ def test_no_shift_control_never_retrains_after_cold_start(ctpipe_home: Path, tmp
         assert len(later) >= 30, name
         assert not any(d["drift_detected"] or d["retrained"] for d in later), name
         assert {d["champion_version"] for d in later} == {days[cold]["champion_version"]}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_bad_promotion_is_rolled_back_automatically(ctpipe_home: Path, tmp_path: Path,
+                                                    database_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daily loop on PostgreSQL: a campaign-fitted champion, then the rollback by itself."""
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
+    out = tmp_path / "demo.json"
+    result = CliRunner().invoke(app, ["demo", "fraud", "--scenario", "bad-promotion",
+                                      "--days", "44", "--json", str(out),
+                                      "--png", str(tmp_path / "demo.png")])
+    assert result.exit_code == 0, result.output
+    fraud = json.loads(out.read_text())["use_cases"]["fraud"]
+    days = fraud["days"]
+    assert fraud["scenario"] == "bad-promotion" and fraud["shift_day"] == 30
+    promoted = next(i for i, d in enumerate(days)
+                    if i >= 30 and d["retrained"] and d["gate_passed"])
+    before = days[promoted - 1]["champion_version"]
+    rolled = [i for i, d in enumerate(days) if d["rolled_back"]]
+    assert len(rolled) == 1 and rolled[0] > promoted, rolled
+    # Labels come 3 batches late and K = 3: never before the third bad batch's labels.
+    assert rolled[0] - promoted >= 3 + 3 - 1
+    assert days[rolled[0]]["champion_version"] == before
+    assert days[rolled[0] - 1]["champion_version"] == days[promoted]["champion_version"]
+    assert "automatic rollback on" in result.output and "automatic: v" in result.output
+    # Every row the replay scored is in the prediction log, once.
+    cold = next(i for i, d in enumerate(days) if d["champion_version"] is not None)
+    assert [d["rows_scored"] for d in days] == [0] * cold + [20_000] * (len(days) - cold)
+    scored = sum(d["rows_scored"] for d in days)
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        logged = conn.execute(text("SELECT count(*) FROM predictions")).scalar_one()
+    engine.dispose()
+    assert logged == scored
+    live = [d["live_metric"] for d in days[promoted:rolled[0]] if d["live_metric"] is not None]
+    assert live and all(d["estimated_metric"] is not None for d in days if d["rows_scored"])

@@ -84,15 +84,18 @@ def measure_new(rt: Runtime, db: Database, as_of: dt.date) -> tuple[list[LiveMet
 
 def history(db: Database, model_name: str) -> list[LabelledBatch]:
     """Each measured batch's champion figure beside the shadow figure of the same batch."""
-    overall = production.live_metrics(db, model_name)
-    runs = latest_runs(production.scoring_runs(db, model_name), CHAMPION)
-    by_key = {(m.batch, m.role, m.model_version): m for m in overall}
+    by_key = {(m.batch, m.role, m.model_version): m
+              for m in production.live_metrics(db, model_name)}
+    runs = production.scoring_runs(db, model_name)
+    shadows = latest_runs(runs, SHADOW)
     out = []
-    for batch, run in sorted(runs.items()):
+    for batch, run in sorted(latest_runs(runs, CHAMPION).items()):
         champ = by_key.get((batch, CHAMPION, run.model_version))
         if champ is None:
             continue
-        shadow = next((m for m in overall if m.batch == batch and m.role == SHADOW), None)
+        shadow_run = shadows.get(batch)
+        shadow = None if shadow_run is None else \
+            by_key.get((batch, SHADOW, shadow_run.model_version))
         out.append(LabelledBatch(batch, run.model_version, champ.value,
                                  None if shadow is None else shadow.model_version,
                                  None if shadow is None else shadow.value))
