@@ -46,8 +46,13 @@ class FeatureSpec:
             raise ValueError(f"feature columns missing from the batch: {missing}")
         out = {c: pd.to_numeric(raw[c], errors="raise").astype("float64") for c in self.numeric}
         for col, levels in self.categorical.items():
-            as_text = raw[col].astype("str").where(raw[col].notna())
-            out[col] = pd.Categorical(as_text, categories=levels)
+            # Each distinct value is turned to text once, not each of 2M rows: the same
+            # categories as astype("str") row by row, several times faster.
+            codes, uniques = pd.factorize(raw[col], use_na_sentinel=True)
+            level_of = pd.Index(levels).get_indexer(pd.Index(uniques).astype("str"))
+            mapped = np.where(codes >= 0, level_of[np.maximum(codes, 0)], -1) \
+                if len(uniques) else np.full(len(codes), -1)
+            out[col] = pd.Categorical.from_codes(mapped, categories=levels)
         if self.calendar:
             times = parse_local_times(raw[self.time_column], self.timezone)
             for part in self.calendar:
