@@ -29,6 +29,7 @@ test-fast: install
 
 screenshots: install
 	scripts/screenshot-flow-run.sh
+	scripts/screenshot-monitoring-report.sh
 
 lint: install
 	$(BIN)/ruff check .
