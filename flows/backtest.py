@@ -18,7 +18,7 @@ from ctpipe.db import Database, open_database
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.flows.common import runtime
 from ctpipe.flows.cycle import cycle_flow
-from ctpipe.flows.monitor import automatic_rollback
+from ctpipe.flows.monitor import automatic_rollback, publish_report
 from ctpipe.monitoring_view import batch_rows
 from ctpipe.steps.monitor import run_monitor
 from ctpipe.steps.score import run_score
@@ -74,6 +74,9 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     create_table_artifact([{"date": d["date"], **{k: v for k, v in d.items() if k != "date"}}
                            for d in days], key=f"{ws.name}-backtest-days",
                           description="Backtest: one row per batch")
+    # The monitoring report of the replay, as a bank would read it.
+    report = publish_report(ws)
+    result["report"] = None if report is None else str(report)
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow
 from prefect.states import State
 
@@ -50,8 +52,8 @@ def monitor_flow(use_case: str = "demand", batch_date: str | None = None,
     return final_state(outcome)
 
 
-def publish_report(ws: Workspace) -> None:
-    """Write the monitoring report and link it from the flow run.
+def publish_report(ws: Workspace) -> Path | None:
+    """Write the monitoring report and link it from the flow run; its path, None if not written.
 
     The report is a view of what monitoring recorded: failing to draw it (a full disk, a
     matplotlib problem) is logged, never a failed monitoring run or a missed rollback.
@@ -71,3 +73,5 @@ def publish_report(ws: Workspace) -> None:
                                          "live metric, estimate, drift, slices, rollbacks")
     except Exception as exc:  # whatever it was: see the docstring
         get_run_logger().warning("monitoring report of %s not written: %s", ws.name, exc)
+        return None
+    return page

@@ -309,8 +309,15 @@ def _print_summary(report: dict) -> None:
             continue
         better = "higher" if result["higher_is_better"] else "lower"
         lag = s.get("first_drift_after_shift")
-        typer.echo(f"{name}: shift at batch {result['shift_day']}; drift detected "
+        campaign = result.get("scenario") == "bad-promotion"
+        what = "a short fraud campaign (bad-promotion) from" if campaign else "shift at"
+        typer.echo(f"{name}: {what} batch {result['shift_day']}; drift detected "
                    f"{'never' if lag is None else f'{lag} batches after it'}")
+        if campaign:
+            for i, d in enumerate(result["days"]):
+                if i >= result["shift_day"] and d["retrained"] and d["gate_passed"]:
+                    typer.echo(f"  v{d['champion_version']} promoted on {d['date']} (batch {i})")
+            continue
         if "promotion_after_shift" in s:
             c, st = s["champion_mean_10_after"], s["static_mean_10_after"]
             wins = c is not None and st is not None and (c > st if result["higher_is_better"]
@@ -328,6 +335,8 @@ def _print_summary(report: dict) -> None:
         s = summarize(result)
         typer.echo(f"{name}: {s['rows_scored']} rows scored and logged; live "
                    f"{result['metric_name']} {fmt(s['live_mean'])} on average")
+        if result.get("report"):
+            typer.echo(f"  monitoring report: {result['report']}")
 
 
 def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None:
