@@ -29,11 +29,11 @@ MONITOR_OPERATOR = "ctpipe-monitor"
 
 def automatic_rollback(ws: Workspace):  # noqa: ANN201 - a RollBack port
     """The rollback port: the same planned, locked, audited path as `ctpipe rollback`."""
-    def roll_back(reason: str, target: int) -> Outcome:
+    def roll_back(reason: str, target: int, judged: int) -> Outcome:
         with explain_outages():
             return run_rollback(ws.model_name, reason, operator=MONITOR_OPERATOR,
                                 to_version=target, publish=prefect_sink(ws).publish,
-                                journal=ws.store)
+                                journal=ws.store, expected_current=judged)
     return roll_back
 
 

@@ -93,13 +93,22 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     assert [d["date"] for d in days] == [f"2025-06-{i:02d}" for i in range(2, 14)]
     assert set(days[0]) == {"date", "validation_passed", "drift_detected", "drift_share",
                             "retrained", "gate_passed", "champion_version", "champion_metric",
-                            "static_metric"}
+                            "static_metric", "rows_scored", "live_metric", "estimated_metric",
+                            "rolled_back", "rollback_reason"}
     assert all(d["validation_passed"] for d in days)
     # label delay 2: on day t batches 0..t-2 are labelled, so a window of 5 is full at t = 6
     assert [d["champion_version"] for d in days[:6]] == [None] * 6
     assert days[6]["retrained"] and days[6]["gate_passed"] and days[6]["champion_version"] == 1
     scored = [d["champion_metric"] for d in days[6:]]
     assert all(m is not None and 0 < m < 20 for m in scored)
+    # The daily loop scored every batch once a champion served, and monitored it: the live
+    # metric of a batch whose labels arrived (2 batches later) is the replay's own figure.
+    assert [d["rows_scored"] > 0 for d in days] == [False] * 6 + [True] * 6
+    assert not any(d["rolled_back"] for d in days)
+    assert all(d["estimated_metric"] is None for d in days)  # regression: nothing estimated
+    for d in days[6:10]:
+        assert d["live_metric"] == pytest.approx(d["champion_metric"], rel=1e-9)
+    assert all(d["live_metric"] is None for d in days[10:])  # labels not arrived by the end
     assert "bikes" in result.output  # the summary table
 
 

@@ -355,3 +355,33 @@ def test_database_url_defaults_to_sqlite_under_home(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CTPIPE_DATABASE_URL", "postgresql+psycopg://u:p@h/db")
     assert settings.database_url() == "postgresql+psycopg://u:p@h/db"
     assert settings.redact_uri(settings.database_url()) == "postgresql+psycopg://u:***@h/db"
+
+
+def test_two_runs_rescoring_the_same_batch_at_once_leave_one_copy(database_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = open_database(database_url)
+    frames = [_frame(20_000, seed) for seed in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        logged = list(pool.map(lambda f: log_predictions(db, _run(), f), frames))
+    assert logged == [20_000] * 4
+    assert prediction_count(db, "ctpipe-fraud") == 20_000
+    [run] = scoring_runs(db, "ctpipe-fraud")
+    back = read_predictions(db, "ctpipe-fraud", "2026-03-02", "champion", 1)
+    # One of the four, whole: never rows of two runs mixed.
+    assert any(back["score"].tolist() == f["score"].tolist() for f in frames)
+
+
+def test_a_shadow_pairs_only_with_the_champion_run_it_was_logged_after() -> None:
+    from ctpipe.db import scored_batches
+
+    t = [T0 + dt.timedelta(minutes=i) for i in range(4)]
+    v7 = ScoringRun("m", "u", "b", "champion", 7, "", 1, t[0])
+    v6_shadow = ScoringRun("m", "u", "b", "shadow", 6, "", 1, t[1])
+    v8 = ScoringRun("m", "u", "b", "champion", 8, "", 1, t[2])
+    assert scored_batches([v7, v6_shadow])["b"].shadow == v6_shadow
+    # Re-scored by v8 whose shadow (v7) failed to load: v6's old shadow run is not v8's.
+    pair = scored_batches([v7, v6_shadow, v8])["b"]
+    assert pair.champion == v8 and pair.shadow is None
+    v7_shadow = ScoringRun("m", "u", "b", "shadow", 7, "", 1, t[3])
+    assert scored_batches([v7, v6_shadow, v8, v7_shadow])["b"].shadow == v7_shadow

@@ -45,9 +45,24 @@ def test_a_good_batch_restarts_the_count() -> None:
     assert judge_live([*history, bad(6)], 2, **RULE).rollback
 
 
-def test_an_unmeasurable_batch_ends_the_streak() -> None:
+def test_an_unmeasurable_batch_is_no_evidence_either_way() -> None:
+    # No positive label that day: pr_auc is undefined; the count neither grows nor restarts.
     blank = LabelledBatch("2026-04-03", 2, None, 1, 0.4)
-    assert not judge_live([bad(1), bad(2), blank, bad(4), bad(5)], 2, **RULE).rollback
+    verdict = judge_live([good(1), bad(2), blank, bad(4)], 2, **RULE)
+    assert not verdict.rollback and "2 of 3" in verdict.reason
+    verdict = judge_live([good(1), bad(2), blank, bad(4), bad(5)], 2, **RULE)
+    assert verdict.rollback and verdict.bad_batches == ("2026-04-02", "2026-04-04",
+                                                        "2026-04-05")
+
+
+def test_an_earlier_tenure_of_the_same_version_does_not_count() -> None:
+    # v2 was bad twice, v3 took over, monitoring rolled back to v2, which is bad once more:
+    # one bad batch in its current tenure, not three.
+    history = [bad(1), bad(2), bad(3, champion=3), bad(4, champion=3), bad(5)]
+    verdict = judge_live(history, 2, **RULE)
+    assert not verdict.rollback and "1 of 3" in verdict.reason
+    # The day after a rollback to v2, the late labels of v3's batches arrive: still nothing.
+    assert "no labelled batch" in judge_live(history[:4], 2, **RULE).reason
 
 
 def test_only_the_current_champions_batches_count() -> None:

@@ -372,6 +372,7 @@ def backtest(
         batches = bt.cut_source(ws, path)
     except (OSError, ValueError) as exc:
         _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
+    _database()  # an unreachable database: one line, before the previous replay is reset
     bt.reset(ws)
     dates = bt.write_batches(ws, batches)
     typer.echo(f"{len(dates)} batches from {path}", err=True)
@@ -408,6 +409,7 @@ def demo(
                f"{'no shift' if shift is None else f'scenario {scenario} at batch {shift}'}; "
                f"state in {root}", err=True)
     workspaces = [_workspace(name, backtest=True) for name in names]
+    _database()  # an unreachable database: one line, before any replay is reset
     for ws in workspaces:
         if ws.name not in REFERENCE_CASES:
             _fail(f"demo: {ws.name!r} has no simulator; use one of {REFERENCE_CASES}", 2)

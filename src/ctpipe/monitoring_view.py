@@ -8,16 +8,12 @@ labels arrived, the shadow's metric on the same rows, and what monitoring decide
 from __future__ import annotations
 
 from ctpipe import db as production
-from ctpipe.db import Database
-from ctpipe.steps.monitor import CHAMPION, SHADOW, latest_runs
-from ctpipe.steps.score import INPUT_PREFIX
+from ctpipe.db import CHAMPION, INPUT_PREFIX, Database
 
 
 def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[dict]:
     """Per scored batch, oldest first (the newest ``limit`` when given)."""
-    runs = production.scoring_runs(db, model_name)
-    champions = latest_runs(runs, CHAMPION)
-    shadows = latest_runs(runs, SHADOW)
+    scored = production.scored_batches(production.scoring_runs(db, model_name))
     metrics = {(m.batch, m.role, m.model_version): m
                for m in production.live_metrics(db, model_name)}
     decided = {}
@@ -25,13 +21,12 @@ def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[
         decided[d.batch] = d
     rows = []
     # Files scored with --input are logged too, but only landed batches get labels to watch.
-    landed = sorted(b for b in champions if not b.startswith(INPUT_PREFIX))
+    landed = [b for b in scored if not b.startswith(INPUT_PREFIX)]
     for batch in landed[-limit if limit else None:]:
-        run = champions[batch]
+        run, shadow_run = scored[batch].champion, scored[batch].shadow
         live = metrics.get((batch, CHAMPION, run.model_version))
-        shadow_run = shadows.get(batch)
         shadow = None if shadow_run is None else \
-            metrics.get((batch, SHADOW, shadow_run.model_version))
+            metrics.get((batch, shadow_run.role, shadow_run.model_version))
         decision = decided.get(batch)
         rows.append({
             "batch": batch,
@@ -56,9 +51,9 @@ def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[
 
 def slice_rows(db: Database, model_name: str) -> list[dict]:
     """The champion's live metric per slice and batch (for the report)."""
-    champions = latest_runs(production.scoring_runs(db, model_name), CHAMPION)
+    scored = production.scored_batches(production.scoring_runs(db, model_name))
     return [{"batch": m.batch, "slice": m.slice, "version": m.model_version, "value": m.value,
              "rows_labelled": m.rows_labelled}
             for m in production.live_metrics(db, model_name, slice_=None)
-            if m.slice and m.role == CHAMPION and champions.get(m.batch) is not None
-            and champions[m.batch].model_version == m.model_version]
+            if m.slice and m.role == CHAMPION and m.batch in scored
+            and scored[m.batch].champion.model_version == m.model_version]

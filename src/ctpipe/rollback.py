@@ -114,16 +114,24 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
 
 def run_rollback(model_name: str, reason: str, *, operator: str,
                  publish: Callable[[Decision], None], to_version: int | None = None,
-                 force: bool = False, journal: Journal | None = None) -> Outcome:
-    """Plan, apply, and say what happened: the rollback flow's and the CLI's one call."""
+                 force: bool = False, journal: Journal | None = None,
+                 expected_current: int | None = None) -> Outcome:
+    """Plan, apply, and say what happened: the rollback flow's, the CLI's and monitoring's call.
+
+    ``expected_current``: roll back only from this champion (monitoring judged that one; a
+    promotion since then is not what the evidence was about).
+    """
     decisions: list[Decision] = []
 
     def keep(decision: Decision) -> None:
         decisions.append(decision)
         publish(decision)
 
-    summary = apply_rollback(plan_rollback(model_name, to_version, force=force), reason,
-                             operator=operator, publish=keep, journal=journal)
+    plan = plan_rollback(model_name, to_version, force=force)
+    if expected_current is not None and plan.current.version != expected_current:
+        raise RollbackRefused(f"{model_name}: champion is v{plan.current.version}, not "
+                              f"v{expected_current} as judged; judge it again")
+    summary = apply_rollback(plan, reason, operator=operator, publish=keep, journal=journal)
     return Outcome(CycleStatus.ROLLED_BACK, f"{model_name}: champion v{summary['from_version']}"
                    f" -> v{summary['to_version']}", tuple(decisions), result=summary)
 

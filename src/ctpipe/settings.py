@@ -111,7 +111,13 @@ def database_url() -> str:
 def redact_uri(uri: str) -> str:
     """The URI without its password (``postgresql://user:***@host/db``), for logs and screens."""
     parts = urlsplit(uri)
-    if not parts.password:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if not parts.password and "password=" not in parts.query.lower():
+        return uri  # urlunsplit would turn sqlite://// into sqlite://
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1))
+    if parts.query:
+        # libpq also takes the password as a query parameter (?password=...).
+        query = "&".join(f"{key}=***" if key.lower() == "password" else f"{key}={value}"
+                         for key, _, value in (p.partition("=") for p in parts.query.split("&")))
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)

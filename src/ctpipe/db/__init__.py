@@ -10,16 +10,26 @@ from ctpipe.db.engine import Database, DatabaseUnavailable, dispose_databases, o
 from ctpipe.db.forget import forget_model
 from ctpipe.db.metric_log import LiveMetric, live_metrics, save_live_metrics
 from ctpipe.db.prediction_log import (
+    CHAMPION,
+    INPUT_PREFIX,
     ROLES,
+    SHADOW,
+    ScoredBatch,
     ScoringRun,
     log_predictions,
     prediction_count,
     read_predictions,
+    scored_batches,
     scoring_runs,
 )
 
 __all__ = [
+    "CHAMPION",
+    "INPUT_PREFIX",
     "ROLES",
+    "SHADOW",
+    "ScoredBatch",
+    "scored_batches",
     "Database",
     "DatabaseUnavailable",
     "LiveMetric",

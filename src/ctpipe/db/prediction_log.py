@@ -12,12 +12,14 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, text
 
 from ctpipe.db import schema
 from ctpipe.db.engine import Database
 
 ROLES = ("champion", "shadow")
+CHAMPION, SHADOW = ROLES
+INPUT_PREFIX = "input:"  # the batch key of a file scored with `ctpipe score --input`
 # Rows per COPY chunk: bounds the CSV buffer (about 40 MB) whatever the batch size.
 _COPY_CHUNK = 500_000
 
@@ -64,6 +66,11 @@ def log_predictions(db: Database, run: ScoringRun, frame: pd.DataFrame) -> int:
     values = {name: getattr(run, name) for name in _RUN_FIELDS} | {"rows": rows}
     runs, predictions = schema.scoring_runs, schema.PREDICTION_TABLES[run.role]
     with db.write() as conn:
+        if db.dialect == "postgresql":
+            # Two runs re-scoring the same batch and version: the second waits for the first
+            # to commit, then replaces it (SQLite's writers are serialized already).
+            key = f"{run.model_name}|{run.batch}|{run.role}|{run.model_version}"
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
         old = select(runs.c.id).where(
             _run_key(run.model_name, run.batch, run.role, run.model_version))
         # The run's predictions first: there is no foreign key to cascade (schema.py).
@@ -188,6 +195,32 @@ def scoring_runs(db: Database, model_name: str, batch: str | None = None,
     query = query.order_by(runs.c.batch, runs.c.scored_at, runs.c.id)
     with db.read() as conn:
         return [ScoringRun(**row._asdict()) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A batch's newest champion run, and the shadow run scored beside it (None if none)."""
+
+    champion: ScoringRun
+    shadow: ScoringRun | None
+
+
+def scored_batches(runs: list[ScoringRun]) -> dict[str, ScoredBatch]:
+    """Per batch (oldest first), the champion run that counts and its own shadow run.
+
+    A batch scored again by a newer champion counts with its newest run. A shadow run is paired
+    only if it was logged with that run (scoring logs the shadow right after the champion),
+    never an older one: comparing a champion with a version it did not replace would aim a
+    rollback at the wrong version.
+    """
+    out: dict[str, ScoredBatch] = {}
+    for run in sorted((r for r in runs if r.role == CHAMPION), key=lambda r: r.scored_at):
+        out[run.batch] = ScoredBatch(run, None)
+    for run in sorted((r for r in runs if r.role == SHADOW), key=lambda r: r.scored_at):
+        pair = out.get(run.batch)
+        if pair is not None and run.scored_at >= pair.champion.scored_at:
+            out[run.batch] = ScoredBatch(pair.champion, run)
+    return dict(sorted(out.items()))
 
 
 def read_predictions(db: Database, model_name: str, batch: str, role: str,

@@ -66,20 +66,28 @@ def judge_live(history: Sequence[LabelledBatch], champion_version: int, *, metri
     ``target_refusal`` says why the previous champion may not serve (never passed the gate,
     never approved, failed its integrity check); None when it may.
     """
-    served = [b for b in history if b.champion_version == champion_version]
+    # Only the champion's current tenure counts: the batches it scored since it last took
+    # over. Batches it scored in an earlier tenure (before a promotion it was rolled back to)
+    # say nothing about now. A batch whose metric is undefined is no evidence either way.
+    tenure: list[LabelledBatch] = []
+    for batch in reversed(history):
+        if batch.champion_version != champion_version:
+            break
+        tenure.append(batch)
+    measured = [b for b in reversed(tenure) if _finite(b.champion_metric)]
     streak: list[tuple[LabelledBatch, str]] = []
-    for batch in reversed(served):
+    for batch in reversed(measured):
         why = why_bad(batch, floor=floor, higher_is_better=higher_is_better, margin=margin)
         if why is None:
             break
         streak.append((batch, why))
     streak.reverse()
     if len(streak) < after:
-        last = served[-1] if served else None
-        seen = f"{len(streak)} of {after} consecutive labelled batches bad"
-        if last is None:
+        if not measured:
             return LiveVerdict(False, f"v{champion_version}: no labelled batch measured yet")
-        return LiveVerdict(False, f"v{champion_version}: {seen} (latest {last.batch}: "
+        last = measured[-1]
+        return LiveVerdict(False, f"v{champion_version}: {len(streak)} of {after} consecutive "
+                           f"labelled batches bad (latest {last.batch}: "
                            f"{_fmt(last.champion_metric)} {metric})")
     window = streak[-after:]
     batches = tuple(b.batch for b, _ in window)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from ctpipe import db as production
-from ctpipe.db import Database, LiveMetric, MonitoringDecision, ScoringRun
+from ctpipe.db import CHAMPION, Database, LiveMetric, MonitoringDecision, ScoringRun
 from ctpipe.decisions.monitoring import LabelledBatch, LiveVerdict, judge_live
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.rollback import never_served
@@ -24,16 +24,8 @@ from ctpipe.trace import Artifact, Decision
 
 log = logging.getLogger(__name__)
 
-CHAMPION, SHADOW = "champion", "shadow"
-RollBack = Callable[[str, int], Outcome]  # (reason, target version) -> the rollback's outcome
-
-
-def latest_runs(runs: list[ScoringRun], role: str) -> dict[str, ScoringRun]:
-    """Per batch, the newest scoring run in ``role`` (a batch re-scored by a new champion)."""
-    out: dict[str, ScoringRun] = {}
-    for run in sorted((r for r in runs if r.role == role), key=lambda r: r.scored_at):
-        out[run.batch] = run
-    return out
+# (reason, target version, the champion judged) -> the rollback's outcome
+RollBack = Callable[[str, int, int], Outcome]
 
 
 def _rows(run: ScoringRun, figures: BatchFigures, metric: str) -> list[LiveMetric]:
@@ -54,13 +46,13 @@ def _rows(run: ScoringRun, figures: BatchFigures, metric: str) -> list[LiveMetri
 def measure_new(rt: Runtime, db: Database, as_of: dt.date) -> tuple[list[LiveMetric], list[str]]:
     """Figures of every newly labelled, not yet measured scoring run; and what was skipped."""
     labelled = {d.isoformat() for d in rt.store.labelled_dates(as_of)}
-    runs = production.scoring_runs(db, rt.model_name)
     measured = {(m.batch, m.role, m.model_version)
                 for m in production.live_metrics(db, rt.model_name)}
-    shadows = latest_runs(runs, SHADOW)
     rows: list[LiveMetric] = []
     notes: list[str] = []
-    for batch, run in sorted(latest_runs(runs, CHAMPION).items()):
+    scored = production.scored_batches(production.scoring_runs(db, rt.model_name))
+    for batch, pair in scored.items():
+        run = pair.champion
         if batch not in labelled or (batch, CHAMPION, run.model_version) in measured:
             continue
         try:
@@ -68,7 +60,7 @@ def measure_new(rt: Runtime, db: Database, as_of: dt.date) -> tuple[list[LiveMet
         except (OSError, ValueError) as exc:  # broken labels: the cycle sets them aside
             notes.append(f"{batch}: not measured: {exc}")
             continue
-        for each in filter(None, (run, shadows.get(batch))):
+        for each in filter(None, (run, pair.shadow)):
             logged = production.read_predictions(db, rt.model_name, batch, each.role,
                                                  each.model_version)
             try:
@@ -83,20 +75,18 @@ def measure_new(rt: Runtime, db: Database, as_of: dt.date) -> tuple[list[LiveMet
 
 
 def history(db: Database, model_name: str) -> list[LabelledBatch]:
-    """Each measured batch's champion figure beside the shadow figure of the same batch."""
+    """Each measured batch's champion figure beside its own shadow run's figure."""
     by_key = {(m.batch, m.role, m.model_version): m
               for m in production.live_metrics(db, model_name)}
-    runs = production.scoring_runs(db, model_name)
-    shadows = latest_runs(runs, SHADOW)
     out = []
-    for batch, run in sorted(latest_runs(runs, CHAMPION).items()):
-        champ = by_key.get((batch, CHAMPION, run.model_version))
+    for batch, pair in production.scored_batches(
+            production.scoring_runs(db, model_name)).items():
+        champ = by_key.get((batch, CHAMPION, pair.champion.model_version))
         if champ is None:
             continue
-        shadow_run = shadows.get(batch)
-        shadow = None if shadow_run is None else \
-            by_key.get((batch, SHADOW, shadow_run.model_version))
-        out.append(LabelledBatch(batch, run.model_version, champ.value,
+        shadow = None if pair.shadow is None else \
+            by_key.get((batch, pair.shadow.role, pair.shadow.model_version))
+        out.append(LabelledBatch(batch, pair.champion.model_version, champ.value,
                                  None if shadow is None else shadow.model_version,
                                  None if shadow is None else shadow.value))
     return out
@@ -113,13 +103,10 @@ def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
         return Outcome(CycleStatus.MONITORED, f"{rt.model_name}: no champion to watch",
                        result={"measured": 0})
     cfg = rt.config.monitoring
-    past = history(db, rt.model_name)
-    previous = champion.lineage.previous
-    refusal = None if previous is None else never_served(rt.models.version(previous))
-    verdict = judge_live(past, champion.version, metric=rt.config.evaluation.metric,
-                         floor=rt.config.gate.floor, higher_is_better=rt.config.higher_is_better,
-                         margin=cfg.rollback_margin, after=cfg.rollback_after,
-                         target_refusal=refusal)
+    verdict = _judge(rt, history(db, rt.model_name), champion.version, None)
+    if verdict.rollback:
+        verdict = _judge(rt, history(db, rt.model_name), champion.version,
+                         _why_not_serve(rt, champion.lineage.previous, verdict.target))
     measured = sorted({m.batch for m in rows if m.role == CHAMPION and not m.slice})
     result = {"as_of": as_of.isoformat(), "champion_version": champion.version,
               "measured": measured, "verdict": verdict.reason, "rolled_back": False,
@@ -131,9 +118,9 @@ def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
     outcome_status, message = CycleStatus.MONITORED, verdict.reason
     if verdict.rollback and not cfg.automatic_rollback:
         message = f"{verdict.reason} (automatic_rollback is off: not rolled back)"
-    elif verdict.rollback and roll_back is not None and measured:
-        # Only on new evidence: a rollback refused once is not retried on the same batches.
-        rolled = _roll_back(roll_back, verdict)
+    elif verdict.rollback and roll_back is not None:
+        # Also without new evidence: a rollback an outage stopped is tried again next run.
+        rolled = _roll_back(roll_back, verdict, champion.version)
         decisions += rolled.decisions
         if rolled.status is CycleStatus.ROLLED_BACK:
             outcome_status, message = CycleStatus.ROLLED_BACK, f"{rolled.message}: {verdict.reason}"
@@ -142,19 +129,40 @@ def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
             message = rolled.message
     kind = ("rollback" if result["rolled_back"] else
             "degraded" if verdict.bad_batches else "healthy")
-    if measured:
+    if measured or verdict.rollback:
         production.record_decision(db, MonitoringDecision(
-            model_name=rt.model_name, use_case=rt.use_case, batch=measured[-1], kind=kind,
+            model_name=rt.model_name, use_case=rt.use_case,
+            batch=measured[-1] if measured else verdict.bad_batches[-1], kind=kind,
             champion_version=champion.version, target_version=verdict.target,
             reason=message, details={"measured": measured, "notes": notes,
                                      "bad_batches": list(verdict.bad_batches)}))
     return Outcome(outcome_status, message, tuple(decisions), result=result)
 
 
-def _roll_back(roll_back: RollBack, verdict: LiveVerdict) -> Outcome:
+def _judge(rt: Runtime, past: list[LabelledBatch], champion: int,
+           refusal: str | None) -> LiveVerdict:
+    cfg = rt.config.monitoring
+    return judge_live(past, champion, metric=rt.config.evaluation.metric,
+                      floor=rt.config.gate.floor, higher_is_better=rt.config.higher_is_better,
+                      margin=cfg.rollback_margin, after=cfg.rollback_after,
+                      target_refusal=refusal)
+
+
+def _why_not_serve(rt: Runtime, previous: int | None, target: int | None) -> str | None:
+    """Why the shadow the champion lost to may not serve again, or None when it may."""
+    if target is None or previous != target:
+        return (f"v{target} is not the previous champion recorded on the champion "
+                f"(v{previous})")
+    try:
+        return never_served(rt.models.version(target))
+    except Exception as exc:  # noqa: BLE001 - a deleted version cannot serve, whatever the error
+        return f"v{target} cannot be read from the registry ({type(exc).__name__}: {exc})"
+
+
+def _roll_back(roll_back: RollBack, verdict: LiveVerdict, judged: int) -> Outcome:
     assert verdict.target is not None
     try:
-        return roll_back(verdict.reason, verdict.target)
+        return roll_back(verdict.reason, verdict.target, judged)
     except ValueError as exc:  # refused (RollbackRefused) or the target failed its integrity
         return Outcome(CycleStatus.MONITORED,
                        f"degraded, rollback to v{verdict.target} refused: {exc}")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe import db as production
-from ctpipe.db import Database, ScoringRun
+from ctpipe.db import CHAMPION, INPUT_PREFIX, SHADOW, Database, ScoringRun
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.retraining import refuse_scoring
 from ctpipe.estimate import estimate_binary
@@ -29,9 +29,6 @@ from ctpipe.trace import Artifact, Decision
 from ctpipe.validation import validate_frame
 
 log = logging.getLogger(__name__)
-
-
-INPUT_PREFIX = "input:"
 
 
 def input_batch(path: Path) -> str:
@@ -61,7 +58,8 @@ def _shadow(rt: Runtime, champion: LoadedVersion) -> LoadedVersion | None:
         return None
     try:
         return rt.models.load_version(previous)
-    except (OSError, ValueError) as exc:  # integrity refused, or the version is gone
+    except Exception as exc:  # noqa: BLE001 - integrity refused, version gone, registry error:
+        # the shadow is evidence for monitoring, never a reason not to serve the champion.
         log.warning("shadow v%s not scored: %s", previous, exc)
         return None
 
@@ -70,7 +68,8 @@ def _log(rt: Runtime, db: Database, batch: str, role: str, version: LoadedVersio
          frame: pd.DataFrame, scores: np.ndarray, output: str = "") -> ScoringRun:
     estimate = None
     calibration = getattr(version.model, "calibration", None)
-    if rt.config.data.task == "binary" and calibration is not None:
+    # The estimate is the champion's: nothing reads a shadow's, and it costs a second.
+    if role == CHAMPION and rt.config.data.task == "binary" and calibration is not None:
         estimate = estimate_binary(scores, calibration, rt.config.evaluation.alert_budget,
                                    rt.config.evaluation.metric)
     id_col = rt.config.data.id_column
@@ -96,17 +95,19 @@ def score_and_log(rt: Runtime, db: Database, batch: str, frame: pd.DataFrame,
                   ) -> tuple[pd.DataFrame, ScoringRun]:
     """The champion's output frame, its predictions logged, and the shadow's beside them."""
     scored = rt.step("score-batch", score_frame, rt.config, rt.model_name, day, frame, champion)
-    scores = scored["score"].to_numpy()
-    run = rt.step("log-predictions", _log, rt, db, batch, "champion", champion, frame, scores,
-                  output)
+    # The shadow is loaded and scored before anything is logged: a registry failure then
+    # leaves nothing half done. Monitoring pairs a shadow run only with the champion run it
+    # was logged after (ctpipe.db.scored_batches).
     shadow = _shadow(rt, champion)
-    if shadow is not None:
-        shadow_scores = shadow.model.predict(frame)
-        if np.isfinite(shadow_scores).all():
-            rt.step("log-shadow", _log, rt, db, batch, "shadow", shadow, frame, shadow_scores)
-        else:
-            log.warning("shadow v%s gave non-finite scores on %s: not logged",
-                        shadow.info.version, batch)
+    shadow_scores = None if shadow is None else shadow.model.predict(frame)
+    if shadow_scores is not None and not np.isfinite(shadow_scores).all():
+        log.warning("shadow v%s gave non-finite scores on %s: not logged",
+                    shadow.info.version, batch)
+        shadow_scores = None
+    run = rt.step("log-predictions", _log, rt, db, batch, CHAMPION, champion, frame,
+                  scored["score"].to_numpy(), output)
+    if shadow_scores is not None:
+        rt.step("log-shadow", _log, rt, db, batch, SHADOW, shadow, frame, shadow_scores)
     return scored, run
 
 
