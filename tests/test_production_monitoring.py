@@ -69,16 +69,24 @@ def promote_a_bad_version(ws) -> int:  # noqa: ANN001
     return info.version
 
 
+def champion_serving(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
+                     days: int):  # noqa: ANN201 - a Workspace
+    """A fraud workspace on ``database_url`` whose cycle on day 7 promoted v1."""
+    from ctpipe.flows.cycle import cycle_flow
+
+    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
+    ws = simulated_workspace(fraud_config(tmp_path), days=days, rows=ROWS)
+    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    return ws
+
+
 def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_batches(
         ctpipe_home: Path, tmp_path: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from ctpipe.flows.cycle import cycle_flow
     from ctpipe.flows.monitor import monitor_flow
     from ctpipe.flows.score import score_flow
 
-    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
-    ws = simulated_workspace(fraud_config(tmp_path), days=14, rows=ROWS)
-    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    ws = champion_serving(tmp_path, database_url, monkeypatch, days=14)
     db = open_database()
 
     # v1 serves day 7: one logged row per prediction, and scoring again never duplicates.
@@ -128,13 +136,10 @@ def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_bat
 def test_late_labels_are_joined_when_they_arrive(
         ctpipe_home: Path, tmp_path: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from ctpipe.flows.cycle import cycle_flow
     from ctpipe.flows.monitor import monitor_flow
     from ctpipe.flows.score import score_flow
 
-    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
-    ws = simulated_workspace(fraud_config(tmp_path), days=10, rows=ROWS)
-    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    ws = champion_serving(tmp_path, database_url, monkeypatch, days=10)
     for i in (7, 8):
         score_flow(use_case=ws.ref, batch_date=day(i))
     labels = landing.labels_path(ws.landing, dt.date.fromisoformat(day(8)))
@@ -154,12 +159,9 @@ def test_late_labels_are_joined_when_they_arrive(
 def test_training_and_serving_compute_identical_features(
         ctpipe_home: Path, tmp_path: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from ctpipe.flows.cycle import cycle_flow
     from ctpipe.flows.score import score_flow
 
-    monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
-    ws = simulated_workspace(fraud_config(tmp_path), days=9, rows=ROWS)
-    assert cycle_flow(use_case=ws.ref, batch_date=day(7))["status"] == "promoted"
+    ws = champion_serving(tmp_path, database_url, monkeypatch, days=9)
     served = registry.load_version(ws.model_name, 1).model
     batch = dt.date.fromisoformat(day(5))
     training_rows = ws.store.read_labelled([batch])  # what the training path reads

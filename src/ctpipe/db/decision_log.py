@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 
 from ctpipe.db import schema
 from ctpipe.db.engine import Database
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -28,7 +24,7 @@ class MonitoringDecision:
     reason: str = ""
     # Stored as JSON text; read back as a dict. A str is taken as JSON already.
     details: dict[str, Any] = field(default_factory=dict)
-    decided_at: datetime = field(default_factory=_now, kw_only=True)
+    decided_at: datetime = field(default_factory=schema.utc_now, kw_only=True)
 
 
 _FIELDS = tuple(MonitoringDecision.__dataclass_fields__)

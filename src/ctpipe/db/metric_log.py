@@ -1,22 +1,18 @@
 """Live metrics: how a model did on a batch once its labels arrived, whole and per slice.
 
-One row per model, batch, role, version and slice; computing a batch again (more labels came)
-replaces its rows.
+One row per model, batch, role, version and slice; saving a batch's figures again replaces its
+rows (monitoring measures a batch once, when its labels file has arrived).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, insert, select
 
 from ctpipe.db import schema
 from ctpipe.db.engine import Database
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ class LiveMetric:
     prediction_p50: float | None = None
     prediction_p90: float | None = None
     prediction_p99: float | None = None
-    computed_at: datetime = field(default_factory=_now)
+    computed_at: datetime = field(default_factory=schema.utc_now)
 
 
 _FIELDS = tuple(LiveMetric.__dataclass_fields__)

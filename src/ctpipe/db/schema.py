@@ -34,6 +34,11 @@ metadata = MetaData(naming_convention={
 })
 
 
+
+def utc_now() -> datetime:
+    """The default time stamp of a row (aware, UTC)."""
+    return datetime.now(UTC)
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on every backend.
 
