@@ -392,3 +392,16 @@ def test_a_shadow_pairs_only_with_the_champion_run_it_was_logged_after() -> None
     assert pair.champion == v8 and pair.shadow is None
     v7_shadow = ScoringRun("m", "u", "b", "shadow", 7, "", 1, t[3])
     assert scored_batches([v7, v6_shadow, v8, v7_shadow])["b"].shadow == v7_shadow
+
+
+def test_a_champion_and_its_shadow_are_logged_together_or_not_at_all(database_url: str) -> None:
+    db = open_database(database_url)
+    champion, shadow = _run(), _run(role="shadow", version=0)
+    log_predictions(db, champion, _frame(100), (shadow, _frame(100, seed=1)))
+    assert prediction_count(db, role="champion") == prediction_count(db, role="shadow") == 100
+    broken = _frame(200, seed=2)
+    broken.loc[150, "row_index"] = 3  # the shadow's rows break the key mid-write
+    with pytest.raises(Exception, match="(?i)unique|duplicate|primary"):
+        log_predictions(db, champion, _frame(200, seed=3), (shadow, broken))
+    # Neither was replaced: the champion's new rows went with the shadow's failure.
+    assert prediction_count(db, role="champion") == prediction_count(db, role="shadow") == 100

@@ -50,38 +50,54 @@ def _run_key(model_name: str, batch: str, role: str,
                 runs.c.model_version == model_version)
 
 
-def log_predictions(db: Database, run: ScoringRun, frame: pd.DataFrame) -> int:
+def log_predictions(db: Database, run: ScoringRun, frame: pd.DataFrame,
+                    *beside: tuple[ScoringRun, pd.DataFrame]) -> int:
     """Log ``frame`` (row_index, row_id, score) as ``run``, replacing an earlier log of it.
 
     One transaction: delete the run with the same model, batch, role and version and its
     predictions, insert the run, bulk-insert the rows (PostgreSQL: COPY; SQLite: executemany).
-    The run's ``rows`` is stored as ``len(frame)``. Returns the number of rows logged.
+    ``beside``: more runs logged in the same transaction (the shadow's, with the champion's),
+    so a crash never leaves one without the other.
+    A run's ``rows`` is stored as its frame's length. Returns the rows logged for ``run``.
     Raises ``ValueError`` (nothing written) for a frame that cannot be logged, and
     ``DatabaseUnavailable`` when the database is lost.
     """
-    if run.role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {run.role!r}")
-    row_index, row_id, score = _columns(frame)
-    rows = len(score)
-    values = {name: getattr(run, name) for name in _RUN_FIELDS} | {"rows": rows}
-    runs, predictions = schema.scoring_runs, schema.PREDICTION_TABLES[run.role]
+    batches = [(run, frame), *beside]
+    for each, _ in batches:
+        if each.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {each.role!r}")
+    prepared = [(each, _columns(f)) for each, f in batches]
     with db.write() as conn:
         if db.dialect == "postgresql":
             # Two runs re-scoring the same batch and version: the second waits for the first
-            # to commit, then replaces it (SQLite's writers are serialized already).
-            key = f"{run.model_name}|{run.batch}|{run.role}|{run.model_version}"
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-        old = select(runs.c.id).where(
-            _run_key(run.model_name, run.batch, run.role, run.model_version))
-        # The run's predictions first: there is no foreign key to cascade (schema.py).
-        conn.execute(delete(predictions).where(predictions.c.run_id.in_(old)))
-        conn.execute(delete(runs).where(
-            _run_key(run.model_name, run.batch, run.role, run.model_version)))
-        run_id = conn.execute(insert(runs).values(values)).inserted_primary_key[0]
-        if rows:
-            bulk = _copy_postgres if db.dialect == "postgresql" else _executemany
-            bulk(conn, predictions.name, run_id, row_index, row_id, score)
-    return rows
+            # to commit, then replaces it (SQLite's writers are serialized already). Keys in
+            # one order, so two writers of overlapping runs cannot deadlock.
+            for key in sorted({_lock_key(each) for each, _ in batches}):
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                             {"key": key})
+        for each, columns in prepared:
+            _replace_run(conn, db.dialect, each, *columns)
+    return len(prepared[0][1][2])
+
+
+def _lock_key(run: ScoringRun) -> str:
+    return f"{run.model_name}|{run.batch}|{run.role}|{run.model_version}"
+
+
+def _replace_run(conn: Connection, dialect: str, run: ScoringRun, row_index: np.ndarray,
+                 row_id: pd.Series | None, score: np.ndarray) -> None:
+    rows = len(score)
+    values = {name: getattr(run, name) for name in _RUN_FIELDS} | {"rows": rows}
+    runs, predictions = schema.scoring_runs, schema.PREDICTION_TABLES[run.role]
+    key = _run_key(run.model_name, run.batch, run.role, run.model_version)
+    # The run's predictions first: there is no foreign key to cascade (schema.py).
+    conn.execute(delete(predictions).where(predictions.c.run_id.in_(select(runs.c.id)
+                                                                     .where(key))))
+    conn.execute(delete(runs).where(key))
+    run_id = conn.execute(insert(runs).values(values)).inserted_primary_key[0]
+    if rows:
+        bulk = _copy_postgres if dialect == "postgresql" else _executemany
+        bulk(conn, predictions.name, run_id, row_index, row_id, score)
 
 
 def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, pd.Series | None, np.ndarray]:
@@ -209,9 +225,9 @@ def scored_batches(runs: list[ScoringRun]) -> dict[str, ScoredBatch]:
     """Per batch (oldest first), the champion run that counts and its own shadow run.
 
     A batch scored again by a newer champion counts with its newest run. A shadow run is paired
-    only if it was logged with that run (scoring logs the shadow right after the champion),
-    never an older one: comparing a champion with a version it did not replace would aim a
-    rollback at the wrong version.
+    only if it was logged with that run (scoring logs both in one transaction, with one time
+    stamp), never an older one: comparing a champion with a version it did not replace would
+    aim a rollback at the wrong version.
     """
     out: dict[str, ScoredBatch] = {}
     for run in sorted((r for r in runs if r.role == CHAMPION), key=lambda r: r.scored_at):

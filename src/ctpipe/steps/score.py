@@ -64,8 +64,10 @@ def _shadow(rt: Runtime, champion: LoadedVersion) -> LoadedVersion | None:
         return None
 
 
-def _log(rt: Runtime, db: Database, batch: str, role: str, version: LoadedVersion,
-         frame: pd.DataFrame, scores: np.ndarray, output: str = "") -> ScoringRun:
+def _logged_run(rt: Runtime, batch: str, role: str, version: LoadedVersion,
+                frame: pd.DataFrame, scores: np.ndarray, scored_at: dt.datetime,
+                output: str = "") -> tuple[ScoringRun, pd.DataFrame]:
+    """A scoring run and its rows as the prediction log takes them."""
     estimate = None
     calibration = getattr(version.model, "calibration", None)
     # The estimate is the champion's: nothing reads a shadow's, and it costs a second.
@@ -82,11 +84,23 @@ def _log(rt: Runtime, db: Database, batch: str, role: str, version: LoadedVersio
         model_name=rt.model_name, use_case=rt.use_case, batch=batch, role=role,
         model_version=version.info.version,
         artifact_sha256=version.info.lineage.artifact_sha256 or "", rows=len(frame),
-        scored_at=dt.datetime.now(dt.UTC), output=output,
+        scored_at=scored_at, output=output,
         estimated_metric=None if estimate is None else estimate.metric,
         estimated_precision=None if estimate is None else estimate.precision,
         estimated_recall=None if estimate is None else estimate.recall)
-    production.log_predictions(db, run, rows)
+    return run, rows
+
+
+def _log(rt: Runtime, db: Database, batch: str, frame: pd.DataFrame,
+         champion: LoadedVersion, scores: np.ndarray, output: str,
+         shadow: LoadedVersion | None, shadow_scores: np.ndarray | None) -> ScoringRun:
+    """The champion's rows and the shadow's, in one transaction: never one without the other.
+    Both runs carry the same time stamp, which pairs them (ctpipe.db.scored_batches)."""
+    at = dt.datetime.now(dt.UTC)
+    run, rows = _logged_run(rt, batch, CHAMPION, champion, frame, scores, at, output)
+    beside = [] if shadow is None or shadow_scores is None else [_logged_run(
+        rt, batch, SHADOW, shadow, frame, shadow_scores, at)]
+    production.log_predictions(db, run, rows, *beside)
     return run
 
 
@@ -96,18 +110,15 @@ def score_and_log(rt: Runtime, db: Database, batch: str, frame: pd.DataFrame,
     """The champion's output frame, its predictions logged, and the shadow's beside them."""
     scored = rt.step("score-batch", score_frame, rt.config, rt.model_name, day, frame, champion)
     # The shadow is loaded and scored before anything is logged: a registry failure then
-    # leaves nothing half done. Monitoring pairs a shadow run only with the champion run it
-    # was logged after (ctpipe.db.scored_batches).
+    # leaves nothing half done.
     shadow = _shadow(rt, champion)
     shadow_scores = None if shadow is None else shadow.model.predict(frame)
     if shadow_scores is not None and not np.isfinite(shadow_scores).all():
         log.warning("shadow v%s gave non-finite scores on %s: not logged",
                     shadow.info.version, batch)
         shadow_scores = None
-    run = rt.step("log-predictions", _log, rt, db, batch, CHAMPION, champion, frame,
-                  scored["score"].to_numpy(), output)
-    if shadow_scores is not None:
-        rt.step("log-shadow", _log, rt, db, batch, SHADOW, shadow, frame, shadow_scores)
+    run = rt.step("log-predictions", _log, rt, db, batch, frame, champion,
+                  scored["score"].to_numpy(), output, shadow, shadow_scores)
     return scored, run
 
 
