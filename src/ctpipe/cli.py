@@ -1,100 +1,32 @@
-"""The `ctpipe` command line."""
+"""The `ctpipe` command line: the cycle, checks and operations.
+
+Scoring and monitoring are in ctpipe.cli_production, replays in ctpipe.cli_replay; importing
+this module registers every command on ``app``, the console script's entry point.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from ctpipe import settings
-from ctpipe.workspace import Workspace, open_workspace
+from ctpipe import cli_production, cli_replay, settings
+from ctpipe.cli_base import (
+    _SCENARIO_HELP,
+    REFERENCE_CASES,
+    _batch_to_run,
+    _check_scenario,
+    _fail,
+    _parse_date,
+    _workspace,
+    app,
+)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Continuous training for tabular models: validate, detect drift, "
-                       "retrain, gate, promote.")
-
-REFERENCE_CASES = ["demand", "fraud"]
-
-
-def _stop_cleanly(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@app.callback()
-def _every_command() -> None:
-    # A command started in the background inherits SIGINT ignored, and SIGTERM would end it
-    # on the spot: both must stop it cleanly instead (the flow run marked Crashed, the
-    # embedded Prefect server stopped), within seconds.
-    try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _stop_cleanly)
-    except ValueError:  # not the main thread (a test invoking the CLI): leave signals alone
-        pass
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _workspace(use_case: str, backtest: bool = False) -> Workspace:
-    from ctpipe.config import ConfigError
-
-    try:
-        return open_workspace(use_case, backtest)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-
-
-def _parse_date(option: str, value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        _fail(f"{option} {value!r}: not a valid date YYYY-MM-DD ({exc})", 2)
-
-
-def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
-    """The batch a cycle would run on, refused here when it does not exist.
-
-    Checked before the flow starts: a cycle on a missing batch would quarantine "nothing",
-    write a record that `ctpipe status` shows as the last cycle, an audit line and an MLflow
-    run.
-    """
-    dates = ws.store.batch_dates()
-    if date is None:
-        if not dates:
-            _fail(f"no batches in {ws.landing / 'batches'}: nothing to run", 2)
-        return dates[-1]
-    day = _parse_date("--date", date)
-    if day not in dates:
-        where = ws.quarantine / day.isoformat()
-        hint = (f"; it was quarantined to {where}: put a corrected file back to run it again"
-                if where.is_dir() else "")
-        _fail(f"--date {day}: no batch for that date in {ws.landing / 'batches'}{hint}", 2)
-    return day
-
-
-_SCENARIO_HELP = ("shift: a lasting change (both use cases); bad-promotion: a short fraud "
-                  "campaign a retrain over-learns (fraud only). Starts at --shift-day.")
-
-
-def _check_scenario(use_cases: list[str], scenario: str) -> None:
-    """Refuse, before anything is reset or written, a scenario a use case cannot simulate."""
-    from ctpipe.simulate import SCENARIOS, check_scenario
-
-    if scenario not in SCENARIOS:
-        _fail(f"--scenario {scenario!r}: unknown; allowed: {', '.join(SCENARIOS)}", 2)
-    for name in use_cases:
-        try:
-            check_scenario(name, scenario)
-        except ValueError as exc:
-            _fail(f"--scenario: {exc}", 2)
+__all__ = ["app", "cli_production", "cli_replay"]
 
 
 @app.command()
@@ -152,274 +84,6 @@ def cycle(
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():
         _fail(f"cycle {use_case} {date or ''} failed: {state.message}")
-
-
-def _database():  # noqa: ANN202 - ctpipe.db.Database, imported late (SQLAlchemy)
-    """ctpipe's database, migrated; an unreachable one ends the command with one line."""
-    from ctpipe.db import DatabaseUnavailable, open_database
-
-    try:
-        return open_database()
-    except DatabaseUnavailable as exc:
-        _fail(str(exc))
-
-
-@app.command()
-def score(
-    use_case: str,
-    date: Annotated[str | None, typer.Option(help="Batch date YYYY-MM-DD (default: newest).")]
-    = None,
-    input_path: Annotated[Path | None, typer.Option("--input", help="Score this Parquet or CSV "
-                                                    "file instead of a landed batch.")] = None,
-    output_path: Annotated[Path | None, typer.Option("--output", help="Where --input's scores "
-                                                     "go (.parquet or .csv).")] = None,
-) -> None:
-    """Score a batch (or a file) with the champion; every prediction is logged."""
-    root = settings.configure_environment()
-    from ctpipe.embedded_prefect import embedded_server
-
-    ws = _workspace(use_case)
-    if (input_path is None) != (output_path is None):
-        _fail("--input and --output go together", 2)
-    if input_path is not None and date is not None:
-        _fail("--date scores a landed batch, --input a file: pass one of them", 2)
-    if output_path is not None and output_path.suffix.lower() not in (".parquet", ".csv"):
-        _fail(f"--output {output_path}: must end in .parquet or .csv", 2)
-    if input_path is not None:
-        from ctpipe.batch_reader import BatchReadError, read_batch_file
-
-        try:
-            read_batch_file(input_path, ws.config)
-        except BatchReadError as exc:
-            _fail(str(exc), 2)
-    else:
-        day = _batch_to_run(ws, date)
-        date = day.isoformat() if date else None
-    _database()
-    with embedded_server(root):
-        from ctpipe.flows.score import score_flow
-
-        state = score_flow(use_case=use_case, batch_date=date,
-                           input_path=None if input_path is None else str(input_path),
-                           output_path=None if output_path is None else str(output_path),
-                           return_state=True)
-        result = state.result(raise_on_failure=False)
-    if not state.is_completed():
-        _fail(f"score {use_case} {date or input_path or ''}: {state.message}")
-    typer.echo(f"{state.message}; written to {result['path']}")
-    if result.get("estimated_metric") is not None:
-        typer.echo(f"  estimated {ws.config.evaluation.metric} (label-free): "
-                   f"{result['estimated_metric']:.4f}")
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def print_monitor_table(rows: list[dict], metric: str) -> None:
-    typer.echo(f"{'batch':<12} {'model':>5} {'scored':>8} {'labelled':>8} {metric:>10} "
-               f"{'estimate':>9} {'shadow':>14}  decision")
-    for r in rows:
-        shadow = "-" if r["shadow_version"] is None else \
-            f"v{r['shadow_version']} {_fmt(r['shadow_metric'])}"
-        typer.echo(f"{r['batch']:<12} {'v' + str(r['version']):>5} {r['rows_scored']:>8} "
-                   f"{r['rows_labelled'] if r['rows_labelled'] is not None else '-':>8} "
-                   f"{_fmt(r['live_metric']):>10} {_fmt(r['estimated_metric']):>9} "
-                   f"{shadow:>14}  {r['decision'] or ''}")
-
-
-@app.command()
-def monitor(
-    use_case: str,
-    date: Annotated[str | None, typer.Option(help="As of this date YYYY-MM-DD (default: the "
-                                             "newest batch).")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures "
-                                                   "here.")] = None,
-) -> None:
-    """Join arrived labels to logged predictions, show live performance, roll back if needed."""
-    root = settings.configure_environment()
-    from ctpipe.embedded_prefect import embedded_server
-    from ctpipe.monitoring_view import batch_rows
-
-    ws = _workspace(use_case)
-    if date is not None:
-        _parse_date("--date", date)
-    db = _database()
-    with embedded_server(root):
-        from ctpipe.flows.monitor import monitor_flow
-
-        state = monitor_flow(use_case=use_case, batch_date=date, return_state=True)
-        result = state.result(raise_on_failure=False)
-    if not state.is_completed():
-        _fail(f"monitor {use_case}: {state.message}")
-    rows = batch_rows(db, ws.model_name, ws.config.monitoring.recent_batches)
-    print_monitor_table(rows, ws.config.evaluation.metric)
-    typer.echo(state.message)
-    from ctpipe.monitoring_report import report_paths
-
-    if (page := report_paths(ws)[0]).exists():  # written by the flow (a failure only warns)
-        typer.echo(f"report: {page}")
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({
-            "use_case": ws.name, "model": ws.model_name, **result,
-            "metric": ws.config.evaluation.metric, "batches": rows}, indent=2), encoding="utf-8")
-        typer.echo(f"figures written to {json_path}")
-
-
-def _run_backtests(runs: list[tuple[Workspace, int | None]],
-                   scenario: str | None = None) -> dict:
-    """``scenario``: the simulated scenario's name, None for a control stream or real data."""
-    from ctpipe.embedded_prefect import embedded_server
-
-    results = {}
-    with embedded_server(settings.home()):
-        from ctpipe.flows.backtest import backtest_flow
-
-        for ws, shift_day in runs:
-            typer.echo(f"replaying {ws.name} ...", err=True)
-            results[ws.name] = {**backtest_flow(use_case=ws.ref, shift_day=shift_day),
-                                "scenario": scenario}
-    return {"use_cases": results}
-
-
-def _print_summary(report: dict) -> None:
-    from ctpipe.backtest import summarize
-
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:.4f}"
-
-    typer.echo("")
-    header = (f"{'use case':<10} {'metric':<8} {'batches':>7} {'quar.':>5} {'drift':>5} "
-              f"{'retrain':>7} {'promo':>5} {'champion':>9} {'static':>9}")
-    typer.echo(header)
-    typer.echo("-" * len(header))
-    for name, result in report["use_cases"].items():
-        s = summarize(result)
-        typer.echo(f"{name:<10} {result['metric_name']:<8} {s['batches']:>7} "
-                   f"{s['quarantined']:>5} {s['drift_days']:>5} {s['retrains']:>7} "
-                   f"{s['promotions']:>5} {fmt(s['champion_mean']):>9} "
-                   f"{fmt(s['static_mean']):>9}")
-    typer.echo("")
-    for name, result in report["use_cases"].items():
-        s = summarize(result)
-        if result.get("shift_day") is None:
-            typer.echo(f"{name}: no-shift control; {s['retrains']} retrains "
-                       f"(cold start included), {s['promotions']} promotions")
-            continue
-        better = "higher" if result["higher_is_better"] else "lower"
-        lag = s.get("first_drift_after_shift")
-        campaign = result.get("scenario") == "bad-promotion"
-        what = "a short fraud campaign (bad-promotion) from" if campaign else "shift at"
-        typer.echo(f"{name}: {what} batch {result['shift_day']}; drift detected "
-                   f"{'never' if lag is None else f'{lag} batches after it'}")
-        if campaign:
-            for i, d in enumerate(result["days"]):
-                if i >= result["shift_day"] and d["retrained"] and d["gate_passed"]:
-                    typer.echo(f"  v{d['champion_version']} promoted on {d['date']} (batch {i})")
-            continue
-        if "promotion_after_shift" in s:
-            c, st = s["champion_mean_10_after"], s["static_mean_10_after"]
-            wins = c is not None and st is not None and (c > st if result["higher_is_better"]
-                                                          else c < st)
-            typer.echo(f"  promotion {s['promotion_after_shift']} batches after the shift; "
-                       f"10 batches after it: champion {fmt(c)} vs static {fmt(st)} "
-                       f"({better} is better) -> {'ctpipe wins' if wins else 'static wins'}")
-        else:
-            typer.echo("  no promotion after the shift")
-    for name, result in report["use_cases"].items():
-        for d in result["days"]:
-            if d.get("rolled_back"):
-                typer.echo(f"{name}: automatic rollback on {d['date']} -> champion "
-                           f"v{d['champion_version']}: {d['rollback_reason']}")
-        s = summarize(result)
-        typer.echo(f"{name}: {s['rows_scored']} rows scored and logged; live "
-                   f"{result['metric_name']} {fmt(s['live_mean'])} on average")
-        if result.get("report"):
-            typer.echo(f"  monitoring report: {result['report']}")
-
-
-def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None:
-    from ctpipe.reports import plot_timeline
-
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    typer.echo(f"\nJSON: {json_path}")
-    if png_path:
-        plot_timeline(report["use_cases"], png_path)
-        typer.echo(f"timeline: {png_path}")
-
-
-@app.command()
-def backtest(
-    config: Annotated[str, typer.Argument(help="Use-case name or path to its YAML config.")],
-    source: Annotated[Path | None, typer.Option(help="A labelled Parquet/CSV file or a folder "
-                                                "of them (default: data.source).")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")]
-    = None,
-    png: Annotated[Path | None, typer.Option(help="Write the timeline plot here.")] = None,
-) -> None:
-    """Replay a labelled history batch by batch through the real cycle flow."""
-    settings.configure_environment()
-    from ctpipe import backtest as bt
-
-    ws = _workspace(config, backtest=True)
-    path = source or (Path(ws.config.data.source) if ws.config.data.source else None)
-    if path is None:
-        _fail("no --source given and the config has no data.source", 2)
-    try:
-        # Read and cut before reset: a bad source must not cost the previous replay.
-        batches = bt.cut_source(ws, path)
-    except (OSError, ValueError) as exc:
-        _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
-    _database()  # an unreachable database: one line, before the previous replay is reset
-    bt.reset(ws)
-    dates = bt.write_batches(ws, batches)
-    typer.echo(f"{len(dates)} batches from {path}", err=True)
-    report = _run_backtests([(ws, None)])
-    _print_summary(report)
-    if json_path or png:
-        _write_outputs(report, json_path or Path("out/backtest.json"), png)
-
-
-@app.command()
-def demo(
-    use_cases: Annotated[list[str] | None, typer.Argument(
-        help="Default: demand fraud (those the scenario simulates).")] = None,
-    days: Annotated[int, typer.Option(min=10)] = 60,
-    shift_day: Annotated[int, typer.Option(min=1)] = 30,
-    no_shift: Annotated[bool, typer.Option("--no-shift", help="Control streams.")] = False,
-    scenario: Annotated[str, typer.Option(help=_SCENARIO_HELP)] = "shift",
-    rows_per_day: Annotated[int | None, typer.Option(min=1)] = None,
-    seed: int = 7,
-    json_path: Annotated[Path, typer.Option("--json")] = Path("out/demo.json"),
-    png: Annotated[Path, typer.Option()] = Path("out/demo-timeline.png"),
-) -> None:
-    """Simulate the reference cases and backtest them; print, and write JSON and a PNG."""
-    root = settings.configure_environment()
-    from ctpipe import backtest as bt
-    from ctpipe.simulate import SCENARIO_USE_CASES
-
-    _check_scenario(use_cases or [], scenario)
-    names = use_cases or [n for n in REFERENCE_CASES if n in SCENARIO_USE_CASES[scenario]]
-    shift = None if no_shift else shift_day
-    if shift is not None and shift >= days:
-        _fail(f"--shift-day {shift} must be smaller than --days {days}", 2)
-    typer.echo(f"ctpipe demo: {', '.join(names)}; {days} daily batches, "
-               f"{'no shift' if shift is None else f'scenario {scenario} at batch {shift}'}; "
-               f"state in {root}", err=True)
-    workspaces = [_workspace(name, backtest=True) for name in names]
-    _database()  # an unreachable database: one line, before any replay is reset
-    for ws in workspaces:
-        if ws.name not in REFERENCE_CASES:
-            _fail(f"demo: {ws.name!r} has no simulator; use one of {REFERENCE_CASES}", 2)
-        bt.reset(ws)
-        bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
-                               seed=seed, scenario=scenario)
-    report = _run_backtests([(ws, shift) for ws in workspaces],
-                            scenario=None if shift is None else scenario)
-    _print_summary(report)
-    _write_outputs(report, json_path, png)
 
 
 @app.command()

@@ -1,0 +1,178 @@
+"""`ctpipe backtest` and `ctpipe demo`: replays of a history through the daily loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ctpipe import settings
+from ctpipe.cli_base import (
+    _SCENARIO_HELP,
+    REFERENCE_CASES,
+    _check_scenario,
+    _database,
+    _fail,
+    _workspace,
+    app,
+)
+from ctpipe.workspace import Workspace
+
+
+def _run_backtests(runs: list[tuple[Workspace, int | None]],
+                   scenario: str | None = None) -> dict:
+    """``scenario``: the simulated scenario's name, None for a control stream or real data."""
+    from ctpipe.embedded_prefect import embedded_server
+
+    results = {}
+    with embedded_server(settings.home()):
+        from ctpipe.flows.backtest import backtest_flow
+
+        for ws, shift_day in runs:
+            typer.echo(f"replaying {ws.name} ...", err=True)
+            results[ws.name] = {**backtest_flow(use_case=ws.ref, shift_day=shift_day),
+                                "scenario": scenario}
+    return {"use_cases": results}
+
+
+def _print_summary(report: dict) -> None:
+    from ctpipe.backtest import summarize
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    typer.echo("")
+    header = (f"{'use case':<10} {'metric':<8} {'batches':>7} {'quar.':>5} {'drift':>5} "
+              f"{'retrain':>7} {'promo':>5} {'champion':>9} {'static':>9}")
+    typer.echo(header)
+    typer.echo("-" * len(header))
+    for name, result in report["use_cases"].items():
+        s = summarize(result)
+        typer.echo(f"{name:<10} {result['metric_name']:<8} {s['batches']:>7} "
+                   f"{s['quarantined']:>5} {s['drift_days']:>5} {s['retrains']:>7} "
+                   f"{s['promotions']:>5} {fmt(s['champion_mean']):>9} "
+                   f"{fmt(s['static_mean']):>9}")
+    typer.echo("")
+    for name, result in report["use_cases"].items():
+        s = summarize(result)
+        if result.get("shift_day") is None:
+            typer.echo(f"{name}: no-shift control; {s['retrains']} retrains "
+                       f"(cold start included), {s['promotions']} promotions")
+            continue
+        better = "higher" if result["higher_is_better"] else "lower"
+        lag = s.get("first_drift_after_shift")
+        campaign = result.get("scenario") == "bad-promotion"
+        what = "a short fraud campaign (bad-promotion) from" if campaign else "shift at"
+        typer.echo(f"{name}: {what} batch {result['shift_day']}; drift detected "
+                   f"{'never' if lag is None else f'{lag} batches after it'}")
+        if campaign:
+            for i, d in enumerate(result["days"]):
+                if i >= result["shift_day"] and d["retrained"] and d["gate_passed"]:
+                    typer.echo(f"  v{d['champion_version']} promoted on {d['date']} (batch {i})")
+            continue
+        if "promotion_after_shift" in s:
+            c, st = s["champion_mean_10_after"], s["static_mean_10_after"]
+            wins = c is not None and st is not None and (c > st if result["higher_is_better"]
+                                                          else c < st)
+            typer.echo(f"  promotion {s['promotion_after_shift']} batches after the shift; "
+                       f"10 batches after it: champion {fmt(c)} vs static {fmt(st)} "
+                       f"({better} is better) -> {'ctpipe wins' if wins else 'static wins'}")
+        else:
+            typer.echo("  no promotion after the shift")
+    for name, result in report["use_cases"].items():
+        for d in result["days"]:
+            if d.get("rolled_back"):
+                typer.echo(f"{name}: automatic rollback on {d['date']} -> champion "
+                           f"v{d['champion_version']}: {d['rollback_reason']}")
+        s = summarize(result)
+        typer.echo(f"{name}: {s['rows_scored']} rows scored and logged; live "
+                   f"{result['metric_name']} {fmt(s['live_mean'])} on average")
+        if result.get("report"):
+            typer.echo(f"  monitoring report: {result['report']}")
+
+
+def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None:
+    from ctpipe.reports import plot_timeline
+
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    typer.echo(f"\nJSON: {json_path}")
+    if png_path:
+        plot_timeline(report["use_cases"], png_path)
+        typer.echo(f"timeline: {png_path}")
+
+
+@app.command()
+def backtest(
+    config: Annotated[str, typer.Argument(help="Use-case name or path to its YAML config.")],
+    source: Annotated[Path | None, typer.Option(help="A labelled Parquet/CSV file or a folder "
+                                                "of them (default: data.source).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")]
+    = None,
+    png: Annotated[Path | None, typer.Option(help="Write the timeline plot here.")] = None,
+) -> None:
+    """Replay a labelled history batch by batch through the real cycle flow."""
+    settings.configure_environment()
+    from ctpipe import backtest as bt
+
+    ws = _workspace(config, backtest=True)
+    path = source or (Path(ws.config.data.source) if ws.config.data.source else None)
+    if path is None:
+        _fail("no --source given and the config has no data.source", 2)
+    try:
+        # Read and cut before reset: a bad source must not cost the previous replay.
+        batches = bt.cut_source(ws, path)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
+    _database()  # an unreachable database: one line, before the previous replay is reset
+    bt.reset(ws)
+    dates = bt.write_batches(ws, batches)
+    typer.echo(f"{len(dates)} batches from {path}", err=True)
+    report = _run_backtests([(ws, None)])
+    _print_summary(report)
+    if json_path or png:
+        _write_outputs(report, json_path or Path("out/backtest.json"), png)
+
+
+@app.command()
+def demo(
+    use_cases: Annotated[list[str] | None, typer.Argument(
+        help="Default: demand fraud (those the scenario simulates).")] = None,
+    days: Annotated[int, typer.Option(min=10)] = 60,
+    shift_day: Annotated[int, typer.Option(min=1)] = 30,
+    no_shift: Annotated[bool, typer.Option("--no-shift", help="Control streams.")] = False,
+    scenario: Annotated[str, typer.Option(help=_SCENARIO_HELP)] = "shift",
+    rows_per_day: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: int = 7,
+    json_path: Annotated[Path, typer.Option("--json")] = Path("out/demo.json"),
+    png: Annotated[Path, typer.Option()] = Path("out/demo-timeline.png"),
+) -> None:
+    """Simulate the reference cases and backtest them; print, and write JSON and a PNG."""
+    root = settings.configure_environment()
+    from ctpipe import backtest as bt
+    from ctpipe.simulate import SCENARIO_USE_CASES
+
+    _check_scenario(use_cases or [], scenario)
+    names = use_cases or [n for n in REFERENCE_CASES if n in SCENARIO_USE_CASES[scenario]]
+    shift = None if no_shift else shift_day
+    if shift is not None and shift >= days:
+        _fail(f"--shift-day {shift} must be smaller than --days {days}", 2)
+    typer.echo(f"ctpipe demo: {', '.join(names)}; {days} daily batches, "
+               f"{'no shift' if shift is None else f'scenario {scenario} at batch {shift}'}; "
+               f"state in {root}", err=True)
+    workspaces = [_workspace(name, backtest=True) for name in names]
+    _database()  # an unreachable database: one line, before any replay is reset
+    for ws in workspaces:
+        if ws.name not in REFERENCE_CASES:
+            _fail(f"demo: {ws.name!r} has no simulator; use one of {REFERENCE_CASES}", 2)
+        bt.reset(ws)
+        bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
+                               seed=seed, scenario=scenario)
+    report = _run_backtests([(ws, shift) for ws in workspaces],
+                            scenario=None if shift is None else scenario)
+    _print_summary(report)
+    _write_outputs(report, json_path, png)
+
+
