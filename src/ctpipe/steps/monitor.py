@@ -103,9 +103,10 @@ def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
         return Outcome(CycleStatus.MONITORED, f"{rt.model_name}: no champion to watch",
                        result={"measured": 0})
     cfg = rt.config.monitoring
-    verdict = _judge(rt, history(db, rt.model_name), champion.version, None)
-    if verdict.rollback:
-        verdict = _judge(rt, history(db, rt.model_name), champion.version,
+    past = history(db, rt.model_name)
+    verdict = _judge(rt, past, champion.version, None)
+    if verdict.rollback:  # judged again with the reason the target may not serve, if any
+        verdict = _judge(rt, past, champion.version,
                          _why_not_serve(rt, champion.lineage.previous, verdict.target))
     measured = sorted({m.batch for m in rows if m.role == CHAMPION and not m.slice})
     result = {"as_of": as_of.isoformat(), "champion_version": champion.version,
