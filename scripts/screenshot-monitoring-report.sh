@@ -22,13 +22,9 @@ OUT=${OUT:-$REPO/docs/monitoring-report.png}
 WIDTH=${WIDTH:-1400}
 HEIGHT=${HEIGHT:-1800}
 
-[ -x "$BIN/ctpipe" ] || { echo "no $BIN/ctpipe: run 'make install' first" >&2; exit 2; }
-
-if [ ! -x /usr/bin/chromium ]; then
-    echo "installing Debian's chromium ..."
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
+# shellcheck source=scripts/screenshot-common.sh
+. "$REPO/scripts/screenshot-common.sh"
+require_ctpipe_and_chromium
 
 OWN_HOME=0
 if [ -z "${CTPIPE_HOME:-}" ]; then
