@@ -259,7 +259,8 @@ def test_binary_version_stores_its_holdout_calibration_and_regression_none(
     rt = _fraud_runtime()
     # The retraining step's own path: train, then the gate's evaluation on the holdout.
     candidate = train.train_candidate(rt, DAYS[-1])
-    challenger, _, finite, calibration = train.evaluate_both(rt, candidate, None)
+    gated = train.gate_challenger(rt.config, candidate.model, None, candidate.holdout)
+    challenger, finite, calibration = gated.challenger, gated.finite, gated.calibration
     assert finite and calibration is not None
     scores = candidate.model.predict(candidate.holdout)
     labels = candidate.holdout["is_fraud"].to_numpy()

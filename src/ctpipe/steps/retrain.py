@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 
 from ctpipe import reports
-from ctpipe.decisions.gate import decide as decide_gate
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.recovery import resumable
 from ctpipe.decisions.retraining import (
@@ -88,11 +87,10 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     record.retrain_reason = reason
     candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress)
     record.retrained = True
-    challenger, incumbent, finite, calibration = rt.step(
-        "evaluate-models", train.evaluate_both, rt, candidate,
-        champion.model if champion else None)
-    candidate.model.calibration = calibration  # registered with the version
-    gate = decide_gate(rt.config.gate, challenger, incumbent, predictions_finite=finite)
+    gated = rt.step("evaluate-models", train.gate_challenger, rt.config, candidate.model,
+                    champion.model if champion else None, candidate.holdout)
+    challenger, incumbent, gate = gated.challenger, gated.champion, gated.decision
+    candidate.model.calibration = gated.calibration  # registered with the version
     record.gate_passed = gate.passed
     record.gate_reasons = gate.reasons
     record.challenger_metric = challenger.value

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ctpipe import landing
+from ctpipe.config import UseCaseConfig
 from ctpipe.decisions.gate import GateDecision
+from ctpipe.decisions.gate import decide as decide_gate
 from ctpipe.drift import ReferenceProfile, build_profile
 from ctpipe.estimate import Calibration, fit_calibration
 from ctpipe.evaluation import Evaluation, evaluate
@@ -69,35 +71,41 @@ def train_candidate(rt: Runtime, day: dt.date,
                      data_fingerprint(train))
 
 
-def evaluate_on_holdout(rt: Runtime, model: ScoringModel,
-                        holdout: pd.DataFrame) -> tuple[Evaluation, bool]:
-    """The model's evaluation on the holdout, and whether every prediction was finite."""
-    evaluation, finite, _ = _scored_holdout(rt, model, holdout)
-    return evaluation, finite
+@dataclass(frozen=True)
+class GatedChallenger:
+    """A challenger judged against the champion on the same holdout rows."""
+
+    decision: GateDecision
+    challenger: Evaluation
+    champion: Evaluation | None
+    finite: bool
+    calibration: Calibration | None  # binary only; registered with the version
 
 
-def _scored_holdout(rt: Runtime, model: ScoringModel,
-                    holdout: pd.DataFrame) -> tuple[Evaluation, bool, Calibration | None]:
+def gate_challenger(config: UseCaseConfig, challenger_model: ScoringModel,
+                    champion_model: ScoringModel | None,
+                    holdout: pd.DataFrame) -> GatedChallenger:
+    """Evaluate both models on the holdout and apply the gate: the one judgement every policy
+    (the cycle, the cron baselines of a replay) uses."""
+    challenger, finite, calibration = _scored_holdout(config, challenger_model, holdout)
+    incumbent = None
+    if champion_model is not None:
+        incumbent, _, _ = _scored_holdout(config, champion_model, holdout, calibrate=False)
+    decision = decide_gate(config.gate, challenger, incumbent, predictions_finite=finite)
+    return GatedChallenger(decision, challenger, incumbent, finite, calibration)
+
+
+def _scored_holdout(config: UseCaseConfig, model: ScoringModel, holdout: pd.DataFrame, *,
+                    calibrate: bool = True
+                    ) -> tuple[Evaluation, bool, Calibration | None]:
     """Evaluation, finiteness and, for a binary model, the calibration of these scores."""
     pred = model.predict(holdout)
     finite = bool(np.isfinite(pred).all())
-    y = holdout[rt.config.data.target].to_numpy()
+    y = holdout[config.data.target].to_numpy()
     # Same scores and labels the gate judges; non-finite scores fail the gate anyway.
     calibration = fit_calibration(pred, y) \
-        if rt.config.data.task == "binary" and finite and len(y) else None
-    return evaluate(rt.config, y, np.nan_to_num(pred), holdout), finite, calibration
-
-
-def evaluate_both(rt: Runtime, candidate: Candidate,
-                  champion_model: ScoringModel | None
-                  ) -> tuple[Evaluation, Evaluation | None, bool, Calibration | None]:
-    """Challenger and champion on the same recent holdout, and the challenger's calibration
-    on it (binary only; registered with it for the label-free estimate)."""
-    challenger, finite, calibration = _scored_holdout(rt, candidate.model, candidate.holdout)
-    incumbent = None
-    if champion_model is not None:
-        incumbent, _ = evaluate_on_holdout(rt, champion_model, candidate.holdout)
-    return challenger, incumbent, finite, calibration
+        if calibrate and config.data.task == "binary" and finite and len(y) else None
+    return evaluate(config, y, np.nan_to_num(pred), holdout), finite, calibration
 
 
 def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
