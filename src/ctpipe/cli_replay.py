@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -20,19 +21,34 @@ from ctpipe.cli_base import (
 )
 from ctpipe.workspace import Workspace
 
+_CRON_HELP = ("Cron baseline: retrain every N batches behind the same gate (repeatable; "
+              "default 1 4 12; 0 skips the baselines).")
+_NO_BASELINES_HELP = "Replay no cron baseline (the static model is always scored)."
 
-def _run_backtests(runs: list[tuple[Workspace, int | None]],
+
+def _schedules(cron: list[int] | None, no_baselines: bool) -> list[int]:
+    from ctpipe.decisions.baselines import cron_schedules
+
+    try:
+        return list(cron_schedules(cron, skip=no_baselines))
+    except ValueError as exc:
+        _fail(str(exc), 2)
+
+
+def _run_backtests(runs: list[tuple[Workspace, int | None, list[str]]], cron: list[int],
                    scenario: str | None = None) -> dict:
-    """``scenario``: the simulated scenario's name, None for a control stream or real data."""
+    """``runs``: workspace, shift batch and known change dates (ISO) per use case;
+    ``scenario``: the simulated scenario's name, None for a control stream or real data."""
     from ctpipe.embedded_prefect import embedded_server
 
     results = {}
     with embedded_server(settings.home()):
         from ctpipe.flows.backtest import backtest_flow
 
-        for ws, shift_day in runs:
+        for ws, shift_day, events in runs:
             typer.echo(f"replaying {ws.name} ...", err=True)
-            results[ws.name] = {**backtest_flow(use_case=ws.ref, shift_day=shift_day),
+            results[ws.name] = {**backtest_flow(use_case=ws.ref, shift_day=shift_day,
+                                                cron=cron, events=events),
                                 "scenario": scenario}
     return {"use_cases": results}
 
@@ -45,7 +61,7 @@ def _print_summary(report: dict) -> None:
 
     typer.echo("")
     header = (f"{'use case':<10} {'metric':<8} {'batches':>7} {'quar.':>5} {'drift':>5} "
-              f"{'retrain':>7} {'promo':>5} {'champion':>9} {'static':>9}")
+              f"{'retrain':>7} {'promo':>5} {'champion':>9} {'static':>9} {'cron':>9}")
     typer.echo(header)
     typer.echo("-" * len(header))
     for name, result in report["use_cases"].items():
@@ -53,8 +69,10 @@ def _print_summary(report: dict) -> None:
         typer.echo(f"{name:<10} {result['metric_name']:<8} {s['batches']:>7} "
                    f"{s['quarantined']:>5} {s['drift_days']:>5} {s['retrains']:>7} "
                    f"{s['promotions']:>5} {fmt(s['champion_mean']):>9} "
-                   f"{fmt(s['static_mean']):>9}")
+                   f"{fmt(s['static_mean']):>9} {fmt(_best_cron_mean(s, result)):>9}")
     typer.echo("")
+    for name, result in report["use_cases"].items():
+        _print_baselines(name, result, summarize(result))
     for name, result in report["use_cases"].items():
         s = summarize(result)
         if result.get("shift_day") is None:
@@ -93,8 +111,41 @@ def _print_summary(report: dict) -> None:
             typer.echo(f"  monitoring report: {result['report']}")
 
 
+def _best_cron_mean(s: dict, result: dict) -> float | None:
+    best = (result.get("cron") or {}).get("best")
+    return None if best is None else s["policies"][f"cron-{best}"]["mean"]
+
+
+def _print_baselines(name: str, result: dict, s: dict) -> None:
+    """ctpipe against the static model and the best cron, then each known change event."""
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    if s["headline"]:
+        typer.echo(f"{name}: {s['headline']}")
+        cron = {k: v for k, v in s["policies"].items() if k.startswith("cron-")}
+        if cron:
+            typer.echo("  " + "; ".join(
+                f"{k} {fmt(v['mean'])} ({v['retrains']} retrains, {v['promotions']} "
+                f"promotions)" for k, v in cron.items()))
+    unit = {"daily": "batches", "weekly": "weekly batches", "monthly": "monthly batches"}.get(
+        result.get("batch_frequency", "daily"), "batches")
+
+    def after(v: int | None, never: str) -> str:
+        return never if v is None else f"after {v} {unit}"
+
+    for e in s["events"]:
+        line = (f"  event {e['date']} (batch {e['batch']}): drift or retrain "
+                f"{after(e['detection'], 'not detected')}, promotion "
+                f"{after(e['promotion'], 'not recovered')}")
+        if "matches_cron" in e:
+            line += (f", metric within the gate's tolerance of the best cron "
+                     f"{after(e['matches_cron'], 'not recovered')}")
+        typer.echo(line)
+
+
 def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None:
-    from ctpipe.reports import plot_timeline
+    from ctpipe.timeline_plot import plot_timeline
 
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -102,6 +153,22 @@ def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None
     if png_path:
         plot_timeline(report["use_cases"], png_path)
         typer.echo(f"timeline: {png_path}")
+
+
+def _events(values: list[str], dates: list[dt.date]) -> list[str]:
+    """Known change dates as ISO strings; a bad or out-of-range date fails in one line."""
+    from ctpipe.backtest import check_events
+
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(dt.date.fromisoformat(value))
+        except ValueError:
+            _fail(f"--events {value}: not a date (YYYY-MM-DD)", 2)
+    problem = check_events(dates, parsed)
+    if problem:
+        _fail(problem, 2)
+    return [d.isoformat() for d in sorted(set(parsed))]
 
 
 @app.command()
@@ -112,8 +179,15 @@ def backtest(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")]
     = None,
     png: Annotated[Path | None, typer.Option(help="Write the timeline plot here.")] = None,
+    cron: Annotated[list[int] | None, typer.Option(help=_CRON_HELP)] = None,
+    no_baselines: Annotated[bool, typer.Option("--no-baselines", help=_NO_BASELINES_HELP)]
+    = False,
+    events: Annotated[list[str] | None, typer.Option(
+        "--events", help="A known change date (YYYY-MM-DD, repeatable): the summary reports "
+        "detection delay and time to recovery for it.")] = None,
 ) -> None:
-    """Replay a labelled history batch by batch through the real cycle flow."""
+    """Replay a labelled history batch by batch through the real cycle flow, beside the static
+    model and cron baselines."""
     settings.configure_environment()
     from ctpipe import backtest as bt
 
@@ -126,11 +200,13 @@ def backtest(
         batches = bt.cut_source(ws, path)
     except (OSError, ValueError) as exc:
         _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
+    schedules = _schedules(cron, no_baselines)
+    changes = _events(events or [], sorted(batches))
     _database()  # an unreachable database: one line, before the previous replay is reset
     bt.reset(ws)
     dates = bt.write_batches(ws, batches)
     typer.echo(f"{len(dates)} batches from {path}", err=True)
-    report = _run_backtests([(ws, None)])
+    report = _run_backtests([(ws, None, changes)], schedules)
     _print_summary(report)
     if json_path or png:
         _write_outputs(report, json_path or Path("out/backtest.json"), png)
@@ -148,6 +224,9 @@ def demo(
     seed: int = 7,
     json_path: Annotated[Path, typer.Option("--json")] = Path("out/demo.json"),
     png: Annotated[Path, typer.Option()] = Path("out/demo-timeline.png"),
+    cron: Annotated[list[int] | None, typer.Option(help=_CRON_HELP)] = None,
+    no_baselines: Annotated[bool, typer.Option("--no-baselines", help=_NO_BASELINES_HELP)]
+    = False,
 ) -> None:
     """Simulate the reference cases and backtest them; print, and write JSON and a PNG."""
     root = settings.configure_environment()
@@ -159,6 +238,7 @@ def demo(
     shift = None if no_shift else shift_day
     if shift is not None and shift >= days:
         _fail(f"--shift-day {shift} must be smaller than --days {days}", 2)
+    schedules = _schedules(cron, no_baselines)
     typer.echo(f"ctpipe demo: {', '.join(names)}; {days} daily batches, "
                f"{'no shift' if shift is None else f'scenario {scenario} at batch {shift}'}; "
                f"state in {root}", err=True)
@@ -170,7 +250,9 @@ def demo(
         bt.reset(ws)
         bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
                                seed=seed, scenario=scenario)
-    report = _run_backtests([(ws, shift) for ws in workspaces],
+    # The scenario's shift is the demo's known change event.
+    changes = [] if shift is None else [(bt.DEFAULT_START + dt.timedelta(days=shift)).isoformat()]
+    report = _run_backtests([(ws, shift, changes) for ws in workspaces], schedules,
                             scenario=None if shift is None else scenario)
     _print_summary(report)
     _write_outputs(report, json_path, png)

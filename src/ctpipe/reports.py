@@ -1,4 +1,4 @@
-"""Readable summaries for Prefect artifacts and the demo's timeline plot."""
+"""Readable summaries for Prefect artifacts and the drift plot (the timeline: timeline_plot)."""
 
 from __future__ import annotations
 
@@ -43,41 +43,6 @@ def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: E
     if run_link:
         lines += ["", f"MLflow run (metrics, drift plot): [{run_link}]({run_link})"]
     return "\n".join(lines)
-
-
-def plot_timeline(series: dict[str, dict], path: Path) -> Path:
-    """One panel per use case: champion vs static model metric per batch, promotions marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(series), 1, figsize=(10, 3.2 * len(series)), squeeze=False)
-    for ax, (name, result) in zip(axes[:, 0], series.items(), strict=True):
-        days = result["days"]
-        x = list(range(len(days)))
-        champ = [d["champion_metric"] for d in days]
-        static = [d["static_metric"] for d in days]
-        ax.plot(x, [float("nan") if v is None else v for v in static], label="static model",
-                color="tab:gray", linestyle="--")
-        ax.plot(x, [float("nan") if v is None else v for v in champ], label="ctpipe champion",
-                color="tab:blue")
-        for i, d in enumerate(days):
-            if d["retrained"] and d["gate_passed"]:
-                ax.axvline(i, color="tab:green", alpha=0.3)
-            if not d["validation_passed"]:
-                ax.axvline(i, color="tab:red", alpha=0.3)
-        if result.get("shift_day") is not None:
-            ax.axvline(result["shift_day"], color="tab:red", linestyle=":", label="scenario shift")
-        arrow = "higher is better" if result["higher_is_better"] else "lower is better"
-        ax.set_title(f"{name}: daily {result['metric_name']} ({arrow}); green = promotion")
-        ax.set_xlabel("batch")
-        ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _severity(f: FeatureDrift) -> float:

@@ -1,0 +1,78 @@
+"""The replay's timeline: ctpipe's champion against the static model and the best cron schedule.
+
+Dates on the x axis; markers for drift days, rejected challengers, promotions, rollbacks,
+quarantined batches and known change events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+
+def _values(days: list[dict], key: str) -> list[float]:
+    return [float("nan") if d.get(key) is None else d[key] for d in days]
+
+
+def _every(best: int) -> str:
+    return "every batch" if best == 1 else f"every {best} batches"
+
+
+def plot_timeline(series: dict[str, dict], path: Path) -> Path:
+    """One panel per use case (``series``: name -> backtest result), written as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(series), 1, figsize=(11, 3.6 * len(series)), squeeze=False)
+    for ax, (name, result) in zip(axes[:, 0], series.items(), strict=True):
+        days = result["days"]
+        x = [dt.date.fromisoformat(d["date"]) for d in days]
+        ax.plot(x, _values(days, "static_metric"), label="static model", color="tab:gray",
+                linestyle="--")
+        best = (result.get("cron") or {}).get("best")
+        if best is not None:
+            ax.plot(x, _values(days, "cron_metric"), label=f"cron {_every(best)}",
+                    color="tab:orange", linestyle="-.")
+        ax.plot(x, _values(days, "champion_metric"), label="ctpipe champion", color="tab:blue")
+        _mark(ax, x, days, result)
+        arrow = "higher is better" if result["higher_is_better"] else "lower is better"
+        frequency = result.get("batch_frequency", "daily")
+        ax.set_title(f"{name}: {result['metric_name']} per {frequency} batch ({arrow})")
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_ylabel(result["metric_name"])
+        ax.legend(loc="best", fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa: ANN001
+    """Vertical lines for what happened, each kind labelled once in the legend."""
+    kinds = [
+        ("drift detected", "tab:purple", ":", lambda d: d["drift_detected"]),
+        ("challenger rejected", "tab:red", "--",
+         lambda d: d["retrained"] and d["gate_passed"] is False),
+        ("promotion", "tab:green", "-", lambda d: d["retrained"] and d["gate_passed"]),
+        ("rollback", "black", "-", lambda d: d.get("rolled_back")),
+        ("quarantined", "tab:brown", "-", lambda d: not d["validation_passed"]),
+    ]
+    for label, colour, style, hit in kinds:
+        first = True
+        for day, d in zip(x, days, strict=True):
+            if hit(d):
+                ax.axvline(day, color=colour, linestyle=style, alpha=0.35, linewidth=1.2,
+                           label=label if first else None)
+                first = False
+    events = [dt.date.fromisoformat(e) for e in result.get("events") or []]
+    if result.get("shift_day") is not None and not events and result["shift_day"] < len(x):
+        events = [x[result["shift_day"]]]
+    for i, event in enumerate(events):
+        ax.axvline(event, color="tab:red", linestyle=(0, (1, 3)), linewidth=2.2,
+                   label="known change" if i == 0 else None)

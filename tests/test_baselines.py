@@ -1,0 +1,162 @@
+"""Cron baselines and the replay summary: the engine on a small history, the arithmetic by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ctpipe import landing
+from ctpipe.backtest import check_events, event_report, headline, policies, summarize
+from ctpipe.baselines import CronReplay, attach, replay_cron
+from ctpipe.config import load_config
+from ctpipe.decisions.baselines import cron_retrain_due, cron_schedules
+from ctpipe.simulate import generate_day
+from ctpipe.store import LandingZoneStore
+from tests.helpers import START, small_config
+
+DAYS = 16
+
+
+def _history(tmp_path: Path, **gate: object):
+    path = small_config(tmp_path)
+    if gate:
+        import yaml
+
+        raw = yaml.safe_load(path.read_text())
+        raw["gate"].update(gate)
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = load_config(path)
+    zone = tmp_path / "landing"
+    dates = [START + dt.timedelta(days=i) for i in range(DAYS)]
+    for i, day in enumerate(dates):
+        landing.write_batch(zone, config, day, generate_day("demand", i, day, rows=120))
+    store = LandingZoneStore(config, zone, tmp_path / "records", tmp_path / "quarantine",
+                             tmp_path / "predictions", tmp_path / "intents")
+    return config, store, dates, lambda day: landing.load_labelled(zone, config, [day])
+
+
+# --- the schedule rule -------------------------------------------------------------------
+
+def test_cron_is_due_from_the_cold_start_every_n_batches() -> None:
+    due = [i for i in range(20) if cron_retrain_due(i, cold_start=5, every=4, has_champion=True)]
+    assert due == [5, 9, 13, 17]
+    assert not cron_retrain_due(3, cold_start=None, every=1, has_champion=False)
+    assert not cron_retrain_due(4, cold_start=5, every=1, has_champion=False)
+    # no champion yet (every challenger rejected): retrain on each batch, as the cycle does
+    assert cron_retrain_due(6, cold_start=5, every=12, has_champion=False)
+    with pytest.raises(ValueError, match="N >= 1"):
+        cron_retrain_due(6, cold_start=5, every=0, has_champion=True)
+
+
+def test_cron_schedules_defaults_skip_and_errors() -> None:
+    assert cron_schedules(None) == (1, 4, 12)
+    assert cron_schedules([12, 4, 4]) == (4, 12)
+    assert cron_schedules([0]) == () and cron_schedules([4], skip=True) == ()
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        cron_schedules([0, 4])
+    with pytest.raises(ValueError, match="N >= 1"):
+        cron_schedules([-2])
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+def test_cron_replay_retrains_on_schedule_behind_the_gate_with_shared_fits(
+        tmp_path: Path) -> None:
+    config, store, dates, batch = _history(tmp_path)
+    out = replay_cron(config, store, dates, [True] * DAYS, (1, 4, 12), batch)
+    # window 6 and label delay 1: batches 0..5 are labelled on batch 6, the cold start
+    assert out.cold_start == 6
+    assert out.retrain_days[1] == list(range(6, DAYS))
+    assert out.retrain_days[4] == [6, 10, 14]
+    assert out.retrain_days[12] == [6]
+    # one fit per retrain day, shared by every schedule
+    assert out.fits == DAYS - 6
+    for n in (1, 4, 12):
+        assert out.promotion_days[n][0] == 6  # the cold start passes the gate's floor
+        assert set(out.promotion_days[n]) <= set(out.retrain_days[n])
+        assert out.metrics[n][:6] == [None] * 6
+        assert all(m is not None and 0 < m < 1 for m in out.metrics[n][6:])
+    # until a schedule promotes again it serves the cold-start model: same scores as N=12
+    assert out.metrics[4][6:10] == out.metrics[12][6:10]
+
+
+def test_cron_replay_keeps_no_challenger_the_gate_rejects(tmp_path: Path) -> None:
+    # WAPE must be at most 0: no challenger can pass, so no schedule ever has a champion, and
+    # each retrains on every batch from the cold start on, as the cycle would.
+    config, store, dates, batch = _history(tmp_path, floor=0.0)
+    validated = [True] * DAYS
+    validated[8] = False  # a quarantined batch: nothing trained or scored on it
+    out = replay_cron(config, store, dates, validated, (4,), batch)
+    assert out.retrain_days[4] == [i for i in range(6, DAYS) if i != 8]
+    assert out.promotion_days[4] == []
+    assert out.metrics[4] == [None] * DAYS
+
+
+# --- the summary arithmetic ---------------------------------------------------------------
+
+def _day(i: int, champion: float | None, static: float | None, *, drift: bool = False,
+         retrained: bool = False, passed: bool | None = None) -> dict:
+    return {"date": (START + dt.timedelta(days=i)).isoformat(), "validation_passed": True,
+            "drift_detected": drift, "retrained": retrained, "gate_passed": passed,
+            "champion_version": None if champion is None else 1, "champion_metric": champion,
+            "static_metric": static, "rows_scored": 0, "live_metric": None}
+
+
+def _result() -> dict:
+    days = [_day(0, None, None), _day(1, 0.10, 0.10, retrained=True, passed=True),
+            _day(2, 0.10, 0.10), _day(3, 0.30, 0.30),  # the change: batch 3
+            _day(4, 0.30, 0.30, drift=True, retrained=True, passed=False),
+            _day(5, 0.10, 0.30, drift=True, retrained=True, passed=True),
+            _day(6, 0.10, 0.30)]
+    replay = CronReplay((1, 4), metrics={1: [None, .1, .1, .2, .1, .1, .1],
+                                         4: [None, .1, .1, .3, .3, .2, .1]},
+                        retrain_days={1: [1, 2, 3, 4, 5, 6], 4: [1, 5]},
+                        promotion_days={1: [1, 3], 4: [1, 5]}, cold_start=1, fits=6)
+    result = {"metric_name": "wape", "higher_is_better": False, "gate_tolerance": 0.02,
+              "shift_day": None, "days": days}
+    attach(result, replay)
+    return result
+
+
+def test_policies_and_headline() -> None:
+    result = _result()
+    assert result["cron"]["best"] == 1
+    assert [d["cron_metric"] for d in result["days"]] == [None, .1, .1, .2, .1, .1, .1]
+    assert result["days"][3]["cron_metrics"] == {"1": .2, "4": .3}
+    table = policies(result)
+    assert table["ctpipe"] == {"mean": pytest.approx(1.0 / 6), "retrains": 3, "promotions": 2}
+    assert table["static"] == {"mean": pytest.approx(1.4 / 6), "retrains": 1, "promotions": 1}
+    assert table["cron-1"] == {"mean": pytest.approx(0.7 / 6), "retrains": 6, "promotions": 2}
+    assert table["cron-4"]["retrains"] == 2
+    assert headline(result) == ("ctpipe WAPE 0.1667 vs static 0.2333 (-29 %) and cron every "
+                                "batch 0.1167 (+43 %); 3 retrains vs 6")
+
+
+def test_best_cron_respects_higher_is_better() -> None:
+    replay = CronReplay((1, 4), metrics={1: [0.6, 0.6], 4: [0.7, 0.7]})
+    assert replay.best(higher_is_better=True) == 4
+    assert replay.best(higher_is_better=False) == 1
+    assert CronReplay((1, 4), metrics={1: [0.5], 4: [0.5]}).best(False) == 1  # tie: smaller N
+
+
+def test_event_delay_and_recovery() -> None:
+    result = _result()
+    event = event_report(result, START + dt.timedelta(days=3))
+    # flagged on batch 4, promoted on batch 5; behind the best cron on 3 and 4 (0.30 vs
+    # 0.20 and 0.10), within 2 % of it again on 5
+    assert event == {"date": (START + dt.timedelta(days=3)).isoformat(), "batch": 3,
+                     "detection": 1, "promotion": 2, "matches_cron": 2}
+    late = event_report(result, START + dt.timedelta(days=6))
+    assert late["detection"] is None and late["promotion"] is None
+    assert late["matches_cron"] == 0  # never fell behind after it
+    result["events"] = [(START + dt.timedelta(days=3)).isoformat()]
+    assert summarize(result)["events"][0]["promotion"] == 2
+
+
+def test_events_outside_the_replay_are_refused() -> None:
+    dates = [START + dt.timedelta(days=i) for i in range(5)]
+    assert check_events(dates, [dates[0], dates[-1]]) is None
+    problem = check_events(dates, [START - dt.timedelta(days=1)])
+    assert problem == "--events 2026-03-01: outside the replay's batches (2026-03-02 to 2026-03-06)"
