@@ -1,8 +1,16 @@
 import pytest
+from pydantic import ValidationError
 
 from ctpipe.config import GateConfig
-from ctpipe.decisions.gate import decide, relative_gain
-from ctpipe.evaluation import Evaluation
+from ctpipe.decisions.gate import (
+    NOT_SIGNIFICANT,
+    TOO_SMALL,
+    VETO,
+    WITHIN_TOLERANCE,
+    decide,
+    relative_gain,
+)
+from ctpipe.evaluation import Evaluation, SliceComparison
 
 GATE = GateConfig(floor=0.40, min_improvement=0.02, slice_tolerance=0.15)
 
@@ -27,12 +35,52 @@ def test_must_beat_champion_by_margin() -> None:
     assert not decide(GATE, wape(0.2475), wape(0.25)).passed
 
 
-def test_slice_regression_rejects_even_when_overall_better() -> None:
-    decision = decide(GATE, wape(0.20, lane_A=0.30, lane_B=0.10),
-                      wape(0.25, lane_A=0.20, lane_B=0.30))
+def test_significant_slice_regression_rejects_even_when_overall_better() -> None:
+    lane_a = SliceComparison("lane=A", 400, 0.30, 0.20, -0.50, lower=-0.62, upper=-0.38)
+    lane_b = SliceComparison("lane=B", 400, 0.10, 0.30, 0.667)
+    decision = decide(GATE, wape(0.20), wape(0.25), slices=[lane_a, lane_b])
     assert not decision.passed
     assert decision.reasons == [
-        "no_slice_regression: worse by more than 15%: lane=A 0.3000 vs 0.2000 (-50.0%)"]
+        "no_slice_regression: significantly worse by more than 15% at 95% confidence: "
+        "lane=A 0.3000 vs 0.2000 (-50.0%, upper bound -38.0%, 400 rows)"]
+    assert [s.verdict for s in decision.slices] == [VETO, WITHIN_TOLERANCE]
+
+
+def test_noisy_or_tiny_slice_cannot_veto_a_clearly_better_model() -> None:
+    # Worse by more than the tolerance on the point estimate, but the interval reaches 0.
+    noisy = SliceComparison("lane=C", 13, 0.32, 0.26, -0.23, lower=-0.90, upper=0.41)
+    tiny = SliceComparison("lane=D", 5, 0.60, 0.20, -2.0,
+                           unjudged="5 rows < evaluation.min_slice_rows 10")
+    decision = decide(GATE, wape(0.18), wape(0.25), slices=[noisy, tiny])
+    assert decision.passed
+    assert [s.verdict for s in decision.slices] == [NOT_SIGNIFICANT, TOO_SMALL]
+    detail = next(c.detail for c in decision.checks if c.name == "no_slice_regression")
+    assert detail == (
+        "no slice significantly worse by more than 15% at 95% confidence; "
+        "worse but not significant: lane=C 0.3200 vs 0.2600 (-23.0%, upper bound +41.0%, "
+        "13 rows); too small to judge: lane=D (5 rows < evaluation.min_slice_rows 10)")
+    slices = decision.to_dict()["slices"]
+    assert [(s["key"], s["verdict"]) for s in slices] == [
+        ("lane=C", NOT_SIGNIFICANT), ("lane=D", TOO_SMALL)]
+
+
+def test_significant_but_within_tolerance_does_not_veto() -> None:
+    # Clearly worse (upper bound < 0) yet by less than the tolerance: the tolerance still holds.
+    slight = SliceComparison("lane=A", 5000, 0.21, 0.20, -0.05, lower=-0.07, upper=-0.03)
+    assert decide(GATE, wape(0.20), wape(0.25), slices=[slight]).passed
+
+
+def test_worse_slice_without_interval_is_too_small_not_a_veto() -> None:
+    unjudged = SliceComparison("lane=A", 400, 0.30, 0.20, -0.50)  # no bounds
+    decision = decide(GATE, wape(0.20), wape(0.25), slices=[unjudged])
+    assert decision.passed and decision.slices[0].verdict == TOO_SMALL
+
+
+def test_cold_start_judges_no_slices() -> None:
+    s = SliceComparison("lane=A", 400, 0.30, 0.20, -0.50, lower=-0.6, upper=-0.4)
+    decision = decide(GATE, wape(0.30), None, slices=[s])
+    assert decision.passed and decision.slices == ()
+    assert [c.name for c in decision.checks] == ["sanity", "floor", "beats_champion"]
 
 
 def test_higher_is_better_metric() -> None:
@@ -52,3 +100,12 @@ def test_insane_predictions_are_rejected() -> None:
     (0.6, 0.5, True, 0.2), (0.4, 0.5, False, 0.2), (0.5, 0.4, False, -0.25)])
 def test_relative_gain(chal: float, champ: float, higher: bool, expected: float) -> None:
     assert relative_gain(chal, champ, higher) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("field", "value"), [("slice_confidence", 1.0),
+                                              ("slice_confidence", 0.5),
+                                              ("slice_resamples", 10)])
+def test_slice_significance_settings_are_checked(field: str, value: float) -> None:
+    assert GATE.slice_confidence == 0.95 and GATE.slice_resamples == 300  # the defaults
+    with pytest.raises(ValidationError, match=field):
+        GateConfig(floor=0.4, **{field: value})

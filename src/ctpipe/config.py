@@ -39,11 +39,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class TargetFrom(_Strict):
+    """A 0/1 target read off one numeric column: 1 where the value is above ``above``.
+
+    The column is then dropped from the history, so it can never be a feature (it would leak
+    the target). For public data sets that record a quantity, not the event (rain = rainfall
+    above 0).
+    """
+
+    column: str = Field(description="Numeric source column the target is derived from.")
+    above: float = Field(0.0, description="Threshold; default 0: any positive value is a 1.")
+
+
 class DataConfig(_Strict):
     source: str | None = Field(
         None, description="A Parquet/CSV file or a folder of them with the target included "
-        "(used by `ctpipe backtest` when --source is not given)."
+        "(used by `ctpipe backtest` when --source is not given), or a file an installed "
+        "package ships: package:<package>/<path inside it>."
     )
+    target_from: TargetFrom | None = Field(
+        None, description="Binary task only: derive the 0/1 target from a numeric column of "
+        "the source (1 where it is above a threshold); None: the source has the target.")
     landing: str | None = Field(
         None, description="Landing zone folder; default CTPIPE_HOME/landing/<name>."
     )
@@ -70,6 +86,16 @@ class DataConfig(_Strict):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. UTC, Asia/Hong_Kong, "
                              "Europe/London)") from None
         return value
+
+    @model_validator(mode="after")
+    def _target_from_binary(self) -> DataConfig:
+        if self.target_from is not None:
+            if self.task != "binary":
+                raise ValueError("target_from derives a 0/1 target: task must be binary")
+            if self.target_from.column in (self.target, self.time_column, self.id_column):
+                raise ValueError(f"target_from.column {self.target_from.column!r} must be "
+                                 "another column than the target, time and id columns")
+        return self
 
 
 class FeaturesConfig(_Strict):
@@ -104,7 +130,7 @@ class RangeRule(_Strict):
 # ctpipe.validation maps each generated expectation to one of these names.
 TABLE_RULES = ("row_count", "row_count_recent")
 COLUMN_RULES = ("column_exists", "dtype", "nulls", "range", "domain", "unique", "period",
-                "future")
+                "future", "seen_in_training")
 VALIDATION_RULES = (*TABLE_RULES, *COLUMN_RULES)
 # Expectation arguments ctpipe sets itself on every generated expectation.
 _RESERVED_EXPECTATION_KWARGS = ("meta", "severity", "id", "result_format", "catch_exceptions")
@@ -141,8 +167,10 @@ class ValidationConfig(_Strict):
     Every rule fails the batch (error: quarantine) unless `warn` lists it (reported, the cycle
     goes on) or `ignore` switches it off. Always generated: columns exist (column_exists),
     numeric features have a numeric dtype and the time column a timestamp dtype (dtype), nulls
-    (nulls), the id column is unique (unique). The period and future rules run when the caller
-    passes the batch date; row_count_recent when it passes the recent batches' row counts.
+    (nulls), the id column is unique (unique). The period rule runs when the caller passes the
+    batch date, the future rule when it passes the date or the current time (the cycle and
+    `ctpipe validate` always do); row_count_recent when it passes the recent batches' row
+    counts; seen_in_training when it passes the champion's training profile.
     """
 
     max_null_fraction: float = Field(0.0, ge=0, le=1, description="Maximum share of nulls in "
@@ -160,6 +188,15 @@ class ValidationConfig(_Strict):
     unseen_category_share_by_column: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(
         default_factory=dict, description="Per-column overrides of unseen_category_share; keys "
         "must be columns listed under domains.")
+    unseen_in_training: Literal["error", "warn", "ignore"] = Field(
+        "warn", description="Rule `seen_in_training`: a categorical feature's value the "
+        "champion never saw in training (its reference profile), checked with or without a "
+        "domain. warn (default): reported, the cycle goes on (a new shipper or merchant is "
+        "normal, but the operator must see it); error: quarantine; ignore: not checked. "
+        "`warn`/`ignore` entries for the rule override this per column.")
+    unseen_in_training_share: float = Field(
+        0.0, ge=0, lt=1, description="Share of a categorical column's non-null values that may "
+        "be categories never seen in training before rule `seen_in_training` reports; 0 = any.")
     min_rows: int = Field(1, ge=1, description="Rule `row_count`; an empty batch always fails.")
     max_rows: int | None = Field(None, ge=1, description="Rule `row_count`; null: no maximum.")
     row_count_tolerance: float | None = Field(
@@ -177,7 +214,8 @@ class ValidationConfig(_Strict):
         "cycle goes on) instead of errors (quarantine): a rule name for every column, or "
         "`column:rule` for one. Rules: row_count, row_count_recent, column_exists, dtype, "
         "nulls, range, domain, unique, period (timestamps inside the batch's period), future "
-        "(no timestamp after now). An entry for a column wins over the bare rule name.")
+        "(no timestamp after now), seen_in_training (categories the champion saw in "
+        "training). An entry for a column wins over the bare rule name.")
     ignore: list[str] = Field(default_factory=list, description="Rules not checked at all; same "
                               "names as `warn`.")
     extra: list[ExtraExpectation] = Field(
@@ -230,11 +268,43 @@ class DriftConfig(_Strict):
     psi_threshold: float = Field(0.2, gt=0)
     per_feature: dict[str, str] = Field(default_factory=dict, description="Drift test per "
                                         "column, overriding numeric_test/categorical_test.")
+    # What the drift share counts (docs/retraining-policy.md, "What the drift share counts").
+    exclude: list[str] = Field(default_factory=list, description="Features reported in the "
+                               "drift table but not counted in the drift share; default []: "
+                               "every profiled feature counts.")
+    weights: dict[str, float] = Field(default_factory=dict, description="Weight (>= 0) of a "
+                                      "feature in the drift share, the weighted share of "
+                                      "drifted among tested features; a feature not listed "
+                                      "weighs 1 (default {}: the plain share).")
+    constant_window: int | None = Field(14, ge=2, description="A feature with one distinct "
+                                        "value in the batch (holiday flag, the day's weather) "
+                                        "is judged over the last N batches, one value per "
+                                        "batch, not per batch; default 14; null judges it on "
+                                        "the batch alone.")
+    seasonal_period: int | None = Field(None, ge=1, description="Batches per seasonal cycle "
+                                        "(7: weekly pattern in daily batches, 52: weekly "
+                                        "batches, 12: monthly); a feature then counts as "
+                                        "drifted only when it also drifted against the batch "
+                                        "one cycle earlier. Default null: off.")
     performance_tolerance: float | None = Field(
         0.3, ge=0, description="Relative degradation of the champion's metric on newly labeled "
         "data versus its holdout metric at promotion that counts as drift; null disables."
     )
     min_performance_rows: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _share_settings(self) -> DriftConfig:
+        """Weights are finite and >= 0; a feature is excluded or weighted, not both.
+
+        Names are checked against the profile in detect_drift (like per_feature).
+        """
+        bad = sorted(k for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0))
+        if bad:
+            raise ValueError(f"weights: must be finite and >= 0, not for {bad}")
+        both = sorted(set(self.exclude) & set(self.weights))
+        if both:
+            raise ValueError(f"weights: {both} also listed in exclude (exclude means weight 0)")
+        return self
 
     @model_validator(mode="after")
     def _known_tests(self) -> DriftConfig:
@@ -302,7 +372,16 @@ class GateConfig(_Strict):
     floor: float = Field(description="Absolute bound the challenger must meet (max for "
                          "lower-is-better metrics, min for higher-is-better).")
     min_improvement: float = Field(0.01, ge=0, description="Relative margin over the champion.")
-    slice_tolerance: float = Field(0.10, ge=0, description="Relative worsening allowed per slice.")
+    slice_tolerance: float = Field(
+        0.10, ge=0, description="Relative worsening allowed per slice (default 10 %); a slice "
+        "worse by more vetoes only if it is also significantly worse (slice_confidence).")
+    slice_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Confidence that a slice is really worse before it may "
+        "veto: the one-sided upper bootstrap bound of the slice's relative gain must be below 0 "
+        "(default 0.95).")
+    slice_resamples: int = Field(
+        300, ge=50, le=5000, description="Paired bootstrap resamples per slice that is worse "
+        "than slice_tolerance (default 300); seeded, so a decision is reproducible.")
 
 
 class PromotionConfig(_Strict):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctpipe.decisions.gate import GateDecision
+from ctpipe.decisions.gate import TOO_SMALL, VETO, GateDecision
 from ctpipe.drift import DriftReport, FeatureDrift, ReferenceProfile
 from ctpipe.evaluation import Evaluation
 
@@ -33,7 +33,26 @@ def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: E
     lines += ["", "| check | passed | detail |", "|---|---|---|"]
     lines += [f"| {c.name} | {'yes' if c.passed else '**no**'} | {c.detail} |"
               for c in decision.checks]
-    if champion is not None and challenger.slices:
+    if decision.slices:  # the paired comparison the gate judged, one row per slice
+        def num(v: float | None, fmt: str) -> str:
+            return "" if v is None or not math.isfinite(v) else format(v, fmt)
+
+        lines += ["", "Slices: a slice vetoes only when worse by more than the tolerance AND "
+                  "significantly worse (upper bound below 0). Slices too small to judge are "
+                  "never a veto.", "",
+                  "| slice | rows | challenger | champion | relative gain | upper bound | "
+                  "verdict |", "|---|---|---|---|---|---|---|"]
+        for j in decision.slices:
+            s = j.comparison
+            verdict = f"**{j.verdict}**" if j.verdict == VETO else j.verdict
+            note = f" ({s.unjudged})" if s.unjudged else ""
+            lines.append(f"| {s.key} | {s.rows} | {num(s.challenger, '.4f')} | "
+                         f"{num(s.champion, '.4f')} | {num(s.gain, '+.1%')} | "
+                         f"{num(s.upper, '+.1%')} | {verdict}{note} |")
+        small = [j.comparison.key for j in decision.slices if j.verdict == TOO_SMALL]
+        if small:
+            lines += ["", f"Too small to judge ({len(small)}): {', '.join(small)}"]
+    elif champion is not None and challenger.slices:
         lines += ["", "| slice | challenger | champion |", "|---|---|---|"]
         for key, value in sorted(challenger.slices.items()):
             other = champion.slices.get(key)

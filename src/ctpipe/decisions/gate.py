@@ -1,13 +1,28 @@
-"""The promotion gate: a pure decision over two evaluations, with a reason for every check."""
+"""The promotion gate: a pure decision over two evaluations, with a reason for every check.
+
+Slices are judged with significance: a slice vetoes only when the challenger is worse on it by
+more than ``gate.slice_tolerance`` AND the worsening is significant (the one-sided upper bound of
+the paired bootstrap interval of the slice's relative gain, at ``gate.slice_confidence``, is
+below 0). Slices that are too small to judge are listed, never a veto.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from ctpipe.config import GateConfig
-from ctpipe.evaluation import Evaluation
+from ctpipe.evaluation import Evaluation, SliceComparison, relative_gain
 from ctpipe.metrics import get_metric
+
+__all__ = ["Check", "GateDecision", "SliceJudgement", "decide", "relative_gain"]
+
+VETO = "vetoes"
+WITHIN_TOLERANCE = "within tolerance"
+NOT_SIGNIFICANT = "not significant"
+TOO_SMALL = "too small to judge"
+_LISTED = 8  # slices named per verdict in a check's detail; the artifact lists them all
 
 
 @dataclass(frozen=True)
@@ -18,9 +33,19 @@ class Check:
 
 
 @dataclass(frozen=True)
+class SliceJudgement:
+    comparison: SliceComparison
+    verdict: str  # VETO, WITHIN_TOLERANCE, NOT_SIGNIFICANT or TOO_SMALL
+
+    def to_dict(self) -> dict:
+        return {**asdict(self.comparison), "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
 class GateDecision:
     passed: bool
     checks: list[Check]
+    slices: tuple[SliceJudgement, ...] = ()
 
     @property
     def reasons(self) -> list[str]:
@@ -29,17 +54,24 @@ class GateDecision:
         return [f"{c.name}: {c.detail}" for c in (failed or self.checks)]
 
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks]}
+        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks],
+                "slices": [s.to_dict() for s in self.slices]}
 
 
-def relative_gain(challenger: float, champion: float, higher_is_better: bool) -> float:
-    """Positive when the challenger is better, as a share of the champion's value."""
-    diff = challenger - champion if higher_is_better else champion - challenger
-    return diff / abs(champion) if champion else (math.inf if diff > 0 else 0.0)
+def judge_slice(gate: GateConfig, s: SliceComparison) -> str:
+    """One slice's verdict: the gate's slice rule, in one place."""
+    if s.unjudged is not None or not math.isfinite(s.gain):
+        return TOO_SMALL
+    if s.gain >= -gate.slice_tolerance:
+        return WITHIN_TOLERANCE
+    if s.upper is None:  # worse than the tolerance but no interval: nothing to judge it by
+        return TOO_SMALL
+    return VETO if s.upper < 0 else NOT_SIGNIFICANT
 
 
 def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None,
-           *, predictions_finite: bool = True) -> GateDecision:
+           *, predictions_finite: bool = True,
+           slices: Sequence[SliceComparison] = ()) -> GateDecision:
     higher = get_metric(challenger.metric).higher_is_better
     name = challenger.metric
     checks: list[Check] = []
@@ -53,6 +85,7 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
     checks.append(Check("floor", meets, f"{name} {challenger.value:.4f} must be {bound} "
                         f"{gate.floor:.4f}"))
 
+    judged: tuple[SliceJudgement, ...] = ()
     if champion is None or not math.isfinite(champion.value):
         checks.append(Check("beats_champion", True, "no champion to beat (cold start)"))
     else:
@@ -62,15 +95,31 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
             f"{name} {challenger.value:.4f} vs champion {champion.value:.4f}: relative gain "
             f"{gain:+.1%}, needs >= {gate.min_improvement:.1%}",
         ))
-        worse = []
-        for key, champ_value in sorted(champion.slices.items()):
-            chall_value = challenger.slices.get(key)
-            if chall_value is None:
-                continue
-            slice_gain = relative_gain(chall_value, champ_value, higher)
-            if slice_gain < -gate.slice_tolerance:
-                worse.append(f"{key} {chall_value:.4f} vs {champ_value:.4f} ({slice_gain:+.1%})")
-        detail = (f"worse by more than {gate.slice_tolerance:.0%}: " + "; ".join(worse)) if worse \
-            else f"no slice worse by more than {gate.slice_tolerance:.0%}"
-        checks.append(Check("no_slice_regression", not worse, detail))
-    return GateDecision(all(c.passed for c in checks), checks)
+        judged = tuple(SliceJudgement(s, judge_slice(gate, s)) for s in slices)
+        checks.append(_slice_check(gate, judged))
+    return GateDecision(all(c.passed for c in checks), checks, judged)
+
+
+def _slice_check(gate: GateConfig, judged: Sequence[SliceJudgement]) -> Check:
+    by = {v: [j.comparison for j in judged if j.verdict == v]
+          for v in (VETO, NOT_SIGNIFICANT, TOO_SMALL)}
+    rule = f"by more than {gate.slice_tolerance:.0%} at {gate.slice_confidence:.0%} confidence"
+    parts = [f"significantly worse {rule}: " + _listed(by[VETO], _worse) if by[VETO]
+             else f"no slice significantly worse {rule}"]
+    if by[NOT_SIGNIFICANT]:
+        parts.append("worse but not significant: " + _listed(by[NOT_SIGNIFICANT], _worse))
+    if by[TOO_SMALL]:
+        parts.append("too small to judge: " + _listed(
+            by[TOO_SMALL], lambda s: f"{s.key} ({s.unjudged or 'no interval'})"))
+    return Check("no_slice_regression", not by[VETO], "; ".join(parts))
+
+
+def _worse(s: SliceComparison) -> str:
+    return (f"{s.key} {s.challenger:.4f} vs {s.champion:.4f} ({s.gain:+.1%}, upper bound "
+            f"{s.upper:+.1%}, {s.rows} rows)")
+
+
+def _listed(slices: Sequence[SliceComparison], fmt: Callable[[SliceComparison], str]) -> str:
+    shown = [fmt(s) for s in slices[:_LISTED]]
+    more = len(slices) - _LISTED
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")

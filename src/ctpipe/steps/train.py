@@ -15,7 +15,7 @@ from ctpipe.decisions.gate import GateDecision
 from ctpipe.decisions.gate import decide as decide_gate
 from ctpipe.drift import ReferenceProfile, build_profile
 from ctpipe.estimate import Calibration, fit_calibration
-from ctpipe.evaluation import Evaluation, evaluate
+from ctpipe.evaluation import Evaluation, SliceComparison, compare_slices, evaluate
 from ctpipe.faults import pause_point
 from ctpipe.lineage import Lineage, gate_tags
 from ctpipe.steps.drift import outputs_profile
@@ -86,26 +86,41 @@ def gate_challenger(config: UseCaseConfig, challenger_model: ScoringModel,
                     champion_model: ScoringModel | None,
                     holdout: pd.DataFrame) -> GatedChallenger:
     """Evaluate both models on the holdout and apply the gate: the one judgement every policy
-    (the cycle, the cron baselines of a replay) uses."""
-    challenger, finite, calibration = _scored_holdout(config, challenger_model, holdout)
-    incumbent = None
+    (the cycle, the cron baselines of a replay) uses. Slices are compared pairwise on the same
+    holdout rows (a seeded bootstrap where a slice could veto)."""
+    scored = _scored_holdout(config, challenger_model, holdout)
+    incumbent: Evaluation | None = None
+    slices: tuple[SliceComparison, ...] = ()
     if champion_model is not None:
-        incumbent, _, _ = _scored_holdout(config, champion_model, holdout, calibrate=False)
-    decision = decide_gate(config.gate, challenger, incumbent, predictions_finite=finite)
-    return GatedChallenger(decision, challenger, incumbent, finite, calibration)
+        champ = _scored_holdout(config, champion_model, holdout, calibrate=False)
+        incumbent = champ.evaluation
+        slices = compare_slices(config, holdout[config.data.target].to_numpy(), scored.pred,
+                                champ.pred, holdout)
+    decision = decide_gate(config.gate, scored.evaluation, incumbent,
+                           predictions_finite=scored.finite, slices=slices)
+    return GatedChallenger(decision, scored.evaluation, incumbent, scored.finite,
+                           scored.calibration)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    evaluation: Evaluation
+    pred: np.ndarray  # non-finite scores replaced (they fail the gate's sanity check anyway)
+    finite: bool
+    calibration: Calibration | None
 
 
 def _scored_holdout(config: UseCaseConfig, model: ScoringModel, holdout: pd.DataFrame, *,
-                    calibrate: bool = True
-                    ) -> tuple[Evaluation, bool, Calibration | None]:
-    """Evaluation, finiteness and, for a binary model, the calibration of these scores."""
+                    calibrate: bool = True) -> _Scored:
+    """Evaluation, scores, finiteness and, for a binary model, the calibration of these scores."""
     pred = model.predict(holdout)
     finite = bool(np.isfinite(pred).all())
     y = holdout[config.data.target].to_numpy()
     # Same scores and labels the gate judges; non-finite scores fail the gate anyway.
     calibration = fit_calibration(pred, y) \
         if calibrate and config.data.task == "binary" and finite and len(y) else None
-    return evaluate(config, y, np.nan_to_num(pred), holdout), finite, calibration
+    pred = np.nan_to_num(pred)
+    return _Scored(evaluate(config, y, pred, holdout), pred, finite, calibration)
 
 
 def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
