@@ -83,7 +83,8 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     out = tmp_path / "bikes.json"
 
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
-                                      "--json", str(out)])
+                                      "--json", str(out), "--cron", "4",
+                                      "--events", "2025-06-09"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     bikes = report["use_cases"]["bikes"]
@@ -94,7 +95,7 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     assert set(days[0]) == {"date", "validation_passed", "drift_detected", "drift_share",
                             "retrained", "gate_passed", "champion_version", "champion_metric",
                             "static_metric", "rows_scored", "live_metric", "estimated_metric",
-                            "rolled_back", "rollback_reason"}
+                            "rolled_back", "rollback_reason", "cron_metric", "cron_metrics"}
     assert all(d["validation_passed"] for d in days)
     # label delay 2: on day t batches 0..t-2 are labelled, so a window of 5 is full at t = 6
     assert [d["champion_version"] for d in days[:6]] == [None] * 6
@@ -110,6 +111,34 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
         assert d["live_metric"] == pytest.approx(d["champion_metric"], rel=1e-9)
     assert all(d["live_metric"] is None for d in days[10:])  # labels not arrived by the end
     assert "bikes" in result.output  # the summary table
+    # The cron baseline (every 4 batches, behind the same gate) on the same batches: it
+    # retrains at the cold start and 4 batches later, and serves the cold-start model until
+    # then, like ctpipe (which has no reason to retrain on a stationary history).
+    assert bikes["cron"]["schedules"] == [4] and bikes["cron"]["best"] == 4
+    assert bikes["cron"]["retrains"] == {"4": 2} and bikes["cron"]["fits"] == 2
+    assert all(d["cron_metrics"] == {"4": d["cron_metric"]} for d in days)
+    assert [d["cron_metric"] for d in days[6:10]] == pytest.approx(scored[:4], rel=1e-9)
+    assert set(bikes["policies"]) == {"ctpipe", "static", "cron-4"}
+    assert bikes["batch_frequency"] == "daily" and bikes["events"] == ["2025-06-09"]
+    assert "vs static" in result.output and "cron every 4 batches" in result.output
+    assert "event 2025-06-09 (batch 7): drift or retrain" in result.output
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2024-01-01", "--events 2024-01-01: outside the replay's batches (2025-06-02 to "
+                   "2025-06-05)"),
+    ("june", "--events june: not a date (YYYY-MM-DD)"),
+])
+def test_backtest_refuses_an_event_outside_the_replay(ctpipe_home: Path, tmp_path: Path,
+                                                      value: str, message: str) -> None:
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG, encoding="utf-8")
+    source = tmp_path / "history.csv"
+    _bike_history(days=4).to_csv(source, sep=";", index=False)
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--events", "2025-06-03", "--events", value])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [message]
 
 
 def test_backtest_reports_unreadable_source(ctpipe_home: Path, tmp_path: Path) -> None:

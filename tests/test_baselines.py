@@ -160,3 +160,27 @@ def test_events_outside_the_replay_are_refused() -> None:
     assert check_events(dates, [dates[0], dates[-1]]) is None
     problem = check_events(dates, [START - dt.timedelta(days=1)])
     assert problem == "--events 2026-03-01: outside the replay's batches (2026-03-02 to 2026-03-06)"
+
+
+# --- the timeline plot --------------------------------------------------------------------
+
+def test_timeline_has_dates_the_frequency_and_markers(tmp_path: Path) -> None:
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from ctpipe.timeline_plot import plot_timeline, timeline_figure
+
+    result = {**_result(), "batch_frequency": "weekly",
+              "events": [(START + dt.timedelta(days=3)).isoformat()]}
+    result["days"][6]["rolled_back"] = True
+    fig = timeline_figure({"demand": result})
+    ax = fig.axes[0]
+    assert ax.get_title() == "demand: wape per weekly batch (lower is better)"
+    assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    first, last = ax.get_xlim()
+    assert mdates.num2date(first).date() <= START <= mdates.num2date(last).date()
+    labels = set(ax.get_legend_handles_labels()[1])
+    assert {"static model", "cron every batch", "ctpipe champion", "drift detected",
+            "challenger rejected", "promotion", "rollback", "known change"} <= labels
+    plt.close(fig)
+    assert plot_timeline({"demand": result}, tmp_path / "t.png").stat().st_size > 10_000

@@ -15,13 +15,14 @@ from ctpipe.cli import app
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
 
-def _demo(tmp_path: Path, *args: str) -> dict:
+def _demo(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    """The demo's result per use case and its printed output."""
     out = tmp_path / "demo.json"
     png = tmp_path / "demo.png"
     result = CliRunner().invoke(app, ["demo", *args, "--json", str(out), "--png", str(png)])
     assert result.exit_code == 0, result.output
     assert png.stat().st_size > 10_000
-    return json.loads(out.read_text())["use_cases"]
+    return json.loads(out.read_text())["use_cases"], result.output
 
 
 # One test per use case: the replays are the suite's longest tests, and xdist can only
@@ -29,7 +30,9 @@ def _demo(tmp_path: Path, *args: str) -> dict:
 @pytest.mark.parametrize("use_case", ["demand", "fraud"])
 def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path, tmp_path: Path,
                                                            use_case: str) -> None:
-    cases = _demo(tmp_path, use_case, "--days", "50", "--shift-day", "30")
+    # One cron schedule keeps the replay affordable; it still shows the baselines at work.
+    cases, output = _demo(tmp_path, use_case, "--days", "50", "--shift-day", "30",
+                          "--cron", "4")
     assert list(cases) == [use_case]
     for name, result in cases.items():
         days, shift = result["days"], result["shift_day"]
@@ -61,12 +64,18 @@ def test_shift_scenario_retrains_promotes_and_beats_static(ctpipe_home: Path, tm
         for prev, d in zip(days, days[1:], strict=False):
             if d["retrained"] and d["gate_passed"] is False:
                 assert d["champion_version"] == prev["champion_version"]
+        # the cron baseline ran on the same batches, from the same cold start
+        assert result["cron"]["best"] == 4 and result["cron"]["cold_start"] == cold
+        assert all(d["cron_metric"] is not None for d in days[cold:])
+        assert f"{name}: ctpipe {result['metric_name'].upper()}" in output
+        assert "cron every 4 batches" in output and "retrains vs" in output
+        assert f"event {days[shift]['date']} (batch {shift}): drift or retrain after" in output
 
 
 @pytest.mark.parametrize("use_case", ["demand", "fraud"])
 def test_no_shift_control_never_retrains_after_cold_start(ctpipe_home: Path, tmp_path: Path,
                                                           use_case: str) -> None:
-    cases = _demo(tmp_path, use_case, "--days", "52", "--no-shift")
+    cases, _ = _demo(tmp_path, use_case, "--days", "52", "--no-shift", "--no-baselines")
     assert list(cases) == [use_case]
     for name, result in cases.items():
         days = result["days"]
@@ -88,7 +97,7 @@ def test_bad_promotion_is_rolled_back_automatically(ctpipe_home: Path, tmp_path:
     monkeypatch.setenv("CTPIPE_DATABASE_URL", database_url)
     out = tmp_path / "demo.json"
     result = CliRunner().invoke(app, ["demo", "fraud", "--scenario", "bad-promotion",
-                                      "--days", "44", "--json", str(out),
+                                      "--days", "44", "--no-baselines", "--json", str(out),
                                       "--png", str(tmp_path / "demo.png")])
     assert result.exit_code == 0, result.output
     fraud = json.loads(out.read_text())["use_cases"]["fraud"]

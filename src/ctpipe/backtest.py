@@ -195,9 +195,7 @@ def headline(result: dict) -> str | None:
     mine = table["ctpipe"]["mean"]
     if mine is None:
         return None
-    metric = result["metric_name"].upper() if len(result["metric_name"]) <= 5 \
-        else result["metric_name"]
-    text = f"ctpipe {metric} {mine:.4f}"
+    text = f"ctpipe {result['metric_name'].upper()} {mine:.4f}"
     static = table["static"]["mean"]
     if static is not None:
         text += f" vs static {static:.4f} ({_change(mine, static)})"

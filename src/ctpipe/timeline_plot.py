@@ -20,6 +20,17 @@ def _every(best: int) -> str:
 
 def plot_timeline(series: dict[str, dict], path: Path) -> Path:
     """One panel per use case (``series``: name -> backtest result), written as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = timeline_figure(series)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def timeline_figure(series: dict[str, dict]):  # noqa: ANN201 (matplotlib Figure, lazily imported)
+    """The timeline's figure, one panel per use case."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,10 +58,7 @@ def plot_timeline(series: dict[str, dict], path: Path) -> Path:
         ax.set_ylabel(result["metric_name"])
         ax.legend(loc="best", fontsize=7, ncol=2)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa: ANN001
