@@ -216,7 +216,7 @@ def weighted_rank_metric(metric: str, y: np.ndarray, score: np.ndarray,
     groups = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # tied scores: one step
     w = weights[:, order]
     pos = np.add.reduceat(w * y[order], groups, axis=1)
-    neg = np.add.reduceat(w * (1 - y[order]), groups, axis=1)
+    neg = np.add.reduceat(w, groups, axis=1) - pos
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         if metric == "roc_auc":  # Mann-Whitney: negatives ranked below, ties counted half
