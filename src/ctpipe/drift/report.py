@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,91 +12,44 @@ import pandas as pd
 
 from ctpipe.config import DriftConfig
 from ctpipe.drift.columns import NULL_KEY, category_counts, require_columns, sorted_finite
-from ctpipe.drift.profile import ReferenceProfile
+from ctpipe.drift.profile import ReferenceProfile, build_profile
+from ctpipe.drift.results import (
+    SEASONAL_CONFIRMED,
+    SEASONAL_EXPLAINED,
+    SEASONAL_UNAVAILABLE,
+    DriftReport,
+    FeatureDrift,
+)
 from ctpipe.drift.stattests import Outcome, StatTest, choose_test, join_notes
+from ctpipe.drift.window import (
+    compare_windows,
+    is_batch_constant_categorical,
+    is_batch_constant_numeric,
+    min_window_batches,
+    window_drift,
+)
+
+__all__ = ["DriftReport", "FeatureDrift", "detect_drift", "performance_drift"]
 
 
-@dataclass(frozen=True)
-class FeatureDrift:
-    feature: str
-    kind: str  # "numeric" | "categorical"
-    test: str  # a registered drift test (ctpipe.drift.stattests)
-    statistic: float  # NaN when the feature could not be tested (see note)
-    threshold: float
-    drifted: bool
-    p_value: float | None  # tests that decide on a p-value (ks, chisquare) only
-    n_reference: int  # non-missing values compared
-    n_current: int
-    nan_reference: int
-    nan_current: int
-    note: str = ""
+def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: DriftConfig,
+                 history: Sequence[pd.DataFrame] | None = None) -> DriftReport:
+    """Compare every profiled feature of ``current`` with the reference profile.
 
-    @property
-    def tested(self) -> bool:
-        return not math.isnan(self.statistic)
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature, "kind": self.kind, "test": self.test,
-            "statistic": _json_float(self.statistic), "threshold": float(self.threshold),
-            "p_value": None if self.p_value is None else _json_float(self.p_value),
-            "drifted": bool(self.drifted), "tested": self.tested,
-            "n_reference": int(self.n_reference), "n_current": int(self.n_current),
-            "nan_reference": int(self.nan_reference), "nan_current": int(self.nan_current),
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    features: list[FeatureDrift]
-    drift_share: float  # drifted / tested features
-    threshold_share: float
-    dataset_drift: bool  # drift_share >= threshold_share
-
-    @property
-    def n_tested(self) -> int:
-        """Features with values on both sides (the drift share's denominator)."""
-        return sum(f.tested for f in self.features)
-
-    @property
-    def drifted_features(self) -> list[str]:
-        return [f.feature for f in self.features if f.drifted]
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """One JSON-able dict per feature (non-finite numbers become None)."""
-        return [f.to_record() for f in self.features]
-
-    def summary_markdown(self) -> str:
-        drifted = [f for f in self.features if f.drifted]
-        verdict = "**Dataset drift detected.**" if self.dataset_drift else "No dataset drift."
-        if self.n_tested == 0:
-            lines = [verdict, "", "No feature could be tested (all values missing)."]
-        else:
-            op = ">=" if self.dataset_drift else "<"
-            lines = [f"{verdict} {len(drifted)} of {self.n_tested} tested features drifted "
-                     f"(share {self.drift_share:.0%} {op} threshold {self.threshold_share:.0%})."]
-        if drifted:
-            lines += ["", "| feature | test | statistic | threshold | why |",
-                      "|---|---|---|---|---|"]
-            for f in drifted:
-                stat = f"p={f.p_value:.3g}" if f.p_value is not None else _fmt(f.statistic)
-                lines.append(f"| {f.feature} | {f.test} | {stat} | {_fmt(f.threshold)} | "
-                             f"{f.note or ''} |")
-        remarks = [f for f in self.features if f.note and not f.drifted]
-        if remarks:
-            lines += ["", "Notes:"] + [f"- {f.feature}: {f.note}" for f in remarks]
-        return "\n".join(lines)
-
-
-def detect_drift(reference: ReferenceProfile, current: pd.DataFrame,
-                 config: DriftConfig) -> DriftReport:
-    """Compare every profiled feature of ``current`` with the reference profile."""
-    unknown = sorted(set(config.per_feature) - set(reference.features))
-    if unknown:
-        raise ValueError(f"drift.per_feature names columns missing from the reference profile: "
-                         f"{unknown}")
-    require_columns(current, reference.features, "current batch")
+    ``history``: the batches before ``current``, oldest first. It is only indexed from the end,
+    one batch at a time, so a lazy sequence reads just the batches needed. With it, a feature
+    constant within the batch is judged over ``drift.constant_window`` batches
+    (:mod:`~ctpipe.drift.window`) and ``drift.seasonal_period`` applies. Without it (None),
+    every feature is judged on this batch alone.
+    """
+    features = reference.features
+    for field, names in (("per_feature", config.per_feature), ("exclude", config.exclude),
+                         ("weights", config.weights)):
+        unknown = sorted(set(names) - set(features))
+        if unknown:
+            raise ValueError(f"drift.{field} names columns missing from the reference profile: "
+                             f"{unknown}")
+    require_columns(current, features, "current batch")
 
     # Choose every test before computing anything, so a bad config fails fast.
     plan: list[tuple[str, str, StatTest]] = []
@@ -109,19 +62,114 @@ def detect_drift(reference: ReferenceProfile, current: pd.DataFrame,
     # One sort buffer for every numeric column: each column's sorted values are only needed
     # until its statistic is computed, and reusing the memory avoids re-faulting fresh pages.
     buffer = np.empty(len(current) if reference.numeric else 0, dtype=np.float64)
-    results = []
+    results: list[FeatureDrift] = []
+    constant: list[int] = []  # features with one distinct value in this batch
     for name, kind, test in plan:
         if kind == "numeric":
-            results.append(_numeric_drift(name, test, reference.numeric[name],
+            result, flat = _numeric_drift(name, test, reference.numeric[name],
                                           reference.numeric_nan[name], current[name], config,
-                                          reference.reference_std, buffer))
+                                          reference.reference_std, buffer)
         else:
-            results.append(_categorical_drift(name, test, reference.categorical[name],
-                                              current[name], config))
-    n_tested = sum(r.tested for r in results)
-    share = sum(r.drifted for r in results) / n_tested if n_tested else 0.0
+            result, flat = _categorical_drift(name, test, reference.categorical[name],
+                                              current[name], config)
+        if flat:
+            constant.append(len(results))
+        results.append(result)
+
+    windows: dict[str, list[pd.Series]] = {}
+    if history is not None and config.constant_window and constant:
+        for i in constant:
+            r = results[i]
+            windows[r.feature] = _columns(history, len(history) - config.constant_window + 1,
+                                          len(history), r.feature) + [current[r.feature]]
+            results[i] = window_drift(r.feature, r.kind, reference, windows[r.feature], config,
+                                      r.nan_current)
+    if config.exclude or config.weights:
+        excluded = set(config.exclude)
+        results = [replace(r, weight=0.0, excluded=True) if r.feature in excluded
+                   else replace(r, weight=float(config.weights[r.feature]))
+                   if r.feature in config.weights else r for r in results]
+    if history is not None and config.seasonal_period:
+        results = _seasonal_check(reference, current, config, history, results, windows)
+
+    total = sum(r.weight for r in results if r.in_share)
+    share = sum(r.weight for r in results if r.in_share and r.drifted) / total if total else 0.0
     return DriftReport(features=results, drift_share=share, threshold_share=config.drift_share,
-                       dataset_drift=n_tested > 0 and share >= config.drift_share)
+                       dataset_drift=total > 0 and share >= config.drift_share)
+
+
+def _columns(history: Sequence[pd.DataFrame], start: int, stop: int,
+             name: str) -> list[pd.Series]:
+    """Column ``name`` of ``history[start:stop]`` (clipped at 0), read by index one by one."""
+    out = []
+    for i in range(max(0, start), stop):
+        batch = history[i]
+        require_columns(batch, [name], f"earlier batch {i - len(history)}")
+        out.append(batch[name])
+    return out
+
+
+def _seasonal_check(reference: ReferenceProfile, current: pd.DataFrame, config: DriftConfig,
+                    history: Sequence[pd.DataFrame], results: list[FeatureDrift],
+                    windows: dict[str, list[pd.Series]]) -> list[FeatureDrift]:
+    """Drifted against training and against the same period one cycle earlier, or not counted.
+
+    The earlier period is the batch ``seasonal_period`` batches back (a windowed feature: the
+    window ending there). Only counted, drifted features are checked: the rest cannot change.
+    """
+    period = int(config.seasonal_period or 0)
+    back = len(history) - period  # index of the batch one cycle earlier
+    where = f"one cycle earlier ({period} batches back)"
+    out = list(results)
+    todo = [i for i, r in enumerate(results) if r.drifted and r.in_share]
+    if back < 0:
+        for i in todo:
+            out[i] = replace(out[i], seasonal=SEASONAL_UNAVAILABLE, note=join_notes(
+                out[i].note, f"no batch {where}: judged against training alone"))
+        return out
+    again: dict[str, FeatureDrift] = {}
+    plain = [results[i].feature for i in todo if not results[i].window]
+    if plain:
+        earlier = history[back]
+        require_columns(earlier, plain, f"batch {where}")
+        sub = build_profile(earlier, [n for n in plain if n in reference.numeric],
+                            [n for n in plain if n in reference.categorical])
+        sub_config = config.model_copy(update={
+            "exclude": [], "weights": {}, "seasonal_period": None,
+            "per_feature": {k: v for k, v in config.per_feature.items() if k in plain}})
+        again = {f.feature: f for f in detect_drift(sub, current[plain], sub_config).features}
+    for i in todo:
+        r = results[i]
+        if r.window:
+            window = int(config.constant_window or 1)
+            earlier_cols = _columns(history, back - window + 1, back + 1, r.feature)
+            found = compare_windows(r.kind, r.feature, earlier_cols, windows[r.feature])
+            if found is None or len(earlier_cols) < min_window_batches(window):
+                statistic, p, drifted, test = math.nan, None, True, r.test
+            else:
+                statistic, p = found
+                drifted, test = p < config.p_value, r.test
+            against = f"the {window} batches ending {where}"
+        else:
+            f = again[r.feature]
+            statistic, p, drifted, test = f.statistic, f.p_value, f.drifted, f.test
+            if not f.tested:
+                statistic, drifted = math.nan, True
+            against = f"the batch {where}"
+        shown = f"{test} " + (f"p={p:.3g}" if p is not None else f"{statistic:.4g}")
+        if math.isnan(statistic):
+            out[i] = replace(r, seasonal=SEASONAL_UNAVAILABLE, note=join_notes(
+                r.note, f"not testable against {against}: judged against training alone"))
+        elif drifted:
+            out[i] = replace(r, seasonal=SEASONAL_CONFIRMED,
+                             reference=f"{r.reference} and {against}",
+                             note=join_notes(r.note, f"also drifted against {against} ({shown})"))
+        else:
+            out[i] = replace(r, seasonal=SEASONAL_EXPLAINED, drifted=False,
+                             reference=f"{r.reference} and {against}",
+                             note=join_notes(r.note, f"not counted: drifted against training, "
+                                             f"not against {against} ({shown}): the season"))
+    return out
 
 
 def performance_drift(baseline: float, current: float, *, higher_is_better: bool,
@@ -146,21 +194,24 @@ def performance_drift(baseline: float, current: float, *, higher_is_better: bool
 
 def _numeric_drift(name: str, test: StatTest, ref: np.ndarray, nan_ref: int, series: pd.Series,
                    config: DriftConfig, reference_std: Callable[[str], float],
-                   buffer: np.ndarray) -> FeatureDrift:
+                   buffer: np.ndarray) -> tuple[FeatureDrift, bool]:
     cur, nan_cur = sorted_finite(series, name, buffer)
     base = dict(feature=name, kind="numeric", test=test.name, threshold=test.threshold_for(config),
                 n_reference=int(ref.size), n_current=int(cur.size), nan_reference=int(nan_ref),
                 nan_current=int(nan_cur))
     empty = _empty_note(ref.size, cur.size)
     if empty:
-        return FeatureDrift(statistic=math.nan, drifted=False, p_value=None, note=empty, **base)
+        return FeatureDrift(statistic=math.nan, drifted=False, p_value=None, note=empty,
+                            **base), False
     assert test.numeric is not None  # choose_test checked the kind
     outcome = test.numeric(ref, cur, lambda: reference_std(name))
-    return _feature_drift(test, outcome, base, "", lambda: _median_note(ref, cur))
+    # Checked before the buffer holding `cur` is reused for the next column.
+    return (_feature_drift(test, outcome, base, "", lambda: _median_note(ref, cur)),
+            is_batch_constant_numeric(cur))
 
 
 def _categorical_drift(name: str, test: StatTest, ref_counts: Mapping[str, int],
-                       series: pd.Series, config: DriftConfig) -> FeatureDrift:
+                       series: pd.Series, config: DriftConfig) -> tuple[FeatureDrift, bool]:
     cur_counts = category_counts(series)
     nan_ref = ref_counts.get(NULL_KEY, 0)
     nan_cur = cur_counts.get(NULL_KEY, 0)
@@ -173,7 +224,8 @@ def _categorical_drift(name: str, test: StatTest, ref_counts: Mapping[str, int],
                 nan_reference=int(nan_ref), nan_current=int(nan_cur))
     empty = _empty_note(n_ref, n_cur)
     if empty:
-        return FeatureDrift(statistic=math.nan, drifted=False, p_value=None, note=empty, **base)
+        return FeatureDrift(statistic=math.nan, drifted=False, p_value=None, note=empty,
+                            **base), False
     assert test.categorical is not None  # choose_test checked the kind
     outcome = test.categorical(f_ref, f_cur)
     unseen = [k for k, r, c in zip(keys, f_ref, f_cur, strict=True) if r == 0 and c > 0]
@@ -188,7 +240,8 @@ def _categorical_drift(name: str, test: StatTest, ref_counts: Mapping[str, int],
         k = int(np.argmax(np.abs(share_cur - share_ref)))
         return f"largest shift {keys[k]!r}: {share_ref[k]:.1%} -> {share_cur[k]:.1%}"
 
-    return _feature_drift(test, outcome, base, unseen_note, largest_shift)
+    return (_feature_drift(test, outcome, base, unseen_note, largest_shift),
+            is_batch_constant_categorical(cur_counts))
 
 
 def _feature_drift(test: StatTest, outcome: Outcome, base: dict[str, Any], remark: str,
@@ -225,10 +278,3 @@ def _median(values: np.ndarray) -> float:
     mid = values.size // 2  # sorted already: O(1)
     return float(values[mid]) if values.size % 2 else float((values[mid - 1] + values[mid]) / 2)
 
-
-def _json_float(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def _fmt(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:.4g}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -42,8 +44,47 @@ def _output_drift(rt: Runtime, outputs: ReferenceProfile, column: str,
         numeric={k: v for k, v in outputs.numeric.items() if k == column},
         numeric_nan={k: v for k, v in outputs.numeric_nan.items() if k == column},
         categorical={k: v for k, v in outputs.categorical.items() if k == column})
-    cfg = rt.config.drift.model_copy(update={"per_feature": {}})
+    # The feature settings name feature columns, not the outputs' columns.
+    cfg = rt.config.drift.model_copy(update={"per_feature": {}, "exclude": [], "weights": {}})
     return detect_drift(sub, pd.DataFrame({column: np.asarray(values)}), cfg).features[0]
+
+
+class _EarlierBatches(Sequence[pd.DataFrame]):
+    """Stored batches, oldest first, each read through the store on first use and kept."""
+
+    def __init__(self, rt: Runtime, dates: list[dt.date]) -> None:
+        self._rt, self._dates = rt, dates
+        self._read: dict[int, pd.DataFrame] = {}
+
+    def __len__(self) -> int:
+        return len(self._dates)
+
+    @overload
+    def __getitem__(self, index: int) -> pd.DataFrame: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[pd.DataFrame]: ...
+
+    def __getitem__(self, index: int | slice) -> pd.DataFrame | Sequence[pd.DataFrame]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]  # IndexError and negative indices as a list
+        if i not in self._read:
+            self._read[i] = self._rt.store.read_batch(self._dates[i])
+        return self._read[i]
+
+
+def earlier_batches(rt: Runtime, day: dt.date) -> Sequence[pd.DataFrame] | None:
+    """The stored batches before ``day`` that the drift share may need, read lazily.
+
+    A feature constant within the batch needs the last ``constant_window - 1``; the seasonal
+    reference the batch (or window) ``seasonal_period`` batches back. None when neither is on.
+    """
+    drift = rt.config.drift
+    needed = (drift.constant_window or 1) - 1 + (drift.seasonal_period or 0)
+    if needed <= 0:
+        return None
+    dates = [d for d in rt.store.batch_dates() if d < day][-needed:]
+    return _EarlierBatches(rt, dates)
 
 
 def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
@@ -63,7 +104,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     since_training = len([d for d in rt.store.batch_dates()
                           if trained_until < d.isoformat() <= day.isoformat()])
 
-    report = detect_drift(champion.profile, batch, cfg.drift)
+    report = detect_drift(champion.profile, batch, cfg.drift, earlier_batches(rt, day))
     outputs = [_output_drift(rt, champion.outputs, PREDICTION, champion.model.predict(batch))]
     performance = None
     if labelled is not None:
