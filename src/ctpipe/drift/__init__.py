@@ -11,8 +11,11 @@ Modules, by job:
 * :mod:`~ctpipe.drift.stattests`: the drift-test registry (adding a test = one entry there) and
   the ``auto`` policy.
 * :mod:`~ctpipe.drift.stats`: the statistics themselves, from sorted arrays or counts.
-* :mod:`~ctpipe.drift.report`: ``detect_drift``, its per-feature results and report, and
+* :mod:`~ctpipe.drift.report`: ``detect_drift`` (weights, windows, the seasonal check) and
   ``performance_drift``.
+* :mod:`~ctpipe.drift.results`: ``FeatureDrift`` and ``DriftReport`` (records, markdown).
+* :mod:`~ctpipe.drift.window`: features constant within a batch, judged over a window of
+  batches with one value per batch.
 * :mod:`~ctpipe.drift.columns`: column helpers (sorted finite values, category counts).
 
 Test policy (``DriftConfig``), as Evidently's default:
@@ -39,6 +42,11 @@ Semantics worth knowing:
   (chi-square: zero expected count, so an infinite statistic and p = 0, as scipy/Evidently give).
   Numeric columns given chi-square are compared per distinct value; given PSI or Jensen-Shannon,
   per reference-decile bin.
+* The drift share is the weighted share of drifted among tested features with a positive
+  weight (``exclude``, ``weights``). Given the earlier batches (``history``), a feature with one
+  distinct value in the batch is judged over ``constant_window`` batches, and with
+  ``seasonal_period`` a feature counts only if it also drifted against one cycle earlier
+  (docs/retraining-policy.md, "What the drift share counts").
 * A constant reference column has no scale for the normalised Wasserstein distance: the raw
   distance is reported, with threshold 0, and the column drifts iff the current values differ
   from the constant at all (Evidently would divide by 0.001 instead, which depends on units).

@@ -108,9 +108,11 @@ def largest_batch_shift(reference: Mapping[str, float], window: Mapping[str, flo
     """The category whose share of batches moved most, as ``'T8': 4.8% -> 35.7% of batches``."""
     ref_total, win_total = sum(reference.values()), sum(window.values())
     keys = sorted(set(reference) | set(window))
-    moves = [(abs(window.get(k, 0.0) / win_total - reference.get(k, 0.0) / ref_total), k)
+    # Largest move; on a tie (two categories trade places) name the one that rose.
+    moves = [(round(abs(window.get(k, 0.0) / win_total - reference.get(k, 0.0) / ref_total), 12),
+              window.get(k, 0.0) / win_total > reference.get(k, 0.0) / ref_total, k)
              for k in keys]
-    _, key = max(moves)
+    *_, key = max(moves)
     return (f"largest shift {key!r}: {reference.get(key, 0.0) / ref_total:.1%} -> "
             f"{window.get(key, 0.0) / win_total:.1%} of batches")
 
