@@ -19,6 +19,7 @@ batch is then simply not labelled.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import logging
 import os
 import re
@@ -336,13 +337,66 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
     return {day: part.reset_index(drop=True) for day, part in frame.groupby(starts.to_numpy())}
 
 
-def read_source(path: Path, config: UseCaseConfig) -> pd.DataFrame:
+PACKAGE_SOURCE = "package:"
+
+
+def resolve_source(source: str | Path) -> Path:
+    """A source as a path on disk; ``package:<package>/<path>`` names a file a package ships.
+
+    The package is found with importlib.resources (an installed package, nothing fetched), so
+    a config can name a public data set portably. Raises FileNotFoundError naming what is
+    missing, ValueError for a malformed name.
+    """
+    text = str(source)
+    if not text.startswith(PACKAGE_SOURCE):
+        return Path(source)
+    package, _, inside = text[len(PACKAGE_SOURCE):].partition("/")
+    if not package or not inside:
+        raise ValueError(f"{text}: expected package:<package>/<path inside it>, e.g. "
+                         "package:vega_datasets/_data/seattle-weather.csv")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise FileNotFoundError(f"{text}: package {package!r} is not installed (it ships the "
+                                "data; see the config's comments for its pip name)") from None
+    resource = root.joinpath(*inside.split("/"))
+    if not isinstance(resource, Path):  # a zipped package: no file to read in place
+        raise ValueError(f"{text}: package {package!r} is not installed as files on disk")
+    if not resource.exists():
+        raise FileNotFoundError(f"{text}: {inside!r} not found in package {package!r} "
+                                f"(looked in {root})")
+    return resource
+
+
+def derive_target(frame: pd.DataFrame, config: UseCaseConfig, source: str) -> pd.DataFrame:
+    """Apply data.target_from: 1 where the column is above the threshold, the column dropped.
+
+    A null in the column stays a null target (data.drop_null_targets decides its fate).
+    """
+    rule = config.data.target_from
+    if rule is None:
+        return frame
+    if rule.column not in frame.columns:
+        raise ValueError(f"{source}: data.target_from.column {rule.column!r} not found; "
+                         f"columns are {list(frame.columns)}")
+    values = frame[rule.column]
+    if not pd.api.types.is_numeric_dtype(values):
+        raise ValueError(f"{source}: data.target_from.column {rule.column!r} has dtype "
+                         f"{values.dtype}, expected numeric")
+    target = (values > rule.above).astype("float64").where(values.notna())
+    return frame.drop(columns=[rule.column]).assign(**{config.data.target: target})
+
+
+def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
     """A user's labelled history: one Parquet/CSV file or a folder of them, concatenated.
 
     Each file is read by batch_reader.read_batch_file, with the same Parquet and CSV rules as a
     batch; a file that cannot be read raises its BatchReadError (a ValueError naming the file).
-    In a folder, its .parquet, .pq and .csv files are read, in name order.
+    In a folder, its .parquet, .pq and .csv files are read, in name order. ``path`` may name a
+    file an installed package ships (``package:<package>/<path>``, resolve_source), and
+    data.target_from derives the target (derive_target).
     """
+    path = resolve_source(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: source not found")
     if path.is_dir():
@@ -351,4 +405,5 @@ def read_source(path: Path, config: UseCaseConfig) -> pd.DataFrame:
         files = [path]  # a file named on its own is read whatever its suffix, as a batch is
     if not files:
         raise ValueError(f"{path}: no .parquet or .csv files found")
-    return pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
+    frame = pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
+    return derive_target(frame, config, str(path))

@@ -1,0 +1,85 @@
+"""Real public data, replayed in full: ctpipe's policy against the static model and cron schedules.
+
+Each configs/public/*.yaml names a file an installed package ships (data.source
+``package:...``; `pip install -e '.[public-data]'`), so nothing is downloaded. Every config runs
+through `ctpipe backtest` exactly as a user would run it, in a fresh CTPIPE_HOME, and this script
+prints one table: per data set and policy, the mean metric, retrains and promotions, and the
+replay's wall time.
+
+    .venv/bin/python benchmarks/public_data.py [--configs configs/public/seattle-rain.yaml ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CTPIPE = Path(sys.executable).with_name("ctpipe")
+
+
+def replay(config: Path, home: Path, out: Path) -> tuple[dict, float]:
+    """One `ctpipe backtest` of the config's own data.source; its result and wall seconds."""
+    env = {**os.environ, "CTPIPE_HOME": str(home)}
+    started = time.perf_counter()
+    done = subprocess.run([str(CTPIPE), "backtest", str(config), "--json", str(out)],
+                          env=env, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{config.name}: ctpipe backtest failed ({done.returncode}):\n"
+                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    (name, result), = json.loads(out.read_text())["use_cases"].items()
+    return {"name": name, **result}, seconds
+
+
+def table(result: dict) -> dict[str, dict]:
+    """Per policy: mean metric, retrains, promotions (the backtest's own summary)."""
+    if "policies" in result:
+        return result["policies"]
+    from ctpipe.backtest import summarize
+
+    return summarize(result)["policies"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", type=Path,
+                        default=sorted((ROOT / "configs" / "public").glob("*.yaml")))
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "public-data",
+                        help="Where each replay's JSON is written.")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for config in args.configs:
+        with tempfile.TemporaryDirectory(prefix="ctpipe-public-") as home:
+            print(f"replaying {config.name} ...", file=sys.stderr, flush=True)
+            result, seconds = replay(config.resolve(), Path(home),
+                                     args.out / f"{config.stem}.json")
+        rows.append((result, seconds))
+
+    header = (f"{'data set':<14} {'metric':<8} {'batches':>7} {'policy':<8} {'mean':>9} "
+              f"{'retrains':>8} {'promos':>6} {'wall s':>7}")
+    print(header)
+    print("-" * len(header))
+    for result, seconds in rows:
+        better = "higher" if result["higher_is_better"] else "lower"
+        for i, (policy, figures) in enumerate(table(result).items()):
+            mean = "-" if figures["mean"] is None else f"{figures['mean']:.4f}"
+            first = i == 0
+            print(f"{result['name'] if first else '':<14} "
+                  f"{result['metric_name'] if first else '':<8} "
+                  f"{len(result['days']) if first else '':>7} {policy:<8} {mean:>9} "
+                  f"{figures['retrains']:>8} {figures['promotions']:>6} "
+                  f"{f'{seconds:.0f}' if first else '':>7}")
+        print(f"{'':<14} ({better} is better)")
+    print(f"\nJSON per data set under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Real public data replayed with only a config (configs/public/): the files ship in a wheel.
+
+The full replays are benchmarks/public_data.py; here the package source resolves, the derived
+target is right, and a short stretch of each data set goes through `ctpipe backtest`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ctpipe import landing
+from ctpipe.cli import app
+from ctpipe.config import ConfigError, load_config, parse_config
+
+PUBLIC = Path(__file__).resolve().parents[1] / "configs" / "public"
+CONFIGS = sorted(PUBLIC.glob("*.yaml"))
+SEATTLE = "package:vega_datasets/_data/seattle-weather.csv"
+
+pytest.importorskip("vega_datasets", reason="pip install 'ctpipe[public-data]'")
+
+
+def test_every_public_config_names_a_shipped_file() -> None:
+    assert len(CONFIGS) >= 2
+    for path in CONFIGS:
+        config = load_config(path)
+        assert config.data.source and config.data.source.startswith(landing.PACKAGE_SOURCE)
+        history = landing.read_source(config.data.source, config)
+        batches = landing.split_into_batches(history, config)
+        # dozens of batches with a meaningful number of rows each
+        assert len(batches) >= 24, path.name
+        assert min(len(b) for b in batches.values()) >= config.validation.min_rows, path.name
+        assert config.data.target in history.columns
+
+
+def test_package_source_resolves_to_the_installed_file() -> None:
+    path = landing.resolve_source(SEATTLE)
+    assert path.is_file() and path.name == "seattle-weather.csv"
+    assert "vega_datasets" in path.parts
+    assert landing.resolve_source("data/x.csv") == Path("data/x.csv")  # plain paths unchanged
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("package:no_such_package_h7/x.csv", "package 'no_such_package_h7' is not installed"),
+    ("package:vega_datasets/_data/missing.csv", "'_data/missing.csv' not found in package"),
+    ("package:vega_datasets", "expected package:<package>/<path inside it>"),
+])
+def test_package_source_problems_are_named(source: str, message: str) -> None:
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        landing.resolve_source(source)
+
+
+def test_rain_target_is_derived_and_its_column_dropped() -> None:
+    config = load_config(PUBLIC / "seattle-rain.yaml")
+    raw = pd.read_csv(landing.resolve_source(SEATTLE))
+    history = landing.read_source(SEATTLE, config)
+    assert "precipitation" not in history.columns  # it would leak the target
+    assert history["rain"].tolist() == (raw["precipitation"] > 0).astype(float).tolist()
+    # the stream's point: the positive rate moves through the year
+    month = pd.to_datetime(history["date"]).dt.month
+    rate = history.groupby(month)["rain"].mean()
+    assert rate[[11, 12, 1, 2]].min() > 0.5 and rate[7] < 0.15
+
+
+def test_target_from_rules() -> None:
+    base = ("name: x\ndata: {time_column: t, target: y, task: %s, target_from: {column: %s}}\n"
+            "features: {numeric: [a]}\nevaluation: {metric: %s}\ngate: {floor: 0.5}\n")
+    with pytest.raises(ConfigError, match="task must be binary"):
+        parse_config(base % ("regression", "p", "mae"), Path("x.yaml"))
+    with pytest.raises(ConfigError, match="must be another column"):
+        parse_config(base % ("binary", "y", "roc_auc"), Path("x.yaml"))
+    config = parse_config(base % ("binary", "p", "roc_auc"), Path("x.yaml"))
+    frame = pd.DataFrame({"t": ["2024-01-01"] * 3, "a": [1, 2, 3], "p": [0.0, 2.5, None]})
+    derived = landing.derive_target(frame, config, "f.csv")
+    assert derived["y"].iloc[:2].tolist() == [0.0, 1.0] and pd.isna(derived["y"].iloc[2])
+    with pytest.raises(ValueError, match="has dtype"):
+        landing.derive_target(frame.assign(p=["a", "b", "c"]), config, "f.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize("name", ["seattle-temp", "seattle-rain"])
+def test_a_year_of_public_data_replays_with_baselines(name: str, ctpipe_home: Path,
+                                                      tmp_path: Path) -> None:
+    """The first 10 months of 2012 through `ctpipe backtest`, its config unchanged.
+
+    --source narrows the history to keep the test short (the config names the full file).
+    """
+    config = PUBLIC / f"{name}.yaml"
+    raw = pd.read_csv(landing.resolve_source(SEATTLE))
+    months = raw[raw["date"] < "2012/11/01"]
+    source = tmp_path / "seattle-2012.csv"
+    months.to_csv(source, index=False)
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--cron", "1", "--cron", "4"])
+    assert result.exit_code == 0, result.output
+    replay = json.loads(out.read_text())["use_cases"][name]
+    days = replay["days"]
+    assert len(days) == 10 and all(d["validation_passed"] for d in days)
+    assert any(d["retrained"] and d["gate_passed"] for d in days)  # a cold start happened
+    scored = [d for d in days if d["champion_metric"] is not None]
+    assert scored, "no batch was scored by a champion"
+    policies = replay["policies"]
+    assert set(policies) == {"ctpipe", "static", "cron-1", "cron-4"}
+    for figures in policies.values():
+        assert figures["mean"] is not None and math.isfinite(figures["mean"])
+        assert figures["retrains"] >= 1
+    assert "vs static" in result.output
