@@ -148,6 +148,9 @@ def test_event_delay_and_recovery() -> None:
     # 0.20 and 0.10), within 2 % of it again on 5
     assert event == {"date": (START + dt.timedelta(days=3)).isoformat(), "batch": 3,
                      "detection": 1, "promotion": 2, "matches_cron": 2}
+    # the cold start (batch 1) retrains and promotes, but reacts to nothing
+    early = event_report(result, START)
+    assert (early["detection"], early["promotion"]) == (4, 5)
     late = event_report(result, START + dt.timedelta(days=6))
     assert late["detection"] is None and late["promotion"] is None
     assert late["matches_cron"] == 0  # never fell behind after it

@@ -225,6 +225,12 @@ def _first(days: list[dict], start: int, hit) -> int | None:  # noqa: ANN001 (a 
     return next((i - start for i in range(start, len(days)) if hit(days[i])), None)
 
 
+def _served_before(days: list[dict]) -> list[bool]:
+    """Whether a champion served when each batch arrived: the cold start's retrain and
+    promotion are no reaction to an event, those that replace a champion are."""
+    return [i > 0 and days[i - 1]["champion_version"] is not None for i in range(len(days))]
+
+
 def within(value: float, best: float, tolerance: float, higher_is_better: bool) -> bool:
     """Whether ``value`` is no worse than ``best`` by more than the relative ``tolerance``."""
     if higher_is_better:
@@ -236,17 +242,21 @@ def event_report(result: dict, event: dt.date) -> dict:
     """Detection delay and time to recovery, in batches from the event's first batch.
 
     - ``detection``: to the first batch at or after it where ctpipe flagged drift or retrained;
-    - ``promotion``: to the first promotion at or after it;
+    - ``promotion``: to the first promotion at or after it (the cold start's retrain and
+      promotion count for neither: no champion served, nothing reacted to the event);
     - ``matches_cron`` (when cron baselines ran): to the first batch where the champion's
       metric is back within the gate's tolerance (gate.min_improvement, relative) of the best
       cron schedule's, after first falling outside it; 0 when it never fell outside.
     None: never happened within the replay.
     """
-    days = result["days"]
+    days = [{**d, "served": s} for d, s in zip(result["days"], _served_before(result["days"]),
+                                                strict=True)]
     start = next(i for i, d in enumerate(days) if dt.date.fromisoformat(d["date"]) >= event)
     out = {"date": event.isoformat(), "batch": start,
-           "detection": _first(days, start, lambda d: d["drift_detected"] or d["retrained"]),
-           "promotion": _first(days, start, lambda d: d["retrained"] and d["gate_passed"])}
+           "detection": _first(days, start, lambda d: d["drift_detected"]
+                               or (d["retrained"] and d["served"])),
+           "promotion": _first(days, start, lambda d: d["served"] and d["retrained"]
+                               and d["gate_passed"])}
     if (result.get("cron") or {}).get("best") is not None:
         tol, hib = result.get("gate_tolerance", 0.0), result["higher_is_better"]
 

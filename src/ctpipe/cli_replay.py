@@ -116,6 +116,10 @@ def _best_cron_mean(s: dict, result: dict) -> float | None:
     return None if best is None else s["policies"][f"cron-{best}"]["mean"]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else ('es' if noun.endswith('h') else 's')}"
+
+
 def _print_baselines(name: str, result: dict, s: dict) -> None:
     """ctpipe against the static model and the best cron, then each known change event."""
     def fmt(v: float | None) -> str:
@@ -126,13 +130,13 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
         cron = {k: v for k, v in s["policies"].items() if k.startswith("cron-")}
         if cron:
             typer.echo("  " + "; ".join(
-                f"{k} {fmt(v['mean'])} ({v['retrains']} retrains, {v['promotions']} "
-                f"promotions)" for k, v in cron.items()))
-    unit = {"daily": "batches", "weekly": "weekly batches", "monthly": "monthly batches"}.get(
-        result.get("batch_frequency", "daily"), "batches")
+                f"{k} {fmt(v['mean'])} ({_count(v['retrains'], 'retrain')}, "
+                f"{_count(v['promotions'], 'promotion')})" for k, v in cron.items()))
+    unit = {"weekly": "weekly batch", "monthly": "monthly batch"}.get(
+        result.get("batch_frequency", "daily"), "batch")
 
     def after(v: int | None, never: str) -> str:
-        return never if v is None else f"after {v} {unit}"
+        return never if v is None else f"after {_count(v, unit)}"
 
     for e in s["events"]:
         line = (f"  event {e['date']} (batch {e['batch']}): drift or retrain "
