@@ -62,20 +62,30 @@ def timeline_figure(series: dict[str, dict]):  # noqa: ANN201 (matplotlib Figure
 
 
 def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa: ANN001
-    """Vertical lines for what happened, each kind labelled once in the legend."""
-    kinds = [
-        ("drift detected", "tab:purple", ":", lambda d: d["drift_detected"]),
-        ("challenger rejected", "tab:red", "--",
+    """What happened, each kind labelled once in the legend: drift days and rejected
+    challengers as ticks along the bottom and top edges (they often share a day), promotions,
+    rollbacks and quarantined batches as vertical lines, known change events dotted."""
+    edge = ax.get_xaxis_transform()  # x in dates, y in axes fraction
+    ticks = [
+        ("drift detected", "tab:purple", "^", 0.03, lambda d: d["drift_detected"]),
+        ("challenger rejected", "tab:red", "x", 0.97,
          lambda d: d["retrained"] and d["gate_passed"] is False),
+    ]
+    for label, colour, marker, y, hit in ticks:
+        hits = [day for day, d in zip(x, days, strict=True) if hit(d)]
+        if hits:
+            ax.scatter(hits, [y] * len(hits), transform=edge, color=colour, marker=marker,
+                       s=28, label=label, zorder=3, clip_on=False)
+    lines = [
         ("promotion", "tab:green", "-", lambda d: d["retrained"] and d["gate_passed"]),
         ("rollback", "black", "-", lambda d: d.get("rolled_back")),
-        ("quarantined", "tab:brown", "-", lambda d: not d["validation_passed"]),
+        ("quarantined", "tab:brown", "--", lambda d: not d["validation_passed"]),
     ]
-    for label, colour, style, hit in kinds:
+    for label, colour, style, hit in lines:
         first = True
         for day, d in zip(x, days, strict=True):
             if hit(d):
-                ax.axvline(day, color=colour, linestyle=style, alpha=0.35, linewidth=1.2,
+                ax.axvline(day, color=colour, linestyle=style, alpha=0.45, linewidth=1.2,
                            label=label if first else None)
                 first = False
     events = [dt.date.fromisoformat(e) for e in result.get("events") or []]
@@ -84,3 +94,5 @@ def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa
     for i, event in enumerate(events):
         ax.axvline(event, color="tab:red", linestyle=(0, (1, 3)), linewidth=2.2,
                    label="known change" if i == 0 else None)
+    if x:
+        ax.set_xlim(x[0], x[-1])
