@@ -296,3 +296,18 @@ def test_earlier_batches_reads_lazily_through_the_store() -> None:
     seasonal = earlier_batches(_runtime(store, seasonal_period=7), today)
     assert seasonal is not None and len(seasonal) == 20
     assert earlier_batches(_runtime(store, constant_window=None), today) is None
+
+
+def test_demand_config_sees_the_reference_shift_on_its_first_day_and_no_false_alarm() -> None:
+    cfg = load_config(REPO / "configs" / "demand.yaml")
+    start, shift = dt.date(2026, 3, 2), 40  # the demo's start; a later shift day than its 30
+    days = [generate_day("demand", i, start + dt.timedelta(days=i), shift_day=shift)
+            for i in range(shift + 1)]
+    profile = build_profile(pd.concat(days[:21]), cfg.features.numeric,
+                            cfg.features.categorical)
+    alarms = [i for i in range(21, shift + 1)
+              if detect_drift(profile, days[i], cfg.drift, days[:i]).dataset_drift]
+    assert alarms == [shift]
+    # Without the weights, the windowed day-level features dilute the share below 0.5.
+    unweighted = cfg.drift.model_copy(update={"weights": {}})
+    assert not detect_drift(profile, days[shift], unweighted, days[:shift]).dataset_drift
