@@ -94,18 +94,37 @@ def validate(
                                              "timestamps' period.")] = None,
     docs: Annotated[Path | None, typer.Option(help="Write GX Data Docs (HTML) here.")] = None,
 ) -> None:
-    """One-off check of a file: exit 0 when it passes (warnings allowed), 1 when it fails."""
-    from ctpipe.validation import validate_file, write_data_docs
+    """One-off check of a file: exit 0 when it passes (warnings allowed), 1 when it fails.
 
-    cfg = _workspace(use_case).config
+    Timestamps are checked against the current time (no date needed); categorical values
+    against the categories the workspace's champion saw in training, when there is one.
+    """
+    import datetime as dt
+
+    from ctpipe.validation import NONE_LEARNED, validate_file, write_data_docs
+    from ctpipe.validation.learned import checked_columns
+
+    settings.configure_environment()
+    ws = _workspace(use_case)
+    cfg = ws.config
     batch_date = _parse_date("--date", date) if date else None
-    result = validate_file(file, cfg, batch_date=batch_date)
+    training = None
+    if checked_columns(cfg):
+        embedded = settings.tracking_uri() == settings.default_tracking_uri()
+        if embedded and not (settings.home() / "mlflow.db").exists():
+            training = NONE_LEARNED  # no registry yet: nothing to create just to find that out
+        else:
+            from ctpipe.steps.validate import learned_from_registry
+
+            training = learned_from_registry(ws.registry)
+    result = validate_file(file, cfg, batch_date=batch_date, now=dt.datetime.now(dt.UTC),
+                           training=training)
     typer.echo(result.summary_markdown(str(file)))
     if docs and result.read_error is None:
         page = write_data_docs(result, cfg, docs, batch_name=file.stem)
         typer.echo(f"\nData Docs: {page}")
-    if not result.passed:
-        raise typer.Exit(1)
+    if not result.passed:  # the verdict in one line, naming the file, columns and rules
+        _fail(result.message(str(file)))
 
 
 @app.command()

@@ -286,11 +286,31 @@ class DriftConfig(_Strict):
                                         "batches, 12: monthly); a feature then counts as "
                                         "drifted only when it also drifted against the batch "
                                         "one cycle earlier. Default null: off.")
+    # Performance drift and triggers (docs/retraining-policy.md, "Performance drift").
     performance_tolerance: float | None = Field(
-        0.3, ge=0, description="Relative degradation of the champion's metric on newly labeled "
-        "data versus its holdout metric at promotion that counts as drift; null disables."
-    )
-    min_performance_rows: int = Field(50, ge=1)
+        0.1, ge=0, description="Relative degradation of the champion's metric on newly labelled "
+        "rows versus its holdout metric at promotion that counts as drift, when the whole "
+        "bootstrap interval is above it (default 0.1: significantly more than 10 % worse); "
+        "null disables the check.")
+    min_performance_rows: int = Field(
+        50, ge=1, description="Labelled rows the performance check pools (newest labelled "
+        "batches first, up to performance_window batches) before it judges; fewer: it says it "
+        "cannot judge. Default 50.")
+    performance_window: int = Field(
+        14, ge=1, description="At most this many labelled batches newer than the champion's "
+        "training data are pooled for the performance check (default 14).")
+    performance_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Two-sided confidence of the bootstrap interval of the "
+        "champion's metric on the pooled rows (default 0.95).")
+    performance_resamples: int = Field(
+        400, ge=50, le=5000, description="Bootstrap resamples of the pooled rows (default 400; "
+        "seeded with training.seed, so a verdict is reproducible).")
+    triggers: list[Literal["data", "performance", "label", "prediction"]] = Field(
+        default_factory=lambda: ["data", "performance"], min_length=1,
+        description="Which drift may start a retrain: data (the drift share), performance, "
+        "label (the pooled fresh labels against the champion's training labels), prediction "
+        "(the batch's predictions against the champion's on its training rows). Default "
+        "[data, performance]: label and prediction drift are reported only.")
 
     @model_validator(mode="after")
     def _share_settings(self) -> DriftConfig:
@@ -337,9 +357,26 @@ class TrainingConfig(_Strict):
     recency_half_life: float | None = Field(
         None, gt=0, description="Half-life in batches of the sample weights; null = uniform."
     )
-    retrain_every: int | None = Field(None, ge=1, description="Scheduled retrain in batches.")
+    retrain_every: int | None = Field(
+        None, ge=1, description="Scheduled retrain every N batches, counted from the last "
+        "retrain attempt (promoted or not; before any, from the champion's training window); "
+        "default null: no schedule.")
+    rejection_cooldown: int = Field(
+        3, ge=0, description="After a rejected challenger, drift-triggered retraining waits "
+        "this many batches while drift persists, doubling after each consecutive rejection "
+        "(default 3; 0: no cooldown). A promotion resets it; cold start never waits.")
+    max_rejection_cooldown: int = Field(
+        12, ge=0, description="Longest cooldown in batches after consecutive rejections "
+        "(default 12).")
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     seed: int = 7
+
+    @model_validator(mode="after")
+    def _cooldown_order(self) -> TrainingConfig:
+        if self.max_rejection_cooldown < self.rejection_cooldown:
+            raise ValueError(f"max_rejection_cooldown ({self.max_rejection_cooldown}) must be "
+                             f">= rejection_cooldown ({self.rejection_cooldown})")
+        return self
 
     @model_validator(mode="after")
     def _holdout_fits(self) -> TrainingConfig:

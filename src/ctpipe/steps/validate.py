@@ -10,9 +10,18 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ctpipe.batch_reader import BatchReadError
-from ctpipe.steps.ports import Runtime
+from ctpipe.lineage import LoadedVersion
+from ctpipe.steps.ports import Models, Runtime
 from ctpipe.trace import Artifact, Decision
-from ctpipe.validation import ValidationResult, batch_period, validate_frame, write_data_docs
+from ctpipe.validation import (
+    NONE_LEARNED,
+    LearnedSchema,
+    ValidationResult,
+    batch_period,
+    validate_frame,
+    write_data_docs,
+)
+from ctpipe.validation.learned import checked_columns
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,9 @@ class ValidationStep:
     batch: pd.DataFrame | None
     result: ValidationResult | None
     read_error: str | None = None
+    # The champion loaded for its training categories (None: none yet, or not needed because
+    # the config ignores rule seen_in_training), for the steps after validation to reuse.
+    champion: LoadedVersion | None = None
 
     @property
     def passed(self) -> bool:
@@ -31,8 +43,31 @@ class ValidationStep:
         return [f.line() for f in self.result.failures]
 
 
-def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame) -> ValidationResult:
-    """The batch's rules, with the recent row counts it is compared with."""
+def learned_schema(champion: LoadedVersion | None) -> LearnedSchema:
+    """The categories the champion saw in training (NONE_LEARNED without a champion)."""
+    if champion is None:
+        return NONE_LEARNED
+    return LearnedSchema.from_profile(champion.profile, f"champion v{champion.info.version}")
+
+
+def learned_from_registry(models: Models) -> LearnedSchema:
+    """For a one-off check (`ctpipe validate`): the champion's categories, or why there are none.
+
+    A registry that cannot be read skips the rule with the reason in the report instead of
+    failing the check: the other rules need no registry.
+    """
+    try:
+        return learned_schema(models.load_champion())
+    except Exception as exc:  # MLflow unreachable, a champion failing its hash check, ...
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return LearnedSchema(None, absent="categories not compared with training: the "
+                             f"champion could not be loaded ({reason})")
+
+
+def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame,
+                   training: LearnedSchema | None = None) -> ValidationResult:
+    """The batch's rules, with the recent row counts and training categories it is compared
+    with."""
     rules = rt.config.validation
     previous = [d for d in rt.store.batch_dates() if d < day][-rules.row_count_window:]
     now = None
@@ -40,15 +75,21 @@ def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame) -> Validation
         now = dt.datetime.combine(batch_period(day, rt.config.data.batch_frequency)[1],
                                   dt.time(), tzinfo=ZoneInfo(rt.config.data.timezone))
     return validate_frame(batch, rt.config, batch_date=day,
-                          recent_rows=rt.store.row_counts(previous), now=now)
+                          recent_rows=rt.store.row_counts(previous), now=now, training=training)
 
 
 def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
+    """Read the batch, load the champion when its training categories are checked, validate."""
     try:
         batch = rt.step("load-batch", rt.store.read_batch, day)
-        return ValidationStep(batch, rt.step("validate-batch", validate_batch, rt, day, batch))
     except BatchReadError as exc:
         return ValidationStep(None, None, str(exc))
+    champion, training = None, None
+    if checked_columns(rt.config):  # loaded first: rule seen_in_training compares with it
+        champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+        training = learned_schema(champion)
+    result = rt.step("validate-batch", validate_batch, rt, day, batch, training)
+    return ValidationStep(batch, result, champion=champion)
 
 
 def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Decision:

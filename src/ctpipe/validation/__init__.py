@@ -18,8 +18,12 @@ column, the id column (if configured) and every feature. The suite checks, in th
 - ``validation.ranges`` [range] and ``validation.domains`` [domain] hold; a domain tolerates
   ``unseen_category_share`` (or its per-column override) of values outside it (GX ``mostly``);
 - the id column is unique [unique];
-- every timestamp lies inside the batch's period [period] and none is after ``now`` [future],
-  when the caller passes the batch date (see ``batch_period``);
+- every timestamp lies inside the batch's period [period], when the caller passes the batch
+  date (see ``batch_period``), and none is after ``now`` [future], when it passes the batch
+  date or ``now`` (`ctpipe validate` without ``--date`` passes the current time);
+- every categorical feature's values are categories the champion saw in training
+  [seen_in_training], when the caller passes the schema learned from its reference profile
+  (``LearnedSchema``); severity ``validation.unseen_in_training`` (default warn);
 - every expectation listed under ``validation.extra``, with its own severity.
 
 Each rule is an error (the batch fails and is quarantined) unless the config marks it a warning
@@ -33,6 +37,7 @@ Modules, one job each (none imports great_expectations until it is used):
 - ``suite``: the suite built from the config; ``check_config_expectations`` checks
   ``validation.extra`` against GX when a workspace opens;
 - ``rules``: the per-call rules (batch period, future timestamps, row count vs recent batches);
+- ``learned``: the schema learned from the champion's training data (rule seen_in_training);
 - ``runtime``: the GX context and per-config plans; ``validate_frame`` and ``validate_file``;
 - ``messages``: Failure and ValidationResult, GX results described for people, markdown;
 - ``docs``: GX Data Docs rendered from a stored result.
@@ -43,6 +48,7 @@ Files are read by ``ctpipe.batch_reader`` (re-exported here: ``read_batch_file``
 
 from ctpipe.batch_reader import BatchReadError, read_batch_file
 from ctpipe.validation.docs import write_data_docs
+from ctpipe.validation.learned import NONE_LEARNED, LearnedSchema
 from ctpipe.validation.messages import EXAMPLES, Failure, ValidationResult
 from ctpipe.validation.rules import batch_period
 from ctpipe.validation.runtime import validate_file, validate_frame
@@ -57,9 +63,11 @@ from ctpipe.validation.suite import (
 __all__ = [
     "ERROR",
     "EXAMPLES",
+    "NONE_LEARNED",
     "WARNING",
     "BatchReadError",
     "Failure",
+    "LearnedSchema",
     "ValidationResult",
     "batch_period",
     "build_suite",

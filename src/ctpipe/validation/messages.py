@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from ctpipe.validation.learned import describe_unseen
 from ctpipe.validation.spec import (
     COLUMNS,
     DOMAIN,
@@ -28,6 +29,7 @@ from ctpipe.validation.spec import (
     RANGE,
     RECENT,
     ROWS,
+    SEEN,
     TIME_DTYPE,
     UNIQUE,
     extra_columns,
@@ -282,6 +284,9 @@ def _describe(kind: str | None, kwargs: dict, result: dict, column: str | None,
         return text, _distinct_examples(result)
     if kind == UNIQUE:
         return f"{count:,} rows share a duplicated value", _distinct_examples(result)
+    if kind == SEEN:
+        return describe_unseen(frame[column], kwargs.get("value_set", []), kwargs,
+                               info.get("source"), EXAMPLES), []
     if kind == PERIOD:
         return (f"{_values(count)} outside the {info.get('frequency')} period "
                 f"{info.get('period')}",

@@ -1,9 +1,11 @@
 """Per-batch rules: the ones that depend on the call, not on the config alone.
 
-- period [period] and future [future]: every timestamp lies inside the batch's period (see
-  ``batch_period``) and none is after ``now`` (wall-clock time in ``data.timezone``, the
-  zone validation converts the time column to);
-  run when the caller passes the batch date;
+- period [period]: every timestamp lies inside the batch's period (see ``batch_period``); run
+  when the caller passes the batch date;
+- future [future]: no timestamp is after ``now`` (wall-clock time in ``data.timezone``, the
+  zone validation converts the time column to); run when the caller passes the batch date
+  (``now`` then defaults to the current time) or ``now`` itself (`ctpipe validate` without
+  ``--date`` passes the current time);
 - row count vs recent batches [row_count_recent]: within ``validation.row_count_tolerance``
   of the median of the recent batches' row counts, when the caller passes at least
   ``row_count_min_history`` of them.
@@ -93,13 +95,17 @@ def call_time_specs(config: UseCaseConfig, batch_date: dt.date | None,
                           {"column": time, "min_value": start, "max_value": end,
                            "strict_max": True},
                           info={"period": label, "frequency": data.batch_frequency}))
+    elif now is not None:
+        if rule_severity(config, PERIOD, time):
+            skipped.append("timestamps inside the batch period: no batch date given")
+    elif any(rule_severity(config, kind, time) for kind in (PERIOD, FUTURE)):
+        skipped.append("timestamps inside the batch period and not in the future: no batch "
+                       "date given")
+    if batch_date is not None or now is not None:
         limit = _wall_clock(now, tz)
         specs.append(Spec(FUTURE, "not in the future", E.ExpectColumnValuesToBeBetween,
                           {"column": time, "max_value": limit},
                           info={"now": f"{_stamp(limit)} {tz}"}))
-    elif any(rule_severity(config, kind, time) for kind in (PERIOD, FUTURE)):
-        skipped.append("timestamps inside the batch period and not in the future: no batch "
-                       "date given")
     return apply_severity(config, specs), skipped
 
 

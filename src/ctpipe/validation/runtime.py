@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import pandas as pd
 
 from ctpipe.batch_reader import BatchReadError, local_times, read_batch_file
 from ctpipe.config import UseCaseConfig
+from ctpipe.validation.learned import LearnedSchema, as_category_text, learned_specs
 from ctpipe.validation.messages import Failure, ValidationResult, describe_failures
 from ctpipe.validation.rules import call_time_specs
 from ctpipe.validation.spec import (
@@ -117,18 +119,25 @@ def _present_allowed(frame: pd.DataFrame, config: UseCaseConfig) -> list[str]:
     return [c for c in frame.columns if c in allowed]
 
 
-def _as_category_text(frame: pd.DataFrame, config: UseCaseConfig) -> dict[str, pd.Series]:
+def _as_category_text(frame: pd.DataFrame, config: UseCaseConfig,
+                      learned: Sequence[str]) -> dict[str, pd.Series]:
     """Domain columns compared on their string form, as features.py feeds them to the model.
 
     Domains in the config are strings; a categorical arriving as int/bool codes (e.g. a Parquet
-    file written with integer codes) would otherwise fail every row. String-typed columns pass
-    through untouched, so the common case costs nothing.
+    file written with integer codes) would otherwise fail every row. Columns compared with the
+    training categories (``learned``) are named as the drift profile names its categories (7.0
+    and 7 are one code). String-typed columns pass through untouched, so the common case costs
+    nothing.
     """
-    return {
+    changes = {
         col: frame[col].astype("str").where(frame[col].notna())
         for col in config.validation.domains
         if col in frame.columns and not pd.api.types.is_string_dtype(frame[col])
     }
+    for col in learned:
+        if col in frame.columns and not pd.api.types.is_string_dtype(frame[col]):
+            changes[col] = as_category_text(frame[col])
+    return changes
 
 
 def _parse_times(values: pd.Series) -> pd.Series | None:
@@ -151,17 +160,19 @@ def _is_text_or_date(value: Any) -> bool:
     return isinstance(value, (str, dt.date))
 
 
-def _prepare(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, str]:
+def _prepare(frame: pd.DataFrame, config: UseCaseConfig,
+             learned: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
     """The frame as the suite sees it, and the zone its naive time column is in.
 
-    - domain columns as text (see _as_category_text);
+    - domain columns, and the ``learned`` columns compared with the training categories, as
+      text (see _as_category_text);
     - a text time column that parses completely becomes timestamps (a CSV batch; features.py
       parses it the same way); one that does not stays text and fails the dtype rule;
     - the time column as naive wall-clock time in data.timezone (batch_reader.local_times, as
       training and scoring see it), so a daily batch is that zone's day and one dtype
       ("datetime64") covers every column.
     """
-    changes = _as_category_text(frame, config)
+    changes = _as_category_text(frame, config, learned)
     time = config.data.time_column
     if time in frame.columns:
         zone = config.data.timezone
@@ -198,17 +209,22 @@ def _prepare(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, 
 
 def validate_frame(frame: pd.DataFrame, config: UseCaseConfig, *,
                    batch_date: dt.date | None = None, recent_rows: list[int] | None = None,
-                   now: dt.datetime | None = None) -> ValidationResult:
+                   now: dt.datetime | None = None,
+                   training: LearnedSchema | None = None) -> ValidationResult:
     """Validate one batch (no target column) against the suite built from ``config``.
 
     ``batch_date`` enables the period and future rules (``now`` defaults to the current time;
     the period is a day, week or month of data.timezone, naive timestamps are read as in that
-    zone, tz-aware ones converted to it). ``recent_rows``, the row counts of the batches
-    before this one (oldest first), enables the row-count-vs-recent rule when the config sets
-    ``validation.row_count_tolerance``.
+    zone, tz-aware ones converted to it); ``now`` alone enables the future rule.
+    ``recent_rows``, the row counts of the batches before this one (oldest first), enables the
+    row-count-vs-recent rule when the config sets ``validation.row_count_tolerance``.
+    ``training``, the categories the champion saw in training (``learned.NONE_LEARNED``: no
+    champion), enables rule seen_in_training; without it the report says it was not checked.
     """
-    prepared, zone = _prepare(frame, config)
+    learned, learned_skipped = learned_specs(config, training)
+    prepared, zone = _prepare(frame, config, [s.kwargs["column"] for s in learned])
     call_specs, skipped = call_time_specs(config, batch_date, recent_rows, now, zone)
+    call_specs, skipped = [*call_specs, *learned], [*skipped, *learned_skipped]
     with _LOCK:
         plan = _plan(config)
         suite = plan.suite
@@ -245,7 +261,8 @@ def validate_frame(frame: pd.DataFrame, config: UseCaseConfig, *,
 
 def validate_file(path: Path, config: UseCaseConfig, *, batch_date: dt.date | None = None,
                   recent_rows: list[int] | None = None,
-                  now: dt.datetime | None = None) -> ValidationResult:
+                  now: dt.datetime | None = None,
+                  training: LearnedSchema | None = None) -> ValidationResult:
     """Read and validate a batch file; a file that cannot be read is a failed result, not a raise.
 
     For `ctpipe validate <use case> --file PATH`: ``result.message(str(path))`` is the one-line
@@ -257,4 +274,5 @@ def validate_file(path: Path, config: UseCaseConfig, *, batch_date: dt.date | No
         failure = Failure(None, "readable file", "read_batch_file", exc.problem)
         return ValidationResult(passed=False, rows=0, failures=[failure], evaluated=0,
                                 gx_result={}, read_error=exc.problem)
-    return validate_frame(frame, config, batch_date=batch_date, recent_rows=recent_rows, now=now)
+    return validate_frame(frame, config, batch_date=batch_date, recent_rows=recent_rows, now=now,
+                          training=training)

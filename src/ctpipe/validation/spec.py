@@ -22,14 +22,16 @@ EXISTS, DTYPE, NULLS, RANGE, DOMAIN, ROWS, UNIQUE = (
     "exists", "dtype", "nulls", "range", "domain", "rows", "unique")
 TIME_DTYPE, COLUMNS, RECENT, PERIOD, FUTURE, EXTRA = (
     "time_dtype", "columns", "recent_rows", "period", "future", "extra")
+SEEN = "seen_in_training"
 
 
 # The config's rule name (validation.warn / validation.ignore) for each kind.
 _RULE_OF_KIND = {
     ROWS: "row_count", RECENT: "row_count_recent", EXISTS: "column_exists", DTYPE: "dtype",
     TIME_DTYPE: "dtype", NULLS: "nulls", RANGE: "range", DOMAIN: "domain",
-    UNIQUE: "unique", PERIOD: "period", FUTURE: "future",
+    UNIQUE: "unique", PERIOD: "period", FUTURE: "future", SEEN: "seen_in_training",
 }
+_SEVERITY = {"error": ERROR, "warn": WARNING, "ignore": None}
 
 
 def number_text(value: float) -> str:
@@ -77,7 +79,7 @@ def rule_severity(config: UseCaseConfig, kind: str, column: str | None) -> str |
     """ERROR, WARNING, or None when the config ignores the rule for this column."""
     v = config.validation
     if kind == COLUMNS:
-        return {"error": ERROR, "warn": WARNING, "ignore": None}[v.unexpected_columns]
+        return _SEVERITY[v.unexpected_columns]
     rule = _RULE_OF_KIND[kind]
     # The column's own entry wins over the bare rule name: `ignore: [nulls]` with
     # `warn: [amount:nulls]` still checks amount (as a warning).
@@ -86,6 +88,8 @@ def rule_severity(config: UseCaseConfig, kind: str, column: str | None) -> str |
             return None
         if name in v.warn:
             return WARNING
+    if kind == SEEN:  # its own default (a new category is often normal): a config field
+        return _SEVERITY[v.unseen_in_training]
     return ERROR
 
 

@@ -136,6 +136,7 @@ def _rule_columns(config: UseCaseConfig, rule: str) -> list[str]:
         "unique": [data.id_column] if data.id_column else [],
         "period": [data.time_column],
         "future": [data.time_column],
+        "seen_in_training": list(config.features.categorical),
     }.get(rule, [])
 
 
