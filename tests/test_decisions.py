@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from ctpipe.decisions.retraining import (
     ApprovalAnswer,
     ChampionChanged,
     PriorVersion,
+    RetrainHistory,
     after_drift,
     after_gate,
     automatic_approver,
@@ -28,7 +28,7 @@ from ctpipe.decisions.retraining import (
     retrain_reason,
     writes_record,
 )
-from ctpipe.drift import DriftReport
+from ctpipe.drift import DriftReport, MetricInterval
 from ctpipe.lineage import Lineage
 from ctpipe.trace import Artifact, Decision, TraceSink
 
@@ -83,21 +83,6 @@ def test_scoring_refusals_in_order() -> None:
         "m: no champion yet; run a cycle first"
 
 
-def test_performance_is_judged_only_with_enough_rows_and_a_baseline() -> None:
-    common = {"batch": "d", "metric": "wape", "min_rows": 50, "higher_is_better": False}
-    assert judge_performance(baseline=0.2, current=0.5, rows=49, tolerance=0.3, **common) is None
-    assert judge_performance(baseline=None, current=0.5, rows=99, tolerance=0.3,
-                             **common) is None
-    assert judge_performance(baseline=0.2, current=0.5, rows=99, tolerance=None,
-                             **common) is None
-    assert judge_performance(baseline=0.2, current=math.nan, rows=99, tolerance=0.3,
-                             **common) is None
-    worse = judge_performance(baseline=0.2, current=0.3, rows=99, tolerance=0.3, **common)
-    assert worse.drifted and worse.degradation == pytest.approx(0.5)
-    fine = judge_performance(baseline=0.2, current=0.21, rows=99, tolerance=0.3, **common)
-    assert not fine.drifted
-
-
 def _report(drifted: bool) -> DriftReport:
     from ctpipe.drift import FeatureDrift
 
@@ -108,19 +93,22 @@ def _report(drifted: bool) -> DriftReport:
 
 
 def test_retrain_reason_in_order_of_precedence() -> None:
-    assert retrain_reason(report=None, performance=None, batches_since_training=0,
-                          retrain_every=None) == COLD_START
-    assert retrain_reason(report=_report(True), performance=None, batches_since_training=9,
-                          retrain_every=1).startswith("data drift: 1 of 1 tested features")
-    perf = judge_performance(batch="d", metric="wape", baseline=0.2, current=0.4, rows=99,
-                             min_rows=1, tolerance=0.3, higher_is_better=False)
-    assert retrain_reason(report=_report(False), performance=perf, batches_since_training=9,
-                          retrain_every=1).startswith("performance drift: wape 0.4000")
-    assert retrain_reason(report=_report(False), performance=None, batches_since_training=3,
-                          retrain_every=3) == \
+    # More cases (pooled performance, triggers, schedule, cooldown): test_retraining_policy.py
+    assert retrain_reason(report=None, performance=None).reason == COLD_START
+    history = RetrainHistory(since_training=9)
+    assert retrain_reason(report=_report(True), performance=None, history=history,
+                          retrain_every=1).reason.startswith("data drift: 1 of 1 tested features")
+    perf = judge_performance(batches=["d"], metric="wape", baseline=0.2, rows=99, min_rows=1,
+                             interval=MetricInterval(0.4, 0.35, 0.45, 0.95, 400, 0, 99),
+                             tolerance=0.3, higher_is_better=False)
+    assert retrain_reason(report=_report(False), performance=perf, history=history,
+                          retrain_every=1).reason.startswith("performance drift: wape 0.4000")
+    assert retrain_reason(report=_report(False), performance=None,
+                          history=RetrainHistory(since_training=3), retrain_every=3).reason == \
         "scheduled: 3 batches since the champion's training window"
-    assert retrain_reason(report=_report(False), performance=None, batches_since_training=2,
-                          retrain_every=3) is None
+    assert retrain_reason(report=_report(False), performance=None,
+                          history=RetrainHistory(since_training=2),
+                          retrain_every=3).reason is None
 
 
 def test_before_training_skips_then_waits_then_goes_on() -> None:

@@ -14,6 +14,7 @@ class CycleStatus(StrEnum):
     RUNNING = "running"                      # the run has not decided yet (or died deciding)
     QUARANTINED = "quarantined"              # the batch failed validation
     NO_DRIFT = "no-drift"                    # nothing asked for a retrain: champion kept
+    COOLING_DOWN = "cooling-down"            # drift persists, but a rejection's cooldown runs
     RETRAIN_REQUESTED = "retrain-requested"  # the retraining deployment was asked by event
     SKIPPED = "skipped"                      # this batch was already retrained under this config
     WAITING = "waiting"                      # too little labelled history to train yet
@@ -45,6 +46,7 @@ STATE_NAMES: dict[CycleStatus, tuple[str, bool]] = {
     CycleStatus.RUNNING: ("Crashed", True),
     CycleStatus.QUARANTINED: ("Quarantined", True),
     CycleStatus.NO_DRIFT: ("NoDrift", False),
+    CycleStatus.COOLING_DOWN: ("CoolingDown", False),
     CycleStatus.RETRAIN_REQUESTED: ("RetrainRequested", False),
     CycleStatus.SKIPPED: ("Skipped", False),
     CycleStatus.WAITING: ("Waiting", False),

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from ctpipe.decisions.outcome import CycleStatus
-from ctpipe.drift import DriftReport, FeatureDrift, performance_drift
+from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, performance_drift
 from ctpipe.lineage import Lineage
 
 COLD_START = "no champion yet (cold start)"
@@ -52,9 +53,13 @@ def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: 
                    f"already processed ({previous}); pass batch_date to redo it")
 
 
-def after_drift(*, retrain_reason: str | None, retrain_inline: bool) -> Verdict:
-    """Keep the champion, ask the retraining deployment by event, or retrain now."""
+def after_drift(*, retrain_reason: str | None, retrain_inline: bool,
+                cooling: str | None = None) -> Verdict:
+    """Keep the champion (no drift, or drift cooling down after a rejection), ask the
+    retraining deployment by event, or retrain now."""
     if retrain_reason is None:
+        if cooling is not None:
+            return Verdict(CycleStatus.COOLING_DOWN, f"champion kept: {cooling}")
         return Verdict(CycleStatus.NO_DRIFT, "no drift: champion kept")
     if not retrain_inline:
         return Verdict(CycleStatus.RETRAIN_REQUESTED,
@@ -92,30 +97,137 @@ def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day
 
 @dataclass(frozen=True)
 class PerformanceCheck:
-    """The champion's metric on newly labelled rows against its holdout metric at promotion."""
+    """The champion's metric on pooled newly labelled rows against its holdout metric at
+    promotion, with the bootstrap interval of the degradation; or why it could not judge.
+
+    ``degradation`` is relative (positive = worse); ``degradation_low``/``degradation_high``
+    its interval at ``confidence``. ``batch`` is the newest pooled batch (as in records written
+    before pooling); ``judged`` False means ``note`` says why nothing was judged.
+    """
 
     batch: str
     metric: str
-    baseline: float
-    current: float
-    degradation: float
+    baseline: float | None
+    current: float | None
+    degradation: float | None
     drifted: bool
-    tolerance: float
+    tolerance: float | None
+    batches: tuple[str, ...] = ()
+    rows: int = 0
+    degradation_low: float | None = None
+    degradation_high: float | None = None
+    confidence: float | None = None
+    resamples: int = 0
+    degenerate: int = 0  # resamples skipped: the metric was undefined on them
+    judged: bool = True
+    note: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "batches": list(self.batches)}
+
+    @property
+    def pooled(self) -> str:
+        """'62 labelled rows in 2 batches (2026-03-19..2026-03-20)'."""
+        span = ""
+        if self.batches:
+            span = f" ({self.batches[0]}" + (f"..{self.batches[-1]})" if len(self.batches) > 1
+                                              else ")")
+        plural = "es" if len(self.batches) != 1 else ""
+        return f"{self.rows} labelled rows in {len(self.batches)} batch{plural}{span}"
+
+    def summary(self) -> str:
+        if not self.judged:
+            return self.note
+        return (f"{self.metric} {self.current:.4f} on {self.pooled} vs {self.baseline:.4f} at "
+                f"promotion: {self.degradation:+.1%} worse ({self.confidence:.0%} interval "
+                f"{self.degradation_low:+.1%} to {self.degradation_high:+.1%}; drifted when "
+                f"the whole interval is above the tolerance {self.tolerance:.0%})")
 
 
-def judge_performance(*, batch: str, metric: str, baseline: float | None,
-                      current: float | None, rows: int, min_rows: int,
-                      tolerance: float | None, higher_is_better: bool) -> PerformanceCheck | None:
-    """None when performance cannot be judged (no tolerance, no baseline, too few rows)."""
-    if tolerance is None or baseline is None or current is None or rows < min_rows \
-            or not math.isfinite(current):
-        return None
-    drifted, degradation = performance_drift(baseline, current, tolerance=tolerance,
-                                             higher_is_better=higher_is_better)
-    return PerformanceCheck(batch, metric, baseline, current, degradation, drifted, tolerance)
+def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int,
+                  min_rows: int) -> list[dt.date]:
+    """The labelled batches the performance check pools, oldest first.
+
+    ``fresh``: (batch date, labelled rows) of every labelled batch newer than the champion's
+    training data. Newest first, at most ``window`` batches, until ``min_rows`` rows: the
+    newest evidence, and no more of it than the check needs (older fresh rows would dilute a
+    recent change).
+    """
+    chosen: list[dt.date] = []
+    rows = 0
+    for day, n in sorted(fresh, reverse=True)[:window]:
+        chosen.append(day)
+        rows += n
+        if rows >= min_rows:
+            break
+    return sorted(chosen)
+
+
+def cannot_judge_performance(*, batches: Sequence[str], rows: int, min_rows: int,
+                             baseline: float | None, tolerance: float | None,
+                             seen_until: str = "") -> str | None:
+    """Why the performance check cannot judge before computing anything; None: it can."""
+    if tolerance is None:
+        return "cannot judge: drift.performance_tolerance is null (performance check off)"
+    if baseline is None or not math.isfinite(baseline):
+        return "cannot judge: the champion has no holdout metric at promotion"
+    if not batches:
+        since = f" (seen until {seen_until})" if seen_until else ""
+        return f"cannot judge: no labelled batch newer than the champion's training data{since}"
+    if rows < min_rows:
+        plural = "es" if len(batches) != 1 else ""
+        return (f"cannot judge: {rows} labelled rows in {len(batches)} batch{plural}, "
+                f"drift.min_performance_rows is {min_rows}")
+    return None
+
+
+def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | None,
+                      interval: MetricInterval | None, rows: int, min_rows: int,
+                      tolerance: float | None, higher_is_better: bool,
+                      seen_until: str = "") -> PerformanceCheck:
+    """Drifted only when the champion is significantly worse than at promotion: the whole
+    bootstrap interval of the relative degradation lies above ``tolerance``.
+
+    The tolerance absorbs that the baseline is itself a noisy, gate-selected (so optimistic)
+    holdout estimate; the interval absorbs the noise of the few pooled rows.
+    """
+    newest = batches[-1] if batches else ""
+
+    def unjudged(note: str, current: float | None = None) -> PerformanceCheck:
+        return PerformanceCheck(newest, metric, baseline, current, None, False, tolerance,
+                                tuple(batches), rows, judged=False, note=note)
+
+    why = cannot_judge_performance(batches=batches, rows=rows, min_rows=min_rows,
+                                   baseline=baseline, tolerance=tolerance,
+                                   seen_until=seen_until)
+    if why is not None or interval is None:
+        return unjudged(why or "cannot judge: no bootstrap interval")
+    assert baseline is not None and tolerance is not None  # checked above
+    if not math.isfinite(interval.point):
+        return unjudged(f"cannot judge: {metric} is undefined on the {rows} pooled rows "
+                        "(one class only?)")
+    if interval.used * 2 < interval.resamples or not math.isfinite(interval.low):
+        return unjudged(f"cannot judge: {interval.degenerate} of {interval.resamples} "
+                        f"bootstrap resamples left {metric} undefined (one class only?)",
+                        interval.point)
+
+    def worse(value: float) -> float:
+        return performance_drift(baseline, value, tolerance=tolerance,
+                                 higher_is_better=higher_is_better)[1]
+
+    # The degradation falls as the metric rises when higher is better: bounds swap.
+    low, high = sorted((worse(interval.low), worse(interval.high)))
+    note = (f"bootstrap: {interval.resamples} resamples of the pooled rows"
+            + (f", {interval.degenerate} skipped ({metric} undefined: one class only)"
+               if interval.degenerate else ""))
+    return PerformanceCheck(newest, metric, baseline, interval.point, worse(interval.point),
+                            low > tolerance, tolerance, tuple(batches), rows, low, high,
+                            interval.confidence, interval.resamples, interval.degenerate,
+                            True, note)
+
+
+TRIGGERS = ("data", "performance", "label", "prediction")
+DEFAULT_TRIGGERS = ("data", "performance")
 
 
 @dataclass(frozen=True)
@@ -126,33 +238,144 @@ class DriftVerdict:
     performance: PerformanceCheck | None
     retrain_reason: str | None
     outputs: tuple[FeatureDrift, ...] = field(default_factory=tuple)  # prediction, label drift
+    cooling: str | None = None  # drift that would retrain, held back after a rejection
+    triggers: tuple[str, ...] = DEFAULT_TRIGGERS
 
     @property
     def drift_detected(self) -> bool:
-        perf = bool(self.performance and self.performance.drifted)
-        return bool(self.report and self.report.dataset_drift) or perf
+        """Drift that may start a retrain (reported-only output drift does not count)."""
+        return bool(drift_reasons(report=self.report, performance=self.performance,
+                                  outputs=self.outputs, triggers=self.triggers))
+
+
+def _output_reason(o: FeatureDrift, summary: str) -> str:
+    test = (f"{o.test} p={o.p_value:.2g}" if o.p_value is not None and math.isfinite(o.p_value)
+            else f"{o.test} {o.statistic:.4g} >= {o.threshold:.4g}")
+    return f"{o.feature} drift: {summary + ' ' if summary else ''}({test})"
+
+
+def drift_reasons(*, report: DriftReport | None, performance: PerformanceCheck | None,
+                  outputs: Sequence[FeatureDrift] = (),
+                  triggers: Collection[str] = DEFAULT_TRIGGERS,
+                  summaries: Mapping[str, str] | None = None) -> list[str]:
+    """The configured triggers that fired, in words, in the order of TRIGGERS.
+
+    ``summaries`` says what moved per output ("label": "positive rate 10.2 % vs 31.8 % in
+    training"), computed by the step from the rows.
+    """
+    reasons: list[str] = []
+    if "data" in triggers and report is not None and report.dataset_drift:
+        reasons.append(
+            f"data drift: {len(report.drifted_features)} of {report.n_tested} tested features "
+            f"drifted ({report.drift_share:.0%} >= {report.threshold_share:.0%}): "
+            f"{', '.join(report.drifted_features)}")
+    if "performance" in triggers and performance is not None and performance.drifted:
+        reasons.append(f"performance drift: {performance.summary()}")
+    by_name = {o.feature: o for o in outputs}
+    for trigger in ("label", "prediction"):
+        o = by_name.get(trigger)
+        if trigger in triggers and o is not None and o.drifted:
+            reasons.append(_output_reason(o, (summaries or {}).get(trigger, "")))
+    return reasons
+
+
+@dataclass(frozen=True)
+class PastAttempt:
+    """A retrain attempt a cycle record shows (retrained=True) before the batch judged.
+
+    ``rejected``: the gate or the approver said no (or nobody approved in time); a promotion,
+    a crash or a champion moved by a rollback are not rejections.
+    """
+
+    batch_date: dt.date
+    version: int | None
+    rejected: bool
+
+
+@dataclass(frozen=True)
+class RetrainHistory:
+    """What the records say, counted in batches after an event up to the judged batch."""
+
+    since_training: int = 0  # after the champion's training window
+    since_attempt: int | None = None  # after the newest retrain attempt; None: none recorded
+    last_attempt: PastAttempt | None = None
+    rejections: int = 0  # consecutive rejected attempts, newest back to one that was not
+
+
+def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
+                    attempts: Sequence[PastAttempt], trained_until: str) -> RetrainHistory:
+    """Count batches since training and since the newest attempt before ``day``.
+
+    ``attempts`` in any order; those on or after ``day`` are ignored (a rerun of the batch).
+    """
+    before = sorted((a for a in attempts if a.batch_date < day), key=lambda a: a.batch_date)
+    upto = [d for d in batch_dates if d <= day]
+    since_training = len([d for d in upto if trained_until < d.isoformat()])
+    if not before:
+        return RetrainHistory(since_training)
+    last = before[-1]
+    rejections = 0
+    for a in reversed(before):
+        if not a.rejected:
+            break
+        rejections += 1
+    return RetrainHistory(since_training, len([d for d in upto if d > last.batch_date]), last,
+                          rejections)
+
+
+def cooldown_batches(rejections: int, *, base: int, longest: int) -> int:
+    """Batches drift-triggered retraining waits after ``rejections`` consecutive rejections:
+    ``base``, doubling with each further rejection, at most ``longest``; 0 after none."""
+    if rejections <= 0 or base <= 0:
+        return 0
+    return min(base * 2 ** min(rejections - 1, 30), longest)
+
+
+@dataclass(frozen=True)
+class RetrainCall:
+    """Why to retrain (None keeps the champion), and drift held back by a cooldown."""
+
+    reason: str | None
+    cooling: str | None = None
 
 
 def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck | None,
-                   batches_since_training: int, retrain_every: int | None) -> str | None:
-    """Why to retrain, in words; None when the champion should stay as it is.
+                   outputs: Sequence[FeatureDrift] = (),
+                   triggers: Collection[str] = DEFAULT_TRIGGERS,
+                   summaries: Mapping[str, str] | None = None,
+                   history: RetrainHistory | None = None, retrain_every: int | None = None,
+                   rejection_cooldown: int = 0, max_rejection_cooldown: int = 0) -> RetrainCall:
+    """Why to retrain, in words, or why not although drift persists.
 
-    ``report`` None means there is no champion to compare with: a cold start.
+    ``report`` None means there is no champion to compare with: a cold start, never delayed.
+    The schedule counts from the newest retrain attempt (else the champion's training window);
+    drift after a rejected challenger waits ``cooldown_batches`` batches while the schedule,
+    if due, still retrains.
     """
     if report is None:
-        return COLD_START
-    if report.dataset_drift:
-        return (f"data drift: {len(report.drifted_features)} of {report.n_tested} tested "
-                f"features drifted ({report.drift_share:.0%} >= {report.threshold_share:.0%}): "
-                f"{', '.join(report.drifted_features)}")
-    if performance is not None and performance.drifted:
-        return (f"performance drift: {performance.metric} {performance.current:.4f} on "
-                f"{performance.batch} vs {performance.baseline:.4f} at promotion "
-                f"({performance.degradation:+.1%} worse, tolerance "
-                f"{performance.tolerance:.0%})")
-    if retrain_every and batches_since_training >= retrain_every:
-        return f"scheduled: {batches_since_training} batches since the champion's training window"
-    return None
+        return RetrainCall(COLD_START)
+    history = history or RetrainHistory()
+    reasons = drift_reasons(report=report, performance=performance, outputs=outputs,
+                            triggers=triggers, summaries=summaries)
+    last = history.last_attempt
+    since = history.since_attempt if last is not None else history.since_training
+    scheduled = None
+    if retrain_every and since is not None and since >= retrain_every:
+        scheduled = (f"scheduled: {since} batches since the last retrain attempt "
+                     f"({last.batch_date})" if last is not None else
+                     f"scheduled: {since} batches since the champion's training window")
+    if not reasons:
+        return RetrainCall(scheduled)
+    wait = cooldown_batches(history.rejections, base=rejection_cooldown,
+                            longest=max_rejection_cooldown)
+    if last is None or not last.rejected or since is None or since > wait:
+        return RetrainCall("; ".join(reasons))
+    who = f"v{last.version}" if last.version is not None else "the challenger"
+    plural = "s" if history.rejections != 1 else ""
+    cooling = (f"drift persists ({'; '.join(reasons)}) but cooling down after {who} was "
+               f"rejected on {last.batch_date} ({history.rejections} consecutive rejection"
+               f"{plural}): {since} of {wait} batches")
+    return RetrainCall(scheduled, None if scheduled else cooling)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ Modules, by job:
 * :mod:`~ctpipe.drift.window`: features constant within a batch, judged over a window of
   batches with one value per batch.
 * :mod:`~ctpipe.drift.columns`: column helpers (sorted finite values, category counts).
+* :mod:`~ctpipe.drift.performance`: a seeded bootstrap interval of a metric on labelled rows
+  (the performance check's evidence).
 
 Test policy (``DriftConfig``), as Evidently's default:
 
@@ -53,6 +55,7 @@ Semantics worth knowing:
 """
 
 from ctpipe.drift.columns import NULL_KEY
+from ctpipe.drift.performance import MetricInterval, bootstrap_metric
 from ctpipe.drift.profile import ReferenceProfile, build_profile
 from ctpipe.drift.report import DriftReport, FeatureDrift, detect_drift, performance_drift
 from ctpipe.drift.stats import PSI_BINS, ks_2samp_sorted, wasserstein_sorted
@@ -71,9 +74,11 @@ __all__ = [
     "STATTESTS",
     "DriftReport",
     "FeatureDrift",
+    "MetricInterval",
     "Outcome",
     "ReferenceProfile",
     "StatTest",
+    "bootstrap_metric",
     "build_profile",
     "detect_drift",
     "get_stattest",

@@ -73,6 +73,7 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     record.champion_version = champion.info.version if champion else None
     verdict = rt.step("detect-drift", drift.assess_drift, rt, day, checked.batch, champion)
     record.drift_detected = verdict.drift_detected
+    # A dict whenever there is a champion: judged, or why it could not judge ("judged": false).
     record.performance_drift = verdict.performance.to_dict() if verdict.performance else None
     record.output_drift = [o.to_record() for o in verdict.outputs]
     if verdict.report is not None:
@@ -84,7 +85,8 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
         drift.attach_drift_plot(run, champion, checked.batch, verdict)
     attempt.decide(drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline))
     record.retrain_reason = verdict.retrain_reason
-    next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline)
+    next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline,
+                            cooling=verdict.cooling)
     if not next_step.go_on:
         attempt.conclude(next_step.status, next_step.message)
         if next_step.status is CycleStatus.RETRAIN_REQUESTED and not verdict.drift_detected:

@@ -12,13 +12,25 @@ import numpy as np
 import pandas as pd
 
 from ctpipe import reports
+from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import (
     DriftVerdict,
+    PastAttempt,
+    PerformanceCheck,
+    cannot_judge_performance,
     judge_performance,
+    pool_labelled,
+    retrain_history,
     retrain_reason,
 )
-from ctpipe.drift import FeatureDrift, ReferenceProfile, build_profile, detect_drift
-from ctpipe.evaluation import evaluate
+from ctpipe.drift import (
+    FeatureDrift,
+    ReferenceProfile,
+    bootstrap_metric,
+    build_profile,
+    detect_drift,
+)
+from ctpipe.evaluation import metric_fn
 from ctpipe.lineage import LoadedVersion
 from ctpipe.steps.ports import Runtime, TrackingRun
 from ctpipe.trace import Artifact, Decision
@@ -89,39 +101,107 @@ def earlier_batches(rt: Runtime, day: dt.date) -> Sequence[pd.DataFrame] | None:
 
 def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                  champion: LoadedVersion | None) -> DriftVerdict:
-    """Load first (the newest unseen labels, the batches since training), then decide."""
+    """Load first (the pooled fresh labels, the recent cycle records), then decide."""
     cfg = rt.config
-    if champion is None:
-        return DriftVerdict(None, None, retrain_reason(
-            report=None, performance=None, batches_since_training=0,
-            retrain_every=cfg.training.retrain_every))
+    if champion is None:  # cold start: never delayed
+        return DriftVerdict(None, None, retrain_reason(report=None, performance=None).reason,
+                            triggers=tuple(cfg.drift.triggers))
     lineage = champion.info.lineage
     seen_until = lineage.seen_until
     fresh = [d for d in rt.store.labelled_dates(day) if not seen_until
              or d.isoformat() > seen_until]
-    labelled = rt.store.read_labelled([fresh[-1]]) if fresh else None
-    trained_until = lineage.train_end or ""
-    since_training = len([d for d in rt.store.batch_dates()
-                          if trained_until < d.isoformat() <= day.isoformat()])
+    pooled = pool_labelled([(d, rt.store.label_rows([d])) for d in fresh],
+                           window=cfg.drift.performance_window,
+                           min_rows=cfg.drift.min_performance_rows)
+    labelled = rt.store.read_labelled(pooled) if pooled else None
+    history = retrain_history(day=day, batch_dates=rt.store.batch_dates(),
+                              attempts=recent_attempts(rt, day, seen_until),
+                              trained_until=lineage.train_end or "")
 
     report = detect_drift(champion.profile, batch, cfg.drift, earlier_batches(rt, day))
-    outputs = [_output_drift(rt, champion.outputs, PREDICTION, champion.model.predict(batch))]
-    performance = None
-    if labelled is not None:
-        target = labelled[cfg.data.target]
+    predictions = champion.model.predict(batch)
+    outputs = [_output_drift(rt, champion.outputs, PREDICTION, predictions)]
+    summaries = {PREDICTION: _moved(champion.outputs, PREDICTION, predictions, binary=False)}
+    target = labelled[cfg.data.target] if labelled is not None else None
+    if target is not None and len(target):
         outputs.append(_output_drift(rt, champion.outputs, LABEL, target))
-        current = None
-        if len(labelled) >= cfg.drift.min_performance_rows:
-            current = evaluate(cfg, target.to_numpy(), champion.model.predict(labelled),
-                               labelled).value
-        performance = judge_performance(
-            batch=fresh[-1].isoformat(), metric=cfg.evaluation.metric, baseline=lineage.metric,
-            current=current, rows=len(labelled), min_rows=cfg.drift.min_performance_rows,
-            tolerance=cfg.drift.performance_tolerance, higher_is_better=cfg.higher_is_better)
-    reason = retrain_reason(report=report, performance=performance,
-                            batches_since_training=since_training,
-                            retrain_every=cfg.training.retrain_every)
-    return DriftVerdict(report, performance, reason, tuple(outputs))
+        summaries[LABEL] = _moved(champion.outputs, LABEL, target.to_numpy(),
+                                  binary=cfg.data.task == "binary")
+    performance = check_performance(rt, champion, pooled, labelled, seen_until)
+    call = retrain_reason(
+        report=report, performance=performance, outputs=outputs,
+        triggers=cfg.drift.triggers, summaries=summaries, history=history,
+        retrain_every=cfg.training.retrain_every,
+        rejection_cooldown=cfg.training.rejection_cooldown,
+        max_rejection_cooldown=cfg.training.max_rejection_cooldown)
+    return DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
+                        tuple(cfg.drift.triggers))
+
+
+def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:
+    """Retrain attempts recorded after ``since`` (the champion's data) and before ``day``,
+    newest first, back to the first one that was not rejected (what the cooldown needs)."""
+    attempts: list[PastAttempt] = []
+    for d in reversed([d for d in rt.store.batch_dates() if since < d.isoformat()
+                       and d < day]):
+        record = rt.store.read_record(d)
+        if record is None or not record.retrained:
+            continue
+        rejected = record.status in (CycleStatus.REJECTED, CycleStatus.TIMED_OUT)
+        attempts.append(PastAttempt(d, record.candidate_version, rejected))
+        if not rejected:
+            break
+    return attempts
+
+
+def check_performance(rt: Runtime, champion: LoadedVersion, pooled: list[dt.date],
+                      labelled: pd.DataFrame | None, seen_until: str) -> PerformanceCheck:
+    """The champion's metric on the pooled rows with a seeded bootstrap interval, judged."""
+    cfg = rt.config
+    batches = [d.isoformat() for d in pooled]
+    rows = 0 if labelled is None else len(labelled)
+    common = dict(batches=batches, metric=cfg.evaluation.metric,
+                  baseline=champion.info.lineage.metric, rows=rows,
+                  min_rows=cfg.drift.min_performance_rows,
+                  tolerance=cfg.drift.performance_tolerance,
+                  higher_is_better=cfg.higher_is_better, seen_until=seen_until)
+    interval = None
+    if cannot_judge_performance(batches=batches, rows=rows,
+                                min_rows=cfg.drift.min_performance_rows,
+                                baseline=champion.info.lineage.metric,
+                                tolerance=cfg.drift.performance_tolerance) is None:
+        assert labelled is not None
+        interval = bootstrap_metric(
+            labelled[cfg.data.target].to_numpy(), champion.model.predict(labelled),
+            metric_fn(cfg), resamples=cfg.drift.performance_resamples,
+            confidence=cfg.drift.performance_confidence, seed=cfg.training.seed,
+            name=cfg.evaluation.metric)
+    return judge_performance(interval=interval, **common)
+
+
+def _moved(outputs: ReferenceProfile, column: str, values: np.ndarray | pd.Series, *,
+           binary: bool) -> str:
+    """What moved, in words: a binary label's positive rate, else the mean."""
+    current = np.asarray(values, dtype="float64")
+    current = current[np.isfinite(current)]
+    if binary and column in outputs.categorical:
+        counts = outputs.categorical[column]
+        total = sum(counts.values())
+        positives = sum(n for k, n in counts.items() if _is_one(k))
+        if not total or not current.size:
+            return ""
+        return (f"positive rate {current.mean():.1%} vs {positives / total:.1%} in training")
+    reference = outputs.numeric.get(column)
+    if reference is None or not reference.size or not current.size:
+        return ""
+    return f"mean {current.mean():.4g} vs {float(np.mean(reference)):.4g} in training"
+
+
+def _is_one(key: str) -> bool:
+    try:
+        return float(key) == 1.0
+    except ValueError:
+        return key.lower() == "true"
 
 
 def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: TrackingRun, *,
@@ -134,9 +214,13 @@ def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: Tracki
                   f"{state} ({o.test} {o.statistic:.4f}, threshold {o.threshold:.4g})."]
     p = verdict.performance
     if p:
-        lines += ["", f"Performance on {p.batch}: {p.metric} {p.current:.4f} vs "
-                  f"{p.baseline:.4f} at promotion ({p.degradation:+.1%}; drift: {p.drifted})"]
-    lines += ["", f"Decision: {verdict.retrain_reason or 'no retraining needed'}",
+        state = ("drifted" if p.drifted else "no drift") if p.judged else "not judged"
+        lines += ["", f"Performance ({state}): {p.summary()}"
+                  + (f"; {p.note}" if p.judged and p.note else "")]
+    triggers = ", ".join(verdict.triggers)
+    decision = verdict.retrain_reason or verdict.cooling or "no retraining needed"
+    lines += ["", f"Retraining triggers (drift.triggers): {triggers}.",
+              "", f"Decision: {decision}",
               "", f"MLflow run (drift plot, metrics): [{run.run_id}]({run.link})"]
     table = None
     if report is not None:
@@ -147,19 +231,21 @@ def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: Tracki
     performance = p.to_dict() if p else None
     return Decision(
         kind="drift.checked", use_case=rt.use_case, subject=f"batch {day}",
-        reason=verdict.retrain_reason or "no drift",
+        reason=verdict.retrain_reason or verdict.cooling or "no drift",
         details={"batch_date": day.isoformat(), "drifted_features": drifted,
-                 "performance": performance},
+                 "performance": performance, "cooling": verdict.cooling},
         artifact=Artifact(
             "drift", "Drift verdict", "\n".join(lines), table=table, table_key="drift-table",
             table_description=f"Drift per feature (share {report.drift_share:.0%})"
             if report else None),
         event="ctpipe.drift.detected" if verdict.drift_detected else None,
-        event_labels={RETRAIN_LABEL: "inline" if retrain_inline else "by-event"},
+        # Cooling down: the event informs, but must not start the retraining deployment.
+        event_labels={RETRAIN_LABEL: "cooling-down" if verdict.cooling
+                      else "inline" if retrain_inline else "by-event"},
         event_payload={
             "batch_date": day.isoformat(), "reason": verdict.retrain_reason,
             "drifted_features": drifted, "drift_share": report.drift_share if report else 0.0,
-            "performance": performance,
+            "performance": performance, "cooling": verdict.cooling,
             "outputs_drifted": [o.feature for o in verdict.outputs if o.drifted]})
 
 

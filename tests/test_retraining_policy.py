@@ -1,0 +1,285 @@
+"""The retraining policy's rules with plain values: pooled performance drift judged with a
+bootstrap interval, label/prediction drift as optional triggers, the schedule counted from the
+last attempt and the cooldown after a rejected challenger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from ctpipe.config import DriftConfig, TrainingConfig
+from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.decisions.retraining import (
+    COLD_START,
+    DriftVerdict,
+    PastAttempt,
+    RetrainHistory,
+    after_drift,
+    cooldown_batches,
+    judge_performance,
+    pool_labelled,
+    retrain_history,
+    retrain_reason,
+)
+from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, bootstrap_metric
+from ctpipe.drift.performance import FAST_METRICS
+from ctpipe.metrics import get_metric, roc_auc, wape
+
+DAY = dt.date(2026, 3, 20)
+BASELINE_AUC = 0.75  # a score with signal 0.95 sd between classes has ROC-AUC ~0.75
+
+
+def _days(n: int, start: dt.date = dt.date(2026, 3, 1)) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range(n)]
+
+
+def _rows(n: int, signal: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.25).astype(float)
+    return y, rng.normal(size=n) + signal * y
+
+
+def _judge(y: np.ndarray, score: np.ndarray, *, tolerance: float = 0.1, seed: int = 7):
+    interval = bootstrap_metric(y, score, roc_auc, resamples=300, confidence=0.95, seed=seed,
+                                name="roc_auc")
+    return judge_performance(batches=["2026-03-19", "2026-03-20"], metric="roc_auc",
+                             baseline=BASELINE_AUC, interval=interval, rows=len(y),
+                             min_rows=50, tolerance=tolerance, higher_is_better=True)
+
+
+# --------------------------------------------------------------------------- bootstrap block
+
+
+def test_bootstrap_is_seeded_and_counts_degenerate_resamples() -> None:
+    y = np.zeros(40)
+    y[:2] = 1  # two positives: many resamples hold none, ROC-AUC is undefined there
+    score = np.linspace(0, 1, 40)
+    a = bootstrap_metric(y, score, roc_auc, resamples=200, confidence=0.95, seed=3,
+                         name="roc_auc")
+    b = bootstrap_metric(y, score, roc_auc, resamples=200, confidence=0.95, seed=3,
+                         name="roc_auc")
+    assert a == b
+    assert 0 < a.degenerate < 200 and a.used == 200 - a.degenerate
+    assert a.low <= a.point <= a.high or a.point == pytest.approx(a.high)
+
+
+@pytest.mark.parametrize("name", sorted(FAST_METRICS))
+def test_fast_metrics_equal_the_registry(name: str) -> None:
+    rng = np.random.default_rng(5)
+    for n, ties in ((30, True), (200, False), (500, True)):
+        y = (rng.random(n) < 0.3).astype(float)
+        score = rng.integers(0, 8, n).astype(float) if ties else rng.random(n)
+        assert FAST_METRICS[name](y, score) == pytest.approx(get_metric(name).fn(y, score),
+                                                             abs=1e-12)
+    assert np.isnan(FAST_METRICS[name](np.zeros(5), np.arange(5.0)))
+
+
+def test_bootstrap_of_a_large_pool_resamples_a_subsample_and_rescales() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.gamma(2.0, 10.0, size=50_000)
+    pred = y * rng.normal(1.0, 0.2, size=y.size)
+    full = bootstrap_metric(y, pred, wape, resamples=100, confidence=0.95, seed=1,
+                            max_rows=50_000)
+    sub = bootstrap_metric(y, pred, wape, resamples=100, confidence=0.95, seed=1,
+                           max_rows=5_000)
+    assert sub.point == full.point
+    # The rescaled interval has the width of the full bootstrap's, not the 10x-smaller
+    # sample's (sqrt(10) ~ 3.2 times wider).
+    assert (sub.high - sub.low) == pytest.approx(full.high - full.low, rel=0.35)
+
+
+# --------------------------------------------------------------------------- performance drift
+
+
+def test_concept_shift_on_pooled_rows_is_significant() -> None:
+    # The features no longer tell the classes apart: ROC-AUC ~0.5 against 0.75 at promotion.
+    check = _judge(*_rows(200, 0.0, seed=11))
+    assert check.judged and check.drifted
+    assert check.degradation_low > 0.1 and check.rows == 200
+    assert "interval" in check.summary() and "2026-03-19..2026-03-20" in check.summary()
+
+
+def test_a_model_as_good_as_at_promotion_on_noisy_small_pools_is_not_flagged() -> None:
+    flagged = [_judge(*_rows(60, 0.95, seed=s), seed=s).drifted for s in range(25)]
+    assert not any(flagged)
+    # The point estimate alone would have flagged some of them (noisy 60-row pools).
+    points = [(BASELINE_AUC - roc_auc(*_rows(60, 0.95, seed=s))) / BASELINE_AUC
+              for s in range(25)]
+    assert max(points) > 0.1
+
+
+def test_lower_is_better_metric_swaps_the_bounds() -> None:
+    check = judge_performance(batches=["d"], metric="wape", baseline=0.2, rows=99, min_rows=50,
+                              interval=MetricInterval(0.3, 0.27, 0.33, 0.95, 400, 0, 99),
+                              tolerance=0.1, higher_is_better=False)
+    assert check.drifted
+    assert check.degradation == pytest.approx(0.5)
+    assert (check.degradation_low, check.degradation_high) == pytest.approx((0.35, 0.65))
+    wide = judge_performance(batches=["d"], metric="wape", baseline=0.2, rows=99, min_rows=50,
+                             interval=MetricInterval(0.3, 0.2, 0.4, 0.95, 400, 0, 99),
+                             tolerance=0.1, higher_is_better=False)
+    assert not wide.drifted and wide.judged  # 50 % worse, but 0 % is inside the interval
+
+
+def test_cannot_judge_says_why() -> None:
+    common = {"metric": "roc_auc", "min_rows": 50, "higher_is_better": True}
+    few = judge_performance(batches=["2026-03-20"], baseline=0.7, interval=None, rows=32,
+                            tolerance=0.1, **common)
+    assert not few.judged and not few.drifted
+    assert few.note == ("cannot judge: 32 labelled rows in 1 batch, "
+                        "drift.min_performance_rows is 50")
+    assert judge_performance(batches=["d"], baseline=0.7, interval=None, rows=99,
+                             tolerance=None, **common).note.startswith(
+        "cannot judge: drift.performance_tolerance is null")
+    assert "no holdout metric" in judge_performance(
+        batches=["d"], baseline=None, interval=None, rows=99, tolerance=0.1, **common).note
+    assert "no labelled batch newer than the champion's training data (seen until 2026-03-01)" \
+        in judge_performance(batches=[], baseline=0.7, interval=None, rows=0, tolerance=0.1,
+                             seen_until="2026-03-01", **common).note
+    mostly_one_class = MetricInterval(0.6, 0.4, 0.8, 0.95, 400, 260, 99)
+    degenerate = judge_performance(batches=["d"], baseline=0.7, interval=mostly_one_class,
+                                   rows=99, tolerance=0.1, **common)
+    assert not degenerate.judged
+    assert degenerate.note == ("cannot judge: 260 of 400 bootstrap resamples left roc_auc "
+                               "undefined (one class only?)")
+
+
+def test_performance_check_json_keeps_the_old_keys() -> None:
+    check = _judge(*_rows(120, 0.95, seed=1))
+    raw = json.loads(json.dumps(check.to_dict()))
+    assert {"batch", "metric", "baseline", "current", "degradation", "drifted",
+            "tolerance"} <= set(raw)
+    assert raw["batch"] == "2026-03-20" and raw["batches"] == ["2026-03-19", "2026-03-20"]
+
+
+def test_pool_newest_first_until_enough_rows_within_the_window() -> None:
+    d = _days(5)
+    fresh = [(d[0], 30), (d[1], 30), (d[2], 30), (d[3], 30), (d[4], 30)]
+    assert pool_labelled(fresh, window=14, min_rows=50) == [d[3], d[4]]
+    assert pool_labelled(fresh, window=14, min_rows=30) == [d[4]]
+    assert pool_labelled(fresh, window=3, min_rows=500) == [d[2], d[3], d[4]]
+    assert pool_labelled([], window=3, min_rows=50) == []
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+def _report(drifted: bool) -> DriftReport:
+    feats = [FeatureDrift("a", "numeric", "ks", 0.5 if drifted else 0.01, 0.05, drifted,
+                          0.001 if drifted else 0.9, 10, 10, 0, 0, "")]
+    return DriftReport(features=feats, drift_share=1.0 if drifted else 0.0, threshold_share=0.5,
+                       dataset_drift=drifted)
+
+
+LABEL_DRIFT = FeatureDrift("label", "categorical", "chisquare", 41.0, 0.05, True, 3e-10, 900,
+                           60, 0, 0, "")
+PREDICTION_DRIFT = FeatureDrift("prediction", "numeric", "ks", 0.4, 0.05, True, 2e-4, 900, 60,
+                                0, 0, "")
+SUMMARIES = {"label": "positive rate 10.2% vs 31.8% in training",
+             "prediction": "mean 0.12 vs 0.3 in training"}
+
+
+def test_label_and_prediction_drift_trigger_only_when_configured() -> None:
+    common = {"report": _report(False), "performance": None,
+              "outputs": [LABEL_DRIFT, PREDICTION_DRIFT], "summaries": SUMMARIES}
+    assert retrain_reason(**common).reason is None  # default triggers: reported only
+    label = retrain_reason(triggers=["data", "performance", "label"], **common).reason
+    assert label == ("label drift: positive rate 10.2% vs 31.8% in training "
+                     "(chisquare p=3e-10)")
+    both = retrain_reason(triggers=["label", "prediction"], **common).reason
+    assert both.endswith("; prediction drift: mean 0.12 vs 0.3 in training (ks p=0.0002)")
+    verdict = DriftVerdict(_report(False), None, None, (LABEL_DRIFT,), triggers=("data",))
+    assert not verdict.drift_detected
+    assert DriftVerdict(_report(False), None, None, (LABEL_DRIFT,),
+                        triggers=("label",)).drift_detected
+
+
+def test_data_drift_off_does_not_retrain() -> None:
+    assert retrain_reason(report=_report(True), performance=None,
+                          triggers=["performance"]).reason is None
+    assert retrain_reason(report=_report(True), performance=None).reason.startswith(
+        "data drift")
+
+
+# --------------------------------------------------------------------------- schedule, cooldown
+
+
+def test_schedule_counts_from_the_last_attempt_not_the_training_window() -> None:
+    dates = _days(20)  # 2026-03-01 .. 2026-03-20
+    rejected = PastAttempt(dt.date(2026, 3, 10), 7, rejected=True)
+    for day, due in ((dt.date(2026, 3, 13), False), (dt.date(2026, 3, 14), True)):
+        history = retrain_history(day=day, batch_dates=dates, attempts=[rejected],
+                                  trained_until="2026-03-01")
+        assert history.since_training > 4  # the old rule would retrain every batch
+        call = retrain_reason(report=_report(False), performance=None, history=history,
+                              retrain_every=4)
+        assert (call.reason == "scheduled: 4 batches since the last retrain attempt "
+                "(2026-03-10)") if due else call.reason is None
+    # No attempt recorded: from the champion's training window, as before.
+    history = retrain_history(day=dt.date(2026, 3, 5), batch_dates=dates, attempts=[],
+                              trained_until="2026-03-01")
+    assert retrain_reason(report=_report(False), performance=None, history=history,
+                          retrain_every=4).reason == \
+        "scheduled: 4 batches since the champion's training window"
+
+
+def test_cooldown_doubles_up_to_the_longest() -> None:
+    assert [cooldown_batches(k, base=3, longest=12) for k in range(6)] == [0, 3, 6, 12, 12, 12]
+    assert cooldown_batches(2, base=0, longest=12) == 0
+
+
+def _call(day: dt.date, attempts: list[PastAttempt], **kw) -> object:
+    history = retrain_history(day=day, batch_dates=_days(40), attempts=attempts,
+                              trained_until="2026-03-01")
+    return retrain_reason(report=_report(True), performance=None, history=history,
+                          rejection_cooldown=3, max_rejection_cooldown=12, **kw)
+
+
+def test_drift_cools_down_after_rejections_and_resets_after_a_promotion() -> None:
+    first = PastAttempt(dt.date(2026, 3, 14), 6, rejected=True)
+    second = PastAttempt(dt.date(2026, 3, 20), 7, rejected=True)
+    cooling = _call(dt.date(2026, 3, 22), [first, second])
+    assert cooling.reason is None
+    assert cooling.cooling.startswith("drift persists (data drift: 1 of 1 tested features")
+    assert cooling.cooling.endswith("but cooling down after v7 was rejected on 2026-03-20 "
+                                    "(2 consecutive rejections): 2 of 6 batches")
+    assert _call(dt.date(2026, 3, 26), [first, second]).cooling.endswith("6 of 6 batches")
+    assert _call(dt.date(2026, 3, 27), [first, second]).reason.startswith("data drift")
+    # One rejection: 3 batches.
+    assert _call(dt.date(2026, 3, 23), [second]).cooling.endswith("3 of 3 batches")
+    assert _call(dt.date(2026, 3, 24), [second]).reason.startswith("data drift")
+    # A promotion resets: the rejection after it is the first again.
+    promoted = PastAttempt(dt.date(2026, 3, 17), 8, rejected=False)
+    assert _call(dt.date(2026, 3, 22), [first, promoted, second]).cooling.endswith(
+        "(1 consecutive rejection): 2 of 3 batches")
+    assert _call(dt.date(2026, 3, 18), [first, promoted]).reason.startswith("data drift")
+    # A due schedule still retrains while drift cools down.
+    scheduled = _call(dt.date(2026, 3, 22), [first, second], retrain_every=2)
+    assert scheduled.reason.startswith("scheduled: 2 batches") and scheduled.cooling is None
+    # The batch's own earlier attempt (a rerun) does not count.
+    assert _call(dt.date(2026, 3, 20), [second]).reason.startswith("data drift")
+
+
+def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> None:
+    rejected = PastAttempt(dt.date(2026, 3, 19), 7, rejected=True)
+    assert retrain_reason(report=None, performance=None,
+                          history=RetrainHistory(0, 1, rejected, 1), rejection_cooldown=3,
+                          max_rejection_cooldown=12).reason == COLD_START
+    verdict = after_drift(retrain_reason=None, retrain_inline=True, cooling="drift persists")
+    assert verdict.status is CycleStatus.COOLING_DOWN
+    assert verdict.message == "champion kept: drift persists"
+    assert after_drift(retrain_reason=None, retrain_inline=True).status is CycleStatus.NO_DRIFT
+
+
+def test_config_rules_for_the_policy_settings() -> None:
+    assert DriftConfig().triggers == ["data", "performance"]
+    assert DriftConfig().performance_tolerance == 0.1
+    with pytest.raises(ValidationError, match="triggers"):
+        DriftConfig(triggers=["labels"])
+    with pytest.raises(ValidationError, match=r"max_rejection_cooldown \(2\) must be >= "
+                       r"rejection_cooldown \(3\)"):
+        TrainingConfig(max_rejection_cooldown=2)
