@@ -282,10 +282,37 @@ def test_bad_promotion_campaign_drifts_the_marginals(configs) -> None:
 
 def test_scenarios_are_checked() -> None:
     with pytest.raises(ValueError, match="^scenario 'bad-promotion' is simulated for fraud "
-                                         "only, not 'demand'$"):
+                                         "only, not 'demand'; allowed for demand: shift, none, "
+                                         "gradual, seasonal, covariate, concept$"):
         gen("demand", 12, **CAMPAIGN)
-    with pytest.raises(ValueError, match="unknown scenario 'drift'; allowed: shift, "
-                                         "bad-promotion"):
+    with pytest.raises(ValueError, match="^unknown scenario 'drift' for fraud; allowed: shift, "
+                                         "none, gradual, seasonal, covariate, concept, "
+                                         "bad-promotion$"):
         gen("fraud", 12, shift_day=10, scenario="drift")
     with pytest.raises(ValueError, match="campaign_days must be at least 1"):
         gen("fraud", 12, shift_day=10, scenario="bad-promotion", campaign_days=0)
+    with pytest.raises(ValueError, match="ramp_days must be at least 1"):
+        gen("fraud", 12, shift_day=10, scenario="gradual", ramp_days=0)
+
+
+@pytest.mark.parametrize("scenario", ["none", "gradual", "seasonal", "covariate", "concept"])
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_every_scenario_satisfies_the_validation_rules(use_case: str, scenario: str,
+                                                       configs) -> None:
+    for i in (4, 5, 9):
+        frame = gen(use_case, i, shift_day=4, scenario=scenario,
+                    rows=None if use_case == "demand" else 3000)
+        assert list(frame.columns) == expected_columns(configs[use_case])
+        assert_valid(configs[use_case], frame)
+        assert frame[configs[use_case].data.id_column].is_unique
+        if use_case == "fraud":
+            assert frame["event_time"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("scenario", ["gradual", "seasonal", "covariate", "concept"])
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_every_scenario_is_reproducible(use_case: str, scenario: str) -> None:
+    kwargs = {"shift_day": 2, "scenario": scenario, "rows": 1000}
+    pd.testing.assert_frame_equal(gen(use_case, 5, **kwargs), gen(use_case, 5, **kwargs))
+    other = gen(use_case, 5, seed=8, **kwargs)
+    assert not gen(use_case, 5, **kwargs).equals(other)

@@ -79,8 +79,12 @@ def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
     return day
 
 
-_SCENARIO_HELP = ("shift: a lasting change (both use cases); bad-promotion: a short fraud "
-                  "campaign a retrain over-learns (fraud only). Starts at --shift-day.")
+_SCENARIO_HELP = ("From --shift-day on. shift: a lasting abrupt change; none: nothing changes "
+                  "(control); gradual: the shift phased in over 10 batches; seasonal: a weekly "
+                  "cycle, period 7 batches, from batch 0 (set drift.seasonal_period: 7); "
+                  "covariate: the input mix moves, same input->target relation; concept: the "
+                  "relation changes, inputs do not; bad-promotion: a short fraud campaign a "
+                  "retrain over-learns (fraud only). All others: demand and fraud.")
 
 
 def _check_scenario(use_cases: list[str], scenario: str) -> None:
