@@ -275,3 +275,77 @@ def test_gradual_grows_monotonically_into_the_shift(use_case: str) -> None:
     assert all(b >= a - 0.015 for a, b in zip(ramp, ramp[1:], strict=False)), ramp
     assert ramp[0] < ramp[3] < ramp[6] < ramp[-1]
     assert ramp[5] == pytest.approx((ramp[0] + ramp[-1]) / 2, abs=0.25 * (ramp[-1] - ramp[0]))
+
+
+# --------------------------------------------------------------------------- the policy
+# The cycle's drift decision replayed without Prefect: the champion fitted at the cold start
+# (training window, then holdout, as ctpipe.training.split_window), its profile, and for each
+# later batch the data-drift report (with the batches before it, for windowed and seasonal
+# features), the pooled performance check on the batches whose labels have arrived, and
+# ctpipe.decisions.retraining.retrain_reason on both.
+
+
+def retrain_calls(use_case: str, scenario: str, days: range,
+                  **drift: object) -> dict[int, str | None]:
+    from ctpipe.decisions.retraining import judge_performance, pool_labelled, retrain_reason
+    from ctpipe.drift.performance import bootstrap_metric
+    from ctpipe.evaluation import metric_fn
+
+    cfg = config(use_case)
+    settings = cfg.drift.model_copy(update=drift)
+    holdout_start = SHIFT - cfg.training.holdout
+    champion = fitted(use_case, scenario, holdout_start)
+    profile = profile_of(use_case, frames(use_case, train_days(holdout_start, use_case),
+                                          scenario))
+    baseline = metric(use_case, champion, frames(use_case, range(holdout_start, SHIFT),
+                                                 scenario))
+    spec = get_metric(cfg.evaluation.metric)
+    batches = [gen(use_case, i, scenario) for i in range(days.stop)]
+    calls = {}
+    for d in days:
+        report = detect_drift(profile, batches[d], settings, history=batches[:d])
+        labelled = range(SHIFT, d - cfg.data.label_delay + 1)
+        pooled = pool_labelled([(day_of(i), len(batches[i])) for i in labelled],
+                               window=settings.performance_window,
+                               min_rows=settings.min_performance_rows)
+        rows = pd.concat([batches[(p - START).days] for p in pooled]) if pooled else None
+        interval = None if rows is None else bootstrap_metric(
+            rows[cfg.data.target].to_numpy(), champion.predict(rows), metric_fn(cfg),
+            resamples=settings.performance_resamples, confidence=settings.performance_confidence,
+            seed=d, name=cfg.evaluation.metric)
+        performance = judge_performance(
+            batches=[p.isoformat() for p in pooled], metric=cfg.evaluation.metric,
+            baseline=baseline, interval=interval, rows=0 if rows is None else len(rows),
+            min_rows=settings.min_performance_rows, tolerance=settings.performance_tolerance,
+            higher_is_better=spec.higher_is_better)
+        calls[d] = retrain_reason(report=report, performance=performance,
+                                  triggers=settings.triggers).reason
+    return calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_policy_never_retrains_on_the_control_stream(use_case: str) -> None:
+    calls = retrain_calls(use_case, "none", range(SHIFT, SHIFT + 14))
+    assert [d for d, why in calls.items() if why] == [], calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_policy_does_not_retrain_every_season_with_the_seasonal_reference(use_case: str) -> None:
+    days = range(SHIFT, SHIFT + 2 * SEASONAL_PERIOD)
+    seasonal = retrain_calls(use_case, "seasonal", days, seasonal_period=SEASONAL_PERIOD)
+    assert [d for d, why in seasonal.items() if why] == [], seasonal
+    # Without it the peaks and troughs look like drift: the setting is what saves the retrains.
+    naive = retrain_calls(use_case, "seasonal", days)
+    assert sum(why is not None for why in naive.values()) >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_policy_sees_a_concept_shift_through_performance_only(use_case: str) -> None:
+    calls = retrain_calls(use_case, "concept", range(SHIFT, SHIFT + 10))
+    first = min((d for d, why in calls.items() if why), default=None)
+    assert first is not None, calls
+    assert first - SHIFT <= config(use_case).data.label_delay + 3  # labels, then a few batches
+    assert "performance" in (calls[first] or "") and "data drift" not in (calls[first] or "")
