@@ -69,7 +69,9 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     record.validation_passed = True
     attempt.decide(validate.passed_decision(rt, day, checked.result))
 
-    champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+    # Loaded once: validation already loaded it when it compared categories with training.
+    champion = checked.champion if checked.champion_loaded \
+        else rt.step("load-champion", rt.models.load_champion, remote=True)
     record.champion_version = champion.info.version if champion else None
     verdict = rt.step("detect-drift", drift.assess_drift, rt, day, checked.batch, champion)
     record.drift_detected = verdict.drift_detected

@@ -225,7 +225,7 @@ def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: Tracki
     table = None
     if report is not None:
         table = tuple(report.to_records() + [
-            {**o.to_record(), "kind": f"{o.kind} ({o.feature}, not in share)"}
+            {**o.to_record(), "in_share": False, "kind": f"{o.kind} ({o.feature}, not in share)"}
             for o in verdict.outputs])
     drifted = report.drifted_features if report else []
     performance = p.to_dict() if p else None

@@ -32,6 +32,7 @@ class ValidationStep:
     # The champion loaded for its training categories (None: none yet, or not needed because
     # the config ignores rule seen_in_training), for the steps after validation to reuse.
     champion: LoadedVersion | None = None
+    champion_loaded: bool = False  # tells "no champion yet" from "not loaded"
 
     @property
     def passed(self) -> bool:
@@ -89,7 +90,8 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
         training = learned_schema(champion)
     result = rt.step("validate-batch", validate_batch, rt, day, batch, training)
-    return ValidationStep(batch, result, champion=champion)
+    return ValidationStep(batch, result, champion=champion,
+                          champion_loaded=bool(checked_columns(rt.config)))
 
 
 def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Decision:
