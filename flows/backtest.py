@@ -21,6 +21,7 @@ from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.flows.common import runtime
 from ctpipe.flows.cycle import cycle_flow
 from ctpipe.flows.monitor import automatic_rollback, publish_report
+from ctpipe.flows.trace_sink import artifact_key
 from ctpipe.monitoring_view import batch_rows
 from ctpipe.steps.monitor import run_monitor
 from ctpipe.steps.score import run_score
@@ -56,7 +57,7 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     dates = landing.batch_dates(ws.landing)
     if not dates:
         raise FileNotFoundError(f"{ws.landing}: no batches to replay")
-    bar = create_progress_artifact(0.0, key=f"{ws.name}-backtest-progress",
+    bar = create_progress_artifact(0.0, key=artifact_key(ws, "progress"),
                                    description=f"Replay of {len(dates)} batches")
     days: list[dict] = []
     static_version: int | None = None
@@ -94,7 +95,7 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     result["policies"] = backtest.policies(result)
     # One flat row per batch: the per-schedule figures stay in the JSON.
     create_table_artifact([{k: v for k, v in d.items() if k != "cron_metrics"} for d in days],
-                          key=f"{ws.name}-backtest-days",
+                          key=artifact_key(ws, "days"),
                           description="Backtest: one row per batch")
     # The monitoring report of the replay, as a bank would read it.
     report = publish_report(ws)
