@@ -30,6 +30,8 @@ class Lineage:
     holdout_start: str | None = None
     holdout_end: str | None = None
     train_rows: str | None = None
+    # Batches from here on weighed training.drift_emphasis times more (a drift's onset).
+    emphasis_from: str | None = None
     data_fingerprint: str | None = None
     config_hash: str | None = None
     code_version: str | None = None

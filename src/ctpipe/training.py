@@ -82,9 +82,26 @@ def _progress_callback(report: Callable[[float], None], steps: int = 10):
     return callback
 
 
+def sample_weights(batch_keys: pd.Series, config: UseCaseConfig,
+                   emphasis_from: str | None = None) -> np.ndarray | None:
+    """Recency weights, times ``training.drift_emphasis`` for batches from ``emphasis_from``
+    (a drift's onset, ISO date) on; None when every row weighs the same."""
+    weights = recency_weights(batch_keys, config.training.recency_half_life)
+    factor = config.training.drift_emphasis
+    if emphasis_from is None or factor == 1.0:
+        return weights
+    emphasised = (batch_keys.astype("str") >= emphasis_from).to_numpy()
+    if not emphasised.any():
+        return weights
+    base = np.ones(len(batch_keys)) if weights is None else weights
+    return np.where(emphasised, base * factor, base)
+
+
 def train_model(config: UseCaseConfig, train_frame: pd.DataFrame,
-                progress: Callable[[float], None] | None = None) -> ScoringModel:
-    """Fit on the window; ``progress(percent)`` is called every tenth of the boosting rounds."""
+                progress: Callable[[float], None] | None = None,
+                emphasis_from: str | None = None) -> ScoringModel:
+    """Fit on the window; ``progress(percent)`` is called every tenth of the boosting rounds;
+    rows of batches from ``emphasis_from`` on weigh more (``sample_weights``)."""
     target = config.data.target
     if len(train_frame) < config.training.min_train_rows:
         raise NotEnoughData(
@@ -100,7 +117,7 @@ def train_model(config: UseCaseConfig, train_frame: pd.DataFrame,
               "random_state": config.training.seed, "n_jobs": threads, **config.training.params}
     estimator = lgb.LGBMClassifier(**params) if config.data.task == "binary" \
         else lgb.LGBMRegressor(**params)
-    estimator.fit(features, y, sample_weight=recency_weights(
-        train_frame[BATCH_KEY], config.training.recency_half_life),
+    estimator.fit(features, y, sample_weight=sample_weights(
+        train_frame[BATCH_KEY], config, emphasis_from),
         callbacks=[_progress_callback(progress)] if progress else None)
     return ScoringModel(spec=spec, booster=estimator.booster_)

@@ -331,6 +331,30 @@ def cooldown_batches(rejections: int, *, base: int, longest: int) -> int:
     return min(base * 2 ** min(rejections - 1, 30), longest)
 
 
+def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None,
+                      needed: int) -> str | None:
+    """Why drift seen on a batch should not retrain yet: a challenger trained now would hold
+    fewer than ``needed`` labelled batches from the drift's ``onset`` on in its training part
+    (``train_batches``; None: the window is too short, which training itself reports)."""
+    if needed <= 0 or train_batches is None:
+        return None
+    seen = sum(d >= onset for d in train_batches)
+    if seen >= needed:
+        return None
+    return (f"a challenger trained now would see {seen} of the {needed} labelled "
+            f"batch{'es' if needed != 1 else ''} from the drift's onset ({onset}) on that "
+            "training.min_batches_after_drift asks for: waiting for the new data")
+
+
+def _seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[FeatureDrift],
+                    triggers: Collection[str]) -> bool:
+    """Drift whose evidence is already labelled (performance, label drift): no new data to
+    wait for."""
+    if "performance" in triggers and performance is not None and performance.drifted:
+        return True
+    return "label" in triggers and any(o.feature == "label" and o.drifted for o in outputs)
+
+
 @dataclass(frozen=True)
 class RetrainCall:
     """Why to retrain (None keeps the champion), and drift held back by a cooldown."""
@@ -344,13 +368,15 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
                    triggers: Collection[str] = DEFAULT_TRIGGERS,
                    summaries: Mapping[str, str] | None = None,
                    history: RetrainHistory | None = None, retrain_every: int | None = None,
-                   rejection_cooldown: int = 0, max_rejection_cooldown: int = 0) -> RetrainCall:
+                   rejection_cooldown: int = 0, max_rejection_cooldown: int = 0,
+                   awaiting: str | None = None) -> RetrainCall:
     """Why to retrain, in words, or why not although drift persists.
 
     ``report`` None means there is no champion to compare with: a cold start, never delayed.
     The schedule counts from the newest retrain attempt (else the champion's training window);
     drift after a rejected challenger waits ``cooldown_batches`` batches while the schedule,
-    if due, still retrains.
+    if due, still retrains. ``awaiting`` (awaiting_new_data) holds back drift seen on the
+    batch alone until the window holds labelled batches from its onset on.
     """
     if report is None:
         return RetrainCall(COLD_START)
@@ -366,6 +392,9 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
                      f"scheduled: {since} batches since the champion's training window")
     if not reasons:
         return RetrainCall(scheduled)
+    if awaiting is not None and not _seen_in_labels(performance, outputs, triggers):
+        held = f"drift persists ({'; '.join(reasons)}) but {awaiting}"
+        return RetrainCall(scheduled, None if scheduled else held)
     wait = cooldown_batches(history.rejections, base=rejection_cooldown,
                             longest=max_rejection_cooldown)
     if last is None or not last.rejected or since is None or since > wait:

@@ -17,6 +17,7 @@ from ctpipe.decisions.retraining import (
     DriftVerdict,
     PastAttempt,
     PerformanceCheck,
+    awaiting_new_data,
     cannot_judge_performance,
     judge_performance,
     pool_labelled,
@@ -34,6 +35,7 @@ from ctpipe.evaluation import metric_fn
 from ctpipe.lineage import LoadedVersion
 from ctpipe.steps.ports import Runtime, TrackingRun
 from ctpipe.trace import Artifact, Decision
+from ctpipe.training import NotEnoughData, split_window
 
 PREDICTION, LABEL = "prediction", "label"
 # Resource label on drift and retrain-request events: "by-event" asks the retraining
@@ -133,9 +135,33 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         triggers=cfg.drift.triggers, summaries=summaries, history=history,
         retrain_every=cfg.training.retrain_every,
         rejection_cooldown=cfg.training.rejection_cooldown,
-        max_rejection_cooldown=cfg.training.max_rejection_cooldown)
+        max_rejection_cooldown=cfg.training.max_rejection_cooldown,
+        awaiting=awaiting_new_data(onset=drift_onset(rt, day, seen_until),
+                                   train_batches=_train_batches(rt, day),
+                                   needed=cfg.training.min_batches_after_drift))
     return DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                         tuple(cfg.drift.triggers))
+
+
+def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
+    """Where the drift that ``day`` continues began: the earliest of the consecutive batches
+    before ``day`` whose cycle saw drift (after the champion's data), else ``day`` itself."""
+    onset = day
+    for d in reversed([d for d in rt.store.batch_dates() if seen_until < d.isoformat()
+                       and d < day]):
+        record = rt.store.read_record(d)
+        if record is None or not record.drift_detected:
+            break
+        onset = d
+    return onset
+
+
+def _train_batches(rt: Runtime, day: dt.date) -> list[dt.date] | None:
+    """The training part of the window a retrain as of ``day`` would use (None: too short)."""
+    try:
+        return split_window(rt.store.labelled_dates(day), rt.config).train
+    except NotEnoughData:
+        return None
 
 
 def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:

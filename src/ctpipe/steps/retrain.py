@@ -28,6 +28,7 @@ from ctpipe.links import mlflow_version_link
 from ctpipe.records import CycleRecord
 from ctpipe.steps import train
 from ctpipe.steps.attempt import Attempt
+from ctpipe.steps.drift import drift_onset
 from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
 from ctpipe.steps.promote import promote
 from ctpipe.steps.recovery import reconcile
@@ -85,7 +86,9 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
             run.tags["training"] = verdict.message
         return None
     record.retrain_reason = reason
-    candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress)
+    # A challenger after drift learns the new regime from its first batches: they weigh more.
+    onset = drift_onset(rt, day, champion.info.lineage.seen_until) if champion else None
+    candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress, onset)
     record.retrained = True
     gated = rt.step("evaluate-models", train.gate_challenger, rt.config, candidate.model,
                     champion.model if champion else None, candidate.holdout)

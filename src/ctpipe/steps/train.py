@@ -39,6 +39,7 @@ class Candidate:
     holdout: pd.DataFrame
     train_rows: int
     fingerprint: str
+    emphasis_from: str | None = None  # a drift's onset, when a batch of the window is from it
 
 
 def window_problem(rt: Runtime, day: dt.date) -> str | None:
@@ -55,8 +56,10 @@ def window_problem(rt: Runtime, day: dt.date) -> str | None:
 
 
 def train_candidate(rt: Runtime, day: dt.date,
-                    progress: Callable[[float], None] | None = None) -> Candidate:
-    """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out."""
+                    progress: Callable[[float], None] | None = None,
+                    emphasis_from: dt.date | None = None) -> Candidate:
+    """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out;
+    batches from ``emphasis_from`` (a drift's onset) on weigh ``training.drift_emphasis``."""
     cfg = rt.config
     split = split_window(rt.store.labelled_dates(day), cfg)
     frame = rt.store.read_labelled([*split.train, *split.holdout])
@@ -64,11 +67,15 @@ def train_candidate(rt: Runtime, day: dt.date,
     train = frame[in_train].reset_index(drop=True)
     holdout = frame[~in_train].reset_index(drop=True)
     pause_point("train.fit")  # tests kill a run here: inside the retraining slot
-    model = train_model(cfg, train, progress)
+    model = train_model(cfg, train, progress,
+                        emphasis_from.isoformat() if emphasis_from else None)
     profile = build_profile(train, cfg.features.numeric, cfg.features.categorical)
     outputs = outputs_profile(cfg.data.task, model.predict(train), train[cfg.data.target])
+    emphasised = emphasis_from is not None and cfg.training.drift_emphasis != 1.0 \
+        and any(d >= emphasis_from for d in split.train)
     return Candidate(model, profile, outputs, split, holdout, len(train),
-                     data_fingerprint(train))
+                     data_fingerprint(train),
+                     emphasis_from.isoformat() if emphasised and emphasis_from else None)
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,8 @@ def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
         train_start=cand.split.train[0].isoformat(), train_end=cand.split.train[-1].isoformat(),
         holdout_start=cand.split.holdout[0].isoformat(),
         holdout_end=cand.split.holdout[-1].isoformat(),
-        train_rows=str(cand.train_rows), data_fingerprint=cand.fingerprint,
+        train_rows=str(cand.train_rows), emphasis_from=cand.emphasis_from,
+        data_fingerprint=cand.fingerprint,
         config_hash=rt.config.config_hash, metric_name=challenger.metric,
         holdout_metric=f"{challenger.value:.6f}", retrain_reason=reason or "",
         gated_against=str(gated_against or ""),
