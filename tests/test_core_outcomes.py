@@ -115,6 +115,23 @@ def test_quarantine_leaves_the_registry_alone() -> None:
     assert (dict(p.models.aliases), sorted(p.models.loaded)) == before
 
 
+def test_a_bad_batch_is_quarantined_while_the_registry_is_down() -> None:
+    """Validation compares categories with the champion's training, but a registry that
+    cannot be read must not stop a bad batch from being set aside."""
+    p = Ports(_config(), days=9)
+    p.cycle(7)
+
+    def down() -> None:
+        raise ConnectionError("MLflow unreachable")
+
+    p.models.load_champion = down  # type: ignore[method-assign]
+    p.store.batches[day(8)].loc[:4, "border_wait_minutes"] = -30.0
+    out = p.cycle(8)
+    assert out.status is CycleStatus.QUARANTINED, out.message
+    assert "border_wait_minutes" in out.message
+    assert "summary.md" in p.store.quarantined[day(8)] and day(8) not in p.store.batches
+
+
 def test_no_drift_keeps_the_champion() -> None:
     p = Ports(_config(), days=10)
     p.cycle(7)

@@ -60,9 +60,14 @@ def learned_from_registry(models: Models) -> LearnedSchema:
     try:
         return learned_schema(models.load_champion())
     except Exception as exc:  # MLflow unreachable, a champion failing its hash check, ...
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return LearnedSchema(None, absent="categories not compared with training: the "
-                             f"champion could not be loaded ({reason})")
+        return not_loaded(exc)
+
+
+def not_loaded(exc: Exception) -> LearnedSchema:
+    """The rule skipped, saying why the champion could not be read."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return LearnedSchema(None, absent="categories not compared with training: the "
+                         f"champion could not be loaded ({reason})")
 
 
 def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame,
@@ -85,13 +90,17 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
         batch = rt.step("load-batch", rt.store.read_batch, day)
     except BatchReadError as exc:
         return ValidationStep(None, None, str(exc))
-    champion, training = None, None
+    champion, training, loaded = None, None, False
     if checked_columns(rt.config):  # loaded first: rule seen_in_training compares with it
-        champion = rt.step("load-champion", rt.models.load_champion, remote=True)
-        training = learned_schema(champion)
+        try:
+            champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+            training, loaded = learned_schema(champion), True
+        except Exception as exc:  # noqa: BLE001  (MLflow down, a champion failing its hash)
+            # Validation and quarantine need no registry: a bad batch is still set aside; the
+            # cycle loads the champion again (and fails there) only for a batch that passed.
+            training = not_loaded(exc)
     result = rt.step("validate-batch", validate_batch, rt, day, batch, training)
-    return ValidationStep(batch, result, champion=champion,
-                          champion_loaded=bool(checked_columns(rt.config)))
+    return ValidationStep(batch, result, champion=champion, champion_loaded=loaded)
 
 
 def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Decision:
