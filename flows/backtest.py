@@ -57,6 +57,9 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     dates = landing.batch_dates(ws.landing)
     if not dates:
         raise FileNotFoundError(f"{ws.landing}: no batches to replay")
+    problem = backtest.check_events(dates, [dt.date.fromisoformat(e) for e in events or []])
+    if problem is not None:  # a deployment's parameters skip the command line's check
+        raise ValueError(problem)
     bar = create_progress_artifact(0.0, key=artifact_key(ws, "progress"),
                                    description=f"Replay of {len(dates)} batches")
     days: list[dict] = []

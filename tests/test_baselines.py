@@ -130,8 +130,9 @@ def test_policies_and_headline() -> None:
     assert table["static"] == {"mean": pytest.approx(1.4 / 6), "retrains": 1, "promotions": 1}
     assert table["cron-1"] == {"mean": pytest.approx(0.7 / 6), "retrains": 6, "promotions": 2}
     assert table["cron-4"]["retrains"] == 2
-    assert headline(result) == ("ctpipe WAPE 0.1667 vs static 0.2333 (-29 %) and cron every "
-                                "batch 0.1167 (+43 %); 3 retrains vs 6")
+    # WAPE: lower is better, so a lower mean reads "better", a higher one "worse".
+    assert headline(result) == ("ctpipe WAPE 0.1667 vs static 0.2333 (29% better) and cron "
+                                "every batch 0.1167 (43% worse); 3 retrains vs 6")
 
 
 def test_best_cron_respects_higher_is_better() -> None:

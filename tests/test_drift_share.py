@@ -238,6 +238,19 @@ def test_the_recurring_season_is_not_drift() -> None:
         shifted.features[0].note
 
 
+def test_a_cycle_earlier_the_model_never_saw_explains_nothing() -> None:
+    """A lasting shift must keep counting after a cycle without a retrain: the batch one cycle
+    back already carries it, but the champion never saw that batch."""
+    profile = build_profile(pd.concat([_weekly(d) for d in range(21) if d % 7 < 5]),
+                            ["load", "other"], [])
+    history = [_weekly(d) for d in range(40)]
+    report = detect_drift(profile, _weekly(40), DriftConfig(seasonal_period=7), history,
+                          season_known=False)
+    load = report.features[0]
+    assert load.drifted and load.seasonal == "unavailable" and report.drifted_features == ["load"]
+    assert "is newer than the reference's data: judged against training alone" in load.note
+
+
 def test_without_a_batch_one_cycle_earlier_training_decides_and_says_so() -> None:
     profile = build_profile(pd.concat([_weekly(d) for d in range(5)]), ["load", "other"], [])
     report = detect_drift(profile, _weekly(5), DriftConfig(seasonal_period=7),

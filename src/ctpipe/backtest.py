@@ -181,29 +181,35 @@ def policies(result: dict) -> dict[str, dict]:
     return out
 
 
-def _change(value: float, base: float) -> str:
-    return "n/a" if base == 0 else f"{100.0 * (value - base) / abs(base):+.0f} %"
+def _change(value: float, base: float, higher_is_better: bool) -> str:
+    """How much better or worse ``value`` is than ``base``, in the metric's direction."""
+    if base == 0:
+        return "n/a"
+    gain = (value - base) / abs(base) * (1 if higher_is_better else -1)
+    return f"{abs(gain):.0%} {'better' if gain >= 0 else 'worse'}"
 
 
 def headline(result: dict) -> str | None:
     """ctpipe against the static model and the best cron schedule, in one line.
 
-    E.g. "ctpipe WAPE 0.0970 vs static 0.1930 (-50 %) and cron every 4 batches 0.0930 (+4 %);
-    12 retrains vs 47". None when ctpipe never scored a batch.
+    E.g. "ctpipe WAPE 0.0970 vs static 0.1930 (50% better) and cron every 4 batches 0.0930
+    (4% worse); 12 retrains vs 47". None when ctpipe never scored a batch.
     """
     table = policies(result)
+    higher = bool(result.get("higher_is_better", True))
     mine = table["ctpipe"]["mean"]
     if mine is None:
         return None
     text = f"ctpipe {result['metric_name'].upper()} {mine:.4f}"
     static = table["static"]["mean"]
     if static is not None:
-        text += f" vs static {static:.4f} ({_change(mine, static)})"
+        text += f" vs static {static:.4f} ({_change(mine, static, higher)})"
     best = (result.get("cron") or {}).get("best")
     if best is not None and table[f"cron-{best}"]["mean"] is not None:
         cron = table[f"cron-{best}"]
         every = "every batch" if best == 1 else f"every {best} batches"
-        text += (f" and cron {every} {cron['mean']:.4f} ({_change(mine, cron['mean'])}); "
+        versus = _change(mine, cron["mean"], higher)
+        text += (f" and cron {every} {cron['mean']:.4f} ({versus}); "
                  f"{table['ctpipe']['retrains']} retrains vs {cron['retrains']}")
     else:
         text += f"; {table['ctpipe']['retrains']} retrains"

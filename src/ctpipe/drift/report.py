@@ -33,14 +33,17 @@ __all__ = ["DriftReport", "FeatureDrift", "detect_drift", "performance_drift"]
 
 
 def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: DriftConfig,
-                 history: Sequence[pd.DataFrame] | None = None) -> DriftReport:
+                 history: Sequence[pd.DataFrame] | None = None, *,
+                 season_known: bool = True) -> DriftReport:
     """Compare every profiled feature of ``current`` with the reference profile.
 
     ``history``: the batches before ``current``, oldest first. It is only indexed from the end,
     one batch at a time, so a lazy sequence reads just the batches needed. With it, a feature
     constant within the batch is judged over ``drift.constant_window`` batches
     (:mod:`~ctpipe.drift.window`) and ``drift.seasonal_period`` applies. Without it (None),
-    every feature is judged on this batch alone.
+    every feature is judged on this batch alone. ``season_known`` False: the batch one cycle
+    earlier is newer than the reference (the model never saw it), so it cannot explain a
+    change away: a lasting shift would otherwise stop counting once a cycle has passed.
     """
     features = reference.features
     for field, names in (("per_feature", config.per_feature), ("exclude", config.exclude),
@@ -90,7 +93,8 @@ def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: Dri
                    else replace(r, weight=float(config.weights[r.feature]))
                    if r.feature in config.weights else r for r in results]
     if history is not None and config.seasonal_period:
-        results = _seasonal_check(reference, current, config, history, results, windows)
+        results = _seasonal_check(reference, current, config, history, results, windows,
+                                  season_known)
 
     total = sum(r.weight for r in results if r.in_share)
     share = sum(r.weight for r in results if r.in_share and r.drifted) / total if total else 0.0
@@ -111,7 +115,8 @@ def _columns(history: Sequence[pd.DataFrame], start: int, stop: int,
 
 def _seasonal_check(reference: ReferenceProfile, current: pd.DataFrame, config: DriftConfig,
                     history: Sequence[pd.DataFrame], results: list[FeatureDrift],
-                    windows: dict[str, list[pd.Series]]) -> list[FeatureDrift]:
+                    windows: dict[str, list[pd.Series]],
+                    season_known: bool = True) -> list[FeatureDrift]:
     """Drifted against training and against the same period one cycle earlier, or not counted.
 
     The earlier period is the batch ``seasonal_period`` batches back (a windowed feature: the
@@ -122,10 +127,12 @@ def _seasonal_check(reference: ReferenceProfile, current: pd.DataFrame, config: 
     where = f"one cycle earlier ({period} batches back)"
     out = list(results)
     todo = [i for i, r in enumerate(results) if r.drifted and r.in_share]
-    if back < 0:
+    if back < 0 or not season_known:
+        why = f"no batch {where}" if back < 0 else \
+            f"the batch {where} is newer than the reference's data"
         for i in todo:
             out[i] = replace(out[i], seasonal=SEASONAL_UNAVAILABLE, note=join_notes(
-                out[i].note, f"no batch {where}: judged against training alone"))
+                out[i].note, f"{why}: judged against training alone"))
         return out
     again: dict[str, FeatureDrift] = {}
     plain = [results[i].feature for i in todo if not results[i].window]

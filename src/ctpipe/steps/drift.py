@@ -68,6 +68,7 @@ class _EarlierBatches(Sequence[pd.DataFrame]):
 
     def __init__(self, rt: Runtime, dates: list[dt.date]) -> None:
         self._rt, self._dates = rt, dates
+        self.dates = tuple(dates)
         self._read: dict[int, pd.DataFrame] = {}
 
     def __len__(self) -> int:
@@ -87,7 +88,7 @@ class _EarlierBatches(Sequence[pd.DataFrame]):
         return self._read[i]
 
 
-def earlier_batches(rt: Runtime, day: dt.date) -> Sequence[pd.DataFrame] | None:
+def earlier_batches(rt: Runtime, day: dt.date) -> _EarlierBatches | None:
     """The stored batches before ``day`` that the drift share may need, read lazily.
 
     A feature constant within the batch needs the last ``constant_window - 1``; the seasonal
@@ -120,7 +121,10 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                               attempts=recent_attempts(rt, day, seen_until),
                               trained_until=lineage.train_end or "")
 
-    report = detect_drift(champion.profile, batch, cfg.drift, earlier_batches(rt, day))
+    earlier = earlier_batches(rt, day)
+    report = detect_drift(champion.profile, batch, cfg.drift, earlier,
+                          season_known=_season_known(earlier, cfg.drift.seasonal_period,
+                                                     seen_until))
     predictions = champion.model.predict(batch)
     outputs = [_output_drift(rt, champion.outputs, PREDICTION, predictions)]
     summaries = {PREDICTION: _moved(champion.outputs, PREDICTION, predictions, binary=False)}
@@ -141,6 +145,14 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                                    needed=cfg.training.min_batches_after_drift))
     return DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                         tuple(cfg.drift.triggers))
+
+
+def _season_known(earlier: _EarlierBatches | None, period: int | None,
+                  seen_until: str) -> bool:
+    """Whether the batch one cycle back is data the champion was fitted on (or before it)."""
+    if earlier is None or not period or len(earlier.dates) < period:
+        return True
+    return earlier.dates[-period].isoformat() <= seen_until
 
 
 def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
@@ -165,10 +177,10 @@ def _train_batches(rt: Runtime, day: dt.date) -> list[dt.date] | None:
 
 
 def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:
-    """Retrain attempts recorded after ``since`` (the champion's data) and before ``day``,
+    """Retrain attempts recorded from ``since`` (the champion's data) on and before ``day``,
     newest first, back to the first one that was not rejected (what the cooldown needs)."""
     attempts: list[PastAttempt] = []
-    for d in reversed([d for d in rt.store.batch_dates() if since < d.isoformat()
+    for d in reversed([d for d in rt.store.batch_dates() if since <= d.isoformat()
                        and d < day]):
         record = rt.store.read_record(d)
         if record is None or not record.retrained:
