@@ -19,11 +19,13 @@ from ctpipe.decisions.retraining import (
     PastAttempt,
     RetrainHistory,
     after_drift,
+    awaiting_new_data,
     cooldown_batches,
     judge_performance,
     pool_labelled,
     retrain_history,
     retrain_reason,
+    seen_in_labels,
 )
 from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, bootstrap_metric
 from ctpipe.drift.performance import FAST_METRICS
@@ -225,6 +227,34 @@ def test_schedule_counts_from_the_last_attempt_not_the_training_window() -> None
     assert retrain_reason(report=_report(False), performance=None, history=history,
                           retrain_every=4).reason == \
         "scheduled: 4 batches since the champion's training window"
+
+
+def test_drift_waits_until_the_window_trains_on_batches_from_its_onset() -> None:
+    onset = dt.date(2026, 4, 1)
+    before = [dt.date(2026, 3, d) for d in range(10, 31)]
+    # Trained now, the challenger would never see the new regime: it would be rejected.
+    why = awaiting_new_data(onset=onset, train_batches=before, needed=1)
+    assert why == ("a challenger trained now would see 0 of the 1 labelled batch from the "
+                   "drift's onset (2026-04-01) on that training.min_batches_after_drift asks "
+                   "for: waiting for the new data")
+    assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=1) is None
+    assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=2) is not None
+    assert awaiting_new_data(onset=onset, train_batches=before, needed=0) is None
+    assert awaiting_new_data(onset=onset, train_batches=None, needed=1) is None  # too short
+    held = retrain_reason(report=_report(True), performance=None, awaiting=why)
+    assert held.reason is None and held.cooling.startswith("drift persists (data drift: ")
+    assert held.cooling.endswith("waiting for the new data")
+    # A due schedule still retrains; a cold start never waits.
+    due = retrain_reason(report=_report(True), performance=None, awaiting=why,
+                         history=RetrainHistory(since_training=9), retrain_every=5)
+    assert due.reason.startswith("scheduled: 9 batches") and due.cooling is None
+    assert retrain_reason(report=None, performance=None, awaiting=why).reason == COLD_START
+
+
+def test_label_evidence_is_only_a_configured_trigger_that_fired() -> None:
+    assert seen_in_labels(None, [LABEL_DRIFT], ("data", "label"))
+    assert not seen_in_labels(None, [LABEL_DRIFT], ("data", "performance"))
+    assert not seen_in_labels(None, [PREDICTION_DRIFT], ("prediction", "label"))
 
 
 def test_cooldown_doubles_up_to_the_longest() -> None:

@@ -241,10 +241,11 @@ class TrainingConfig(_Strict):
         12, ge=0, description="Longest cooldown in batches after consecutive rejections "
         "(default 12).")
     min_batches_after_drift: int = Field(
-        1, ge=0, description="Drift seen on a batch (data or prediction drift) retrains only "
-        "once the training part of the window holds this many labelled batches from the "
-        "drift's onset on: a challenger that never saw the new data is rejected, and the "
-        "rejection would start a cooldown (default 1; 0: retrain at once).")
+        1, ge=0, description="Drift retrains only once the training part of the window holds "
+        "this many labelled batches from the drift's onset on (the first batch of the current "
+        "run of drift, or the oldest pooled batch that showed performance or label drift): a "
+        "challenger that never saw the new data is rejected, and the rejection would start a "
+        "cooldown (default 1; 0: retrain at once).")
     drift_emphasis: float = Field(
         4.0, ge=1, description="A drift-triggered challenger weighs the rows of batches from "
         "the drift's onset on this many times more (on top of recency_half_life), so it "

@@ -333,7 +333,7 @@ def cooldown_batches(rejections: int, *, base: int, longest: int) -> int:
 
 def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None,
                       needed: int) -> str | None:
-    """Why drift seen on a batch should not retrain yet: a challenger trained now would hold
+    """Why drift should not retrain yet: a challenger trained now would hold
     fewer than ``needed`` labelled batches from the drift's ``onset`` on in its training part
     (``train_batches``; None: the window is too short, which training itself reports)."""
     if needed <= 0 or train_batches is None:
@@ -346,10 +346,10 @@ def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None
             "training.min_batches_after_drift asks for: waiting for the new data")
 
 
-def _seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[FeatureDrift],
-                    triggers: Collection[str]) -> bool:
-    """Drift whose evidence is already labelled (performance, label drift): no new data to
-    wait for."""
+def seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[FeatureDrift],
+                   triggers: Collection[str]) -> bool:
+    """Whether a configured trigger fired on labelled rows (performance or label drift): then
+    the drift began no later than the oldest pooled batch."""
     if "performance" in triggers and performance is not None and performance.drifted:
         return True
     return "label" in triggers and any(o.feature == "label" and o.drifted for o in outputs)
@@ -375,8 +375,8 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     ``report`` None means there is no champion to compare with: a cold start, never delayed.
     The schedule counts from the newest retrain attempt (else the champion's training window);
     drift after a rejected challenger waits ``cooldown_batches`` batches while the schedule,
-    if due, still retrains. ``awaiting`` (awaiting_new_data) holds back drift seen on the
-    batch alone until the window holds labelled batches from its onset on.
+    if due, still retrains. ``awaiting`` (awaiting_new_data) holds back drift until the window
+    holds labelled batches from its onset on.
     """
     if report is None:
         return RetrainCall(COLD_START)
@@ -392,7 +392,7 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
                      f"scheduled: {since} batches since the champion's training window")
     if not reasons:
         return RetrainCall(scheduled)
-    if awaiting is not None and not _seen_in_labels(performance, outputs, triggers):
+    if awaiting is not None:
         held = f"drift persists ({'; '.join(reasons)}) but {awaiting}"
         return RetrainCall(scheduled, None if scheduled else held)
     wait = cooldown_batches(history.rejections, base=rejection_cooldown,

@@ -23,6 +23,7 @@ from ctpipe.decisions.retraining import (
     pool_labelled,
     retrain_history,
     retrain_reason,
+    seen_in_labels,
 )
 from ctpipe.drift import (
     FeatureDrift,
@@ -134,14 +135,16 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         summaries[LABEL] = _moved(champion.outputs, LABEL, target.to_numpy(),
                                   binary=cfg.data.task == "binary")
     performance = check_performance(rt, champion, pooled, labelled, seen_until)
+    onset = drift_onset(rt, day, seen_until)
+    if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
+        onset = min(onset, min(pooled))  # the labelled evidence is that old
     call = retrain_reason(
         report=report, performance=performance, outputs=outputs,
         triggers=cfg.drift.triggers, summaries=summaries, history=history,
         retrain_every=cfg.training.retrain_every,
         rejection_cooldown=cfg.training.rejection_cooldown,
         max_rejection_cooldown=cfg.training.max_rejection_cooldown,
-        awaiting=awaiting_new_data(onset=drift_onset(rt, day, seen_until),
-                                   train_batches=_train_batches(rt, day),
+        awaiting=awaiting_new_data(onset=onset, train_batches=_train_batches(rt, day),
                                    needed=cfg.training.min_batches_after_drift))
     return DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                         tuple(cfg.drift.triggers))
