@@ -121,7 +121,16 @@ def test_clearly_better_model_passes_despite_tiny_noisy_slice() -> None:
 
 def test_large_significantly_worse_slice_still_vetoes() -> None:
     frame, chall, champ = _holdout(big_b_worse=True)
-    gated = gate_challenger(_demand(), _Fixed(chall), _Fixed(champ), frame)
+    cfg = _demand()
+    # The challenger is far better overall here: with the default slice_override_gain the veto
+    # would be overridden (tests/test_gating.py); this test is about the veto itself.
+    strict = cfg.model_copy(update={"gate": cfg.gate.model_copy(
+        update={"slice_override_gain": None})})
+    default = gate_challenger(cfg, _Fixed(chall), _Fixed(champ), frame).decision
+    assert default.passed
+    assert {j.comparison.key: j.verdict for j in default.slices}["lane=B"] == \
+        "overridden by the overall gain"
+    gated = gate_challenger(strict, _Fixed(chall), _Fixed(champ), frame)
     assert not gated.decision.passed
     assert next(c for c in gated.decision.checks if c.name == "beats_champion").passed
     (reason,) = gated.decision.reasons

@@ -4,6 +4,7 @@ from pydantic import ValidationError
 from ctpipe.config import GateConfig
 from ctpipe.decisions.gate import (
     NOT_SIGNIFICANT,
+    OVERRIDDEN,
     TOO_SMALL,
     VETO,
     WITHIN_TOLERANCE,
@@ -44,6 +45,22 @@ def test_significant_slice_regression_rejects_even_when_overall_better() -> None
         "no_slice_regression: significantly worse by more than 15% at 95% confidence: "
         "lane=A 0.3000 vs 0.2000 (-50.0%, upper bound -38.0%, 400 rows)"]
     assert [s.verdict for s in decision.slices] == [VETO, WITHIN_TOLERANCE]
+
+
+def test_a_much_better_challenger_overrides_a_slice_veto_and_says_so() -> None:
+    """After a shift the champion is the worse model for most rows: a slice it still serves
+    better must not keep it in place for everyone (gate.slice_override_gain, 25 %)."""
+    lane_a = SliceComparison("lane=A", 400, 0.30, 0.20, -0.50, lower=-0.62, upper=-0.38)
+    decision = decide(GATE, wape(0.20), wape(0.40), slices=[lane_a])  # 50 % better overall
+    assert decision.passed and [s.verdict for s in decision.slices] == [OVERRIDDEN]
+    detail = next(c.detail for c in decision.checks if c.name == "no_slice_regression")
+    assert detail == (
+        "significantly worse by more than 15% at 95% confidence but overridden, the challenger "
+        "being +50.0% better overall (gate.slice_override_gain 25%): lane=A 0.3000 vs 0.2000 "
+        "(-50.0%, upper bound -38.0%, 400 rows)")
+    strict = GATE.model_copy(update={"slice_override_gain": None})
+    assert not decide(strict, wape(0.20), wape(0.40), slices=[lane_a]).passed
+    assert not decide(GATE, wape(0.20), wape(0.26), slices=[lane_a]).passed  # 23 % better
 
 
 def test_noisy_or_tiny_slice_cannot_veto_a_clearly_better_model() -> None:

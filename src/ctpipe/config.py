@@ -301,6 +301,11 @@ class GateConfig(_Strict):
     slice_resamples: int = Field(
         300, ge=50, le=5000, description="Paired bootstrap resamples per slice that is worse "
         "than slice_tolerance (default 300); seeded, so a decision is reproducible.")
+    slice_override_gain: float | None = Field(
+        0.25, gt=0, description="A challenger at least this much better overall (relative "
+        "gain, default 25 %) is promoted although a slice is significantly worse: the champion "
+        "is then the worse model for most rows (typically after a shift); the gate check and "
+        "artifact name the overridden slices. null: a significantly worse slice always vetoes.")
 
 
 class PromotionConfig(_Strict):

@@ -3,7 +3,10 @@
 Slices are judged with significance: a slice vetoes only when the challenger is worse on it by
 more than ``gate.slice_tolerance`` AND the worsening is significant (the one-sided upper bound of
 the paired bootstrap interval of the slice's relative gain, at ``gate.slice_confidence``, is
-below 0). Slices that are too small to judge are listed, never a veto.
+below 0). Slices that are too small to judge are listed, never a veto. A challenger better
+overall by at least ``gate.slice_override_gain`` overrides a slice's veto (named in the check):
+after a shift the champion is the worse model for most rows, and keeping it for one slice's sake
+keeps it for everyone.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ VETO = "vetoes"
 WITHIN_TOLERANCE = "within tolerance"
 NOT_SIGNIFICANT = "not significant"
 TOO_SMALL = "too small to judge"
+OVERRIDDEN = "overridden by the overall gain"
 _LISTED = 8  # slices named per verdict in a check's detail; the artifact lists them all
 
 
@@ -35,7 +39,7 @@ class Check:
 @dataclass(frozen=True)
 class SliceJudgement:
     comparison: SliceComparison
-    verdict: str  # VETO, WITHIN_TOLERANCE, NOT_SIGNIFICANT or TOO_SMALL
+    verdict: str  # VETO, WITHIN_TOLERANCE, NOT_SIGNIFICANT, TOO_SMALL or OVERRIDDEN
 
     def to_dict(self) -> dict:
         return {**asdict(self.comparison), "verdict": self.verdict}
@@ -95,17 +99,24 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
             f"{name} {challenger.value:.4f} vs champion {champion.value:.4f}: relative gain "
             f"{gain:+.1%}, needs >= {gate.min_improvement:.1%}",
         ))
-        judged = tuple(SliceJudgement(s, judge_slice(gate, s)) for s in slices)
-        checks.append(_slice_check(gate, judged))
+        override = gate.slice_override_gain is not None and gain >= gate.slice_override_gain
+        judged = tuple(SliceJudgement(s, OVERRIDDEN if override and verdict == VETO
+                                      else verdict)
+                       for s in slices for verdict in (judge_slice(gate, s),))
+        checks.append(_slice_check(gate, judged, gain))
     return GateDecision(all(c.passed for c in checks), checks, judged)
 
 
-def _slice_check(gate: GateConfig, judged: Sequence[SliceJudgement]) -> Check:
+def _slice_check(gate: GateConfig, judged: Sequence[SliceJudgement], gain: float) -> Check:
     by = {v: [j.comparison for j in judged if j.verdict == v]
-          for v in (VETO, NOT_SIGNIFICANT, TOO_SMALL)}
+          for v in (VETO, NOT_SIGNIFICANT, TOO_SMALL, OVERRIDDEN)}
     rule = f"by more than {gate.slice_tolerance:.0%} at {gate.slice_confidence:.0%} confidence"
     parts = [f"significantly worse {rule}: " + _listed(by[VETO], _worse) if by[VETO]
              else f"no slice significantly worse {rule}"]
+    if by[OVERRIDDEN]:
+        parts = [f"significantly worse {rule} but overridden, the challenger being {gain:+.1%} "
+                 f"better overall (gate.slice_override_gain {gate.slice_override_gain:.0%}): "
+                 + _listed(by[OVERRIDDEN], _worse)]
     if by[NOT_SIGNIFICANT]:
         parts.append("worse but not significant: " + _listed(by[NOT_SIGNIFICANT], _worse))
     if by[TOO_SMALL]:
