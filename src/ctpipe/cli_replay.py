@@ -76,7 +76,9 @@ def _print_summary(report: dict) -> None:
     for name, result in report["use_cases"].items():
         s = summarize(result)
         if result.get("shift_day") is None:
-            typer.echo(f"{name}: no-shift control; {s['retrains']} retrains "
+            kind = f"scenario {result['scenario']}" if result.get("scenario") \
+                else "no-shift control"
+            typer.echo(f"{name}: {kind} (no change event); {s['retrains']} retrains "
                        f"(cold start included), {s['promotions']} promotions")
             continue
         better = "higher" if result["higher_is_better"] else "lower"
@@ -235,7 +237,7 @@ def demo(
     """Simulate the reference cases and backtest them; print, and write JSON and a PNG."""
     root = settings.configure_environment()
     from ctpipe import backtest as bt
-    from ctpipe.simulate import SCENARIO_USE_CASES
+    from ctpipe.simulate import CHANGELESS_SCENARIOS, SCENARIO_USE_CASES
 
     _check_scenario(use_cases or [], scenario)
     names = use_cases or [n for n in REFERENCE_CASES if n in SCENARIO_USE_CASES[scenario]]
@@ -254,10 +256,11 @@ def demo(
         bt.reset(ws)
         bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
                                seed=seed, scenario=scenario)
-    # The scenario's shift is the demo's known change event.
-    changes = [] if shift is None else [(bt.DEFAULT_START + dt.timedelta(days=shift)).isoformat()]
-    report = _run_backtests([(ws, shift, changes) for ws in workspaces], schedules,
-                            scenario=None if shift is None else scenario)
+    # The scenario's shift is the demo's known change event; "none" and "seasonal" have none.
+    event = None if shift is None or scenario in CHANGELESS_SCENARIOS else shift
+    changes = [] if event is None else [(bt.DEFAULT_START + dt.timedelta(days=event)).isoformat()]
+    report = _run_backtests([(ws, event, changes) for ws in workspaces], schedules,
+                            scenario=None if shift is None and scenario == "shift" else scenario)
     _print_summary(report)
     _write_outputs(report, json_path, png)
 

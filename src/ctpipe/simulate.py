@@ -75,7 +75,7 @@ from ctpipe.simulate_common import CONTROL, ID_STRIDE, DayPlan
 from ctpipe.simulate_demand import COMMODITIES, LANES, demand_day, holiday_for
 from ctpipe.simulate_fraud import CATEGORIES, CHANNELS, JURISDICTIONS, fraud_day
 
-__all__ = ["CATEGORIES", "CHANNELS", "COMMODITIES", "DEFAULT_CAMPAIGN_DAYS",
+__all__ = ["CATEGORIES", "CHANGELESS_SCENARIOS", "CHANNELS", "COMMODITIES", "DEFAULT_CAMPAIGN_DAYS",
            "DEFAULT_RAMP_DAYS", "DEFAULT_ROWS", "JURISDICTIONS", "LANES", "SCENARIOS",
            "SCENARIO_USE_CASES", "SEASONAL_PERIOD", "USE_CASES", "check_scenario",
            "generate_day", "holiday_for", "shift_intensity"]
@@ -83,6 +83,8 @@ __all__ = ["CATEGORIES", "CHANNELS", "COMMODITIES", "DEFAULT_CAMPAIGN_DAYS",
 USE_CASES = ("demand", "fraud")
 SCENARIOS = ("shift", "none", "gradual", "seasonal", "covariate", "concept", "bad-promotion")
 SCENARIO_USE_CASES = {name: USE_CASES for name in SCENARIOS} | {"bad-promotion": ("fraud",)}
+# Scenarios without a change date: a replay reports no change event for them.
+CHANGELESS_SCENARIOS = ("none", "seasonal")
 DEFAULT_CAMPAIGN_DAYS = 6  # length of the bad-promotion campaign, in daily batches
 DEFAULT_RAMP_DAYS = 10  # batches over which "gradual" phases the shift in
 SEASONAL_PERIOD = 7  # batches per cycle of "seasonal" (drift.seasonal_period to match)
