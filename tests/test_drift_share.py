@@ -324,3 +324,29 @@ def test_demand_config_sees_the_reference_shift_on_its_first_day_and_no_false_al
     # Without the weights, the windowed day-level features dilute the share below 0.5.
     unweighted = cfg.drift.model_copy(update={"weights": {}})
     assert not detect_drift(profile, days[shift], unweighted, days[:shift]).dataset_drift
+
+
+def test_the_batch_one_cycle_back_explains_the_season_only_if_it_was_not_drift() -> None:
+    """Newer than the champion's data, the batch a cycle back still explains a recurring
+    pattern when its own cycle saw no drift; a lasting shift (that batch was drift) keeps
+    counting."""
+    from types import SimpleNamespace
+
+    from ctpipe.records import CycleRecord
+    from ctpipe.steps.drift import _EarlierBatches, _season_known
+
+    days = [dt.date(2026, 4, 1) + dt.timedelta(days=i) for i in range(14)]
+    records = {d: CycleRecord("demand", d.isoformat(), validation_passed=True,
+                              drift_detected=d >= dt.date(2026, 4, 8)) for d in days}
+    rt = SimpleNamespace(store=SimpleNamespace(read_record=records.get))
+    seen_until = "2026-03-31"  # the champion's data ends before every one of these batches
+
+    def known(upto: int) -> bool:
+        return _season_known(rt, _EarlierBatches(rt, days[:upto]), 7, seen_until)
+
+    assert known(8)  # one cycle back: 04-02, judged free of drift: the season explains
+    assert not known(14)  # one cycle back: 04-08, itself drift: nothing explained away
+    records.pop(days[1])
+    assert not known(8)  # no record of that batch: it cannot vouch for the season
+    assert _season_known(rt, _EarlierBatches(rt, days[:8]), 7, "2026-04-30")  # trained on it
+    assert _season_known(rt, _EarlierBatches(rt, days[:3]), 7, seen_until)  # no batch back

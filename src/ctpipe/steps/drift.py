@@ -124,7 +124,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
 
     earlier = earlier_batches(rt, day)
     report = detect_drift(champion.profile, batch, cfg.drift, earlier,
-                          season_known=_season_known(earlier, cfg.drift.seasonal_period,
+                          season_known=_season_known(rt, earlier, cfg.drift.seasonal_period,
                                                      seen_until))
     predictions = champion.model.predict(batch)
     outputs = [_output_drift(rt, champion.outputs, PREDICTION, predictions)]
@@ -150,12 +150,18 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                         tuple(cfg.drift.triggers))
 
 
-def _season_known(earlier: _EarlierBatches | None, period: int | None,
+def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,
                   seen_until: str) -> bool:
-    """Whether the batch one cycle back is data the champion was fitted on (or before it)."""
+    """Whether the batch one cycle back may explain a change as the season: data the champion
+    was fitted on, or a later batch its own cycle judged free of drift. A batch that was
+    itself drift (a lasting shift a cycle old) explains nothing."""
     if earlier is None or not period or len(earlier.dates) < period:
         return True
-    return earlier.dates[-period].isoformat() <= seen_until
+    back = earlier.dates[-period]
+    if back.isoformat() <= seen_until:
+        return True
+    record = rt.store.read_record(back)
+    return record is not None and record.validation_passed and not record.drift_detected
 
 
 def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
