@@ -301,14 +301,16 @@ def test_earlier_batches_reads_lazily_through_the_store() -> None:
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(40)]
     store = _Store(days)
     today = days[30]
-    batches = earlier_batches(_runtime(store), today)
+    # The window alone (the reference config also sets a seasonal period, checked below).
+    batches = earlier_batches(_runtime(store, seasonal_period=None), today)
     assert batches is not None and len(batches) == 13 and store.reads == []
     batches[-1]
     batches[-1]
     assert store.reads == [days[29]]  # read once, kept
     seasonal = earlier_batches(_runtime(store, seasonal_period=7), today)
     assert seasonal is not None and len(seasonal) == 20
-    assert earlier_batches(_runtime(store, constant_window=None), today) is None
+    assert earlier_batches(_runtime(store, constant_window=None, seasonal_period=None),
+                           today) is None
 
 
 def test_demand_config_sees_the_reference_shift_on_its_first_day_and_no_false_alarm() -> None:

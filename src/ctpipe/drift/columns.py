@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ctpipe.categories import category_key
+
 NULL_KEY = "<null>"
 """Key under which a categorical column's missing values are counted in a profile."""
 
@@ -101,14 +103,7 @@ def _category_key(value: object) -> str:
     missing = pd.isna(value)
     if isinstance(missing, bool | np.bool_) and missing:
         return NULL_KEY
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, np.integer):
-        return str(int(value))
-    # An integer code column turns float when it has a missing value: 7.0 and 7 are one category.
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+    return category_key(value)
 
 
 def run_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from ctpipe.categories import category_key
 from ctpipe.config import UseCaseConfig
 from ctpipe.validation.spec import SEEN, Spec, apply_severity, load_gx, rule_severity
 
@@ -59,18 +59,6 @@ NONE_LEARNED = LearnedSchema(None)  # no champion yet: nothing learned
 def checked_columns(config: UseCaseConfig) -> list[str]:
     """Categorical features rule seen_in_training applies to (not ignored by the config)."""
     return [c for c in config.features.categorical if rule_severity(config, SEEN, c)]
-
-
-def category_key(value: Any) -> str:
-    """A value as the drift profile names its category (drift.columns._category_key)."""
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, np.integer):
-        return str(int(value))
-    # An integer code column turns float when it has a missing value: 7.0 and 7 are one category.
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def as_category_text(values: pd.Series) -> pd.Series:
