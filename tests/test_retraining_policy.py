@@ -8,6 +8,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
@@ -313,3 +314,19 @@ def test_config_rules_for_the_policy_settings() -> None:
     with pytest.raises(ValidationError, match=r"max_rejection_cooldown \(2\) must be >= "
                        r"rejection_cooldown \(3\)"):
         TrainingConfig(max_rejection_cooldown=2)
+
+
+def test_drift_emphasis_weighs_the_batches_from_the_onset() -> None:
+    from ctpipe.config import load_config
+    from ctpipe.training import sample_weights
+
+    cfg = load_config("demand")  # recency_half_life 5, drift_emphasis 4 (the default)
+    keys = pd.Series(["2026-03-30", "2026-03-31", "2026-04-01", "2026-04-02"])
+    recency = sample_weights(keys, cfg)
+    assert recency is not None and recency[-1] == 1.0 and recency[0] < recency[1] < 1.0
+    weighted = sample_weights(keys, cfg, "2026-04-01")
+    assert np.allclose(weighted, recency * np.array([1, 1, 4, 4]))
+    assert np.array_equal(sample_weights(keys, cfg, "2026-05-01"), recency)  # none emphasised
+    flat = cfg.model_copy(update={"training": cfg.training.model_copy(
+        update={"recency_half_life": None, "drift_emphasis": 1.0})})
+    assert sample_weights(keys, flat, "2026-04-01") is None
