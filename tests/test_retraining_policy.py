@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from ctpipe.config import DriftConfig, TrainingConfig
+from ctpipe.config import DriftConfig, TrainingConfig, UseCaseConfig, repo_configs_dir
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import (
     COLD_START,
@@ -22,6 +24,7 @@ from ctpipe.decisions.retraining import (
     after_drift,
     awaiting_new_data,
     cooldown_batches,
+    follow_up,
     judge_performance,
     pool_labelled,
     retrain_history,
@@ -31,6 +34,9 @@ from ctpipe.decisions.retraining import (
 from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, bootstrap_metric
 from ctpipe.drift.performance import FAST_METRICS
 from ctpipe.metrics import get_metric, roc_auc, wape
+from ctpipe.records import CycleRecord
+from ctpipe.steps.drift import drift_onset
+from tests.fakes import MemoryStore
 
 DAY = dt.date(2026, 3, 20)
 BASELINE_AUC = 0.75  # a score with signal 0.95 sd between classes has ROC-AUC ~0.75
@@ -250,6 +256,61 @@ def test_drift_waits_until_the_window_trains_on_batches_from_its_onset() -> None
                          history=RetrainHistory(since_training=9), retrain_every=5)
     assert due.reason.startswith("scheduled: 9 batches") and due.cooling is None
     assert retrain_reason(report=None, performance=None, awaiting=why).reason == COLD_START
+
+
+def test_follow_ups_retrain_as_the_new_data_doubles_until_enough() -> None:
+    onset = dt.date(2026, 4, 1)
+
+    def due(seen: int, available: int, *, until: int = 8) -> bool:
+        return follow_up(onset=onset, seen=seen, available=available, until=until) is not None
+
+    # The newest challenger saw 1 batch of the new regime: again at 2, 4, then 8 (the cap),
+    # promoted or rejected alike, so a noisy rejection cannot freeze a half-learned champion.
+    assert not due(1, 1) and due(1, 2) and not due(2, 3) and due(2, 4) and due(4, 8)
+    assert due(5, 8) and not due(5, 7)  # the cap: twice 5 is more than 8
+    assert not due(8, 16)  # an attempt saw enough: no more follow-ups
+    assert not due(1, 2, until=0) and not due(0, 2)
+    assert follow_up(onset=None, seen=1, available=2, until=8) is None
+    why = follow_up(onset=onset, seen=1, available=2, until=8)
+    assert why == ("follow-up after drift: the newest challenger learned the change since "
+                   "2026-04-01 from 1 labelled batch; one trained now sees 2 "
+                   "(training.follow_up_until 8)")
+    # Retrains like a due schedule: without drift, and through a cooldown.
+    assert retrain_reason(report=_report(False), performance=None, follow=why).reason == why
+    assert retrain_reason(report=_report(False), performance=None).reason is None
+    cooling = retrain_reason(
+        report=_report(True), performance=None, follow=why, rejection_cooldown=3,
+        max_rejection_cooldown=12,
+        history=RetrainHistory(2, 1, PastAttempt(dt.date(2026, 4, 3), 3, True), 1))
+    assert cooling.reason == why and cooling.cooling is None
+
+
+def test_the_onset_is_the_oldest_labelled_evidence_of_the_run_of_drift() -> None:
+    config = UseCaseConfig.model_validate(yaml.safe_load(
+        (repo_configs_dir() / "demand.yaml").read_text()))
+    store = MemoryStore(config)
+    days = _days(8, dt.date(2026, 4, 1))
+    for d in days:
+        store.batches[d] = pd.DataFrame({"x": [0.0]})
+    rt = SimpleNamespace(store=store)
+
+    def record(d: dt.date, drifted: bool, onset: dt.date | None = None) -> None:
+        store.write_record(CycleRecord(use_case="demand", batch_date=d.isoformat(),
+                                       drift_detected=drifted,
+                                       drift_onset=onset.isoformat() if onset else None))
+
+    record(days[0], False)
+    # Day 2 saw performance drift on day 1's labels: the drift began on day 1.
+    record(days[1], True, days[0])
+    record(days[2], True, days[2])
+    assert drift_onset(rt, days[3], "") == days[0]
+    # A batch without drift ends the run; records written before onsets were kept count as
+    # their own batch; nothing at or before the champion's data counts.
+    record(days[3], False)
+    record(days[4], True)
+    assert drift_onset(rt, days[5], "") == days[4]
+    assert drift_onset(rt, days[3], days[1].isoformat()) == days[2]
+    assert drift_onset(rt, days[6], "") == days[6]  # day 6 has no record: no run of drift
 
 
 def test_label_evidence_is_only_a_configured_trigger_that_fired() -> None:

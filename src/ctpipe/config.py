@@ -250,6 +250,11 @@ class TrainingConfig(_Strict):
         4.0, ge=1, description="A drift-triggered challenger weighs the rows of batches from "
         "the drift's onset on this many times more (on top of recency_half_life), so it "
         "learns the new regime from its first batches (default 4; 1: no emphasis).")
+    follow_up_until: int = Field(
+        8, ge=0, description="A champion promoted after drift learned the change from few "
+        "batches: retrain it each time the labelled batches from the drift's onset double "
+        "(2, 4, 8, ...) until it has learned from this many, still behind the gate and with "
+        "the same emphasis; a rejected follow-up ends them (default 8; 0: no follow-ups).")
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     seed: int = 7
 

@@ -240,6 +240,8 @@ class DriftVerdict:
     outputs: tuple[FeatureDrift, ...] = field(default_factory=tuple)  # prediction, label drift
     cooling: str | None = None  # drift that would retrain, held back after a rejection
     triggers: tuple[str, ...] = DEFAULT_TRIGGERS
+    onset: dt.date | None = None  # where the drift began (None: no drift)
+    emphasis_from: dt.date | None = None  # the onset a retrain now weighs up (see follow_up)
 
     @property
     def drift_detected(self) -> bool:
@@ -346,6 +348,24 @@ def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None
             "training.min_batches_after_drift asks for: waiting for the new data")
 
 
+def follow_up(*, onset: dt.date | None, seen: int, available: int,
+              until: int) -> str | None:
+    """Why to retrain a champion promoted after drift again (None: no follow-up due).
+
+    The champion weighs up the change since ``onset``; the newest retrain attempt (promoted
+    or rejected) trained on ``seen`` labelled batches from it, a challenger trained now would
+    see ``available``. Due each time that doubles (capped at ``until``) until an attempt has
+    seen ``until``: at most log2(until) follow-ups per change, whatever the gate decides.
+    """
+    if onset is None or until <= 0 or seen <= 0 or seen >= until:
+        return None
+    if available < min(2 * seen, until):
+        return None
+    return (f"follow-up after drift: the newest challenger learned the change since {onset} "
+            f"from {seen} labelled batch{'es' if seen != 1 else ''}; one trained now sees "
+            f"{available} (training.follow_up_until {until})")
+
+
 def seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[FeatureDrift],
                    triggers: Collection[str]) -> bool:
     """Whether a configured trigger fired on labelled rows (performance or label drift): then
@@ -369,14 +389,15 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
                    summaries: Mapping[str, str] | None = None,
                    history: RetrainHistory | None = None, retrain_every: int | None = None,
                    rejection_cooldown: int = 0, max_rejection_cooldown: int = 0,
-                   awaiting: str | None = None) -> RetrainCall:
+                   awaiting: str | None = None, follow: str | None = None) -> RetrainCall:
     """Why to retrain, in words, or why not although drift persists.
 
     ``report`` None means there is no champion to compare with: a cold start, never delayed.
     The schedule counts from the newest retrain attempt (else the champion's training window);
     drift after a rejected challenger waits ``cooldown_batches`` batches while the schedule,
     if due, still retrains. ``awaiting`` (awaiting_new_data) holds back drift until the window
-    holds labelled batches from its onset on.
+    holds labelled batches from its onset on. ``follow`` (follow_up) retrains like a due
+    schedule.
     """
     if report is None:
         return RetrainCall(COLD_START)
@@ -390,6 +411,7 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
         scheduled = (f"scheduled: {since} batches since the last retrain attempt "
                      f"({last.batch_date})" if last is not None else
                      f"scheduled: {since} batches since the champion's training window")
+    scheduled = scheduled or follow
     if not reasons:
         return RetrainCall(scheduled)
     if awaiting is not None:

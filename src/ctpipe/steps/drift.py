@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import overload
 
@@ -19,6 +20,7 @@ from ctpipe.decisions.retraining import (
     PerformanceCheck,
     awaiting_new_data,
     cannot_judge_performance,
+    follow_up,
     judge_performance,
     pool_labelled,
     retrain_history,
@@ -138,16 +140,27 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     onset = drift_onset(rt, day, seen_until)
     if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
         onset = min(onset, min(pooled))  # the labelled evidence is that old
+    train_batches = _train_batches(rt, day)
+    learned = dt.date.fromisoformat(lineage.emphasis_from) if lineage.emphasis_from else None
+    follow = follow_up(
+        onset=learned, seen=_seen_since(rt, history.last_attempt, learned),
+        available=sum(d >= learned for d in train_batches or ()) if learned else 0,
+        until=cfg.training.follow_up_until)
     call = retrain_reason(
         report=report, performance=performance, outputs=outputs,
         triggers=cfg.drift.triggers, summaries=summaries, history=history,
         retrain_every=cfg.training.retrain_every,
         rejection_cooldown=cfg.training.rejection_cooldown,
         max_rejection_cooldown=cfg.training.max_rejection_cooldown,
-        awaiting=awaiting_new_data(onset=onset, train_batches=_train_batches(rt, day),
-                                   needed=cfg.training.min_batches_after_drift))
-    return DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
-                        tuple(cfg.drift.triggers))
+        awaiting=awaiting_new_data(onset=onset, train_batches=train_batches,
+                                   needed=cfg.training.min_batches_after_drift),
+        follow=follow)
+    verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
+                           tuple(cfg.drift.triggers))
+    drifted = onset if verdict.drift_detected else None
+    # A follow-up keeps weighing up the change its champion learned; drift its own onset.
+    emphasis = learned if follow and call.reason == follow else drifted
+    return replace(verdict, onset=drifted, emphasis_from=emphasis)
 
 
 def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,
@@ -165,16 +178,25 @@ def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | No
 
 
 def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
-    """Where the drift that ``day`` continues began: the earliest of the consecutive batches
-    before ``day`` whose cycle saw drift (after the champion's data), else ``day`` itself."""
+    """Where the drift that ``day`` continues began: the earliest onset recorded by the
+    consecutive batches before ``day`` whose cycle saw drift (after the champion's data;
+    labelled evidence can be older than its batch), else ``day`` itself."""
     onset = day
     for d in reversed([d for d in rt.store.batch_dates() if seen_until < d.isoformat()
                        and d < day]):
         record = rt.store.read_record(d)
         if record is None or not record.drift_detected:
             break
-        onset = d
+        onset = min(onset, d, dt.date.fromisoformat(record.drift_onset)
+                    if record.drift_onset else d)
     return onset
+
+
+def _seen_since(rt: Runtime, last: PastAttempt | None, onset: dt.date | None) -> int:
+    """Labelled batches from ``onset`` on that the newest retrain attempt trained on."""
+    if last is None or onset is None:
+        return 0
+    return sum(d >= onset for d in _train_batches(rt, last.batch_date) or ())
 
 
 def _train_batches(rt: Runtime, day: dt.date) -> list[dt.date] | None:

@@ -1,0 +1,92 @@
+"""After a drift-triggered promotion the champion has learned the change from one batch; the
+cycle retrains it again as the labelled batches from the drift's onset double (follow-ups),
+weighing up the same onset, and stops once an attempt has seen training.follow_up_until.
+
+The real cycle (validation, drift, LightGBM, gate) over in-memory ports, on the demand stream
+with its abrupt shift."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+
+from ctpipe.config import UseCaseConfig, repo_configs_dir
+from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.simulate import generate_day
+from ctpipe.steps.cycle import run_cycle
+from ctpipe.steps.ports import Runtime
+from tests.fakes import MemoryRegistry, MemoryStore
+
+START = dt.date(2026, 3, 2)
+SHIFT = 12
+DAYS = 24
+
+
+def day(i: int) -> dt.date:
+    return START + dt.timedelta(days=i)
+
+
+def _config(follow_up_until: int) -> UseCaseConfig:
+    raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
+    raw["training"].update({"window": 8, "holdout": 1, "min_train_rows": 200,
+                            "follow_up_until": follow_up_until,
+                            "params": {"n_estimators": 60, "learning_rate": 0.1,
+                                       "num_leaves": 15, "min_child_samples": 20}})
+    return UseCaseConfig.model_validate(raw)
+
+
+def _replay(follow_up_until: int) -> tuple[MemoryStore, MemoryRegistry]:
+    config = _config(follow_up_until)
+    store = MemoryStore(config)
+    for i in range(DAYS):
+        store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=SHIFT, seed=7))
+    models = MemoryRegistry(config.registered_model)
+    rt = Runtime(config=config, model_name=config.registered_model, store=store,
+                 models=models, publish=lambda decision: None, replay=True,
+                 ask_approval=lambda request: None)
+    for i in range(8, DAYS):
+        run_cycle(rt, day(i), explicit_date=True)
+    return store, models
+
+
+def _retrains(store: MemoryStore) -> dict[int, tuple[str, str | None]]:
+    """Day index -> (retrain reason, the onset its challenger weighed up), after cold start."""
+    out = {}
+    for i in range(9, DAYS):
+        record = store.read_record(day(i))
+        if record is not None and record.retrained:
+            out[i] = (record.retrain_reason or "", record.emphasis_from)
+    return out
+
+
+@pytest.mark.slow
+def test_follow_ups_retrain_as_the_new_batches_double_then_stop() -> None:
+    store, models = _replay(follow_up_until=4)
+    retrains = _retrains(store)
+    onset = day(SHIFT).isoformat()
+    # label_delay 1 and holdout 1: the training part first holds the shift's batch two
+    # batches after it. Then follow-ups when 2 and 4 batches from the onset are trainable.
+    assert sorted(retrains) == [SHIFT + 2, SHIFT + 3, SHIFT + 5], retrains
+    first_reason, first_onset = retrains[SHIFT + 2]
+    assert "drift" in first_reason and not first_reason.startswith("follow-up"), first_reason
+    assert first_onset == onset
+    # The drift was first seen in the shift batch's labels (or its data): its onset, recorded.
+    seen = [store.read_record(day(i)) for i in range(SHIFT, SHIFT + 2)]
+    assert {r.drift_onset for r in seen if r.drift_detected} == {onset}
+    for i, learned in ((SHIFT + 3, 1), (SHIFT + 5, 2)):
+        reason, emphasis = retrains[i]
+        assert reason.startswith("follow-up after drift: the newest challenger learned the "
+                                 f"change since {onset} from {learned} labelled batch"), reason
+        assert emphasis == onset
+    assert store.read_record(day(SHIFT + 2)).status is CycleStatus.PROMOTED
+    # Every version trained from the shift on weighs it up, as its lineage says.
+    after = [v for v in models.versions() if v.lineage.batch_date >= day(SHIFT).isoformat()]
+    assert len(after) == 3 and {v.lineage.emphasis_from for v in after} == {onset}
+
+
+@pytest.mark.slow
+def test_no_follow_ups_when_turned_off() -> None:
+    store, _ = _replay(follow_up_until=0)
+    assert sorted(_retrains(store)) == [SHIFT + 2]
