@@ -28,17 +28,19 @@ def day(i: int) -> dt.date:
     return START + dt.timedelta(days=i)
 
 
-def _config(follow_up_until: int) -> UseCaseConfig:
+def _config(follow_up_until: int, drift_emphasis: float) -> UseCaseConfig:
     raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
     raw["training"].update({"window": 8, "holdout": 1, "min_train_rows": 200,
                             "follow_up_until": follow_up_until,
+                            "drift_emphasis": drift_emphasis,
                             "params": {"n_estimators": 60, "learning_rate": 0.1,
                                        "num_leaves": 15, "min_child_samples": 20}})
     return UseCaseConfig.model_validate(raw)
 
 
-def _replay(follow_up_until: int) -> tuple[MemoryStore, MemoryRegistry]:
-    config = _config(follow_up_until)
+def _replay(follow_up_until: int,
+            drift_emphasis: float = 4.0) -> tuple[MemoryStore, MemoryRegistry]:
+    config = _config(follow_up_until, drift_emphasis)
     store = MemoryStore(config)
     for i in range(DAYS):
         store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=SHIFT, seed=7))
@@ -52,12 +54,12 @@ def _replay(follow_up_until: int) -> tuple[MemoryStore, MemoryRegistry]:
 
 
 def _retrains(store: MemoryStore) -> dict[int, tuple[str, str | None]]:
-    """Day index -> (retrain reason, the onset its challenger weighed up), after cold start."""
+    """Day index -> (retrain reason, the change's onset it learns), after the cold start."""
     out = {}
     for i in range(9, DAYS):
         record = store.read_record(day(i))
         if record is not None and record.retrained:
-            out[i] = (record.retrain_reason or "", record.emphasis_from)
+            out[i] = (record.retrain_reason or "", record.change_onset)
     return out
 
 
@@ -81,9 +83,19 @@ def test_follow_ups_retrain_as_the_new_batches_double_then_stop() -> None:
                                  f"change since {onset} from {learned} labelled batch"), reason
         assert emphasis == onset
     assert store.read_record(day(SHIFT + 2)).status is CycleStatus.PROMOTED
-    # Every version trained from the shift on weighs it up, as its lineage says.
+    # Every version trained from the shift on learned it and weighed it up, as its lineage says.
     after = [v for v in models.versions() if v.lineage.batch_date >= day(SHIFT).isoformat()]
-    assert len(after) == 3 and {v.lineage.emphasis_from for v in after} == {onset}
+    assert len(after) == 3
+    assert {(v.lineage.change_onset, v.lineage.emphasis_from) for v in after} == {(onset, onset)}
+
+
+@pytest.mark.slow
+def test_follow_ups_do_not_need_the_emphasis() -> None:
+    store, models = _replay(follow_up_until=4, drift_emphasis=1.0)
+    assert sorted(_retrains(store)) == [SHIFT + 2, SHIFT + 3, SHIFT + 5]
+    after = [v for v in models.versions() if v.lineage.batch_date >= day(SHIFT).isoformat()]
+    onset = day(SHIFT).isoformat()
+    assert {(v.lineage.change_onset, v.lineage.emphasis_from) for v in after} == {(onset, None)}
 
 
 @pytest.mark.slow

@@ -253,8 +253,9 @@ class TrainingConfig(_Strict):
     follow_up_until: int = Field(
         8, ge=0, description="A champion promoted after drift learned the change from few "
         "batches: retrain it each time the labelled batches from the drift's onset double "
-        "(2, 4, 8, ...) until it has learned from this many, still behind the gate and with "
-        "the same emphasis; a rejected follow-up ends them (default 8; 0: no follow-ups).")
+        "(2, 4, 8, ...), counted from the newest attempt, promoted or rejected, until an "
+        "attempt has seen this many; behind the same gate, with the same emphasis "
+        "(default 8; 0: no follow-ups).")
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     seed: int = 7
 

@@ -32,6 +32,9 @@ class Lineage:
     train_rows: str | None = None
     # Batches from here on weighed training.drift_emphasis times more (a drift's onset).
     emphasis_from: str | None = None
+    # The drift's onset when the training part held batches from it (after drift and for
+    # follow-ups, whatever training.drift_emphasis): the change this version learned.
+    change_onset: str | None = None
     data_fingerprint: str | None = None
     config_hash: str | None = None
     code_version: str | None = None

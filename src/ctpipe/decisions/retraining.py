@@ -241,7 +241,7 @@ class DriftVerdict:
     cooling: str | None = None  # drift that would retrain, held back after a rejection
     triggers: tuple[str, ...] = DEFAULT_TRIGGERS
     onset: dt.date | None = None  # where the drift began (None: no drift)
-    emphasis_from: dt.date | None = None  # the onset a retrain now weighs up (see follow_up)
+    change_onset: dt.date | None = None  # the change a retrain now learns (see follow_up)
 
     @property
     def drift_detected(self) -> bool:

@@ -76,7 +76,7 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     verdict = rt.step("detect-drift", drift.assess_drift, rt, day, checked.batch, champion)
     record.drift_detected = verdict.drift_detected
     record.drift_onset = verdict.onset.isoformat() if verdict.onset else None
-    record.emphasis_from = verdict.emphasis_from.isoformat() if verdict.emphasis_from else None
+    record.change_onset = verdict.change_onset.isoformat() if verdict.change_onset else None
     # A dict whenever there is a champion: judged, or why it could not judge ("judged": false).
     record.performance_drift = verdict.performance.to_dict() if verdict.performance else None
     record.output_drift = [o.to_record() for o in verdict.outputs]

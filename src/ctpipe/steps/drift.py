@@ -141,7 +141,8 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
         onset = min(onset, min(pooled))  # the labelled evidence is that old
     train_batches = _train_batches(rt, day)
-    learned = dt.date.fromisoformat(lineage.emphasis_from) if lineage.emphasis_from else None
+    learned_from = lineage.change_onset or lineage.emphasis_from  # the latter: older versions
+    learned = dt.date.fromisoformat(learned_from) if learned_from else None
     follow = follow_up(
         onset=learned, seen=_seen_since(rt, history.last_attempt, learned),
         available=sum(d >= learned for d in train_batches or ()) if learned else 0,
@@ -159,8 +160,8 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None
     # A follow-up keeps weighing up the change its champion learned; drift its own onset.
-    emphasis = learned if follow and call.reason == follow else drifted
-    return replace(verdict, onset=drifted, emphasis_from=emphasis)
+    change = learned if follow and call.reason == follow else drifted
+    return replace(verdict, onset=drifted, change_onset=change)
 
 
 def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,

@@ -87,7 +87,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
         return None
     record.retrain_reason = reason
     # A challenger after drift learns the new regime from its first batches: they weigh more.
-    onset = dt.date.fromisoformat(record.emphasis_from) if record.emphasis_from else \
+    onset = dt.date.fromisoformat(record.change_onset) if record.change_onset else \
         drift_onset(rt, day, champion.info.lineage.seen_until) if champion else None
     candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress, onset)
     record.retrained = True

@@ -40,6 +40,7 @@ class Candidate:
     train_rows: int
     fingerprint: str
     emphasis_from: str | None = None  # a drift's onset, when a batch of the window is from it
+    change_onset: str | None = None  # the same onset, whether or not it was weighed up
 
 
 def window_problem(rt: Runtime, day: dt.date) -> str | None:
@@ -71,11 +72,11 @@ def train_candidate(rt: Runtime, day: dt.date,
                         emphasis_from.isoformat() if emphasis_from else None)
     profile = build_profile(train, cfg.features.numeric, cfg.features.categorical)
     outputs = outputs_profile(cfg.data.task, model.predict(train), train[cfg.data.target])
-    emphasised = emphasis_from is not None and cfg.training.drift_emphasis != 1.0 \
-        and any(d >= emphasis_from for d in split.train)
+    learned = emphasis_from is not None and any(d >= emphasis_from for d in split.train)
+    onset = emphasis_from.isoformat() if learned and emphasis_from else None
     return Candidate(model, profile, outputs, split, holdout, len(train),
                      data_fingerprint(train),
-                     emphasis_from.isoformat() if emphasised and emphasis_from else None)
+                     onset if cfg.training.drift_emphasis != 1.0 else None, onset)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
         holdout_start=cand.split.holdout[0].isoformat(),
         holdout_end=cand.split.holdout[-1].isoformat(),
         train_rows=str(cand.train_rows), emphasis_from=cand.emphasis_from,
+        change_onset=cand.change_onset,
         data_fingerprint=cand.fingerprint,
         config_hash=rt.config.config_hash, metric_name=challenger.metric,
         holdout_metric=f"{challenger.value:.6f}", retrain_reason=reason or "",
