@@ -16,7 +16,10 @@ from ctpipe.config import UseCaseConfig, repo_configs_dir
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.simulate import generate_day
 from ctpipe.steps.cycle import run_cycle
+from ctpipe.steps.drift import RETRAIN_LABEL
 from ctpipe.steps.ports import Runtime
+from ctpipe.steps.retrain import run_retrain
+from ctpipe.trace import Decision
 from tests.fakes import MemoryRegistry, MemoryStore
 
 START = dt.date(2026, 3, 2)
@@ -28,28 +31,41 @@ def day(i: int) -> dt.date:
     return START + dt.timedelta(days=i)
 
 
-def _config(follow_up_until: int, drift_emphasis: float) -> UseCaseConfig:
+def _config(follow_up_until: int, drift_emphasis: float,
+            retrain_every: int | None) -> UseCaseConfig:
     raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
     raw["training"].update({"window": 8, "holdout": 1, "min_train_rows": 200,
                             "follow_up_until": follow_up_until,
                             "drift_emphasis": drift_emphasis,
+                            "retrain_every": retrain_every,
                             "params": {"n_estimators": 60, "learning_rate": 0.1,
                                        "num_leaves": 15, "min_child_samples": 20}})
     return UseCaseConfig.model_validate(raw)
 
 
-def _replay(follow_up_until: int,
-            drift_emphasis: float = 4.0) -> tuple[MemoryStore, MemoryRegistry]:
-    config = _config(follow_up_until, drift_emphasis)
+def _replay(follow_up_until: int, drift_emphasis: float = 4.0,
+            retrain_every: int | None = None,
+            by_event: bool = False) -> tuple[MemoryStore, MemoryRegistry]:
+    """Cycles from day 8 on; ``by_event``: the cycle does not retrain, its event starts the
+    retrain at once, as the retraining deployment would at its fastest (inside the publish,
+    before the cycle has returned)."""
+    config = _config(follow_up_until, drift_emphasis, retrain_every)
     store = MemoryStore(config)
     for i in range(DAYS):
         store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=SHIFT, seed=7))
     models = MemoryRegistry(config.registered_model)
+
+    def publish(decision: Decision) -> None:
+        payload = decision.event_payload or {}
+        if decision.event and decision.event_labels.get(RETRAIN_LABEL) == "by-event" \
+                and payload.get("reason"):
+            run_retrain(rt, dt.date.fromisoformat(payload["batch_date"]), payload["reason"])
+
     rt = Runtime(config=config, model_name=config.registered_model, store=store,
-                 models=models, publish=lambda decision: None, replay=True,
+                 models=models, publish=publish, replay=True,
                  ask_approval=lambda request: None)
     for i in range(8, DAYS):
-        run_cycle(rt, day(i), explicit_date=True)
+        run_cycle(rt, day(i), explicit_date=True, retrain_inline=not by_event)
     return store, models
 
 
@@ -64,8 +80,9 @@ def _retrains(store: MemoryStore) -> dict[int, tuple[str, str | None]]:
 
 
 @pytest.mark.slow
-def test_follow_ups_retrain_as_the_new_batches_double_then_stop() -> None:
-    store, models = _replay(follow_up_until=4)
+@pytest.mark.parametrize("by_event", [False, True], ids=["inline", "by-event"])
+def test_follow_ups_retrain_as_the_new_batches_double_then_stop(by_event: bool) -> None:
+    store, models = _replay(follow_up_until=4, by_event=by_event)
     retrains = _retrains(store)
     onset = day(SHIFT).isoformat()
     # label_delay 1 and holdout 1: the training part first holds the shift's batch two
@@ -102,3 +119,15 @@ def test_follow_ups_do_not_need_the_emphasis() -> None:
 def test_no_follow_ups_when_turned_off() -> None:
     store, _ = _replay(follow_up_until=0)
     assert sorted(_retrains(store)) == [SHIFT + 2]
+
+
+@pytest.mark.slow
+def test_a_due_schedule_keeps_learning_the_change_until_the_follow_ups_are_done() -> None:
+    store, _ = _replay(follow_up_until=4, retrain_every=1)
+    retrains = _retrains(store)
+    onset = day(SHIFT).isoformat()
+    # Every batch retrains on the schedule (its reason wins over drift and follow-ups). From
+    # the first whose window holds the shift's batch, they learn the change while the newest
+    # attempt saw fewer than 4 batches from it, then none: the follow-ups are done.
+    assert all(why.startswith("scheduled") for why, _ in retrains.values())
+    assert [retrains[i][1] for i in range(SHIFT, SHIFT + 7)] == [None] * 2 + [onset] * 4 + [None]

@@ -311,6 +311,11 @@ def test_the_onset_is_the_oldest_labelled_evidence_of_the_run_of_drift() -> None
     assert drift_onset(rt, days[5], "") == days[4]
     assert drift_onset(rt, days[3], days[1].isoformat()) == days[2]
     assert drift_onset(rt, days[6], "") == days[6]  # day 6 has no record: no run of drift
+    # An onset recorded at or before the champion's data (a batch the previous champion
+    # judged) is a change this champion was trained on: the batch is its own onset.
+    record(days[5], True, days[1])
+    assert drift_onset(rt, days[6], days[2].isoformat()) == days[4]
+    assert drift_onset(rt, days[6], "") == days[1]
 
 
 def test_label_evidence_is_only_a_configured_trigger_that_fired() -> None:

@@ -16,6 +16,7 @@ class Attempt:
     record: CycleRecord
     run: TrackingRun = field(default_factory=lambda: TrackingRun(run_id=""))
     decisions: list[Decision] = field(default_factory=list)
+    saved: str | None = None  # the record as this attempt last stored it (save)
 
     def decide(self, decision: Decision) -> None:
         """Keep the decision for the outcome and hand it to the sink, once."""
@@ -25,6 +26,15 @@ class Attempt:
     def conclude(self, status: CycleStatus, message: str) -> None:
         self.record.status = status
         self.record.message = message
+
+    def save(self) -> None:
+        """Store the record now (its outcome, before events start other runs on the batch)."""
+        self.rt.store.write_record(self.record)
+        self.saved = self.record.to_json()
+
+    def saved_as_is(self) -> bool:
+        """Whether the record is stored exactly as it is now (nothing left to write)."""
+        return self.saved is not None and self.saved == self.record.to_json()
 
     def outcome(self) -> Outcome:
         return Outcome(self.record.status, self.record.message, tuple(self.decisions),

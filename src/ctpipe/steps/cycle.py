@@ -52,7 +52,8 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
             attempt.conclude(CycleStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        rt.store.write_record(record)
+        if not attempt.saved_as_is():  # a retrain started by its events may have written since
+            rt.store.write_record(record)
     return attempt.outcome()
 
 
@@ -87,12 +88,16 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     run.tags["drift"] = "detected" if verdict.drift_detected else "none"
     if champion is not None:
         drift.attach_drift_plot(run, champion, checked.batch, verdict)
-    attempt.decide(drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline))
+    drift_decision = drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline)
     record.retrain_reason = verdict.retrain_reason
     next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline,
                             cooling=verdict.cooling)
     if not next_step.go_on:
         attempt.conclude(next_step.status, next_step.message)
+        # Stored before the events go out: the retrain they start reads this record (the
+        # change it learns) and must write after it, never under it.
+        attempt.save()
+        attempt.decide(drift_decision)
         if next_step.status is CycleStatus.RETRAIN_REQUESTED and not verdict.drift_detected:
             # No champion yet, or the schedule is due: the drift event did not ask for it.
             attempt.decide(Decision(
@@ -104,4 +109,5 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
                 event_payload={"batch_date": day.isoformat(),
                                "reason": verdict.retrain_reason}))
         return
+    attempt.decide(drift_decision)
     retrain_and_decide(attempt, day, verdict.retrain_reason, force=force)

@@ -143,24 +143,27 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     train_batches = _train_batches(rt, day)
     learned_from = lineage.change_onset or lineage.emphasis_from  # the latter: older versions
     learned = dt.date.fromisoformat(learned_from) if learned_from else None
+    seen = _seen_since(rt, history.last_attempt, learned)
     follow = follow_up(
-        onset=learned, seen=_seen_since(rt, history.last_attempt, learned),
+        onset=learned, seen=seen,
         available=sum(d >= learned for d in train_batches or ()) if learned else 0,
         until=cfg.training.follow_up_until)
+    awaiting = awaiting_new_data(onset=onset, train_batches=train_batches,
+                                 needed=cfg.training.min_batches_after_drift)
     call = retrain_reason(
         report=report, performance=performance, outputs=outputs,
         triggers=cfg.drift.triggers, summaries=summaries, history=history,
         retrain_every=cfg.training.retrain_every,
         rejection_cooldown=cfg.training.rejection_cooldown,
         max_rejection_cooldown=cfg.training.max_rejection_cooldown,
-        awaiting=awaiting_new_data(onset=onset, train_batches=train_batches,
-                                   needed=cfg.training.min_batches_after_drift),
-        follow=follow)
+        awaiting=awaiting, follow=follow)
     verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None
-    # A follow-up keeps weighing up the change its champion learned; drift its own onset.
-    change = learned if follow and call.reason == follow else drifted
+    # A retrain learns the drift when the window holds batches from its onset; otherwise (a
+    # follow-up, a due schedule) the change its champion learned, until the follow-ups are done.
+    learning = learned if learned and seen < cfg.training.follow_up_until else None
+    change = drifted if drifted and awaiting is None else learning if call.reason else drifted
     return replace(verdict, onset=drifted, change_onset=change)
 
 
@@ -181,15 +184,18 @@ def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | No
 def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
     """Where the drift that ``day`` continues began: the earliest onset recorded by the
     consecutive batches before ``day`` whose cycle saw drift (after the champion's data;
-    labelled evidence can be older than its batch), else ``day`` itself."""
+    labelled evidence can be older than its batch), else ``day`` itself. An onset recorded
+    at or before the champion's data (a batch judged by the champion before it) is a change
+    the champion was trained on: that batch counts as its own onset."""
     onset = day
     for d in reversed([d for d in rt.store.batch_dates() if seen_until < d.isoformat()
                        and d < day]):
         record = rt.store.read_record(d)
         if record is None or not record.drift_detected:
             break
-        onset = min(onset, d, dt.date.fromisoformat(record.drift_onset)
-                    if record.drift_onset else d)
+        recorded = record.drift_onset if record.drift_onset and \
+            record.drift_onset > seen_until else None
+        onset = min(onset, d, dt.date.fromisoformat(recorded) if recorded else d)
     return onset
 
 
