@@ -23,6 +23,7 @@ from ctpipe.decisions.retraining import (
     RetrainHistory,
     after_drift,
     awaiting_new_data,
+    change_to_learn,
     cooldown_batches,
     follow_up,
     judge_performance,
@@ -283,6 +284,25 @@ def test_follow_ups_retrain_as_the_new_data_doubles_until_enough() -> None:
         max_rejection_cooldown=12,
         history=RetrainHistory(2, 1, PastAttempt(dt.date(2026, 4, 3), 3, True), 1))
     assert cooling.reason == why and cooling.cooling is None
+
+
+def test_a_retrain_learns_the_drift_once_trainable_else_the_champions_change() -> None:
+    old, new = dt.date(2026, 4, 1), dt.date(2026, 4, 7)
+
+    def learns(drift: dt.date | None, awaiting: str | None = None, seen: int = 2,
+               retrains: bool = True) -> dt.date | None:
+        return change_to_learn(drift_onset=drift, awaiting=awaiting, learned=old, seen=seen,
+                               until=8, retrains=retrains)
+
+    assert learns(new) == new  # a new drift whose batches the window holds
+    # A new drift not yet trainable: a follow-up or a schedule keeps learning the old change...
+    assert learns(new, awaiting="waiting for the new data") == old
+    assert learns(None) == old
+    # ...until an attempt has seen follow_up_until batches of it.
+    assert learns(None, seen=8) is None and learns(new, awaiting="waiting", seen=8) is None
+    assert learns(new, retrains=False) is None  # no retrain, nothing to learn
+    assert change_to_learn(drift_onset=None, awaiting=None, learned=None, seen=0, until=8,
+                           retrains=True) is None
 
 
 def test_the_onset_is_the_oldest_labelled_evidence_of_the_run_of_drift() -> None:

@@ -366,6 +366,20 @@ def follow_up(*, onset: dt.date | None, seen: int, available: int,
             f"{available} (training.follow_up_until {until})")
 
 
+def change_to_learn(*, drift_onset: dt.date | None, awaiting: str | None,
+                    learned: dt.date | None, seen: int, until: int,
+                    retrains: bool) -> dt.date | None:
+    """The onset of the change a retrain (``retrains``) learns and weighs up: the drift's once
+    the window holds batches from it (``awaiting`` None); otherwise, for a follow-up or a due
+    schedule, the change the champion ``learned`` while its follow-ups are not done (the
+    newest attempt saw fewer than ``until`` batches from it); else none."""
+    if not retrains:
+        return None
+    if drift_onset is not None and awaiting is None:
+        return drift_onset
+    return learned if learned is not None and seen < until else None
+
+
 def seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[FeatureDrift],
                    triggers: Collection[str]) -> bool:
     """Whether a configured trigger fired on labelled rows (performance or label drift): then

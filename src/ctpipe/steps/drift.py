@@ -20,6 +20,7 @@ from ctpipe.decisions.retraining import (
     PerformanceCheck,
     awaiting_new_data,
     cannot_judge_performance,
+    change_to_learn,
     follow_up,
     judge_performance,
     pool_labelled,
@@ -160,11 +161,9 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None
-    # A retrain learns the drift when the window holds batches from its onset; otherwise (a
-    # follow-up, a due schedule) the change its champion learned, until the follow-ups are done.
-    learning = learned if learned and seen < cfg.training.follow_up_until else None
-    change = drifted if drifted and awaiting is None else learning if call.reason else drifted
-    return replace(verdict, onset=drifted, change_onset=change)
+    return replace(verdict, onset=drifted, change_onset=change_to_learn(
+        drift_onset=drifted, awaiting=awaiting, learned=learned, seen=seen,
+        until=cfg.training.follow_up_until, retrains=call.reason is not None))
 
 
 def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,
