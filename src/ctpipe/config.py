@@ -250,12 +250,17 @@ class TrainingConfig(_Strict):
         4.0, ge=1, description="A drift-triggered challenger weighs the rows of batches from "
         "the drift's onset on this many times more (on top of recency_half_life), so it "
         "learns the new regime from its first batches (default 4; 1: no emphasis).")
-    follow_up_until: int = Field(
-        8, ge=0, description="A champion promoted after drift learned the change from few "
-        "batches: retrain it each time the labelled batches from the drift's onset double "
-        "(2, 4, 8, ...), counted from the newest attempt, promoted or rejected, until an "
-        "attempt has seen this many; behind the same gate, with the same emphasis "
-        "(default 8; 0: no follow-ups).")
+    follow_up_until: int | None = Field(
+        None, ge=0, description="A champion promoted after drift learned the change from few "
+        "batches: retrain it each time the labelled batches from the drift's onset grow "
+        "follow_up_growth times (1, 3, 9, ...), counted from the newest attempt, promoted or "
+        "rejected, until an attempt has seen this many; behind the same gate, with the same "
+        "emphasis (default null: the whole training part of the window, window - holdout, so "
+        "the last follow-up no longer trains on the old regime; 0: no follow-ups).")
+    follow_up_growth: float = Field(
+        3.0, ge=1.5, description="How many times the batches from the drift's onset must grow "
+        "between follow-ups (default 3: 1, 3, 9, ... batches; at most log_3 of the window "
+        "follow-ups per change).")
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     seed: int = 7
 
@@ -273,6 +278,13 @@ class TrainingConfig(_Strict):
                 f"holdout ({self.holdout}) must be smaller than window ({self.window})"
             )
         return self
+
+    @property
+    def follow_ups_until(self) -> int:
+        """Batches from a drift's onset after which its follow-ups end (0: none)."""
+        if self.follow_up_until is None:
+            return self.window - self.holdout
+        return self.follow_up_until
 
 
 class EvaluationConfig(_Strict):

@@ -349,21 +349,22 @@ def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None
 
 
 def follow_up(*, onset: dt.date | None, seen: int, available: int,
-              until: int) -> str | None:
+              until: int, growth: float = 3.0) -> str | None:
     """Why to retrain a champion promoted after drift again (None: no follow-up due).
 
     The champion weighs up the change since ``onset``; the newest retrain attempt (promoted
     or rejected) trained on ``seen`` labelled batches from it, a challenger trained now would
-    see ``available``. Due each time that doubles (capped at ``until``) until an attempt has
-    seen ``until``: at most log2(until) follow-ups per change, whatever the gate decides.
+    see ``available``. Due each time that grows ``growth`` times (capped at ``until``) until
+    an attempt has seen ``until``: at most log_growth(until) + 1 follow-ups per change,
+    whatever the gate decides.
     """
     if onset is None or until <= 0 or seen <= 0 or seen >= until:
         return None
-    if available < min(2 * seen, until):
+    if available < min(math.ceil(growth * seen), until):
         return None
     return (f"follow-up after drift: the newest challenger learned the change since {onset} "
             f"from {seen} labelled batch{'es' if seen != 1 else ''}; one trained now sees "
-            f"{available} (training.follow_up_until {until})")
+            f"{available} (follow-ups until {until})")
 
 
 def change_to_learn(*, drift_onset: dt.date | None, awaiting: str | None,

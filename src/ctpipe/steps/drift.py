@@ -148,7 +148,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     follow = follow_up(
         onset=learned, seen=seen,
         available=sum(d >= learned for d in train_batches or ()) if learned else 0,
-        until=cfg.training.follow_up_until)
+        until=cfg.training.follow_ups_until, growth=cfg.training.follow_up_growth)
     awaiting = awaiting_new_data(onset=onset, train_batches=train_batches,
                                  needed=cfg.training.min_batches_after_drift)
     call = retrain_reason(
@@ -163,7 +163,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     drifted = onset if verdict.drift_detected else None
     return replace(verdict, onset=drifted, change_onset=change_to_learn(
         drift_onset=drifted, awaiting=awaiting, learned=learned, seen=seen,
-        until=cfg.training.follow_up_until, retrains=call.reason is not None))
+        until=cfg.training.follow_ups_until, retrains=call.reason is not None))
 
 
 def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,
