@@ -1,6 +1,7 @@
 """After a drift-triggered promotion the champion has learned the change from one batch; the
-cycle retrains it again as the labelled batches from the drift's onset double (follow-ups),
-weighing up the same onset, and stops once an attempt has seen training.follow_up_until.
+cycle retrains it again as the labelled batches from the drift's onset grow (follow-ups),
+weighing up the same onset, and stops once an attempt has seen training.follow_up_until (by
+default the whole training part of the window).
 
 The real cycle (validation, drift, LightGBM, gate) over in-memory ports, on the demand stream
 with its abrupt shift."""
@@ -31,25 +32,26 @@ def day(i: int) -> dt.date:
     return START + dt.timedelta(days=i)
 
 
-def _config(follow_up_until: int, drift_emphasis: float,
-            retrain_every: int | None) -> UseCaseConfig:
+def _config(follow_up_until: int | None, drift_emphasis: float,
+            retrain_every: int | None, growth: float | None) -> UseCaseConfig:
     raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
     raw["training"].update({"window": 8, "holdout": 1, "min_train_rows": 200,
                             "follow_up_until": follow_up_until,
                             "drift_emphasis": drift_emphasis,
                             "retrain_every": retrain_every,
+                            **({"follow_up_growth": growth} if growth else {}),
                             "params": {"n_estimators": 60, "learning_rate": 0.1,
                                        "num_leaves": 15, "min_child_samples": 20}})
     return UseCaseConfig.model_validate(raw)
 
 
-def _replay(follow_up_until: int, drift_emphasis: float = 4.0,
-            retrain_every: int | None = None,
-            by_event: bool = False) -> tuple[MemoryStore, MemoryRegistry]:
+def _replay(follow_up_until: int | None, drift_emphasis: float = 4.0,
+            retrain_every: int | None = None, by_event: bool = False,
+            growth: float | None = 2.0) -> tuple[MemoryStore, MemoryRegistry]:
     """Cycles from day 8 on; ``by_event``: the cycle does not retrain, its event starts the
     retrain at once, as the retraining deployment would at its fastest (inside the publish,
     before the cycle has returned)."""
-    config = _config(follow_up_until, drift_emphasis, retrain_every)
+    config = _config(follow_up_until, drift_emphasis, retrain_every, growth)
     store = MemoryStore(config)
     for i in range(DAYS):
         store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=SHIFT, seed=7))
@@ -104,6 +106,19 @@ def test_follow_ups_retrain_as_the_new_batches_double_then_stop(by_event: bool) 
     after = [v for v in models.versions() if v.lineage.batch_date >= day(SHIFT).isoformat()]
     assert len(after) == 3
     assert {(v.lineage.change_onset, v.lineage.emphasis_from) for v in after} == {(onset, onset)}
+
+
+@pytest.mark.slow
+def test_by_default_follow_ups_triple_until_the_training_part_is_all_new() -> None:
+    store, models = _replay(follow_up_until=None, growth=None)
+    retrains = _retrains(store)
+    # Window 8, holdout 1: the training part is 7 batches. After the drift retrain (1 batch
+    # of the change), follow-ups at 3 and at 7 (9 capped): the last one trains on the new
+    # regime only.
+    assert sorted(retrains) == [SHIFT + 2, SHIFT + 4, SHIFT + 8], retrains
+    assert retrains[SHIFT + 8][0].endswith("one trained now sees 7 (follow-ups until 7)")
+    newest = max(models.versions(), key=lambda v: v.version)
+    assert newest.lineage.train_start >= day(SHIFT).isoformat(), newest.lineage
 
 
 @pytest.mark.slow

@@ -259,11 +259,12 @@ def test_drift_waits_until_the_window_trains_on_batches_from_its_onset() -> None
     assert retrain_reason(report=None, performance=None, awaiting=why).reason == COLD_START
 
 
-def test_follow_ups_retrain_as_the_new_data_doubles_until_enough() -> None:
+def test_follow_ups_retrain_as_the_new_data_grows_until_enough() -> None:
     onset = dt.date(2026, 4, 1)
 
-    def due(seen: int, available: int, *, until: int = 8) -> bool:
-        return follow_up(onset=onset, seen=seen, available=available, until=until) is not None
+    def due(seen: int, available: int, *, until: int = 8, growth: float = 2.0) -> bool:
+        return follow_up(onset=onset, seen=seen, available=available, until=until,
+                         growth=growth) is not None
 
     # The newest challenger saw 1 batch of the new regime: again at 2, 4, then 8 (the cap),
     # promoted or rejected alike, so a noisy rejection cannot freeze a half-learned champion.
@@ -271,11 +272,17 @@ def test_follow_ups_retrain_as_the_new_data_doubles_until_enough() -> None:
     assert due(5, 8) and not due(5, 7)  # the cap: twice 5 is more than 8
     assert not due(8, 16)  # an attempt saw enough: no more follow-ups
     assert not due(1, 2, until=0) and not due(0, 2)
-    assert follow_up(onset=None, seen=1, available=2, until=8) is None
-    why = follow_up(onset=onset, seen=1, available=2, until=8)
+    # The default growth, 3: 1, 3, 9, then the whole training part (19 for demand's window).
+    assert not due(1, 2, until=19, growth=3) and due(1, 3, until=19, growth=3)
+    assert not due(3, 8, until=19, growth=3) and due(3, 9, until=19, growth=3)
+    assert not due(9, 18, until=19, growth=3) and due(9, 19, until=19, growth=3)
+    assert not due(19, 19, until=19, growth=3)
+    assert due(2, 5, growth=2.5) and not due(2, 4, growth=2.5)  # ceil(2.5 * 2) = 5
+    assert follow_up(onset=None, seen=1, available=2, until=8, growth=2) is None
+    why = follow_up(onset=onset, seen=1, available=3, until=8)
     assert why == ("follow-up after drift: the newest challenger learned the change since "
-                   "2026-04-01 from 1 labelled batch; one trained now sees 2 "
-                   "(training.follow_up_until 8)")
+                   "2026-04-01 from 1 labelled batch; one trained now sees 3 "
+                   "(follow-ups until 8)")
     # Retrains like a due schedule: without drift, and through a cooldown.
     assert retrain_reason(report=_report(False), performance=None, follow=why).reason == why
     assert retrain_reason(report=_report(False), performance=None).reason is None
@@ -379,6 +386,16 @@ def test_drift_cools_down_after_rejections_and_resets_after_a_promotion() -> Non
     assert scheduled.reason.startswith("scheduled: 2 batches") and scheduled.cooling is None
     # The batch's own earlier attempt (a rerun) does not count.
     assert _call(dt.date(2026, 3, 20), [second]).reason.startswith("data drift")
+
+
+def test_a_rejected_follow_up_starts_no_cooldown() -> None:
+    # The champion held up against its own refresh: a new drift retrains at once...
+    follow = PastAttempt(dt.date(2026, 3, 20), 9, rejected=True, follow_up=True)
+    assert _call(dt.date(2026, 3, 21), [follow]).reason.startswith("data drift")
+    # ...and it neither adds to nor resets a drift retrain's rejections before it.
+    drift = PastAttempt(dt.date(2026, 3, 18), 8, rejected=True)
+    assert _call(dt.date(2026, 3, 21), [drift, follow]).cooling.endswith(
+        "(1 consecutive rejection): 1 of 3 batches")
 
 
 def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> None:

@@ -286,12 +286,15 @@ class PastAttempt:
     """A retrain attempt a cycle record shows (retrained=True) before the batch judged.
 
     ``rejected``: the gate or the approver said no (or nobody approved in time); a promotion,
-    a crash or a champion moved by a rollback are not rejections.
+    a crash or a champion moved by a rollback are not rejections. ``follow_up``: the attempt
+    refreshed a champion that had just learned a change (``follow_up``); its rejection says the
+    champion holds up, not that drift retrains in vain, so it starts no cooldown.
     """
 
     batch_date: dt.date
     version: int | None
     rejected: bool
+    follow_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,8 @@ class RetrainHistory:
     since_training: int = 0  # after the champion's training window
     since_attempt: int | None = None  # after the newest retrain attempt; None: none recorded
     last_attempt: PastAttempt | None = None
-    rejections: int = 0  # consecutive rejected attempts, newest back to one that was not
+    rejections: int = 0  # consecutive rejected attempts (follow-ups aside), newest back to one
+    #                      that was not
 
 
 def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
@@ -320,7 +324,7 @@ def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
     for a in reversed(before):
         if not a.rejected:
             break
-        rejections += 1
+        rejections += not a.follow_up
     return RetrainHistory(since_training, len([d for d in upto if d > last.batch_date]), last,
                           rejections)
 
@@ -348,6 +352,9 @@ def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None
             "training.min_batches_after_drift asks for: waiting for the new data")
 
 
+FOLLOW_UP = "follow-up after drift:"  # how a follow-up's retrain reason starts
+
+
 def follow_up(*, onset: dt.date | None, seen: int, available: int,
               until: int, growth: float = 3.0) -> str | None:
     """Why to retrain a champion promoted after drift again (None: no follow-up due).
@@ -362,7 +369,7 @@ def follow_up(*, onset: dt.date | None, seen: int, available: int,
         return None
     if available < min(math.ceil(growth * seen), until):
         return None
-    return (f"follow-up after drift: the newest challenger learned the change since {onset} "
+    return (f"{FOLLOW_UP} the newest challenger learned the change since {onset} "
             f"from {seen} labelled batch{'es' if seen != 1 else ''}; one trained now sees "
             f"{available} (follow-ups until {until})")
 

@@ -15,6 +15,7 @@ import pandas as pd
 from ctpipe import reports
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import (
+    FOLLOW_UP,
     DriftVerdict,
     PastAttempt,
     PerformanceCheck,
@@ -223,7 +224,8 @@ def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:
         if record is None or not record.retrained:
             continue
         rejected = record.status in (CycleStatus.REJECTED, CycleStatus.TIMED_OUT)
-        attempts.append(PastAttempt(d, record.candidate_version, rejected))
+        attempts.append(PastAttempt(d, record.candidate_version, rejected,
+                                    (record.retrain_reason or "").startswith(FOLLOW_UP)))
         if not rejected:
             break
     return attempts
