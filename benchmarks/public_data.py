@@ -47,6 +47,25 @@ def table(result: dict) -> dict[str, dict]:
     return summarize(result)["policies"]
 
 
+def print_table(rows: list[tuple[dict, float]]) -> None:
+    """Per replay (its result and wall seconds) and policy: mean metric, retrains, promotions."""
+    header = (f"{'data set':<14} {'metric':<8} {'batches':>7} {'policy':<8} {'mean':>9} "
+              f"{'retrains':>8} {'promos':>6} {'wall s':>7}")
+    print(header)
+    print("-" * len(header))
+    for result, seconds in rows:
+        better = "higher" if result["higher_is_better"] else "lower"
+        for i, (policy, figures) in enumerate(table(result).items()):
+            mean = "-" if figures["mean"] is None else f"{figures['mean']:.4f}"
+            first = i == 0
+            print(f"{result['name'] if first else '':<14} "
+                  f"{result['metric_name'] if first else '':<8} "
+                  f"{len(result['days']) if first else '':>7} {policy:<8} {mean:>9} "
+                  f"{figures['retrains']:>8} {figures['promotions']:>6} "
+                  f"{f'{seconds:.0f}' if first else '':>7}")
+        print(f"{'':<14} ({better} is better)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", type=Path,
@@ -63,21 +82,7 @@ def main() -> None:
                                      args.out / f"{config.stem}.json")
         rows.append((result, seconds))
 
-    header = (f"{'data set':<14} {'metric':<8} {'batches':>7} {'policy':<8} {'mean':>9} "
-              f"{'retrains':>8} {'promos':>6} {'wall s':>7}")
-    print(header)
-    print("-" * len(header))
-    for result, seconds in rows:
-        better = "higher" if result["higher_is_better"] else "lower"
-        for i, (policy, figures) in enumerate(table(result).items()):
-            mean = "-" if figures["mean"] is None else f"{figures['mean']:.4f}"
-            first = i == 0
-            print(f"{result['name'] if first else '':<14} "
-                  f"{result['metric_name'] if first else '':<8} "
-                  f"{len(result['days']) if first else '':>7} {policy:<8} {mean:>9} "
-                  f"{figures['retrains']:>8} {figures['promotions']:>6} "
-                  f"{f'{seconds:.0f}' if first else '':>7}")
-        print(f"{'':<14} ({better} is better)")
+    print_table(rows)
     print(f"\nJSON per data set under {args.out}")
 
 

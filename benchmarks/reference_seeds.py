@@ -1,0 +1,80 @@
+"""The reference scenarios over several seeds: ctpipe's policy against the static model and cron
+schedules, per seed and on average.
+
+One seed's replay is one draw: the cold-start fit, the gate's holdout and which cron schedule
+comes out best all move with it, and "the best cron" picked after the fact among a few noisy
+schedules favours cron. This runs `ctpipe demo USE_CASE --seed N` for each seed (in a fresh
+CTPIPE_HOME each, as a user would), prints each replay's table and then the mean of each
+policy's mean metric and retrains over the seeds.
+
+    .venv/bin/python benchmarks/reference_seeds.py [--use-case demand] [--seeds 7 8 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import mean
+
+from public_data import CTPIPE, ROOT, print_table, table
+
+
+def replay(use_case: str, seed: int, home: Path, out: Path) -> tuple[dict, float]:
+    """One `ctpipe demo` of the use case at ``seed``; its result and wall seconds."""
+    env = {**os.environ, "CTPIPE_HOME": str(home)}
+    started = time.perf_counter()
+    done = subprocess.run([str(CTPIPE), "demo", use_case, "--seed", str(seed),
+                           "--json", str(out)], env=env, cwd=ROOT, capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{use_case} seed {seed}: ctpipe demo failed ({done.returncode}):\n"
+                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    result = json.loads(out.read_text())["use_cases"][use_case]
+    return {"name": f"{use_case} s{seed}", **result}, seconds
+
+
+def averages(results: list[dict]) -> dict[str, tuple[float, float]]:
+    """Per policy every replay has: (mean of the mean metrics, mean retrains)."""
+    tables = [table(r) for r in results]
+    common = [p for p in tables[0] if all(p in t and t[p]["mean"] is not None for t in tables)]
+    return {p: (mean(t[p]["mean"] for t in tables), mean(t[p]["retrains"] for t in tables))
+            for p in common}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--use-case", default="demand", choices=["demand", "fraud"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[7, 8, 9])
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "reference-seeds",
+                        help="Where each replay's JSON is written.")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory(prefix="ctpipe-seed-") as home:
+            print(f"replaying {args.use_case} seed {seed} ...", file=sys.stderr, flush=True)
+            rows.append(replay(args.use_case, seed, Path(home),
+                               args.out / f"{args.use_case}-seed{seed}.json"))
+    print_table(rows)
+    higher = rows[0][0]["higher_is_better"]
+    means = averages([result for result, _ in rows])
+    ctpipe_mean, ctpipe_retrains = means["ctpipe"]
+    print(f"\nover seeds {', '.join(map(str, args.seeds))} "
+          f"({'higher' if higher else 'lower'} is better):")
+    for policy, (metric, retrains) in means.items():
+        change = (ctpipe_mean - metric) / abs(metric) if metric else 0.0  # against it
+        versus = "" if policy == "ctpipe" else \
+            f"  ctpipe {abs(change):.1%} {'better' if (change > 0) == higher else 'worse'}"
+        print(f"  {policy:<8} {metric:.4f}  {retrains:5.1f} retrains{versus}")
+    print(f"\nJSON per seed under {args.out}")
+
+
+if __name__ == "__main__":
+    main()
