@@ -36,6 +36,19 @@ def test_must_beat_champion_by_margin() -> None:
     assert not decide(GATE, wape(0.2475), wape(0.25)).passed
 
 
+def test_a_follow_up_needs_only_to_match_the_champion_it_refreshes() -> None:
+    """Both learn the same change; the challenger from more of its batches (a follow-up after
+    drift): a tie on the holdout promotes it, a worse one is still rejected."""
+    tie = decide(GATE, wape(0.2475), wape(0.25), follows_up="2026-04-01")
+    assert tie.passed
+    assert [c.detail for c in tie.checks if c.name == "beats_champion"] == [
+        "wape 0.2475 vs champion 0.2500: relative gain +1.0%, needs >= 0.0% "
+        "(gate.follow_up_improvement: both learn the change since 2026-04-01)"]
+    assert not decide(GATE, wape(0.2525), wape(0.25), follows_up="2026-04-01").passed
+    strict = GATE.model_copy(update={"follow_up_improvement": 0.02})
+    assert not decide(strict, wape(0.2475), wape(0.25), follows_up="2026-04-01").passed
+
+
 def test_significant_slice_regression_rejects_even_when_overall_better() -> None:
     lane_a = SliceComparison("lane=A", 400, 0.30, 0.20, -0.50, lower=-0.62, upper=-0.38)
     lane_b = SliceComparison("lane=B", 400, 0.10, 0.30, 0.667)

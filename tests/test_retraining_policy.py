@@ -27,6 +27,7 @@ from ctpipe.decisions.retraining import (
     cooldown_batches,
     follow_up,
     judge_performance,
+    learns_the_same_change,
     pool_labelled,
     retrain_history,
     retrain_reason,
@@ -34,6 +35,7 @@ from ctpipe.decisions.retraining import (
 )
 from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, bootstrap_metric
 from ctpipe.drift.performance import FAST_METRICS
+from ctpipe.lineage import Lineage
 from ctpipe.metrics import get_metric, roc_auc, wape
 from ctpipe.records import CycleRecord
 from ctpipe.steps.drift import drift_onset
@@ -291,6 +293,18 @@ def test_follow_ups_retrain_as_the_new_data_grows_until_enough() -> None:
         max_rejection_cooldown=12,
         history=RetrainHistory(2, 1, PastAttempt(dt.date(2026, 4, 3), 3, True), 1))
     assert cooling.reason == why and cooling.cooling is None
+
+
+def test_a_challenger_refreshes_the_champion_when_it_learns_the_same_change() -> None:
+    onset, later = dt.date(2026, 4, 1), dt.date(2026, 4, 9)
+    learning = Lineage(change_onset=onset.isoformat())
+    assert learns_the_same_change(learning, onset) == "2026-04-01"
+    assert learns_the_same_change(learning, later) is None  # a new change
+    assert learns_the_same_change(learning, None) is None  # learns no change
+    assert learns_the_same_change(Lineage(), onset) is None  # the champion learned none
+    assert learns_the_same_change(None, onset) is None  # cold start
+    # A version older than the change_onset tag: its emphasis says which change it learned.
+    assert learns_the_same_change(Lineage(emphasis_from="2026-04-01"), onset) == "2026-04-01"
 
 
 def test_a_retrain_learns_the_drift_once_trainable_else_the_champions_change() -> None:

@@ -309,6 +309,12 @@ class GateConfig(_Strict):
     floor: float = Field(description="Absolute bound the challenger must meet (max for "
                          "lower-is-better metrics, min for higher-is-better).")
     min_improvement: float = Field(0.01, ge=0, description="Relative margin over the champion.")
+    follow_up_improvement: float = Field(
+        0.0, ge=0, description="Relative margin over a champion that is still learning a "
+        "change, for a challenger that learns the same change from more of its batches (a "
+        "follow-up after drift): it saw more of the new regime, so matching the champion on "
+        "the holdout is enough (default 0; set it to min_improvement to judge follow-ups like "
+        "any challenger).")
     slice_tolerance: float = Field(
         0.10, ge=0, description="Relative worsening allowed per slice (default 10 %); a slice "
         "worse by more vetoes only if it is also significantly worse (slice_confidence).")

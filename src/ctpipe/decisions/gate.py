@@ -75,7 +75,11 @@ def judge_slice(gate: GateConfig, s: SliceComparison) -> str:
 
 def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None,
            *, predictions_finite: bool = True,
-           slices: Sequence[SliceComparison] = ()) -> GateDecision:
+           slices: Sequence[SliceComparison] = (),
+           follows_up: str | None = None) -> GateDecision:
+    """Every check, and whether all passed. ``follows_up`` (the onset of the change the
+    champion is still learning and the challenger learns from more batches) lowers the margin
+    over the champion to ``gate.follow_up_improvement``."""
     higher = get_metric(challenger.metric).higher_is_better
     name = challenger.metric
     checks: list[Check] = []
@@ -94,10 +98,13 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
         checks.append(Check("beats_champion", True, "no champion to beat (cold start)"))
     else:
         gain = relative_gain(challenger.value, champion.value, higher)
+        margin = gate.min_improvement if follows_up is None else gate.follow_up_improvement
+        why = "" if follows_up is None else \
+            f" (gate.follow_up_improvement: both learn the change since {follows_up})"
         checks.append(Check(
-            "beats_champion", gain >= gate.min_improvement,
+            "beats_champion", gain >= margin,
             f"{name} {challenger.value:.4f} vs champion {champion.value:.4f}: relative gain "
-            f"{gain:+.1%}, needs >= {gate.min_improvement:.1%}",
+            f"{gain:+.1%}, needs >= {margin:.1%}{why}",
         ))
         override = gate.slice_override_gain is not None and gain >= gate.slice_override_gain
         judged = tuple(SliceJudgement(s, OVERRIDDEN if override and verdict == VETO

@@ -374,6 +374,15 @@ def follow_up(*, onset: dt.date | None, seen: int, available: int,
             f"{available} (follow-ups until {until})")
 
 
+def learns_the_same_change(champion: Lineage | None, onset: dt.date | None) -> str | None:
+    """The onset (ISO date) when a challenger learning the change since ``onset`` refreshes a
+    ``champion`` still learning that same change (a follow-up after drift), else None."""
+    if champion is None or onset is None:
+        return None
+    learned = champion.change_onset or champion.emphasis_from  # the latter: older versions
+    return learned if learned == onset.isoformat() else None
+
+
 def change_to_learn(*, drift_onset: dt.date | None, awaiting: str | None,
                     learned: dt.date | None, seen: int, until: int,
                     retrains: bool) -> dt.date | None:

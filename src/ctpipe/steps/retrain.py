@@ -20,6 +20,7 @@ from ctpipe.decisions.retraining import (
     automatic_approver,
     before_training,
     judge_approval,
+    learns_the_same_change,
     needs_approval,
     writes_record,
 )
@@ -92,7 +93,9 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress, onset)
     record.retrained = True
     gated = rt.step("evaluate-models", train.gate_challenger, rt.config, candidate.model,
-                    champion.model if champion else None, candidate.holdout)
+                    champion.model if champion else None, candidate.holdout,
+                    follows_up=learns_the_same_change(
+                        champion.info.lineage if champion else None, onset))
     challenger, incumbent, gate = gated.challenger, gated.champion, gated.decision
     candidate.model.calibration = gated.calibration  # registered with the version
     record.gate_passed = gate.passed

@@ -92,10 +92,12 @@ class GatedChallenger:
 
 def gate_challenger(config: UseCaseConfig, challenger_model: ScoringModel,
                     champion_model: ScoringModel | None,
-                    holdout: pd.DataFrame) -> GatedChallenger:
+                    holdout: pd.DataFrame, *,
+                    follows_up: str | None = None) -> GatedChallenger:
     """Evaluate both models on the holdout and apply the gate: the one judgement every policy
     (the cycle, the cron baselines of a replay) uses. Slices are compared pairwise on the same
-    holdout rows (a seeded bootstrap where a slice could veto)."""
+    holdout rows (a seeded bootstrap where a slice could veto). ``follows_up``: see
+    decisions.gate.decide."""
     scored = _scored_holdout(config, challenger_model, holdout)
     incumbent: Evaluation | None = None
     slices: tuple[SliceComparison, ...] = ()
@@ -105,7 +107,8 @@ def gate_challenger(config: UseCaseConfig, challenger_model: ScoringModel,
         slices = compare_slices(config, holdout[config.data.target].to_numpy(), scored.pred,
                                 champ.pred, holdout)
     decision = decide_gate(config.gate, scored.evaluation, incumbent,
-                           predictions_finite=scored.finite, slices=slices)
+                           predictions_finite=scored.finite, slices=slices,
+                           follows_up=follows_up)
     return GatedChallenger(decision, scored.evaluation, incumbent, scored.finite,
                            scored.calibration)
 
