@@ -19,19 +19,26 @@ from tests.helpers import START, small_config
 DAYS = 16
 
 
-def _history(tmp_path: Path, **gate: object):
-    path = small_config(tmp_path)
-    if gate:
+def _history(tmp_path: Path, *, null_targets: bool = False, **gate: object):
+    """DAYS batches of 120 rows; ``null_targets``: each has one row without a target, which
+    data.drop_null_targets drops at training, and training.min_train_rows counts every
+    labelled row of 4 training batches, so no fit has enough rows."""
+    path = small_config(tmp_path, **({"min_train_rows": 480} if null_targets else {}))
+    if gate or null_targets:
         import yaml
 
         raw = yaml.safe_load(path.read_text())
         raw["gate"].update(gate)
+        raw["data"]["drop_null_targets"] = null_targets
         path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     config = load_config(path)
     zone = tmp_path / "landing"
     dates = [START + dt.timedelta(days=i) for i in range(DAYS)]
     for i, day in enumerate(dates):
-        landing.write_batch(zone, config, day, generate_day("demand", i, day, rows=120))
+        frame = generate_day("demand", i, day, rows=120)
+        if null_targets:
+            frame.loc[0, config.data.target] = None
+        landing.write_batch(zone, config, day, frame)
     store = LandingZoneStore(config, zone, tmp_path / "records", tmp_path / "quarantine",
                              tmp_path / "predictions", tmp_path / "intents")
     return config, store, dates, lambda day: landing.load_labelled(zone, config, [day])
@@ -92,6 +99,15 @@ def test_cron_replay_keeps_no_challenger_the_gate_rejects(tmp_path: Path) -> Non
     assert out.retrain_days[4] == [i for i in range(6, DAYS) if i != 8]
     assert out.promotion_days[4] == []
     assert out.metrics[4] == [None] * DAYS
+
+
+def test_cron_replay_waits_when_training_drops_rows_below_the_minimum(tmp_path: Path) -> None:
+    # The window's label count (480) meets training.min_train_rows, the rows left after
+    # dropping null targets (476) do not: no schedule retrains, and the replay goes on.
+    config, store, dates, batch = _history(tmp_path, null_targets=True)
+    out = replay_cron(config, store, dates, [True] * DAYS, (1, 4), batch)
+    assert out.cold_start == 6 and out.fits == 0
+    assert out.retrain_days == {1: [], 4: []} and out.metrics[1] == [None] * DAYS
 
 
 # --- the summary arithmetic ---------------------------------------------------------------

@@ -201,6 +201,27 @@ def test_drop_null_targets_drops_the_rows_and_keeps_the_batch(ctpipe_home: Path)
     assert len(frame) == _rows(ws, [2]) - 10 and frame[TARGET].notna().all()
 
 
+def test_too_few_rows_left_after_dropping_null_targets_waits(ctpipe_home: Path) -> None:
+    # The window's label files hold training.min_train_rows rows; 10 have no target and are
+    # dropped at training: the retrain waits, as for a short window, instead of crashing.
+    raw = _raw(drop_null_targets=True)
+    ws = Workspace(UseCaseConfig.model_validate(raw))
+    for i in range(8):
+        landing.write_batch(ws.landing, ws.config, day(i),
+                            generate_day("demand", i, day(i), rows=None, shift_day=None, seed=7))
+    _break_labels(ws, 2, _null_targets)
+    raw["training"]["min_train_rows"] = _rows(ws, [1, 2, 3, 4])
+    ws = Workspace(UseCaseConfig.model_validate(raw))
+    rt, models = _runtime(ws.config, ws.store)
+
+    outcome = run_cycle(rt, day(7), explicit_date=True)
+    assert outcome.status is CycleStatus.WAITING, outcome.message
+    rows = _rows(ws, [1, 2, 3, 4])
+    assert outcome.message == (f"cannot retrain yet: {rows - 10} training rows, "
+                               f"training.min_train_rows is {rows}")
+    assert models.versions() == [] and not ws.quarantine.exists()
+
+
 def _fraud_labels(n: int = 6) -> tuple[pd.Series, pd.DataFrame]:
     ids = pd.Series(np.arange(n, dtype=np.int64), name="transaction_id")
     return ids, pd.DataFrame({"transaction_id": ids, "is_fraud": [0, 1, 0, 0, 1, 0][:n]})

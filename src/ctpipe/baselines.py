@@ -20,9 +20,9 @@ import pandas as pd
 from ctpipe.backtest import mean, model_metric
 from ctpipe.config import UseCaseConfig
 from ctpipe.decisions.baselines import cron_retrain_due
-from ctpipe.steps.train import gate_challenger, train_candidate, window_problem
+from ctpipe.steps.train import Candidate, gate_challenger, train_candidate, window_problem
 from ctpipe.store import Store
-from ctpipe.training import ScoringModel
+from ctpipe.training import NotEnoughData, ScoringModel
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ def replay_cron(config: UseCaseConfig, store: Store, dates: list[dt.date],
             out.cold_start = i
         due = [n for n in schedules if validated[i] and cron_retrain_due(
             i, cold_start=out.cold_start, every=n, has_champion=champions[n] is not None)]
-        if due:
-            candidate = train_candidate(ports, day)
+        candidate = _fit(ports, day) if due else None
+        if candidate is not None:
             out.fits += 1
             models[day] = candidate.model
             passed: dict[dt.date | None, bool] = {}  # one gate per distinct champion
@@ -106,6 +106,15 @@ def replay_cron(config: UseCaseConfig, store: Store, dates: list[dt.date],
         models = {d: m for d, m in models.items() if d in champions.values()}
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _fit(ports: _Ports, day: dt.date) -> Candidate | None:
+    """The challenger trained as of ``day``; None when training drops rows the window's label
+    count included (null targets) below training.min_train_rows: the cycle waits then too."""
+    try:
+        return train_candidate(ports, day)
+    except NotEnoughData:
+        return None
 
 
 def attach(result: dict, replay: CronReplay) -> None:

@@ -34,6 +34,7 @@ from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
 from ctpipe.steps.promote import promote
 from ctpipe.steps.recovery import reconcile
 from ctpipe.trace import Artifact, Decision
+from ctpipe.training import NotEnoughData
 
 
 def retrain_and_decide(attempt: Attempt, day: dt.date, reason: str, *,
@@ -90,7 +91,14 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
     # A challenger after drift learns the new regime from its first batches: they weigh more.
     onset = dt.date.fromisoformat(record.change_onset) if record.change_onset else \
         drift_onset(rt, day, champion.info.lineage.seen_until) if champion else None
-    candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress, onset)
+    try:
+        candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress,
+                            onset)
+    except NotEnoughData as exc:  # rows the window's label count included but training drops
+        verdict = before_training(day=day, force=force, trained=[], window_problem=str(exc))
+        attempt.conclude(verdict.status, verdict.message)
+        run.tags["training"] = verdict.message
+        return None
     record.retrained = True
     gated = rt.step("evaluate-models", train.gate_challenger, rt.config, candidate.model,
                     champion.model if champion else None, candidate.holdout,
