@@ -103,8 +103,8 @@ def test_bad_gx_expectation_is_a_config_error_when_the_workspace_opens(
     with pytest.raises(ConfigError) as err:
         open_workspace(str(path))
     message = str(err.value)
-    assert message.startswith(f"{path}: invalid config\n"), message
-    assert "validation.extra.1" in message and "validation.extra.0" not in message, message
+    assert message.startswith(f"{path}: validation.extra.1: "), message
+    assert "\n" not in message and "validation.extra.0" not in message, message
     assert problem in message, message
 
 

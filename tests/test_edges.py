@@ -403,6 +403,9 @@ def test_validate_refuses_a_bad_date(config_path: Path, tmp_path: Path) -> None:
     (lambda d: _csv(d, drop=TARGET), f"target column {TARGET!r} is missing"),
     (lambda d: _csv(d, rows=0), "no rows to cut into batches"),
     (lambda d: _csv(d, drop="date"), "time column 'date' not found"),
+    (lambda d: _csv(d, drop="lane"), "features.categorical: column 'lane' is missing (columns: "),
+    (lambda d: _csv(d, text="rainfall_mm"), "features.numeric: column 'rainfall_mm' is not "
+     "numeric (dtype "),
 ])
 def test_a_bad_backtest_source_leaves_the_previous_replay_whole(
         ctpipe_home: Path, tmp_path: Path, source: object, problem: str) -> None:
@@ -424,10 +427,13 @@ def test_a_bad_backtest_source_leaves_the_previous_replay_whole(
         previous.model_name
 
 
-def _csv(folder: Path, *, drop: str | None = None, rows: int = 60) -> Path:
+def _csv(folder: Path, *, drop: str | None = None, rows: int = 60,
+         text: str | None = None) -> Path:
     frame = generate_day("demand", 0, day(0), rows=60, shift_day=None, seed=7).iloc[:rows]
     if drop:
         frame = frame.drop(columns=[drop])
+    if text:  # words where the config expects numbers
+        frame[text] = "heavy"
     path = folder / "history.csv"
     frame.to_csv(path, index=False)
     return path

@@ -54,7 +54,8 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
     """A user's labelled history read and cut into batches, in memory: nothing is written.
 
     Raises OSError or ValueError naming the problem: the source is missing or unreadable, has
-    no target column, or holds no row to cut into a batch. `ctpipe backtest` calls this before
+    no target column, holds no row to cut into a batch, or lacks a feature column (or has
+    words in a numeric one). `ctpipe backtest` calls this before
     ``reset`` deletes the previous replay, so a bad source leaves that replay whole.
     """
     frame = landing.read_source(source, ws.config)
@@ -63,7 +64,26 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
     batches = landing.split_into_batches(frame, ws.config)
     if not batches:
         raise ValueError(f"{source}: no rows to cut into batches")
+    problem = feature_problem(frame, ws.config)
+    if problem is not None:
+        raise ValueError(f"{source}: {problem}")
     return batches
+
+
+def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
+    """The first feature column the source lacks, or a numeric feature that is not numbers:
+    every batch would be quarantined for it, so a replay refuses it up front."""
+    features = config.features
+    for kind, columns in (("numeric", features.numeric), ("categorical", features.categorical)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            return (f"features.{kind}: column {missing[0]!r} is missing (columns: "
+                    f"{', '.join(map(str, frame.columns))})")
+    for column in features.numeric:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            return (f"features.numeric: column {column!r} is not numeric "
+                    f"(dtype {frame[column].dtype}); a category belongs under features.categorical")
+    return None
 
 
 def write_batches(ws: Workspace, batches: dict[dt.date, pd.DataFrame]) -> list[dt.date]:

@@ -18,6 +18,7 @@ and feature derivation (training and scoring) all see the time column through it
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -163,8 +164,12 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
     times = local_times(values, zone)
     if pd.api.types.is_datetime64_dtype(times):
         return times
-    try:
-        parsed = pd.to_datetime(times, errors=errors)
-    except ValueError:
-        parsed = pd.to_datetime(times, errors=errors, utc=True)
+    # Text that is not dates makes pandas warn that it guesses per value before it fails (or
+    # coerces): the caller's one-line error says which column, the warning only adds noise.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
+        try:
+            parsed = pd.to_datetime(times, errors=errors)
+        except ValueError:
+            parsed = pd.to_datetime(times, errors=errors, utc=True)
     return local_times(parsed, zone)

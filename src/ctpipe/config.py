@@ -11,7 +11,7 @@ import json
 import math
 import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -524,15 +524,22 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
+def config_problems(source: Path | str, problems: Sequence[tuple[str, str]]) -> str:
+    """One line per (key path, rule): ``<file>: <key>: <rule>``; an empty key path is a rule
+    over several keys, named in the rule itself."""
+    return "\n".join(f"{source}: {loc}: {rule}" if loc else f"{source}: {rule}"
+                     for loc, rule in problems)
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: invalid config"]
+    problems = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        if e["type"] == "extra_forbidden":
-            lines.append(f"  {loc}: unknown key")
-        else:
-            lines.append(f"  {loc}: {e['msg']}")
-    return "\n".join(lines)
+        loc = ".".join(str(p) for p in e["loc"])
+        # pydantic prefixes the ValueErrors our validators raise; the rule reads better bare.
+        rule = "unknown key" if e["type"] == "extra_forbidden" else \
+            e["msg"].removeprefix("Value error, ")
+        problems.append((loc, rule))
+    return config_problems(path, problems)
 
 
 def parse_config(text: str, source: Path) -> UseCaseConfig:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctpipe.config import ConfigError, UseCaseConfig
+from ctpipe.config import ConfigError, UseCaseConfig, config_problems
 from ctpipe.validation.spec import (
     COLUMNS,
     DOMAIN,
@@ -109,10 +109,9 @@ def check_config_expectations(config: UseCaseConfig, source: Path | str) -> None
         try:
             check_extra_expectation(extra.type, extra.kwargs)
         except ValueError as exc:
-            # "Value error, " as pydantic words the errors config.py raises for the same key.
-            problems.append(f"  validation.extra.{i}: Value error, {exc}")
+            problems.append((f"validation.extra.{i}", str(exc)))
     if problems:
-        raise ConfigError("\n".join([f"{source}: invalid config", *problems]))
+        raise ConfigError(config_problems(source, problems))
 
 
 def _max_null(config: UseCaseConfig, column: str) -> float:
