@@ -103,6 +103,10 @@ def test_lower_is_better_metrics() -> None:
     assert judge_live(worse, 2, **rule).rollback
     within = [LabelledBatch(f"2026-04-0{i}", 2, 0.30, 1, 0.29) for i in range(1, 4)]
     assert not judge_live(within, 2, **rule).rollback
+    # Past the floor, which is a maximum here: the reason says above, not below.
+    breach = [LabelledBatch(f"2026-04-0{i}", 2, 0.60, 1, 0.40) for i in range(1, 4)]
+    verdict = judge_live(breach, 2, **rule)
+    assert verdict.rollback and "(above the gate floor 0.5000)" in verdict.reason, verdict
 
 
 # --------------------------------------------------------------------------- live figures

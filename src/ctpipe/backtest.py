@@ -225,14 +225,15 @@ def headline(result: dict) -> str | None:
     if static is not None:
         text += f" vs static {static:.4f} ({_change(mine, static, higher)})"
     best = (result.get("cron") or {}).get("best")
+    n = table["ctpipe"]["retrains"]
+    retrains = f"{n} retrain{'' if n == 1 else 's'}"
     if best is not None and table[f"cron-{best}"]["mean"] is not None:
         cron = table[f"cron-{best}"]
         every = "every batch" if best == 1 else f"every {best} batches"
         versus = _change(mine, cron["mean"], higher)
-        text += (f" and cron {every} {cron['mean']:.4f} ({versus}); "
-                 f"{table['ctpipe']['retrains']} retrains vs {cron['retrains']}")
+        text += f" and cron {every} {cron['mean']:.4f} ({versus}); {retrains} vs {cron['retrains']}"
     else:
-        text += f"; {table['ctpipe']['retrains']} retrains"
+        text += f"; {retrains}"
     return text
 
 

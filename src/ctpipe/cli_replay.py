@@ -60,13 +60,14 @@ def _print_summary(report: dict) -> None:
         return "-" if v is None else f"{v:.4f}"
 
     typer.echo("")
-    header = (f"{'use case':<10} {'metric':<8} {'batches':>7} {'quar.':>5} {'drift':>5} "
+    width = max([10, *map(len, report["use_cases"])])  # a user's data set may have a long name
+    header = (f"{'use case':<{width}} {'metric':<8} {'batches':>7} {'quar.':>5} {'drift':>5} "
               f"{'retrain':>7} {'promo':>5} {'champion':>9} {'static':>9} {'cron':>9}")
     typer.echo(header)
     typer.echo("-" * len(header))
     for name, result in report["use_cases"].items():
         s = summarize(result)
-        typer.echo(f"{name:<10} {result['metric_name']:<8} {s['batches']:>7} "
+        typer.echo(f"{name:<{width}} {result['metric_name']:<8} {s['batches']:>7} "
                    f"{s['quarantined']:>5} {s['drift_days']:>5} {s['retrains']:>7} "
                    f"{s['promotions']:>5} {fmt(s['champion_mean']):>9} "
                    f"{fmt(s['static_mean']):>9} {fmt(_best_cron_mean(s, result)):>9}")
@@ -76,10 +77,11 @@ def _print_summary(report: dict) -> None:
     for name, result in report["use_cases"].items():
         s = summarize(result)
         if result.get("shift_day") is None:
-            kind = f"scenario {result['scenario']}" if result.get("scenario") \
-                else "no-shift control"
-            typer.echo(f"{name}: {kind} (no change event); {s['retrains']} retrains "
-                       f"(cold start included), {s['promotions']} promotions")
+            kind = f"scenario {result['scenario']}" if result.get("scenario") else \
+                "known change events above" if result.get("events") else "no-shift control"
+            typer.echo(f"{name}: {kind} (no simulated shift); "
+                       f"{_count(s['retrains'], 'retrain')} (cold start included), "
+                       f"{_count(s['promotions'], 'promotion')}")
             continue
         better = "higher" if result["higher_is_better"] else "lower"
         lag = s.get("first_drift_after_shift")
@@ -143,7 +145,7 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
     for e in s["events"]:
         line = (f"  event {e['date']} (batch {e['batch']}): drift or retrain "
                 f"{after(e['detection'], 'not detected')}, promotion "
-                f"{after(e['promotion'], 'not recovered')}")
+                f"{after(e['promotion'], 'none')}")
         if "matches_cron" in e:
             line += (f", metric within the gate's tolerance of the best cron "
                      f"{after(e['matches_cron'], 'not recovered')}")

@@ -49,8 +49,8 @@ def why_bad(batch: LabelledBatch, *, floor: float, higher_is_better: bool,
     if not _finite(value):
         return None
     below = value < floor if higher_is_better else value > floor
-    if below:
-        return f"below the gate floor {floor:.4f}"
+    if below:  # the floor is a maximum for a lower-is-better metric
+        return f"{'below' if higher_is_better else 'above'} the gate floor {floor:.4f}"
     if _finite(batch.shadow_metric):
         gain = relative_gain(batch.shadow_metric, value, higher_is_better)
         if gain > margin:
