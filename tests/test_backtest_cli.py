@@ -122,6 +122,11 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     assert bikes["batch_frequency"] == "daily" and bikes["events"] == ["2025-06-09"]
     assert "vs static" in result.output and "cron every 4 batches" in result.output
     assert "event 2025-06-09 (batch 7): drift or retrain" in result.output
+    # No drift, no retrain after the cold start: said in words, and not as a no-shift control.
+    assert ("event 2025-06-09 (batch 7): drift or retrain not detected, promotion none"
+            in result.output)
+    assert ("bikes: known change events above (no simulated shift); 1 retrain (cold start "
+            "included), 1 promotion") in result.output
 
 
 @pytest.mark.parametrize(("value", "message"), [
