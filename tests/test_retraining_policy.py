@@ -307,7 +307,7 @@ def test_a_challenger_refreshes_the_champion_when_it_learns_the_same_change() ->
     assert learns_the_same_change(Lineage(emphasis_from="2026-04-01"), onset) == "2026-04-01"
 
 
-def test_a_retrain_learns_the_drift_once_trainable_else_the_champions_change() -> None:
+def test_a_retrain_learns_the_champions_open_change_else_the_drift_once_trainable() -> None:
     old, new = dt.date(2026, 4, 1), dt.date(2026, 4, 7)
 
     def learns(drift: dt.date | None, awaiting: str | None = None, seen: int = 2,
@@ -315,13 +315,19 @@ def test_a_retrain_learns_the_drift_once_trainable_else_the_champions_change() -
         return change_to_learn(drift_onset=drift, awaiting=awaiting, learned=old, seen=seen,
                                until=8, retrains=retrains)
 
-    assert learns(new) == new  # a new drift whose batches the window holds
-    # A new drift not yet trainable: a follow-up or a schedule keeps learning the old change...
+    # While the champion's follow-ups are open, a drift seen meanwhile (mostly the same change
+    # against a reference still holding the old regime) learns the champion's change: its
+    # onset is older and covers a new change too.
+    assert learns(new) == old
     assert learns(new, awaiting="waiting for the new data") == old
-    assert learns(None) == old
-    # ...until an attempt has seen follow_up_until batches of it.
+    assert learns(None) == old  # a follow-up or a due schedule
+    # Once an attempt has seen follow_up_until batches of it: the drift's own onset, when the
+    # window holds its batches.
+    assert learns(new, seen=8) == new
     assert learns(None, seen=8) is None and learns(new, awaiting="waiting", seen=8) is None
     assert learns(new, retrains=False) is None  # no retrain, nothing to learn
+    assert change_to_learn(drift_onset=new, awaiting=None, learned=None, seen=0, until=8,
+                           retrains=True) == new
     assert change_to_learn(drift_onset=None, awaiting=None, learned=None, seen=0, until=8,
                            retrains=True) is None
 

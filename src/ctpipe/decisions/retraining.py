@@ -386,15 +386,21 @@ def learns_the_same_change(champion: Lineage | None, onset: dt.date | None) -> s
 def change_to_learn(*, drift_onset: dt.date | None, awaiting: str | None,
                     learned: dt.date | None, seen: int, until: int,
                     retrains: bool) -> dt.date | None:
-    """The onset of the change a retrain (``retrains``) learns and weighs up: the drift's once
-    the window holds batches from it (``awaiting`` None); otherwise, for a follow-up or a due
-    schedule, the change the champion ``learned`` while its follow-ups are not done (the
-    newest attempt saw fewer than ``until`` batches from it); else none."""
+    """The onset of the change a retrain (``retrains``) learns and weighs up.
+
+    While the champion is still learning a change (``learned``; the newest attempt saw fewer
+    than ``until`` batches from it), that change: a drift seen meanwhile is mostly the same
+    change showing against a reference that still holds the old regime, and a new one begins
+    after it anyway, so the earlier onset covers both. Otherwise the drift's, once the window
+    holds batches from it (``awaiting`` None); else none.
+    """
     if not retrains:
         return None
+    if learned is not None and seen < until:
+        return learned
     if drift_onset is not None and awaiting is None:
         return drift_onset
-    return learned if learned is not None and seen < until else None
+    return None
 
 
 def seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[FeatureDrift],
