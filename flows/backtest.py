@@ -66,10 +66,11 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     static_version: int | None = None
     db = open_database()
     for i, day in enumerate(dates):
-        row, candidate = _replay_day(ws, db, day, static_version)
+        row, champion = _replay_day(ws, db, day, static_version)
         days.append(row)
-        # The static model is the first one ever trained: fitted once, never replaced.
-        static_version = static_version or candidate
+        # The static model is the first champion (the first model that passed the gate, as a
+        # cron schedule's first model): never replaced.
+        static_version = static_version or champion
         update_progress_artifact(bar, 100.0 * (i + 1) / len(dates))
         if not quiet:
             print_progress(i, len(dates), row)
@@ -118,8 +119,8 @@ def _replay_day(ws: Workspace, db: Database, day: dt.date,
         # A crash is not a verdict on the data: stop the replay with the cycle's own error.
         state.result()
         raise RuntimeError(f"cycle {ws.name} {day} failed: {state.message}")
-    candidate = record["candidate_version"]
-    score = backtest.score_day(ws, day, record["champion_version"], static_version or candidate)
+    champion = record["champion_version"]
+    score = backtest.score_day(ws, day, champion, static_version or champion)
     # The daily loop a bank runs: cycle, then score the day's batch, then monitor.
     rt = runtime(ws)
     scored = run_score(rt, db, day, explicit_date=True) if record["validation_passed"] else None
@@ -140,4 +141,4 @@ def _replay_day(ws: Workspace, db: Database, day: dt.date,
         "estimated_metric": None if scored is None else scored.result.get("estimated_metric"),
         "rolled_back": rolled_back,
         "rollback_reason": watched.message if rolled_back else None,
-    }, candidate
+    }, champion

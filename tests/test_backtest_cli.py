@@ -129,6 +129,24 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
             "included), 1 promotion") in result.output
 
 
+def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Path,
+                                                                 tmp_path: Path) -> None:
+    # MAE must be at most 0: every challenger fails the floor, so there is never a champion,
+    # and the static model (the first champion) scores nothing either.
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("floor: 20.0", "floor: 0.0"), encoding="utf-8")
+    source = tmp_path / "history.csv"
+    _bike_history(days=8).to_csv(source, sep=";", index=False)
+    out = tmp_path / "bikes.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    days = json.loads(out.read_text())["use_cases"]["bikes"]["days"]
+    assert [d["retrained"] for d in days] == [False] * 6 + [True] * 2
+    assert [d["gate_passed"] for d in days[6:]] == [False, False]
+    assert all(d["champion_metric"] is None and d["static_metric"] is None for d in days)
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ("2024-01-01", "--events 2024-01-01: outside the replay's batches (2025-06-02 to "
                    "2025-06-05)"),

@@ -182,7 +182,7 @@ def summarize(result: dict) -> dict:
 def policies(result: dict) -> dict[str, dict]:
     """Mean metric, retrains and promotions per policy: ctpipe, static and each cron-N.
 
-    The static model is the first one trained: one retrain and one promotion once trained.
+    The static model is the first champion: one retrain and one promotion once there is one.
     """
     days = result["days"]
     trained = int(any(d["retrained"] for d in days))
