@@ -145,6 +145,8 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
     assert [d["retrained"] for d in days] == [False] * 6 + [True] * 2
     assert [d["gate_passed"] for d in days[6:]] == [False, False]
     assert all(d["champion_metric"] is None and d["static_metric"] is None for d in days)
+    assert ("bikes: no challenger ever passed the gate: nothing served, nothing compared"
+            in result.output)
 
 
 @pytest.mark.parametrize(("value", "message"), [

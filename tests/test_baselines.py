@@ -151,6 +151,20 @@ def test_policies_and_headline() -> None:
                                 "every batch 0.1167 (43% worse); 3 retrains vs 6")
 
 
+def test_a_replay_with_nothing_to_compare_says_why(capsys: pytest.CaptureFixture) -> None:
+    from ctpipe.cli_replay import _print_baselines
+
+    # A champion served, but the metric was undefined on every batch (one-row batches).
+    days = [_day(0, None, None), {**_day(1, None, None, retrained=True, passed=True),
+                                  "champion_version": 1}]
+    result = {"metric_name": "roc_auc", "higher_is_better": True, "gate_tolerance": 0.02,
+              "shift_day": None, "days": days}
+    _print_baselines("jobs", result, summarize(result))
+    assert capsys.readouterr().out == (
+        "jobs: roc_auc was undefined on every batch the champion served: too few rows (or one "
+        "class only) per batch to compare policies\n")
+
+
 def test_best_cron_respects_higher_is_better() -> None:
     replay = CronReplay((1, 4), metrics={1: [0.6, 0.6], 4: [0.7, 0.7]})
     assert replay.best(higher_is_better=True) == 4

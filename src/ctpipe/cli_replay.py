@@ -136,6 +136,12 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
             typer.echo("  " + "; ".join(
                 f"{k} {fmt(v['mean'])} ({_count(v['retrains'], 'retrain')}, "
                 f"{_count(v['promotions'], 'promotion')})" for k, v in cron.items()))
+    elif not any(d["champion_version"] for d in result["days"]):
+        typer.echo(f"{name}: no challenger ever passed the gate: nothing served, nothing "
+                   "compared (the cycle records say why)")
+    else:
+        typer.echo(f"{name}: {result['metric_name']} was undefined on every batch the champion "
+                   "served: too few rows (or one class only) per batch to compare policies")
     unit = {"weekly": "weekly batch", "monthly": "monthly batch"}.get(
         result.get("batch_frequency", "daily"), "batch")
 
