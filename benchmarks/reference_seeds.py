@@ -30,8 +30,8 @@ def replay(use_case: str, seed: int, home: Path, out: Path) -> tuple[dict, float
     env = {**os.environ, "CTPIPE_HOME": str(home)}
     started = time.perf_counter()
     done = subprocess.run([str(CTPIPE), "demo", use_case, "--seed", str(seed),
-                           "--json", str(out)], env=env, cwd=ROOT, capture_output=True,
-                          text=True)
+                           "--json", str(out), "--png", str(out.with_suffix(".png"))],
+                          env=env, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{use_case} seed {seed}: ctpipe demo failed ({done.returncode}):\n"
@@ -65,7 +65,9 @@ def main() -> None:
     print_table(rows)
     higher = rows[0][0]["higher_is_better"]
     means = averages([result for result, _ in rows])
-    ctpipe_mean, ctpipe_retrains = means["ctpipe"]
+    if "ctpipe" not in means:
+        sys.exit("ctpipe scored no batch in some replay: nothing to average")
+    ctpipe_mean, _ = means["ctpipe"]
     print(f"\nover seeds {', '.join(map(str, args.seeds))} "
           f"({'higher' if higher else 'lower'} is better):")
     for policy, (metric, retrains) in means.items():

@@ -141,7 +141,9 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
                                       "--json", str(out), "--no-baselines"])
     assert result.exit_code == 0, result.output
-    days = json.loads(out.read_text())["use_cases"]["bikes"]["days"]
+    bikes = json.loads(out.read_text())["use_cases"]["bikes"]
+    days = bikes["days"]
+    assert bikes["policies"]["static"] == {"mean": None, "retrains": 0, "promotions": 0}
     assert [d["retrained"] for d in days] == [False] * 6 + [True] * 2
     assert [d["gate_passed"] for d in days[6:]] == [False, False]
     assert all(d["champion_metric"] is None and d["static_metric"] is None for d in days)

@@ -161,8 +161,8 @@ def test_a_replay_with_nothing_to_compare_says_why(capsys: pytest.CaptureFixture
               "shift_day": None, "days": days}
     _print_baselines("jobs", result, summarize(result))
     assert capsys.readouterr().out == (
-        "jobs: roc_auc was undefined on every batch the champion served: too few rows (or one "
-        "class only) per batch to compare policies\n")
+        "jobs: no batch the champion served has a roc_auc: its labels had not arrived, or too "
+        "few rows (or one class only) per batch\n")
 
 
 def test_best_cron_respects_higher_is_better() -> None:

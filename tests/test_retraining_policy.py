@@ -20,6 +20,7 @@ from ctpipe.decisions.retraining import (
     COLD_START,
     DriftVerdict,
     PastAttempt,
+    PerformanceCheck,
     RetrainHistory,
     after_drift,
     awaiting_new_data,
@@ -32,6 +33,7 @@ from ctpipe.decisions.retraining import (
     retrain_history,
     retrain_reason,
     seen_in_labels,
+    still_learning,
 )
 from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, bootstrap_metric
 from ctpipe.drift.performance import FAST_METRICS
@@ -288,11 +290,57 @@ def test_follow_ups_retrain_as_the_new_data_grows_until_enough() -> None:
     # Retrains like a due schedule: without drift, and through a cooldown.
     assert retrain_reason(report=_report(False), performance=None, follow=why).reason == why
     assert retrain_reason(report=_report(False), performance=None).reason is None
-    cooling = retrain_reason(
-        report=_report(True), performance=None, follow=why, rejection_cooldown=3,
-        max_rejection_cooldown=12,
-        history=RetrainHistory(2, 1, PastAttempt(dt.date(2026, 4, 3), 3, True), 1))
-    assert cooling.reason == why and cooling.cooling is None
+    rejected = PastAttempt(dt.date(2026, 4, 3), 3, True)
+    history = RetrainHistory(2, 1, rejected, 1, rejected, 1)
+    cooling = retrain_reason(report=_report(True), performance=None, rejection_cooldown=3,
+                             max_rejection_cooldown=12, history=history)
+    assert cooling.reason is None and cooling.cooling.endswith("1 of 3 batches")
+    through = retrain_reason(report=_report(True), performance=None, follow=why,
+                             rejection_cooldown=3, max_rejection_cooldown=12, history=history)
+    assert through.reason == why and through.cooling is None
+
+
+def test_follow_ups_end_at_the_training_part_whatever_the_setting() -> None:
+    raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())  # window 21 - 2
+
+    def until(value: object) -> int:
+        return UseCaseConfig.model_validate(
+            {**raw, "training": {**raw["training"], "follow_up_until": value}}
+        ).training.follow_ups_until
+
+    # Beyond the training part no challenger could ever see enough: the follow-ups would
+    # stay open, holding drift and tying every retrain to the old change.
+    assert [until(None), until(8), until(19), until(40), until(0)] == [19, 8, 19, 19, 0]
+
+
+def test_between_follow_ups_only_performance_drift_retrains() -> None:
+    onset = dt.date(2026, 4, 1)
+    learning = still_learning(onset=onset, seen=3, until=19, growth=3)
+    assert learning == ("the champion is still learning the change since 2026-04-01 (the "
+                        "newest attempt saw 3 of its batches): the next follow-up retrains "
+                        "when a challenger sees 9")
+    assert still_learning(onset=onset, seen=9, until=19, growth=3).endswith("sees 19")
+    # Done, never started, or off: nothing holds.
+    assert still_learning(onset=onset, seen=19, until=19, growth=3) is None
+    assert still_learning(onset=None, seen=3, until=19, growth=3) is None
+    assert still_learning(onset=onset, seen=0, until=19, growth=3) is None
+    assert still_learning(onset=onset, seen=3, until=0, growth=3) is None
+    # Data drift against a reference that still holds the old regime waits...
+    held = retrain_reason(report=_report(True), performance=None, learning=learning)
+    assert held.reason is None
+    assert held.cooling.startswith("drift persists (data drift: 1 of 1 tested features")
+    assert held.cooling.endswith(f"but {learning}")
+    # ...a due follow-up or schedule retrains...
+    follow = follow_up(onset=onset, seen=3, available=9, until=19)
+    assert retrain_reason(report=_report(True), performance=None, learning=learning,
+                          follow=follow).reason == follow
+    # ...and so does performance drift: the champion falls short of its own holdout level.
+    fell = PerformanceCheck(batch="2026-04-08", metric="wape", baseline=0.2, current=0.3,
+                            degradation=0.5, drifted=True, tolerance=0.1,
+                            batches=("2026-04-08",), rows=400, degradation_low=0.3,
+                            degradation_high=0.7, confidence=0.95, resamples=400)
+    worse = retrain_reason(report=_report(True), performance=fell, learning=learning)
+    assert "performance drift" in worse.reason and worse.cooling is None
 
 
 def test_a_challenger_refreshes_the_champion_when_it_learns_the_same_change() -> None:
@@ -412,10 +460,13 @@ def test_a_rejected_follow_up_starts_no_cooldown() -> None:
     # The champion held up against its own refresh: a new drift retrains at once...
     follow = PastAttempt(dt.date(2026, 3, 20), 9, rejected=True, follow_up=True)
     assert _call(dt.date(2026, 3, 21), [follow]).reason.startswith("data drift")
-    # ...and it neither adds to nor resets a drift retrain's rejections before it.
+    # ...and it neither adds to nor restarts a drift retrain's cooldown before it: 3 batches
+    # from v8's rejection, whoever was rejected since.
     drift = PastAttempt(dt.date(2026, 3, 18), 8, rejected=True)
     assert _call(dt.date(2026, 3, 21), [drift, follow]).cooling.endswith(
-        "(1 consecutive rejection): 1 of 3 batches")
+        "cooling down after v8 was rejected on 2026-03-18 (1 consecutive rejection): "
+        "3 of 3 batches")
+    assert _call(dt.date(2026, 3, 22), [drift, follow]).reason.startswith("data drift")
 
 
 def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> None:

@@ -185,7 +185,7 @@ def policies(result: dict) -> dict[str, dict]:
     The static model is the first champion: one retrain and one promotion once there is one.
     """
     days = result["days"]
-    trained = int(any(d["retrained"] for d in days))
+    trained = int(any(d["champion_version"] for d in days))
     out = {
         "ctpipe": {"mean": mean([d["champion_metric"] for d in days]),
                    "retrains": sum(bool(d["retrained"]) for d in days),

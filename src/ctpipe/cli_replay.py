@@ -140,8 +140,8 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
         typer.echo(f"{name}: no challenger ever passed the gate: nothing served, nothing "
                    "compared (the cycle records say why)")
     else:
-        typer.echo(f"{name}: {result['metric_name']} was undefined on every batch the champion "
-                   "served: too few rows (or one class only) per batch to compare policies")
+        typer.echo(f"{name}: no batch the champion served has a {result['metric_name']}: its "
+                   "labels had not arrived, or too few rows (or one class only) per batch")
     unit = {"weekly": "weekly batch", "monthly": "monthly batch"}.get(
         result.get("batch_frequency", "daily"), "batch")
 

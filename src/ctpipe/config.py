@@ -256,11 +256,13 @@ class TrainingConfig(_Strict):
         "follow_up_growth times (1, 3, 9, ...), counted from the newest attempt, promoted or "
         "rejected, until an attempt has seen this many; behind the same gate, with the same "
         "emphasis (default null: the whole training part of the window, window - holdout, so "
-        "the last follow-up no longer trains on the old regime; 0: no follow-ups).")
+        "the last follow-up no longer trains on the old regime; a larger number counts as "
+        "that; 0: no follow-ups). Between follow-ups, drift other than performance drift "
+        "waits for the next one.")
     follow_up_growth: float = Field(
         3.0, ge=1.5, description="How many times the batches from the drift's onset must grow "
-        "between follow-ups (default 3: 1, 3, 9, ... batches; at most log_3 of the window "
-        "follow-ups per change).")
+        "between follow-ups (default 3: at 3, 9, 27, ... batches; at most "
+        "ceil(log_growth(window - holdout)) follow-ups per change).")
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     seed: int = 7
 
@@ -281,10 +283,10 @@ class TrainingConfig(_Strict):
 
     @property
     def follow_ups_until(self) -> int:
-        """Batches from a drift's onset after which its follow-ups end (0: none)."""
-        if self.follow_up_until is None:
-            return self.window - self.holdout
-        return self.follow_up_until
+        """Batches from a drift's onset after which its follow-ups end (0: none); never more
+        than the training part holds, or the follow-ups would stay open for good."""
+        part = self.window - self.holdout
+        return part if self.follow_up_until is None else min(self.follow_up_until, part)
 
 
 class EvaluationConfig(_Strict):
@@ -312,9 +314,9 @@ class GateConfig(_Strict):
     follow_up_improvement: float = Field(
         0.0, ge=0, description="Relative margin over a champion that is still learning a "
         "change, for a challenger that learns the same change from more of its batches (a "
-        "follow-up after drift): it saw more of the new regime, so matching the champion on "
-        "the holdout is enough (default 0; set it to min_improvement to judge follow-ups like "
-        "any challenger).")
+        "follow-up, or any retrain while the champion's follow-ups are open): it saw more of "
+        "the new regime, so matching the champion on the holdout is enough (default 0; set it "
+        "to min_improvement to judge these like any challenger).")
     slice_tolerance: float = Field(
         0.10, ge=0, description="Relative worsening allowed per slice (default 10 %); a slice "
         "worse by more vetoes only if it is also significantly worse (slice_confidence).")

@@ -25,8 +25,8 @@ class CycleRecord:
     # Where the drift this batch saw began: labelled evidence (performance or label drift) is
     # as old as the oldest pooled batch, older than the batch itself.
     drift_onset: str | None = None
-    # The onset of the change a retrain of this batch learns (and weighs up): the drift's, or
-    # for a follow-up retrain the one its champion learned (training.follow_up_until).
+    # The onset of the change a retrain of this batch learns (and weighs up): the drift's, or,
+    # while the champion's follow-ups are open, the one it is learning (follow_up_until).
     change_onset: str | None = None
     retrain_reason: str | None = None
     retrained: bool = False

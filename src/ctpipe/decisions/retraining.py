@@ -306,6 +306,8 @@ class RetrainHistory:
     last_attempt: PastAttempt | None = None
     rejections: int = 0  # consecutive rejected attempts (follow-ups aside), newest back to one
     #                      that was not
+    rejected: PastAttempt | None = None  # the newest of those (what the cooldown counts from)
+    since_rejected: int | None = None  # batches after it
 
 
 def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
@@ -320,13 +322,17 @@ def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
     if not before:
         return RetrainHistory(since_training)
     last = before[-1]
-    rejections = 0
+    counted = []
     for a in reversed(before):
         if not a.rejected:
             break
-        rejections += not a.follow_up
-    return RetrainHistory(since_training, len([d for d in upto if d > last.batch_date]), last,
-                          rejections)
+        if not a.follow_up:
+            counted.append(a)
+    rejected = counted[0] if counted else None
+    return RetrainHistory(
+        since_training, len([d for d in upto if d > last.batch_date]), last, len(counted),
+        rejected, None if rejected is None else len([d for d in upto
+                                                     if d > rejected.batch_date]))
 
 
 def cooldown_batches(rejections: int, *, base: int, longest: int) -> int:
@@ -383,6 +389,23 @@ def learns_the_same_change(champion: Lineage | None, onset: dt.date | None) -> s
     return learned if learned == onset.isoformat() else None
 
 
+def still_learning(*, onset: dt.date | None, seen: int, until: int,
+                   growth: float) -> str | None:
+    """Why drift waits for the champion's next follow-up (None: its follow-ups are done).
+
+    Between follow-ups, data, label and prediction drift compare with the champion's training
+    data, which still holds the old regime: they show the change it is learning, not a new
+    one. They would retrain every few batches until the follow-ups end; the follow-ups'
+    schedule already retrains as the new data grows. Performance drift, judged against the
+    champion's own holdout level, still retrains.
+    """
+    if onset is None or until <= 0 or seen <= 0 or seen >= until:
+        return None
+    return (f"the champion is still learning the change since {onset} (the newest attempt "
+            f"saw {seen} of its batches): the next follow-up retrains when a challenger sees "
+            f"{min(math.ceil(growth * seen), until)}")
+
+
 def change_to_learn(*, drift_onset: dt.date | None, awaiting: str | None,
                     learned: dt.date | None, seen: int, until: int,
                     retrains: bool) -> dt.date | None:
@@ -426,7 +449,8 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
                    summaries: Mapping[str, str] | None = None,
                    history: RetrainHistory | None = None, retrain_every: int | None = None,
                    rejection_cooldown: int = 0, max_rejection_cooldown: int = 0,
-                   awaiting: str | None = None, follow: str | None = None) -> RetrainCall:
+                   awaiting: str | None = None, follow: str | None = None,
+                   learning: str | None = None) -> RetrainCall:
     """Why to retrain, in words, or why not although drift persists.
 
     ``report`` None means there is no champion to compare with: a cold start, never delayed.
@@ -434,7 +458,8 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     drift after a rejected challenger waits ``cooldown_batches`` batches while the schedule,
     if due, still retrains. ``awaiting`` (awaiting_new_data) holds back drift until the window
     holds labelled batches from its onset on. ``follow`` (follow_up) retrains like a due
-    schedule.
+    schedule. ``learning`` (still_learning) holds back drift other than performance drift
+    between a champion's follow-ups.
     """
     if report is None:
         return RetrainCall(COLD_START)
@@ -454,16 +479,24 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     if awaiting is not None:
         held = f"drift persists ({'; '.join(reasons)}) but {awaiting}"
         return RetrainCall(scheduled, None if scheduled else held)
+    if learning is not None and not _performance_fired(performance, triggers):
+        held = f"drift persists ({'; '.join(reasons)}) but {learning}"
+        return RetrainCall(scheduled, None if scheduled else held)
     wait = cooldown_batches(history.rejections, base=rejection_cooldown,
                             longest=max_rejection_cooldown)
-    if last is None or not last.rejected or since is None or since > wait:
+    rejected, waited = history.rejected, history.since_rejected
+    if rejected is None or waited is None or waited > wait:
         return RetrainCall("; ".join(reasons))
-    who = f"v{last.version}" if last.version is not None else "the challenger"
+    who = f"v{rejected.version}" if rejected.version is not None else "the challenger"
     plural = "s" if history.rejections != 1 else ""
     cooling = (f"drift persists ({'; '.join(reasons)}) but cooling down after {who} was "
-               f"rejected on {last.batch_date} ({history.rejections} consecutive rejection"
-               f"{plural}): {since} of {wait} batches")
+               f"rejected on {rejected.batch_date} ({history.rejections} consecutive rejection"
+               f"{plural}): {waited} of {wait} batches")
     return RetrainCall(scheduled, None if scheduled else cooling)
+
+
+def _performance_fired(performance: PerformanceCheck | None, triggers: Collection[str]) -> bool:
+    return "performance" in triggers and performance is not None and performance.drifted
 
 
 @dataclass(frozen=True)

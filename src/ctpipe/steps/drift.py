@@ -28,6 +28,7 @@ from ctpipe.decisions.retraining import (
     retrain_history,
     retrain_reason,
     seen_in_labels,
+    still_learning,
 )
 from ctpipe.drift import (
     FeatureDrift,
@@ -158,7 +159,9 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         retrain_every=cfg.training.retrain_every,
         rejection_cooldown=cfg.training.rejection_cooldown,
         max_rejection_cooldown=cfg.training.max_rejection_cooldown,
-        awaiting=awaiting, follow=follow)
+        awaiting=awaiting, follow=follow,
+        learning=still_learning(onset=learned, seen=seen, until=cfg.training.follow_ups_until,
+                                growth=cfg.training.follow_up_growth))
     verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None
