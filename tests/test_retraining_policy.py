@@ -15,6 +15,13 @@ import yaml
 from pydantic import ValidationError
 
 from ctpipe.config import DriftConfig, TrainingConfig, UseCaseConfig, repo_configs_dir
+from ctpipe.decisions.change import (
+    awaiting_new_data,
+    change_to_learn,
+    follow_up,
+    learns_the_same_change,
+    still_learning,
+)
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import (
     COLD_START,
@@ -23,17 +30,12 @@ from ctpipe.decisions.retraining import (
     PerformanceCheck,
     RetrainHistory,
     after_drift,
-    awaiting_new_data,
-    change_to_learn,
     cooldown_batches,
-    follow_up,
     judge_performance,
-    learns_the_same_change,
     pool_labelled,
     retrain_history,
     retrain_reason,
     seen_in_labels,
-    still_learning,
 )
 from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, bootstrap_metric
 from ctpipe.drift.performance import FAST_METRICS

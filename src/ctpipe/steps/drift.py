@@ -13,22 +13,24 @@ import numpy as np
 import pandas as pd
 
 from ctpipe import reports
+from ctpipe.decisions.change import (
+    FOLLOW_UP,
+    awaiting_new_data,
+    change_to_learn,
+    follow_up,
+    still_learning,
+)
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import (
-    FOLLOW_UP,
     DriftVerdict,
     PastAttempt,
     PerformanceCheck,
-    awaiting_new_data,
     cannot_judge_performance,
-    change_to_learn,
-    follow_up,
     judge_performance,
     pool_labelled,
     retrain_history,
     retrain_reason,
     seen_in_labels,
-    still_learning,
 )
 from ctpipe.drift import (
     FeatureDrift,

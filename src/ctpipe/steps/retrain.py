@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 from ctpipe import reports
+from ctpipe.decisions.change import (
+    learns_the_same_change,
+)
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.recovery import resumable
 from ctpipe.decisions.retraining import (
@@ -20,7 +23,6 @@ from ctpipe.decisions.retraining import (
     automatic_approver,
     before_training,
     judge_approval,
-    learns_the_same_change,
     needs_approval,
     writes_record,
 )
