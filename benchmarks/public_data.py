@@ -24,16 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 CTPIPE = Path(sys.executable).with_name("ctpipe")
 
 
-def replay(config: Path, home: Path, out: Path) -> tuple[dict, float]:
-    """One `ctpipe backtest` of the config's own data.source; its result and wall seconds."""
+def run_ctpipe(args: list[str], home: Path, what: str) -> float:
+    """``ctpipe ARGS`` in a fresh CTPIPE_HOME, as a user runs it; its wall seconds. A failure
+    ends the benchmark with the command's last output."""
     env = {**os.environ, "CTPIPE_HOME": str(home)}
     started = time.perf_counter()
-    done = subprocess.run([str(CTPIPE), "backtest", str(config), "--json", str(out)],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    done = subprocess.run([str(CTPIPE), *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True)
     if done.returncode != 0:
-        sys.exit(f"{config.name}: ctpipe backtest failed ({done.returncode}):\n"
+        sys.exit(f"{what}: ctpipe {args[0]} failed ({done.returncode}):\n"
                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def replay(config: Path, home: Path, out: Path) -> tuple[dict, float]:
+    """One `ctpipe backtest` of the config's own data.source; its result and wall seconds."""
+    seconds = run_ctpipe(["backtest", str(config), "--json", str(out)], home, config.name)
     (name, result), = json.loads(out.read_text())["use_cases"].items()
     return {"name": name, **result}, seconds
 

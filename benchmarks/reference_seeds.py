@@ -14,28 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from statistics import mean
 
-from public_data import CTPIPE, ROOT, print_table, table
+from public_data import ROOT, print_table, run_ctpipe, table
 
 
 def replay(use_case: str, seed: int, home: Path, out: Path) -> tuple[dict, float]:
     """One `ctpipe demo` of the use case at ``seed``; its result and wall seconds."""
-    env = {**os.environ, "CTPIPE_HOME": str(home)}
-    started = time.perf_counter()
-    done = subprocess.run([str(CTPIPE), "demo", use_case, "--seed", str(seed),
-                           "--json", str(out), "--png", str(out.with_suffix(".png"))],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"{use_case} seed {seed}: ctpipe demo failed ({done.returncode}):\n"
-                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    seconds = run_ctpipe(["demo", use_case, "--seed", str(seed), "--json", str(out),
+                          "--png", str(out.with_suffix(".png"))], home,
+                         f"{use_case} seed {seed}")
     result = json.loads(out.read_text())["use_cases"][use_case]
     return {"name": f"{use_case} s{seed}", **result}, seconds
 
