@@ -35,6 +35,16 @@ def test_feature_spec_round_trip_and_unseen_category() -> None:
     assert (out["day_of_week"] == 1).all()  # 2026-03-03 is a Tuesday
 
 
+def test_hour_of_day_for_hourly_rows() -> None:
+    cfg = load_config("demand")
+    cfg = cfg.model_copy(update={"features": cfg.features.model_copy(
+        update={"calendar": ["hour", "day_of_week"]})})
+    rows = _demand_rows(3, dt.date(2026, 3, 3))
+    rows["date"] = pd.to_datetime(["2026-03-03 00:30", "2026-03-03 13:00", "2026-03-03 23:59"])
+    out = fit_feature_spec(cfg, rows).transform(rows)
+    assert out["hour"].tolist() == [0.0, 13.0, 23.0] and (out["day_of_week"] == 1).all()
+
+
 def test_transform_names_missing_feature() -> None:
     cfg = load_config("demand")
     spec = fit_feature_spec(cfg, _demand_rows(20, dt.date(2026, 3, 2)))

@@ -39,7 +39,7 @@ __all__ = ["COLUMN_RULES", "TABLE_RULES", "VALIDATION_RULES", "ConfigError", "Da
            "UseCaseConfig", "ValidationConfig", "load_config", "parse_config",
            "repo_configs_dir", "resolve_config_path"]
 
-CALENDAR_PARTS = ("day_of_week", "day_of_month", "day_of_year", "month", "week_of_year")
+CALENDAR_PARTS = ("hour", "day_of_week", "day_of_month", "day_of_year", "month", "week_of_year")
 
 
 class ConfigError(ValueError):

@@ -19,6 +19,7 @@ from ctpipe.batch_reader import parse_local_times
 from ctpipe.config import UseCaseConfig
 
 _CALENDAR = {
+    "hour": lambda t: t.dt.hour,  # hourly rows batched daily: the time of day
     "day_of_week": lambda t: t.dt.dayofweek,
     "day_of_month": lambda t: t.dt.day,
     "day_of_year": lambda t: t.dt.dayofyear,
