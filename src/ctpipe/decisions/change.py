@@ -42,7 +42,7 @@ def follow_up(*, onset: dt.date | None, seen: int, available: int,
     The champion weighs up the change since ``onset``; the newest retrain attempt (promoted
     or rejected) trained on ``seen`` labelled batches from it, a challenger trained now would
     see ``available``. Due each time that grows ``growth`` times (capped at ``until``) until
-    an attempt has seen ``until``: at most log_growth(until) + 1 follow-ups per change,
+    an attempt has seen ``until``: at most ceil(log_growth(until)) follow-ups per change,
     whatever the gate decides.
     """
     if onset is None or until <= 0 or seen <= 0 or seen >= until:

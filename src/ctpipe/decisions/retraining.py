@@ -286,9 +286,10 @@ class PastAttempt:
     """A retrain attempt a cycle record shows (retrained=True) before the batch judged.
 
     ``rejected``: the gate or the approver said no (or nobody approved in time); a promotion,
-    a crash or a champion moved by a rollback are not rejections. ``follow_up``: the attempt
-    refreshed a champion that had just learned a change (``follow_up``); its rejection says the
-    champion holds up, not that drift retrains in vain, so it starts no cooldown.
+    a crash or a champion moved by a rollback are not rejections. ``follow_up``: its reason
+    was a follow-up (decisions.change.follow_up), a refresh of a champion that had just
+    learned a change; its rejection says the champion holds up, not that drift retrains in
+    vain, so it starts no cooldown.
     """
 
     batch_date: dt.date

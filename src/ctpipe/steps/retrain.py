@@ -11,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ctpipe import reports
-from ctpipe.decisions.change import (
-    learns_the_same_change,
-)
+from ctpipe.decisions.change import learns_the_same_change
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.recovery import resumable
 from ctpipe.decisions.retraining import (
