@@ -88,7 +88,7 @@ def _print_summary(report: dict) -> None:
         campaign = result.get("scenario") == "bad-promotion"
         what = "a short fraud campaign (bad-promotion) from" if campaign else "shift at"
         typer.echo(f"{name}: {what} batch {result['shift_day']}; drift detected "
-                   f"{'never' if lag is None else f'{lag} batches after it'}")
+                   f"{'never' if lag is None else _count(lag, 'batch') + ' after it'}")
         if campaign:
             for i, d in enumerate(result["days"]):
                 if i >= result["shift_day"] and d["retrained"] and d["gate_passed"]:
