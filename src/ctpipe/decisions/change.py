@@ -35,6 +35,20 @@ def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None
 FOLLOW_UP = "follow-up after drift:"  # how a follow-up's retrain reason starts
 
 
+def learned_change(champion: Lineage) -> str | None:
+    """The onset (ISO date) of the change a version learned after drift, None if none."""
+    return champion.change_onset or champion.emphasis_from  # the latter: older versions
+
+
+def _next_follow_up(*, seen: int, until: int, growth: float) -> int | None:
+    """How many of the change's batches the next follow-up trains on: ``growth`` times what
+    the newest attempt saw, at most ``until``; None once an attempt has seen ``until`` (or
+    none learned the change, or follow-ups are off)."""
+    if until <= 0 or seen <= 0 or seen >= until:
+        return None
+    return min(math.ceil(growth * seen), until)
+
+
 def follow_up(*, onset: dt.date | None, seen: int, available: int,
               until: int, growth: float = 3.0) -> str | None:
     """Why to retrain a champion promoted after drift again (None: no follow-up due).
@@ -45,9 +59,8 @@ def follow_up(*, onset: dt.date | None, seen: int, available: int,
     an attempt has seen ``until``: at most ceil(log_growth(until)) follow-ups per change,
     whatever the gate decides.
     """
-    if onset is None or until <= 0 or seen <= 0 or seen >= until:
-        return None
-    if available < min(math.ceil(growth * seen), until):
+    due = _next_follow_up(seen=seen, until=until, growth=growth)
+    if onset is None or due is None or available < due:
         return None
     return (f"{FOLLOW_UP} the newest challenger learned the change since {onset} "
             f"from {seen} labelled batch{'es' if seen != 1 else ''}; one trained now sees "
@@ -59,7 +72,7 @@ def learns_the_same_change(champion: Lineage | None, onset: dt.date | None) -> s
     ``champion`` still learning that same change (a follow-up after drift), else None."""
     if champion is None or onset is None:
         return None
-    learned = champion.change_onset or champion.emphasis_from  # the latter: older versions
+    learned = learned_change(champion)
     return learned if learned == onset.isoformat() else None
 
 
@@ -73,11 +86,12 @@ def still_learning(*, onset: dt.date | None, seen: int, until: int,
     schedule already retrains as the new data grows. Performance drift, judged against the
     champion's own holdout level, still retrains.
     """
-    if onset is None or until <= 0 or seen <= 0 or seen >= until:
+    due = _next_follow_up(seen=seen, until=until, growth=growth)
+    if onset is None or due is None:
         return None
     return (f"the champion is still learning the change since {onset} (the newest attempt "
             f"saw {seen} of its batches): the next follow-up retrains when a challenger sees "
-            f"{min(math.ceil(growth * seen), until)}")
+            f"{due}")
 
 
 def change_to_learn(*, drift_onset: dt.date | None, awaiting: str | None,

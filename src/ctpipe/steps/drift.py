@@ -18,6 +18,7 @@ from ctpipe.decisions.change import (
     awaiting_new_data,
     change_to_learn,
     follow_up,
+    learned_change,
     still_learning,
 )
 from ctpipe.decisions.outcome import CycleStatus
@@ -146,7 +147,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
         onset = min(onset, min(pooled))  # the labelled evidence is that old
     train_batches = _train_batches(rt, day)
-    learned_from = lineage.change_onset or lineage.emphasis_from  # the latter: older versions
+    learned_from = learned_change(lineage)
     learned = dt.date.fromisoformat(learned_from) if learned_from else None
     seen = _seen_since(rt, history.last_attempt, learned)
     follow = follow_up(
