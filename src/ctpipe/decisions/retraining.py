@@ -256,6 +256,11 @@ def _output_reason(o: FeatureDrift, summary: str) -> str:
     return f"{o.feature} drift: {summary + ' ' if summary else ''}({test})"
 
 
+def performance_fired(performance: PerformanceCheck | None, triggers: Collection[str]) -> bool:
+    """Whether performance drift is a configured trigger and fired."""
+    return "performance" in triggers and performance is not None and performance.drifted
+
+
 def drift_reasons(*, report: DriftReport | None, performance: PerformanceCheck | None,
                   outputs: Sequence[FeatureDrift] = (),
                   triggers: Collection[str] = DEFAULT_TRIGGERS,
@@ -271,7 +276,7 @@ def drift_reasons(*, report: DriftReport | None, performance: PerformanceCheck |
             f"data drift: {len(report.drifted_features)} of {report.n_tested} tested features "
             f"drifted ({report.drift_share:.0%} >= {report.threshold_share:.0%}): "
             f"{', '.join(report.drifted_features)}")
-    if "performance" in triggers and performance is not None and performance.drifted:
+    if performance_fired(performance, triggers):
         reasons.append(f"performance drift: {performance.summary()}")
     by_name = {o.feature: o for o in outputs}
     for trigger in ("label", "prediction"):
@@ -348,7 +353,7 @@ def seen_in_labels(performance: PerformanceCheck | None, outputs: Sequence[Featu
                    triggers: Collection[str]) -> bool:
     """Whether a configured trigger fired on labelled rows (performance or label drift): then
     the drift began no later than the oldest pooled batch."""
-    if "performance" in triggers and performance is not None and performance.drifted:
+    if performance_fired(performance, triggers):
         return True
     return "label" in triggers and any(o.feature == "label" and o.drifted for o in outputs)
 
@@ -397,7 +402,7 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     if awaiting is not None:
         held = f"drift persists ({'; '.join(reasons)}) but {awaiting}"
         return RetrainCall(scheduled, None if scheduled else held)
-    if learning is not None and not _performance_fired(performance, triggers):
+    if learning is not None and not performance_fired(performance, triggers):
         held = f"drift persists ({'; '.join(reasons)}) but {learning}"
         return RetrainCall(scheduled, None if scheduled else held)
     wait = cooldown_batches(history.rejections, base=rejection_cooldown,
@@ -411,10 +416,6 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
                f"rejected on {rejected.batch_date} ({history.rejections} consecutive rejection"
                f"{plural}): {waited} of {wait} batches")
     return RetrainCall(scheduled, None if scheduled else cooling)
-
-
-def _performance_fired(performance: PerformanceCheck | None, triggers: Collection[str]) -> bool:
-    return "performance" in triggers and performance is not None and performance.drifted
 
 
 @dataclass(frozen=True)
