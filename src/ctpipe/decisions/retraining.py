@@ -327,6 +327,10 @@ def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
     since_training = len([d for d in upto if trained_until < d.isoformat()])
     if not before:
         return RetrainHistory(since_training)
+
+    def after(attempt: PastAttempt) -> int:
+        return sum(d > attempt.batch_date for d in upto)
+
     last = before[-1]
     counted = []
     for a in reversed(before):
@@ -335,10 +339,8 @@ def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
         if not a.follow_up:
             counted.append(a)
     rejected = counted[0] if counted else None
-    return RetrainHistory(
-        since_training, len([d for d in upto if d > last.batch_date]), last, len(counted),
-        rejected, None if rejected is None else len([d for d in upto
-                                                     if d > rejected.batch_date]))
+    return RetrainHistory(since_training, after(last), last, len(counted), rejected,
+                          None if rejected is None else after(rejected))
 
 
 def cooldown_batches(rejections: int, *, base: int, longest: int) -> int:
