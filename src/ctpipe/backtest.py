@@ -209,6 +209,11 @@ def _change(value: float, base: float, higher_is_better: bool) -> str:
     return f"{abs(gain):.0%} {'better' if gain >= 0 else 'worse'}"
 
 
+def count_of(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one: '1 retrain', '3 batches'."""
+    return f"{n} {noun}{'' if n == 1 else ('es' if noun.endswith('h') else 's')}"
+
+
 def headline(result: dict) -> str | None:
     """ctpipe against the static model and the best cron schedule, in one line.
 
@@ -225,8 +230,7 @@ def headline(result: dict) -> str | None:
     if static is not None:
         text += f" vs static {static:.4f} ({_change(mine, static, higher)})"
     best = (result.get("cron") or {}).get("best")
-    n = table["ctpipe"]["retrains"]
-    retrains = f"{n} retrain{'' if n == 1 else 's'}"
+    retrains = count_of(table["ctpipe"]["retrains"], "retrain")
     if best is not None and table[f"cron-{best}"]["mean"] is not None:
         cron = table[f"cron-{best}"]
         every = "every batch" if best == 1 else f"every {best} batches"

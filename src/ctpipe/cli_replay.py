@@ -54,7 +54,7 @@ def _run_backtests(runs: list[tuple[Workspace, int | None, list[str]]], cron: li
 
 
 def _print_summary(report: dict) -> None:
-    from ctpipe.backtest import summarize
+    from ctpipe.backtest import count_of, summarize
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -80,15 +80,15 @@ def _print_summary(report: dict) -> None:
             kind = f"scenario {result['scenario']}" if result.get("scenario") else \
                 "known change events above" if result.get("events") else "no-shift control"
             typer.echo(f"{name}: {kind} (no simulated shift); "
-                       f"{_count(s['retrains'], 'retrain')} (cold start included), "
-                       f"{_count(s['promotions'], 'promotion')}")
+                       f"{count_of(s['retrains'], 'retrain')} (cold start included), "
+                       f"{count_of(s['promotions'], 'promotion')}")
             continue
         better = "higher" if result["higher_is_better"] else "lower"
         lag = s.get("first_drift_after_shift")
         campaign = result.get("scenario") == "bad-promotion"
         what = "a short fraud campaign (bad-promotion) from" if campaign else "shift at"
         typer.echo(f"{name}: {what} batch {result['shift_day']}; drift detected "
-                   f"{'never' if lag is None else _count(lag, 'batch') + ' after it'}")
+                   f"{'never' if lag is None else count_of(lag, 'batch') + ' after it'}")
         if campaign:
             for i, d in enumerate(result["days"]):
                 if i >= result["shift_day"] and d["retrained"] and d["gate_passed"]:
@@ -120,12 +120,10 @@ def _best_cron_mean(s: dict, result: dict) -> float | None:
     return None if best is None else s["policies"][f"cron-{best}"]["mean"]
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else ('es' if noun.endswith('h') else 's')}"
-
-
 def _print_baselines(name: str, result: dict, s: dict) -> None:
     """ctpipe against the static model and the best cron, then each known change event."""
+    from ctpipe.backtest import count_of
+
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
 
@@ -134,8 +132,8 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
         cron = {k: v for k, v in s["policies"].items() if k.startswith("cron-")}
         if cron:
             typer.echo("  " + "; ".join(
-                f"{k} {fmt(v['mean'])} ({_count(v['retrains'], 'retrain')}, "
-                f"{_count(v['promotions'], 'promotion')})" for k, v in cron.items()))
+                f"{k} {fmt(v['mean'])} ({count_of(v['retrains'], 'retrain')}, "
+                f"{count_of(v['promotions'], 'promotion')})" for k, v in cron.items()))
     elif not any(d["champion_version"] for d in result["days"]):
         typer.echo(f"{name}: no challenger ever passed the gate: nothing served, nothing "
                    "compared (the cycle records say why)")
@@ -146,7 +144,7 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
         result.get("batch_frequency", "daily"), "batch")
 
     def after(v: int | None, never: str) -> str:
-        return never if v is None else f"after {_count(v, unit)}"
+        return never if v is None else f"after {count_of(v, unit)}"
 
     for e in s["events"]:
         line = (f"  event {e['date']} (batch {e['batch']}): drift or retrain "
