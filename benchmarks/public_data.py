@@ -24,22 +24,25 @@ ROOT = Path(__file__).resolve().parents[1]
 CTPIPE = Path(sys.executable).with_name("ctpipe")
 
 
-def run_ctpipe(args: list[str], home: Path, what: str) -> float:
+def run_ctpipe(args: list[str], what: str) -> float:
     """``ctpipe ARGS`` in a fresh CTPIPE_HOME, as a user runs it; its wall seconds. A failure
     ends the benchmark with the command's last output."""
-    env = {**os.environ, "CTPIPE_HOME": str(home)}
-    started = time.perf_counter()
-    done = subprocess.run([str(CTPIPE), *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True)
+    print(f"replaying {what} ...", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="ctpipe-replay-") as home:
+        env = {**os.environ, "CTPIPE_HOME": home}
+        started = time.perf_counter()
+        done = subprocess.run([str(CTPIPE), *args], env=env, cwd=ROOT, capture_output=True,
+                              text=True)
+        seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{what}: ctpipe {args[0]} failed ({done.returncode}):\n"
                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started
+    return seconds
 
 
-def replay(config: Path, home: Path, out: Path) -> tuple[dict, float]:
+def replay(config: Path, out: Path) -> tuple[dict, float]:
     """One `ctpipe backtest` of the config's own data.source; its result and wall seconds."""
-    seconds = run_ctpipe(["backtest", str(config), "--json", str(out)], home, config.name)
+    seconds = run_ctpipe(["backtest", str(config), "--json", str(out)], config.name)
     (name, result), = json.loads(out.read_text())["use_cases"].items()
     return {"name": name, **result}, seconds
 
@@ -80,14 +83,8 @@ def main() -> None:
                         help="Where each replay's JSON is written.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for config in args.configs:
-        with tempfile.TemporaryDirectory(prefix="ctpipe-public-") as home:
-            print(f"replaying {config.name} ...", file=sys.stderr, flush=True)
-            result, seconds = replay(config.resolve(), Path(home),
-                                     args.out / f"{config.stem}.json")
-        rows.append((result, seconds))
-
+    rows = [replay(config.resolve(), args.out / f"{config.stem}.json")
+            for config in args.configs]
     print_table(rows)
     print(f"\nJSON per data set under {args.out}")
 

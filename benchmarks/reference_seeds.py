@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from statistics import mean
 
 from public_data import ROOT, print_table, run_ctpipe, table
 
 
-def replay(use_case: str, seed: int, home: Path, out: Path) -> tuple[dict, float]:
+def replay(use_case: str, seed: int, out: Path) -> tuple[dict, float]:
     """One `ctpipe demo` of the use case at ``seed``; its result and wall seconds."""
     seconds = run_ctpipe(["demo", use_case, "--seed", str(seed), "--json", str(out),
-                          "--png", str(out.with_suffix(".png"))], home,
-                         f"{use_case} seed {seed}")
+                          "--png", str(out.with_suffix(".png"))], f"{use_case} seed {seed}")
     result = json.loads(out.read_text())["use_cases"][use_case]
     return {"name": f"{use_case} s{seed}", **result}, seconds
 
@@ -47,12 +45,8 @@ def main() -> None:
                         help="Where each replay's JSON is written.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for seed in args.seeds:
-        with tempfile.TemporaryDirectory(prefix="ctpipe-seed-") as home:
-            print(f"replaying {args.use_case} seed {seed} ...", file=sys.stderr, flush=True)
-            rows.append(replay(args.use_case, seed, Path(home),
-                               args.out / f"{args.use_case}-seed{seed}.json"))
+    rows = [replay(args.use_case, seed, args.out / f"{args.use_case}-seed{seed}.json")
+            for seed in args.seeds]
     print_table(rows)
     higher = rows[0][0]["higher_is_better"]
     means = averages([result for result, _ in rows])
