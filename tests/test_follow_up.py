@@ -33,10 +33,12 @@ def day(i: int) -> dt.date:
 
 
 def _config(follow_up_until: int | None, drift_emphasis: float,
-            retrain_every: int | None, growth: float | None) -> UseCaseConfig:
+            retrain_every: int | None, growth: float | None,
+            row_holdout: float | None) -> UseCaseConfig:
     raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
     raw["training"].update({"window": 8, "holdout": 1, "min_train_rows": 200,
                             "follow_up_until": follow_up_until,
+                            "row_holdout_after_drift": row_holdout,
                             "drift_emphasis": drift_emphasis,
                             "retrain_every": retrain_every,
                             **({"follow_up_growth": growth} if growth else {}),
@@ -47,11 +49,13 @@ def _config(follow_up_until: int | None, drift_emphasis: float,
 
 def _replay(follow_up_until: int | None, drift_emphasis: float = 4.0,
             retrain_every: int | None = None, by_event: bool = False,
-            growth: float | None = 2.0) -> tuple[MemoryStore, MemoryRegistry]:
+            growth: float | None = 2.0,
+            row_holdout: float | None = None) -> tuple[MemoryStore, MemoryRegistry]:
     """Cycles from day 8 on; ``by_event``: the cycle does not retrain, its event starts the
     retrain at once, as the retraining deployment would at its fastest (inside the publish,
-    before the cycle has returned)."""
-    config = _config(follow_up_until, drift_emphasis, retrain_every, growth)
+    before the cycle has returned). Whole batches are held out unless ``row_holdout`` says
+    otherwise, so the first drift retrain comes two batches after the shift."""
+    config = _config(follow_up_until, drift_emphasis, retrain_every, growth, row_holdout)
     store = MemoryStore(config)
     for i in range(DAYS):
         store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=SHIFT, seed=7))
@@ -106,6 +110,30 @@ def test_follow_ups_retrain_as_the_new_batches_double_then_stop(by_event: bool) 
     after = [v for v in models.versions() if v.lineage.batch_date >= day(SHIFT).isoformat()]
     assert len(after) == 3
     assert {(v.lineage.change_onset, v.lineage.emphasis_from) for v in after} == {(onset, onset)}
+
+
+@pytest.mark.slow
+def test_a_row_holdout_learns_the_change_from_its_first_labelled_batch() -> None:
+    store, models = _replay(follow_up_until=4, row_holdout=0.5)
+    retrains = _retrains(store)
+    onset = day(SHIFT).isoformat()
+    # label_delay 1: the shift's batch is labelled one batch after it. Half its rows train,
+    # half are the holdout, so the drift retrain comes a batch sooner than with whole batches
+    # and is promoted; the follow-ups (growth 2) then hold out whole batches again: at 2 and 4
+    # batches of the change in the training part.
+    assert sorted(retrains) == [SHIFT + 1, SHIFT + 3, SHIFT + 5], retrains
+    assert not retrains[SHIFT + 1][0].startswith("follow-up") and \
+        retrains[SHIFT + 1][1] == onset
+    assert store.read_record(day(SHIFT + 1)).status is CycleStatus.PROMOTED
+    first, *follow_ups = sorted(
+        (v for v in models.versions() if v.lineage.batch_date >= onset),
+        key=lambda v: v.version)
+    assert (first.lineage.train_end, first.lineage.holdout_start, first.lineage.holdout_end,
+            first.lineage.holdout_share) == (onset, onset, onset, "0.5")
+    # 8 batches of 240 rows: 7 whole, and the shared one's other half.
+    assert 7 * 240 + 100 < int(first.lineage.train_rows) < 7 * 240 + 140
+    assert [v.lineage.holdout_share for v in follow_ups] == [None, None]
+    assert all(v.lineage.holdout_start > v.lineage.train_end for v in follow_ups)
 
 
 @pytest.mark.slow

@@ -18,7 +18,13 @@ from ctpipe.drift import build_profile
 from ctpipe.landing import BATCH_KEY
 from ctpipe.lineage import Lineage
 from ctpipe.simulate import generate_day
-from ctpipe.training import NotEnoughData, recency_weights, split_window, train_model
+from ctpipe.training import (
+    NotEnoughData,
+    recency_weights,
+    split_for_change,
+    split_window,
+    train_model,
+)
 
 DAYS = [dt.date(2026, 3, 2) + dt.timedelta(days=i) for i in range(8)]
 
@@ -30,6 +36,47 @@ def test_split_window_takes_newest_batches_in_time_order() -> None:
     assert split.train == DAYS[3:6] and split.holdout == DAYS[6:8]
     with pytest.raises(NotEnoughData, match="4 labelled batches, the training window needs 5"):
         split_window(DAYS[:4], cfg)
+
+
+def _window(**training: object):
+    cfg = load_config("demand")
+    return cfg.model_copy(update={"training": cfg.training.model_copy(
+        update={"window": 5, "holdout": 2, **training})})
+
+
+def test_the_change_s_first_batches_are_shared_by_row_until_the_training_part_holds_one() -> None:
+    cfg = _window()
+    onset = DAYS[6]
+    # One labelled batch of the change (DAYS[6]): whole batches would hold it out, so it is
+    # shared, and the older batch the holdout had (DAYS[5]) trains.
+    split = split_for_change(DAYS[:7], cfg, onset)
+    assert split.train == DAYS[2:7] and split.holdout == [DAYS[6]]
+    assert split.shared == (DAYS[6],) and split.share == 0.5
+    # Two of them: both shared; three: the training part holds one, whole batches again.
+    assert split_for_change(DAYS[:8], cfg, DAYS[6]).shared == (DAYS[6], DAYS[7])
+    assert split_for_change(DAYS[:8], cfg, DAYS[5]) == split_window(DAYS[:8], cfg)
+    # No change, none labelled yet, or the rule switched off: whole batches.
+    assert split_for_change(DAYS[:7], cfg, None) == split_window(DAYS[:7], cfg)
+    assert split_for_change(DAYS[:7], cfg, DAYS[7]) == split_window(DAYS[:7], cfg)
+    off = _window(row_holdout_after_drift=None)
+    assert split_for_change(DAYS[:7], off, onset) == split_window(DAYS[:7], off)
+    # min_batches_after_drift 2: shared until the training part holds two.
+    two = _window(min_batches_after_drift=2)
+    assert split_for_change(DAYS[:8], two, DAYS[5]).shared == (DAYS[5], DAYS[6], DAYS[7])
+
+
+def test_a_shared_batch_holds_out_the_same_seeded_share_of_its_rows() -> None:
+    split = split_for_change(DAYS[:8], _window(row_holdout_after_drift=0.3), DAYS[6])
+    keys = pd.Series([d.isoformat() for d in DAYS[3:8] for _ in range(1000)])
+    held = split.held_out(keys, seed=7)
+    per_day = {d: held[(keys == d.isoformat()).to_numpy()].mean() for d in DAYS[3:8]}
+    assert per_day[DAYS[3]] == per_day[DAYS[4]] == per_day[DAYS[5]] == 0.0
+    assert 0.25 < per_day[DAYS[6]] < 0.35 and 0.25 < per_day[DAYS[7]] < 0.35
+    np.testing.assert_array_equal(held, split.held_out(keys, seed=7))
+    assert not np.array_equal(held, split.held_out(keys, seed=8))
+    whole = split_window(DAYS[:8], _window())
+    assert whole.held_out(keys, seed=7).tolist() == keys.isin(
+        [DAYS[6].isoformat(), DAYS[7].isoformat()]).tolist()
 
 
 def test_recency_weights_halve_per_half_life() -> None:

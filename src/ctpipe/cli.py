@@ -197,7 +197,8 @@ def status(
     else:
         t = champion.lineage
         typer.echo(f"champion: version {champion.version}  {t.metric_name}="
-                   f"{t.holdout_metric} on holdout {t.holdout_start}..{t.holdout_end}")
+                   f"{t.holdout_metric} on holdout {t.holdout_start}..{t.holdout_end}"
+                   + (f" ({t.holdout_share} of its rows)" if t.holdout_share else ""))
         typer.echo(f"  trained on {t.train_start}..{t.train_end} "
                    f"({t.train_rows} rows, data {(t.data_fingerprint or '')[:12]})")
         typer.echo(f"  promoted {t.promoted_at} by {t.approver}; reason: {t.retrain_reason}")

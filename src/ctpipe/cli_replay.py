@@ -98,7 +98,8 @@ def _print_summary(report: dict) -> None:
             c, st = s["champion_mean_10_after"], s["static_mean_10_after"]
             wins = c is not None and st is not None and (c > st if result["higher_is_better"]
                                                           else c < st)
-            typer.echo(f"  promotion {s['promotion_after_shift']} batches after the shift; "
+            typer.echo(f"  promotion {count_of(s['promotion_after_shift'], 'batch')} after the "
+                       "shift; "
                        f"10 batches after it: champion {fmt(c)} vs static {fmt(st)} "
                        f"({better} is better) -> {'ctpipe wins' if wins else 'static wins'}")
         else:

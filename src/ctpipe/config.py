@@ -1,7 +1,7 @@
-"""Use-case configuration: the only place YAML is parsed (safe YAML into pydantic).
+"""Use-case configuration: safe YAML (ctpipe.config_yaml) into pydantic models.
 
-The loader is ``yaml.SafeLoader`` refusing a key repeated in one mapping; NaN and infinity are
-refused anywhere in the file; unknown keys are errors.
+The loader refuses a key repeated in one mapping; NaN and infinity are refused anywhere in the
+file; unknown keys are errors.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import json
 import math
 import re
 import zoneinfo
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import (
@@ -32,6 +32,7 @@ from ctpipe.config_validation import (  # re-exported: the validation section li
     ValidationConfig,
 )
 from ctpipe.config_validation import StrictModel as _Strict
+from ctpipe.config_yaml import DuplicateKey, UniqueKeyLoader, non_finite, yaml_problem
 
 __all__ = ["COLUMN_RULES", "TABLE_RULES", "VALIDATION_RULES", "ConfigError", "DataConfig",
            "DriftConfig", "EvaluationConfig", "ExtraExpectation", "FeaturesConfig",
@@ -246,6 +247,13 @@ class TrainingConfig(_Strict):
         "run of drift, or the oldest pooled batch that showed performance or label drift): a "
         "challenger that never saw the new data is rejected, and the rejection would start a "
         "cooldown (default 1; 0: retrain at once).")
+    row_holdout_after_drift: float | None = Field(
+        0.5, gt=0, lt=1, description="While holding out the newest `holdout` batches would "
+        "leave the training part with fewer than min_batches_after_drift (at least 1) batches "
+        "from the drift's onset, a challenger learning that change holds out this share of the "
+        "rows of each labelled batch from the onset instead (seeded by training.seed) and "
+        "trains on the rest: it learns the new regime and is judged on it as soon as one batch "
+        "is labelled, `holdout` batches sooner (default 0.5; null: wait for whole batches).")
     drift_emphasis: float = Field(
         4.0, ge=1, description="A drift-triggered challenger weighs the rows of batches from "
         "the drift's onset on this many times more (on top of recency_half_life), so it "
@@ -462,70 +470,6 @@ _HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, object]] = {
 }
 
 
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: str, where: str, line: int, first_line: int) -> None:
-        super().__init__(f"key {key!r} repeated {where} on line {line} (first on line "
-                         f"{first_line}): YAML keeps only the last value; remove one")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.safe_load``'s loader, refusing a key repeated in one mapping.
-
-    PyYAML keeps the last of two equal keys without a word: `floor: 0.4` followed later by
-    `floor: 4` would gate on 4 while a reader of the file sees 0.4.
-    """
-
-    def get_single_data(self) -> Any:
-        node = self.get_single_node()
-        if node is None:
-            return None
-        _check_unique_keys(node, (), set())
-        return self.construct_document(node)
-
-
-def _check_unique_keys(node: yaml.Node, path: tuple[str, ...], seen_nodes: set[int]) -> None:
-    if id(node) in seen_nodes:  # an alias: checked where its anchor is
-        return
-    seen_nodes.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may override keys
-                _check_unique_keys(value_node, path, seen_nodes)
-                continue
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
-            line = key_node.start_mark.line + 1
-            if key is not None:
-                if key in first:
-                    where = f"under {'.'.join(path)}" if path else "at the top level"
-                    raise _DuplicateKey(key, where, line, first[key])
-                first[key] = line
-            _check_unique_keys(value_node, (*path, key or "?"), seen_nodes)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_unique_keys(item, (*path, str(i)), seen_nodes)
-
-
-def _non_finite(value: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
-    """Key paths of NaN or infinite numbers anywhere in the parsed YAML."""
-    if isinstance(value, float) and not math.isfinite(value):
-        yield f"{'.'.join(path) or '<root>'} ({value})"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _non_finite(item, (*path, str(key)))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _non_finite(item, (*path, str(i)))
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """One line: PyYAML's messages span several, with the context and a snippet."""
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return " ".join(str(exc).split())
-
-
 def config_problems(source: Path | str, problems: Sequence[tuple[str, str]]) -> str:
     """One line per (key path, rule): ``<file>: <key>: <rule>``; an empty key path is a rule
     over several keys, named in the rule itself."""
@@ -547,16 +491,16 @@ def _format_errors(path: Path, err: ValidationError) -> str:
 def parse_config(text: str, source: Path) -> UseCaseConfig:
     """Parse YAML text into a validated config; errors name ``source`` and the key path."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except _DuplicateKey as exc:
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except DuplicateKey as exc:
         raise ConfigError(f"{source}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from exc
+        raise ConfigError(f"{source}: not valid YAML: {yaml_problem(exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
         )
-    bad = list(_non_finite(raw))
+    bad = list(non_finite(raw))
     if bad:
         raise ConfigError(f"{source}: {', '.join(bad)}: not a finite number (NaN and infinity "
                           "are refused)")

@@ -53,6 +53,7 @@ def status_report(ws: Workspace, verify: Callable[[int], str | None]) -> dict:
             "previous_champion": champion.lineage.previous,
             "train_window": [champion.lineage.train_start, champion.lineage.train_end],
             "holdout_window": [champion.lineage.holdout_start, champion.lineage.holdout_end],
+            "holdout_share": champion.lineage.holdout_share,
             "data_fingerprint": champion.lineage.data_fingerprint,
             "artifact_sha256": champion.lineage.artifact_sha256},
         "versions": [by_number[v.version] for v in versions],

@@ -24,8 +24,30 @@ class NotEnoughData(ValueError):
 
 @dataclass(frozen=True)
 class WindowSplit:
+    """Which labelled batches train and which are held out. A batch in ``shared`` is in both:
+    ``share`` of its rows are held out (seeded), the rest train."""
+
     train: list[dt.date]
     holdout: list[dt.date]
+    shared: tuple[dt.date, ...] = ()
+    share: float = 0.0
+
+    @property
+    def batches(self) -> list[dt.date]:
+        """Every batch of the window, oldest first."""
+        return sorted({*self.train, *self.holdout})
+
+    def held_out(self, batch_keys: pd.Series, seed: int) -> np.ndarray:
+        """Which rows (of these batches, by their ``BATCH_KEY``) are held out: every row of a
+        held-out batch, and a seeded ``share`` of each shared batch's rows, the same on every
+        read of the same rows."""
+        keys = batch_keys.astype("str").to_numpy()
+        held = np.isin(keys, [d.isoformat() for d in self.holdout if d not in self.shared])
+        for day in self.shared:
+            rows = np.flatnonzero(keys == day.isoformat())
+            rng = np.random.default_rng([seed, day.toordinal()])
+            held[rows[rng.random(len(rows)) < self.share]] = True
+        return held
 
 
 def split_window(labelled: list[dt.date], config: UseCaseConfig) -> WindowSplit:
@@ -37,6 +59,28 @@ def split_window(labelled: list[dt.date], config: UseCaseConfig) -> WindowSplit:
         )
     recent = sorted(labelled)[-window:]
     return WindowSplit(train=recent[:-holdout], holdout=recent[-holdout:])
+
+
+def split_for_change(labelled: list[dt.date], config: UseCaseConfig,
+                     onset: dt.date | None) -> WindowSplit:
+    """``split_window`` for a challenger learning the change since ``onset`` (None: no change).
+
+    Whole held-out batches would keep the change's first ``holdout`` labelled batches out of
+    training: the challenger would learn the new regime that much later. While the training
+    part would hold fewer than ``training.min_batches_after_drift`` (at least 1) of them, every
+    labelled batch from ``onset`` is shared instead (``training.row_holdout_after_drift`` of
+    its rows held out, the rest trained on) and the older batches all train: the holdout is
+    the new regime, where the challenger must serve.
+    """
+    split = split_window(labelled, config)
+    share = config.training.row_holdout_after_drift
+    needed = max(config.training.min_batches_after_drift, 1)
+    if onset is None or share is None or sum(d >= onset for d in split.train) >= needed:
+        return split
+    new = tuple(d for d in split.batches if d >= onset)
+    if not new:
+        return split
+    return WindowSplit(train=split.batches, holdout=list(new), shared=new, share=share)
 
 
 @dataclass

@@ -44,7 +44,7 @@ from ctpipe.evaluation import metric_fn
 from ctpipe.lineage import LoadedVersion
 from ctpipe.steps.ports import Runtime, TrackingRun
 from ctpipe.trace import Artifact, Decision
-from ctpipe.training import NotEnoughData, split_window
+from ctpipe.training import NotEnoughData, split_for_change
 
 PREDICTION, LABEL = "prediction", "label"
 # Resource label on drift and retrain-request events: "by-event" asks the retraining
@@ -146,15 +146,15 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     onset = drift_onset(rt, day, seen_until)
     if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
         onset = min(onset, min(pooled))  # the labelled evidence is that old
-    train_batches = _train_batches(rt, day)
     learned_from = learned_change(lineage)
     learned = dt.date.fromisoformat(learned_from) if learned_from else None
     seen = _seen_since(rt, history.last_attempt, learned)
     follow = follow_up(
         onset=learned, seen=seen,
-        available=sum(d >= learned for d in train_batches or ()) if learned else 0,
+        available=sum(d >= learned for d in _train_batches(rt, day, learned) or ())
+        if learned else 0,
         until=cfg.training.follow_ups_until, growth=cfg.training.follow_up_growth)
-    awaiting = awaiting_new_data(onset=onset, train_batches=train_batches,
+    awaiting = awaiting_new_data(onset=onset, train_batches=_train_batches(rt, day, onset),
                                  needed=cfg.training.min_batches_after_drift)
     call = retrain_reason(
         report=report, performance=performance, outputs=outputs,
@@ -209,13 +209,14 @@ def _seen_since(rt: Runtime, last: PastAttempt | None, onset: dt.date | None) ->
     """Labelled batches from ``onset`` on that the newest retrain attempt trained on."""
     if last is None or onset is None:
         return 0
-    return sum(d >= onset for d in _train_batches(rt, last.batch_date) or ())
+    return sum(d >= onset for d in _train_batches(rt, last.batch_date, onset) or ())
 
 
-def _train_batches(rt: Runtime, day: dt.date) -> list[dt.date] | None:
-    """The training part of the window a retrain as of ``day`` would use (None: too short)."""
+def _train_batches(rt: Runtime, day: dt.date, onset: dt.date | None) -> list[dt.date] | None:
+    """The batches a retrain as of ``day`` learning the change since ``onset`` would train on,
+    wholly or in part (None: the window is too short)."""
     try:
-        return split_window(rt.store.labelled_dates(day), rt.config).train
+        return split_for_change(rt.store.labelled_dates(day), rt.config, onset).train
     except NotEnoughData:
         return None
 

@@ -25,6 +25,7 @@ from ctpipe.training import (
     ScoringModel,
     WindowSplit,
     data_fingerprint,
+    split_for_change,
     split_window,
     train_model,
 )
@@ -59,14 +60,15 @@ def window_problem(rt: Runtime, day: dt.date) -> str | None:
 def train_candidate(rt: Runtime, day: dt.date,
                     progress: Callable[[float], None] | None = None,
                     emphasis_from: dt.date | None = None) -> Candidate:
-    """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out;
-    batches from ``emphasis_from`` (a drift's onset) on weigh ``training.drift_emphasis``."""
+    """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out, or
+    part of the rows of the change's first batches (training.split_for_change); batches from
+    ``emphasis_from`` (a drift's onset) on weigh ``training.drift_emphasis``."""
     cfg = rt.config
-    split = split_window(rt.store.labelled_dates(day), cfg)
-    frame = rt.store.read_labelled([*split.train, *split.holdout])
-    in_train = frame[landing.BATCH_KEY].isin([d.isoformat() for d in split.train]).to_numpy()
-    train = frame[in_train].reset_index(drop=True)
-    holdout = frame[~in_train].reset_index(drop=True)
+    split = split_for_change(rt.store.labelled_dates(day), cfg, emphasis_from)
+    frame = rt.store.read_labelled(split.batches)
+    held = split.held_out(frame[landing.BATCH_KEY], cfg.training.seed)
+    train = frame[~held].reset_index(drop=True)
+    holdout = frame[held].reset_index(drop=True)
     pause_point("train.fit")  # tests kill a run here: inside the retraining slot
     model = train_model(cfg, train, progress,
                         emphasis_from.isoformat() if emphasis_from else None)
@@ -141,6 +143,7 @@ def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
         train_start=cand.split.train[0].isoformat(), train_end=cand.split.train[-1].isoformat(),
         holdout_start=cand.split.holdout[0].isoformat(),
         holdout_end=cand.split.holdout[-1].isoformat(),
+        holdout_share=f"{cand.split.share:g}" if cand.split.shared else None,
         train_rows=str(cand.train_rows), emphasis_from=cand.emphasis_from,
         change_onset=cand.change_onset,
         data_fingerprint=cand.fingerprint,
