@@ -217,11 +217,13 @@ def test_timezone_is_an_iana_zone() -> None:
 
 def test_new_keys_at_their_default_keep_the_config_hash() -> None:
     # Registered versions are found by config_hash: adding data.timezone and
-    # data.drop_null_targets must not change the hash of a config that does not set them.
+    # data.drop_null_targets and data.na_values must not change the hash of a config that
+    # does not set them.
     base = parse_config(MINIMAL, Path("t.yaml")).config_hash
-    explicit = MINIMAL.replace("task: regression",
-                               "task: regression, timezone: UTC, drop_null_targets: false")
+    explicit = MINIMAL.replace(
+        "task: regression", "task: regression, timezone: UTC, drop_null_targets: false, "
+        "na_values: []")
     assert parse_config(explicit, Path("t.yaml")).config_hash == base
-    for change in ("timezone: Asia/Hong_Kong", "drop_null_targets: true"):
+    for change in ("timezone: Asia/Hong_Kong", "drop_null_targets: true", "na_values: [nil]"):
         text = MINIMAL.replace("task: regression", f"task: regression, {change}")
         assert parse_config(text, Path("t.yaml")).config_hash != base, change

@@ -34,9 +34,9 @@ def day(i: int) -> dt.date:
 
 def _config(follow_up_until: int | None, drift_emphasis: float,
             retrain_every: int | None, growth: float | None,
-            row_holdout: float | None) -> UseCaseConfig:
+            row_holdout: float | None, holdout: int) -> UseCaseConfig:
     raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
-    raw["training"].update({"window": 8, "holdout": 1, "min_train_rows": 200,
+    raw["training"].update({"window": 8, "holdout": holdout, "min_train_rows": 200,
                             "follow_up_until": follow_up_until,
                             "row_holdout_after_drift": row_holdout,
                             "drift_emphasis": drift_emphasis,
@@ -50,15 +50,21 @@ def _config(follow_up_until: int | None, drift_emphasis: float,
 def _replay(follow_up_until: int | None, drift_emphasis: float = 4.0,
             retrain_every: int | None = None, by_event: bool = False,
             growth: float | None = 2.0,
-            row_holdout: float | None = None) -> tuple[MemoryStore, MemoryRegistry]:
+            row_holdout: float | None = None, holdout: int = 1, shift: int | None = SHIFT,
+            odd_day: int | None = None) -> tuple[MemoryStore, MemoryRegistry]:
     """Cycles from day 8 on; ``by_event``: the cycle does not retrain, its event starts the
     retrain at once, as the retraining deployment would at its fastest (inside the publish,
     before the cycle has returned). Whole batches are held out unless ``row_holdout`` says
-    otherwise, so the first drift retrain comes two batches after the shift."""
-    config = _config(follow_up_until, drift_emphasis, retrain_every, growth, row_holdout)
+    otherwise, so the first drift retrain comes two batches after the shift. ``odd_day``:
+    that batch's volumes are five times the usual (one odd day, not a new regime)."""
+    config = _config(follow_up_until, drift_emphasis, retrain_every, growth, row_holdout,
+                     holdout)
     store = MemoryStore(config)
     for i in range(DAYS):
-        store.add(day(i), generate_day("demand", i, day(i), rows=None, shift_day=SHIFT, seed=7))
+        batch = generate_day("demand", i, day(i), rows=None, shift_day=shift, seed=7)
+        if i == odd_day:
+            batch["volume_tonnes"] *= 5
+        store.add(day(i), batch)
     models = MemoryRegistry(config.registered_model)
 
     def publish(decision: Decision) -> None:
@@ -113,27 +119,45 @@ def test_follow_ups_retrain_as_the_new_batches_double_then_stop(by_event: bool) 
 
 
 @pytest.mark.slow
-def test_a_row_holdout_learns_the_change_from_its_first_labelled_batch() -> None:
-    store, models = _replay(follow_up_until=4, row_holdout=0.5)
+def test_a_row_holdout_learns_the_change_from_its_first_labelled_batches() -> None:
+    store, models = _replay(follow_up_until=4, row_holdout=0.5, holdout=2)
     retrains = _retrains(store)
     onset = day(SHIFT).isoformat()
-    # label_delay 1: the shift's batch is labelled one batch after it. Half its rows train,
-    # half are the holdout, so the drift retrain comes a batch sooner than with whole batches
-    # and is promoted; the follow-ups (growth 2) then hold out whole batches again: at 2 and 4
-    # batches of the change in the training part.
-    assert sorted(retrains) == [SHIFT + 1, SHIFT + 3, SHIFT + 5], retrains
-    assert not retrains[SHIFT + 1][0].startswith("follow-up") and \
-        retrains[SHIFT + 1][1] == onset
-    assert store.read_record(day(SHIFT + 1)).status is CycleStatus.PROMOTED
-    first, *follow_ups = sorted(
-        (v for v in models.versions() if v.lineage.batch_date >= onset),
-        key=lambda v: v.version)
-    assert (first.lineage.train_end, first.lineage.holdout_start, first.lineage.holdout_end,
-            first.lineage.holdout_share) == (onset, onset, onset, "0.5")
-    # 8 batches of 240 rows: 7 whole, and the shared one's other half.
-    assert 7 * 240 + 100 < int(first.lineage.train_rows) < 7 * 240 + 140
-    assert [v.lineage.holdout_share for v in follow_ups] == [None, None]
-    assert all(v.lineage.holdout_start > v.lineage.train_end for v in follow_ups)
+    # label_delay 1, holdout 2: whole held-out batches would first train on the shift's batch
+    # 3 batches after it. Once drift has shown in two cycles (the shift's labels are in one
+    # batch after it), the shift's labelled batches are shared: half their rows train, half
+    # are the holdout. The drift retrain comes 2 batches after the shift and is promoted.
+    first = min(retrains)
+    assert first == SHIFT + 2, retrains
+    assert not retrains[first][0].startswith("follow-up") and retrains[first][1] == onset
+    assert store.read_record(day(first)).status is CycleStatus.PROMOTED
+    assert store.read_record(day(first - 1)).drift_detected
+    versions = sorted((v for v in models.versions() if v.lineage.batch_date >= onset),
+                      key=lambda v: v.version)
+    shared = day(SHIFT + 1).isoformat()
+    lineage = versions[0].lineage
+    assert (lineage.train_end, lineage.holdout_start, lineage.holdout_end,
+            lineage.holdout_share) == (shared, onset, shared, "0.5")
+    # 8 batches of 240 rows: 6 whole, and the other half of the two shared ones.
+    assert 6 * 240 + 200 < int(lineage.train_rows) < 6 * 240 + 280
+    # Follow-ups hold out whole batches again (growth 2: at 4 batches of the change).
+    assert len(versions) > 1 and all(v.lineage.holdout_share is None for v in versions[1:])
+    assert all(v.lineage.holdout_start > v.lineage.train_end for v in versions[1:])
+
+
+@pytest.mark.slow
+def test_one_odd_batch_is_not_learned_from_its_own_rows() -> None:
+    store, _ = _replay(follow_up_until=4, row_holdout=0.5, holdout=2, shift=None,
+                       odd_day=14)
+    # Its labels (one batch later) show performance drift, but the cycle before saw none:
+    # no row holdout, so the drift waits for whole batches of it, and by the next batch the
+    # pooled labels are ordinary again. Sharing the odd batch's rows would have trained on
+    # half of it and judged on the other half, which looks like it.
+    assert _retrains(store) == {}
+    seen = store.read_record(day(15))
+    assert seen.drift_detected and seen.status is CycleStatus.COOLING_DOWN, seen
+    assert "waiting for the new data" in (seen.message or ""), seen.message
+    assert not store.read_record(day(16)).drift_detected
 
 
 @pytest.mark.slow

@@ -423,6 +423,21 @@ def test_csv_with_the_configured_delimiter_reads_back(tmp_path: Path,
     assert validate_frame(frame, config).passed
 
 
+def test_csv_na_values_name_more_missing_markers(tmp_path: Path,
+                                                 demand: UseCaseConfig) -> None:
+    path = tmp_path / "batch.csv"
+    demand_frame().astype({"rainfall_mm": "object"}).assign(
+        rainfall_mm=lambda f: f["rainfall_mm"].where(f.index % 10 != 0, "nil")).to_csv(
+        path, index=False)
+    as_is = read_batch_file(path, demand)
+    assert not pd.api.types.is_numeric_dtype(as_is["rainfall_mm"])  # "nil" is text
+    frame = read_batch_file(path, with_data(demand, na_values=["nil"]))
+    assert pd.api.types.is_float_dtype(frame["rainfall_mm"])
+    assert frame["rainfall_mm"].isna().sum() == 6
+    np.testing.assert_allclose(frame["rainfall_mm"].dropna(),
+                               demand_frame()["rainfall_mm"][demand_frame().index % 10 != 0])
+
+
 def test_missing_file(tmp_path: Path, fraud: UseCaseConfig) -> None:
     path = tmp_path / "nope.parquet"
     with pytest.raises(BatchReadError, match="nope.parquet: batch file not found"):

@@ -94,7 +94,8 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     # Categoricals stay text, as they are in Parquet: "01" must not become the integer 1.
     text_columns = {c: "str" for c in config.features.categorical}
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=text_columns)
+        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=text_columns,
+                            na_values=config.data.na_values or None)
     except UnicodeDecodeError as exc:
         raise _read_error(
             path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "

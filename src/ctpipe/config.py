@@ -78,6 +78,10 @@ class DataConfig(_Strict):
     batch_frequency: Literal["daily", "weekly", "monthly"] = "daily"
     label_delay: int = Field(1, ge=0, description="Batches until a batch's labels arrive.")
     csv_delimiter: str = ","
+    na_values: list[str] = Field(
+        default_factory=list, description="More strings a CSV file writes for a missing "
+        "value (pandas' own, such as an empty field, NA, NaN, null and n/a, always count): "
+        "e.g. [nil, '-'].")
     timezone: str = Field(
         "UTC", description="IANA time zone the batch periods are counted in: a tz-aware time "
         "column is converted to it, naive timestamps are read as already in it.")
@@ -466,7 +470,7 @@ class UseCaseConfig(_Strict):
 # so an unchanged config keeps its hash (a retrain looks up the batch's versions by
 # config_hash, and the registry's lineage names it). Add every new key with a default here.
 _HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, object]] = {
-    "data": {"timezone": "UTC", "drop_null_targets": False},
+    "data": {"timezone": "UTC", "drop_null_targets": False, "na_values": []},
 }
 
 

@@ -154,7 +154,8 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         available=sum(d >= learned for d in _train_batches(rt, day, learned) or ())
         if learned else 0,
         until=cfg.training.follow_ups_until, growth=cfg.training.follow_up_growth)
-    awaiting = awaiting_new_data(onset=onset, train_batches=_train_batches(rt, day, onset),
+    awaiting = awaiting_new_data(onset=onset, train_batches=_train_batches(
+                                     rt, day, onset if drift_persists(rt, day) else None),
                                  needed=cfg.training.min_batches_after_drift)
     call = retrain_reason(
         report=report, performance=performance, outputs=outputs,
@@ -203,6 +204,16 @@ def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
             record.drift_onset > seen_until else None
         onset = min(onset, d, dt.date.fromisoformat(recorded) if recorded else d)
     return onset
+
+
+def drift_persists(rt: Runtime, day: dt.date) -> bool:
+    """Whether the cycle of the batch before ``day`` saw drift too. Only then may a challenger
+    share the change's first labelled batches by row (training.split_for_change): one odd
+    batch (a typhoon day) would otherwise be learned from half its rows, judged on the other
+    half, which shares its conditions, pass the gate and serve the days after it."""
+    before = [d for d in rt.store.batch_dates() if d < day]
+    record = rt.store.read_record(before[-1]) if before else None
+    return record is not None and record.drift_detected
 
 
 def _seen_since(rt: Runtime, last: PastAttempt | None, onset: dt.date | None) -> int:

@@ -29,7 +29,7 @@ from ctpipe.links import mlflow_version_link
 from ctpipe.records import CycleRecord
 from ctpipe.steps import train
 from ctpipe.steps.attempt import Attempt
-from ctpipe.steps.drift import drift_onset
+from ctpipe.steps.drift import drift_onset, drift_persists
 from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
 from ctpipe.steps.promote import promote
 from ctpipe.steps.recovery import reconcile
@@ -93,7 +93,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
         drift_onset(rt, day, champion.info.lineage.seen_until) if champion else None
     try:
         candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress,
-                            onset)
+                            onset, onset is not None and drift_persists(rt, day))
     except NotEnoughData as exc:  # rows the window's label count included but training drops
         verdict = before_training(day=day, force=force, trained=[], window_problem=str(exc))
         attempt.conclude(verdict.status, verdict.message)

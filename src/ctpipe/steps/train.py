@@ -59,12 +59,14 @@ def window_problem(rt: Runtime, day: dt.date) -> str | None:
 
 def train_candidate(rt: Runtime, day: dt.date,
                     progress: Callable[[float], None] | None = None,
-                    emphasis_from: dt.date | None = None) -> Candidate:
+                    emphasis_from: dt.date | None = None, share_rows: bool = False) -> Candidate:
     """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out, or
-    part of the rows of the change's first batches (training.split_for_change); batches from
-    ``emphasis_from`` (a drift's onset) on weigh ``training.drift_emphasis``."""
+    with ``share_rows`` (the drift persists), part of the rows of the change's first batches
+    (training.split_for_change); batches from ``emphasis_from`` (a drift's onset) on weigh
+    ``training.drift_emphasis``."""
     cfg = rt.config
-    split = split_for_change(rt.store.labelled_dates(day), cfg, emphasis_from)
+    split = split_for_change(rt.store.labelled_dates(day), cfg,
+                             emphasis_from if share_rows else None)
     frame = rt.store.read_labelled(split.batches)
     held = split.held_out(frame[landing.BATCH_KEY], cfg.training.seed)
     train = frame[~held].reset_index(drop=True)
