@@ -21,8 +21,10 @@ from ctpipe.config import ConfigError, load_config, parse_config
 PUBLIC = Path(__file__).resolve().parents[1] / "configs" / "public"
 CONFIGS = sorted(PUBLIC.glob("*.yaml"))
 SEATTLE = "package:vega_datasets/_data/seattle-weather.csv"
+CGM = "package:bokeh_sampledata/_data/CGM.csv.gz"
 
 pytest.importorskip("vega_datasets", reason="pip install 'ctpipe[public-data]'")
+pytest.importorskip("bokeh_sampledata", reason="pip install 'ctpipe[public-data]'")
 
 
 def test_every_public_config_names_a_shipped_file() -> None:
@@ -65,6 +67,20 @@ def test_rain_target_is_derived_and_its_column_dropped() -> None:
     month = pd.to_datetime(history["date"]).dt.month
     rate = history.groupby(month)["rain"].mean()
     assert rate[[11, 12, 1, 2]].min() > 0.5 and rate[7] < 0.15
+
+
+def test_the_glucose_stream_reads_nil_as_missing_and_its_relation_moves() -> None:
+    config = load_config(PUBLIC / "cgm-glucose.yaml")
+    history = landing.read_source(config.data.source, config)
+    assert pd.api.types.is_float_dtype(history["isig"])  # "nil" would make it text
+    day = pd.to_datetime(history["datetime"]).dt.date
+    missing = history["isig"].isna().groupby(day).sum()
+    assert missing.sum() == 1061 and set(missing[missing > 0].index.astype(str)) == {
+        f"2010-08-{d}" for d in range(24, 29)}
+    # the stream's point: the sensor's calibration (glucose per nA) moves from week to week
+    ratio = (history["glucose"] / history["isig"]).groupby(
+        pd.to_datetime(history["datetime"]).dt.to_period("W")).median()
+    assert ratio.min() < 8 and ratio.max() > 12
 
 
 def test_target_from_rules() -> None:
@@ -114,3 +130,31 @@ def test_fifteen_months_of_public_data_replays_with_baselines(name: str, ctpipe_
         assert figures["mean"] is not None and math.isfinite(figures["mean"])
         assert figures["retrains"] >= 1
     assert "vs static" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_two_weeks_of_glucose_readings_replay_up_to_a_nil_day(ctpipe_home: Path,
+                                                              tmp_path: Path) -> None:
+    """15 days up to the first with "nil" readings through `ctpipe backtest`, its config
+    unchanged: the cold start needs 8 labelled days (label delay 1), so the 9th is the first
+    served; the last is scored with its unrecorded currents as missing values."""
+    config = PUBLIC / "cgm-glucose.yaml"
+    raw = pd.read_csv(landing.resolve_source(CGM), dtype=str)  # as shipped, "nil" and all
+    days = raw[(raw["datetime"] >= "2010-08-10") & (raw["datetime"] < "2010-08-25")]
+    assert (days["isig"] == "nil").sum() == 86
+    source = tmp_path / "cgm-15-days.csv"
+    days.to_csv(source, index=False)
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--cron", "1", "--cron", "4"])
+    assert result.exit_code == 0, result.output
+    replay = json.loads(out.read_text())["use_cases"]["cgm-glucose"]
+    assert len(replay["days"]) == 15 and all(d["validation_passed"] for d in replay["days"])
+    assert [d["champion_version"] for d in replay["days"][:8]] == [None] * 8
+    assert replay["days"][8]["retrained"] and replay["days"][8]["gate_passed"]
+    served = [d["champion_metric"] for d in replay["days"][8:]]
+    assert all(m is not None and math.isfinite(m) and m > 0 for m in served), served
+    last = replay["days"][-1]
+    assert last["rows_scored"] == (days["datetime"] >= "2010-08-24").sum()
+    assert set(replay["policies"]) == {"ctpipe", "static", "cron-1", "cron-4"}

@@ -149,14 +149,16 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     learned_from = learned_change(lineage)
     learned = dt.date.fromisoformat(learned_from) if learned_from else None
     seen = _seen_since(rt, history.last_attempt, learned)
+    # The retrain step shares rows on the same evidence (steps.retrain, train_candidate).
+    persists = drift_persists(rt, day, report.drifted_features)
     follow = follow_up(
         onset=learned, seen=seen,
-        available=sum(d >= learned for d in _train_batches(rt, day, learned) or ())
-        if learned else 0,
+        available=sum(d >= learned for d in _train_batches(
+            rt, day, learned if persists else None) or ()) if learned else 0,
         until=cfg.training.follow_ups_until, growth=cfg.training.follow_up_growth)
-    awaiting = awaiting_new_data(onset=onset, train_batches=_train_batches(
-                                     rt, day, onset if drift_persists(rt, day) else None),
-                                 needed=cfg.training.min_batches_after_drift)
+    awaiting = awaiting_new_data(
+        onset=onset, train_batches=_train_batches(rt, day, onset if persists else None),
+        needed=cfg.training.min_batches_after_drift)
     call = retrain_reason(
         report=report, performance=performance, outputs=outputs,
         triggers=cfg.drift.triggers, summaries=summaries, history=history,
@@ -206,11 +208,15 @@ def drift_onset(rt: Runtime, day: dt.date, seen_until: str) -> dt.date:
     return onset
 
 
-def drift_persists(rt: Runtime, day: dt.date) -> bool:
-    """Whether the cycle of the batch before ``day`` saw drift too. Only then may a challenger
-    share the change's first labelled batches by row (training.split_for_change): one odd
-    batch (a typhoon day) would otherwise be learned from half its rows, judged on the other
-    half, which shares its conditions, pass the gate and serve the days after it."""
+def drift_persists(rt: Runtime, day: dt.date, drifted_inputs: Sequence[str]) -> bool:
+    """Whether the change outlasts one batch: the cycle of the batch before ``day`` saw drift
+    too, or ``day``'s own inputs show drifted features (``drifted_inputs``, below the share
+    threshold or not). Only then may a challenger share the change's first labelled batches
+    by row (training.split_for_change): one odd batch (a storm day) would otherwise be
+    learned from half its rows, judged on the other half, which shares its conditions, pass
+    the gate and serve the ordinary days after it."""
+    if drifted_inputs:
+        return True
     before = [d for d in rt.store.batch_dates() if d < day]
     record = rt.store.read_record(before[-1]) if before else None
     return record is not None and record.drift_detected

@@ -93,7 +93,8 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
         drift_onset(rt, day, champion.info.lineage.seen_until) if champion else None
     try:
         candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress,
-                            onset, onset is not None and drift_persists(rt, day))
+                            onset, onset is not None
+                            and drift_persists(rt, day, record.drifted_features))
     except NotEnoughData as exc:  # rows the window's label count included but training drops
         verdict = before_training(day=day, force=force, trained=[], window_problem=str(exc))
         attempt.conclude(verdict.status, verdict.message)
