@@ -65,17 +65,31 @@ def test_the_change_s_first_batches_are_shared_by_row_until_the_training_part_ho
     assert split_for_change(DAYS[:8], two, DAYS[5]).shared == (DAYS[5], DAYS[6], DAYS[7])
 
 
-def test_a_shared_batch_holds_out_the_same_seeded_share_of_its_rows() -> None:
+def test_a_shared_batch_holds_out_its_latest_rows_or_a_seeded_share() -> None:
     split = split_for_change(DAYS[:8], _window(row_holdout_after_drift=0.3), DAYS[6])
-    keys = pd.Series([d.isoformat() for d in DAYS[3:8] for _ in range(1000)])
-    held = split.held_out(keys, seed=7)
-    per_day = {d: held[(keys == d.isoformat()).to_numpy()].mean() for d in DAYS[3:8]}
-    assert per_day[DAYS[3]] == per_day[DAYS[4]] == per_day[DAYS[5]] == 0.0
-    assert 0.25 < per_day[DAYS[6]] < 0.35 and 0.25 < per_day[DAYS[7]] < 0.35
-    np.testing.assert_array_equal(held, split.held_out(keys, seed=7))
-    assert not np.array_equal(held, split.held_out(keys, seed=8))
+    days = [d for d in DAYS[3:8] for _ in range(1000)]
+    keys = [d.isoformat() for d in days]
+    # Stamped with the batch's date only: a seeded random 30 % of each shared batch.
+    dated = pd.DataFrame({BATCH_KEY: keys, "t": days})
+    held = split.held_out(dated, "t", seed=7)
+    share = {d: held[dated[BATCH_KEY] == d.isoformat()].mean() for d in DAYS[3:8]}
+    assert share[DAYS[3]] == share[DAYS[4]] == share[DAYS[5]] == 0.0
+    assert share[DAYS[6]] == share[DAYS[7]] == 0.3
+    within = held[dated[BATCH_KEY] == DAYS[6].isoformat()]
+    assert 0 < within[:500].sum() < 300  # spread over the batch, not its tail
+    np.testing.assert_array_equal(held, split.held_out(dated, "t", seed=7))
+    assert not np.array_equal(held, split.held_out(dated, "t", seed=8))
+    # With times that differ, its latest 30 % by time, wherever they are in the file.
+    stamps = pd.Series([pd.Timestamp(d) + pd.Timedelta(minutes=(i * 7919) % 1000)
+                        for d in DAYS[3:8] for i in range(1000)])
+    timed = pd.DataFrame({BATCH_KEY: keys, "t": stamps})
+    held = split.held_out(timed, "t", seed=7)
+    for d in DAYS[6:8]:
+        rows = (timed[BATCH_KEY] == d.isoformat()).to_numpy()
+        assert held[rows].sum() == 300
+        assert timed["t"][rows & held].min() > timed["t"][rows & ~held].max()
     whole = split_window(DAYS[:8], _window())
-    assert whole.held_out(keys, seed=7).tolist() == keys.isin(
+    assert whole.held_out(timed, "t", seed=7).tolist() == timed[BATCH_KEY].isin(
         [DAYS[6].isoformat(), DAYS[7].isoformat()]).tolist()
 
 

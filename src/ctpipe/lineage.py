@@ -29,8 +29,8 @@ class Lineage:
     train_end: str | None = None
     holdout_start: str | None = None
     holdout_end: str | None = None
-    # Set: the holdout is this share of the rows of holdout_start..holdout_end (seeded by
-    # training.seed), whose other rows trained (training.row_holdout_after_drift).
+    # Set: the holdout is this share of the rows of holdout_start..holdout_end (the latest by
+    # time, or seeded by training.seed), whose other rows trained (row_holdout_after_drift).
     holdout_share: str | None = None
     train_rows: str | None = None
     # Batches from here on weighed training.drift_emphasis times more (a drift's onset).

@@ -37,16 +37,25 @@ class WindowSplit:
         """Every batch of the window, oldest first."""
         return sorted({*self.train, *self.holdout})
 
-    def held_out(self, batch_keys: pd.Series, seed: int) -> np.ndarray:
-        """Which rows (of these batches, by their ``BATCH_KEY``) are held out: every row of a
-        held-out batch, and a seeded ``share`` of each shared batch's rows, the same on every
-        read of the same rows."""
-        keys = batch_keys.astype("str").to_numpy()
+    def held_out(self, frame: pd.DataFrame, time_column: str, seed: int) -> np.ndarray:
+        """Which rows of ``frame`` (these batches' rows, with their ``BATCH_KEY``) are held
+        out: every row of a held-out batch, and ``share`` of each shared batch's rows. Those
+        are its latest rows by ``time_column`` when its times differ: rows close in time
+        (a sensor's readings minutes apart) are near copies of each other, and a random half
+        would judge the challenger on what it trained on. When they are all equal (a daily
+        batch stamped with its date), a seeded random share. The same on every read."""
+        keys = frame[BATCH_KEY].astype("str").to_numpy()
         held = np.isin(keys, [d.isoformat() for d in self.holdout if d not in self.shared])
         for day in self.shared:
             rows = np.flatnonzero(keys == day.isoformat())
-            rng = np.random.default_rng([seed, day.toordinal()])
-            held[rows[rng.random(len(rows)) < self.share]] = True
+            count = round(self.share * len(rows))
+            times = frame[time_column].iloc[rows]
+            if times.nunique() > 1:
+                latest = np.argsort(times.to_numpy(), kind="stable")[len(rows) - count:]
+            else:
+                latest = np.random.default_rng([seed, day.toordinal()]).permutation(
+                    len(rows))[:count]
+            held[rows[latest]] = True
         return held
 
 

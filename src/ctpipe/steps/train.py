@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ctpipe import landing
 from ctpipe.config import UseCaseConfig
 from ctpipe.decisions.gate import GateDecision
 from ctpipe.decisions.gate import decide as decide_gate
@@ -68,7 +67,7 @@ def train_candidate(rt: Runtime, day: dt.date,
     split = split_for_change(rt.store.labelled_dates(day), cfg,
                              emphasis_from if share_rows else None)
     frame = rt.store.read_labelled(split.batches)
-    held = split.held_out(frame[landing.BATCH_KEY], cfg.training.seed)
+    held = split.held_out(frame, cfg.data.time_column, cfg.training.seed)
     train = frame[~held].reset_index(drop=True)
     holdout = frame[held].reset_index(drop=True)
     pause_point("train.fit")  # tests kill a run here: inside the retraining slot
