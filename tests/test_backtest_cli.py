@@ -98,7 +98,8 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     assert set(days[0]) == {"date", "validation_passed", "drift_detected", "drift_share",
                             "retrained", "gate_passed", "champion_version", "champion_metric",
                             "static_metric", "rows_scored", "live_metric", "estimated_metric",
-                            "rolled_back", "rollback_reason", "cron_metric", "cron_metrics"}
+                            "rolled_back", "rollback_reason", "message", "cron_metric",
+                            "cron_metrics"}
     assert all(d["validation_passed"] for d in days)
     # label delay 2: on day t batches 0..t-2 are labelled, so a window of 5 is full at t = 6
     assert [d["champion_version"] for d in days[:6]] == [None] * 6
@@ -150,8 +151,30 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
     assert [d["retrained"] for d in days] == [False] * 6 + [True] * 2
     assert [d["gate_passed"] for d in days[6:]] == [False, False]
     assert all(d["champion_metric"] is None and d["static_metric"] is None for d in days)
-    assert ("bikes: no challenger ever passed the gate: nothing served, nothing compared"
-            in result.output)
+    # The summary quotes the last rejection, from the days' cycle messages.
+    assert days[-1]["message"].startswith("challenger v2 rejected: ")
+    assert (f"bikes: no challenger ever passed the gate: nothing served, nothing compared; "
+            f"last: {days[-1]['message']}") in result.output
+
+
+def test_a_replay_that_never_trains_says_why(ctpipe_home: Path, tmp_path: Path) -> None:
+    # Enough batches for the window, too few rows for training.min_train_rows: nothing was
+    # trained, so no gate was involved; the summary says what stopped the training.
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 100000"),
+                      encoding="utf-8")
+    source = tmp_path / "history.csv"
+    _bike_history(days=7).to_csv(source, sep=";", index=False)
+    out = tmp_path / "bikes.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    days = json.loads(out.read_text())["use_cases"]["bikes"]["days"]
+    assert not any(d["retrained"] for d in days)
+    assert ("bikes: no challenger was ever trained: nothing served, nothing compared; on the "
+            "last valid batch (2025-06-08): cannot retrain yet: 480 training rows in 4 "
+            "batches, training.min_train_rows is 100000") in result.output
+    assert "passed the gate" not in result.output
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -313,3 +336,27 @@ def test_window_against_the_batches_the_source_makes(batches: int, delay: int,
     text = BIKES_CONFIG.replace("label_delay: 2", f"label_delay: {delay}").replace(
         "batch_frequency: daily", "batch_frequency: monthly").replace("window: 5", "window: 60")
     assert bt.window_problem(batches, parse_config(text, Path("b.yaml")), "f.csv") == problem
+
+
+def _day(date: str, *, valid: bool = True, retrained: bool = False,
+         message: str = "") -> dict:
+    return {"date": date, "validation_passed": valid, "retrained": retrained,
+            "champion_version": None, "message": message}
+
+
+def test_nothing_served_says_why_from_the_cycle_messages() -> None:
+    quarantined = [_day(f"2025-0{i}-01", valid=False, message=f"b{i}.parquet: batch failed "
+                        "validation") for i in (1, 2)]
+    assert bt.nothing_served({"days": quarantined}) == (
+        "2 of 2 batches quarantined: b1.parquet: batch failed validation")
+    waiting = [quarantined[0], _day("2025-02-01", message="cannot retrain yet: 1 labelled "
+                                    "batch, the training window needs 60")]
+    assert bt.nothing_served({"days": waiting}) == (
+        "no challenger was ever trained: nothing served, nothing compared; on the last valid "
+        "batch (2025-02-01): cannot retrain yet: 1 labelled batch, the training window needs "
+        "60; 1 of 2 batches quarantined, the first: b1.parquet: batch failed validation")
+    rejected = [*waiting, _day("2025-03-01", retrained=True,
+                               message="challenger v1 rejected: mae 9.0 above the floor 4.0")]
+    assert bt.nothing_served({"days": rejected}) == (
+        "no challenger ever passed the gate: nothing served, nothing compared; last: "
+        "challenger v1 rejected: mae 9.0 above the floor 4.0")

@@ -246,6 +246,38 @@ def count_of(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else ('es' if noun.endswith('h') else 's')}"
 
 
+def nothing_served(result: dict) -> str:
+    """Why no champion ever served in a replay, from its days' cycle records, in one line.
+
+    Every batch quarantined (the first batch's reason); no challenger ever trained (what the
+    last batch's cycle said, e.g. too few labelled batches for training.window); or challengers
+    trained and the gate rejected each (the last rejection).
+    """
+    days = result["days"]
+    total = count_of(len(days), "batch")
+    quarantined = [d for d in days if not d["validation_passed"]]
+
+    def said(day: dict) -> str:
+        # Replays recorded before days carried the cycle's message: point at the records.
+        return day.get("message") or "the cycle records say why"
+
+    if not days:
+        return "no batch replayed: nothing served, nothing compared"
+    if len(quarantined) == len(days):
+        return f"{len(quarantined)} of {total} quarantined: {said(quarantined[0])}"
+    trained = [d for d in days if d["retrained"]]
+    if trained:
+        return ("no challenger ever passed the gate: nothing served, nothing compared; last: "
+                f"{said(trained[-1])}")
+    last = [d for d in days if d["validation_passed"]][-1]
+    text = (f"no challenger was ever trained: nothing served, nothing compared; on the last "
+            f"valid batch ({last['date']}): {said(last)}")
+    if quarantined:
+        text += (f"; {len(quarantined)} of {total} quarantined, the first: "
+                 f"{said(quarantined[0])}")
+    return text
+
+
 def headline(result: dict) -> str | None:
     """ctpipe against the static model and the best cron schedule, in one line.
 
