@@ -360,3 +360,17 @@ def test_nothing_served_says_why_from_the_cycle_messages() -> None:
     assert bt.nothing_served({"days": rejected}) == (
         "no challenger ever passed the gate: nothing served, nothing compared; last: "
         "challenger v1 rejected: mae 9.0 above the floor 4.0")
+
+
+@pytest.mark.parametrize(("mine", "base", "text"), [
+    (1.0025, 1.0, "0.2% worse"),  # mae: lower is better
+    (0.99, 1.0, "1% better"),
+    (0.5, 1.0, "50% better"),
+    (1.0, 1.0, "the same"),
+])
+def test_the_headline_shows_a_change_under_one_percent(mine: float, base: float,
+                                                       text: str) -> None:
+    days = [{"champion_metric": mine, "static_metric": base, "champion_version": 1,
+             "retrained": True, "gate_passed": True}]
+    line = bt.headline({"days": days, "metric_name": "mae", "higher_is_better": False})
+    assert line == f"ctpipe MAE {mine:.4f} vs static {base:.4f} ({text}); 1 retrain"

@@ -234,11 +234,17 @@ def policies(result: dict) -> dict[str, dict]:
 
 
 def _change(value: float, base: float, higher_is_better: bool) -> str:
-    """How much better or worse ``value`` is than ``base``, in the metric's direction."""
+    """How much better or worse ``value`` is than ``base``, in the metric's direction.
+
+    Whole percents, but one decimal under 1 %: "0% worse" would read as "the same".
+    """
     if base == 0:
         return "n/a"
     gain = (value - base) / abs(base) * (1 if higher_is_better else -1)
-    return f"{abs(gain):.0%} {'better' if gain >= 0 else 'worse'}"
+    if gain == 0:
+        return "the same"
+    size = f"{abs(gain):.1%}" if abs(gain) < 0.01 else f"{abs(gain):.0%}"
+    return f"{size} {'better' if gain > 0 else 'worse'}"
 
 
 def count_of(n: int, noun: str) -> str:

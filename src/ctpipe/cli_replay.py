@@ -217,7 +217,7 @@ def backtest(
     _database()  # an unreachable database: one line, before the previous replay is reset
     bt.reset(ws)
     dates = bt.write_batches(ws, batches)
-    typer.echo(f"{len(dates)} batches from {path}", err=True)
+    typer.echo(f"{bt.count_of(len(dates), 'batch')} from {path}", err=True)
     report = _run_backtests([(ws, None, changes)], schedules)
     _print_summary(report)
     if json_path or png:
