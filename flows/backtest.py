@@ -141,4 +141,6 @@ def _replay_day(ws: Workspace, db: Database, day: dt.date,
         "estimated_metric": None if scored is None else scored.result.get("estimated_metric"),
         "rolled_back": rolled_back,
         "rollback_reason": watched.message if rolled_back else None,
+        # The cycle's own verdict: the summary says from it why nothing was served.
+        "message": record.get("message"),
     }, champion

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from ctpipe import backtest as bt
 from ctpipe.cli import app
+from ctpipe.config import UseCaseConfig, parse_config
+from ctpipe.source_checks import target_problem, unexpected_columns_problem
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -95,7 +98,8 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     assert set(days[0]) == {"date", "validation_passed", "drift_detected", "drift_share",
                             "retrained", "gate_passed", "champion_version", "champion_metric",
                             "static_metric", "rows_scored", "live_metric", "estimated_metric",
-                            "rolled_back", "rollback_reason", "cron_metric", "cron_metrics"}
+                            "rolled_back", "rollback_reason", "message", "cron_metric",
+                            "cron_metrics"}
     assert all(d["validation_passed"] for d in days)
     # label delay 2: on day t batches 0..t-2 are labelled, so a window of 5 is full at t = 6
     assert [d["champion_version"] for d in days[:6]] == [None] * 6
@@ -147,8 +151,30 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
     assert [d["retrained"] for d in days] == [False] * 6 + [True] * 2
     assert [d["gate_passed"] for d in days[6:]] == [False, False]
     assert all(d["champion_metric"] is None and d["static_metric"] is None for d in days)
-    assert ("bikes: no challenger ever passed the gate: nothing served, nothing compared"
-            in result.output)
+    # The summary quotes the last rejection, from the days' cycle messages.
+    assert days[-1]["message"].startswith("challenger v2 rejected: ")
+    assert (f"bikes: no challenger ever passed the gate: nothing served, nothing compared; "
+            f"last: {days[-1]['message']}") in result.output
+
+
+def test_a_replay_that_never_trains_says_why(ctpipe_home: Path, tmp_path: Path) -> None:
+    # Enough batches for the window, too few rows for training.min_train_rows: nothing was
+    # trained, so no gate was involved; the summary says what stopped the training.
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 100000"),
+                      encoding="utf-8")
+    source = tmp_path / "history.csv"
+    _bike_history(days=7).to_csv(source, sep=";", index=False)
+    out = tmp_path / "bikes.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    days = json.loads(out.read_text())["use_cases"]["bikes"]["days"]
+    assert not any(d["retrained"] for d in days)
+    assert ("bikes: no challenger was ever trained: nothing served, nothing compared; on the "
+            "last valid batch (2025-06-08): cannot retrain yet: 480 training rows in 4 "
+            "batches, training.min_train_rows is 100000") in result.output
+    assert "passed the gate" not in result.output
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -159,7 +185,8 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
 def test_backtest_refuses_an_event_outside_the_replay(ctpipe_home: Path, tmp_path: Path,
                                                       value: str, message: str) -> None:
     config = tmp_path / "bikes.yaml"
-    config.write_text(BIKES_CONFIG, encoding="utf-8")
+    # A window that 4 daily batches fill (label delay 2): the events are what is wrong.
+    config.write_text(BIKES_CONFIG.replace("window: 5", "window: 2"), encoding="utf-8")
     source = tmp_path / "history.csv"
     _bike_history(days=4).to_csv(source, sep=";", index=False)
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
@@ -184,3 +211,166 @@ def test_config_error_is_clear(ctpipe_home: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(tmp_path)])
     assert result.exit_code == 2
     assert "data.colour: unknown key" in result.output
+
+
+# --- refused before the replay starts ---------------------------------------------------------
+# Each of these used to replay for minutes, quarantine or set aside everything, and exit 0.
+
+BINARY = BIKES_CONFIG.replace("task: regression", "task: binary").replace(
+    "metric: mae", "metric: roc_auc").replace("floor: 20.0", "floor: 0.5")
+
+
+def _refused(tmp_path: Path, config_text: str, history: pd.DataFrame) -> str:
+    """The one line `ctpipe backtest` refuses with (exit 2), after the source's own name."""
+    config = tmp_path / "bikes.yaml"
+    config.write_text(config_text, encoding="utf-8")
+    source = tmp_path / "history.csv"
+    history.to_csv(source, sep=";", index=False)
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    prefix = f"cannot use {source} as the backtest source: "
+    assert lines[0].startswith(prefix)
+    return lines[0].removeprefix(prefix).replace(str(source), "<file>")
+
+
+@pytest.mark.parametrize(("config_text", "change", "problem"), [
+    (BIKES_CONFIG, lambda h: h.assign(hour_start=h["hour_start"].dt.year),
+     "<file>: data.time_column: column 'hour_start' holds numbers (2025..2025), not dates or "
+     "times: write them as dates (e.g. 2025-01-01)"),
+    (BIKES_CONFIG, lambda h: h.assign(notes="ok", rider_id=7),
+     "<file>: validation.unexpected_columns: columns 'notes', 'rider_id' are not used by the "
+     "config (features, target, time or id column), and unexpected_columns: error (the "
+     "default) quarantines every batch: list them as features, or set "
+     "validation.unexpected_columns: ignore"),
+    (BINARY, lambda h: h.assign(rentals=np.where(h["rentals"] > 20, "yes", "no")),
+     "<file>: data.target: column 'rentals' holds 'no', 'yes', not 0/1 (task binary): derive "
+     "it with data.target_from or map it to 0/1"),
+    (BINARY, lambda h: h,
+     "<file>: data.target: column 'rentals' holds 95 distinct numbers (1..119), not 0/1 "
+     "(task binary): derive it with data.target_from or map it to 0/1"),
+    (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-06"],
+     "training.window 5 needs 5 labelled batches; <file> makes 4 daily batches"),
+    (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-08"],
+     "training.window 5 needs 5 labelled batches; <file> makes 6 daily batches, 4 of them "
+     "labelled by the last one (data.label_delay 2)"),
+], ids=["numeric-time", "unexpected-columns", "binary-text", "binary-counts", "window",
+        "window-label-delay"])
+def test_a_source_that_would_replay_nothing_is_refused_up_front(
+        ctpipe_home: Path, tmp_path: Path, config_text: str, change: object,
+        problem: str) -> None:
+    assert _refused(tmp_path, config_text, change(_bike_history(days=8))) == problem
+
+
+def _binary(**data: object) -> UseCaseConfig:
+    extra = "".join(f", {k}: {v}" for k, v in data.items())
+    return parse_config("name: x\ndata: {time_column: t, target: y, task: binary"
+                        f"{extra}}}\nfeatures: {{numeric: [a]}}\n"
+                        "evaluation: {metric: roc_auc}\ngate: {floor: 0.5}\n", Path("x.yaml"))
+
+
+@pytest.mark.parametrize(("target", "held"), [
+    (["Male", "Female", "Male", None], "'Female', 'Male'"),
+    (["yes", "no", "no", "yes"], "'no', 'yes'"),
+    (["drizzle", "rain", "sun", "snow", "fog", "hail"], "6 distinct values (e.g. 'drizzle', "
+     "'fog', 'hail')"),
+    ([0, 1, 2, 1], "0, 1, 2"),
+    ([1.0, 2.0, 1.0, 2.0], "1, 2"),
+    ([12.5, 13.0, 15.5, 16.0, 17.5, 21.0], "6 distinct numbers (12.5..21)"),
+])
+def test_a_binary_target_that_is_not_0_or_1_is_named(target: list, held: str) -> None:
+    frame = pd.DataFrame({"t": "2025-01-01", "a": range(len(target)), "y": target})
+    assert target_problem(frame, _binary()) == (
+        f"data.target: column 'y' holds {held}, not 0/1 (task binary): derive it with "
+        "data.target_from or map it to 0/1")
+
+
+@pytest.mark.parametrize("target", [[0, 1, 1], [0.0, 1.0, None], [True, False, True], [1, 1, 1],
+                                    [None, None, None]])
+def test_binary_targets_the_labels_check_takes_pass(target: list) -> None:
+    # The labels check's own rule (landing.check_labels): numbers 0 and 1 or booleans; a
+    # null breaks only its own batch (data.drop_null_targets), so it is not refused here.
+    frame = pd.DataFrame({"t": "2025-01-01", "a": range(3), "y": target})
+    assert target_problem(frame, _binary()) is None
+
+
+def test_a_regression_target_of_words_is_named() -> None:
+    config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
+    frame = _bike_history(days=1).assign(rentals="many")
+    assert target_problem(frame, config) == (
+        "data.target: column 'rentals' holds 'many', not numbers (task regression): a "
+        "category cannot be a regression target")
+
+
+def test_a_derived_target_is_judged_and_its_column_is_used(tmp_path: Path) -> None:
+    from ctpipe import landing
+
+    config = _binary(target_from="{column: p, above: 0}")
+    source = tmp_path / "history.csv"
+    pd.DataFrame({"t": "2025-01-01", "a": [1, 2, 3], "p": [0.0, 2.5, 1.0]}).to_csv(
+        source, index=False)
+    frame = landing.read_source(source, config)  # target_from applied, p dropped
+    assert target_problem(frame, config) is None
+    assert unexpected_columns_problem(frame, config) is None
+
+
+@pytest.mark.parametrize("setting", ["warn", "ignore"])
+def test_unexpected_columns_are_fine_unless_they_are_an_error(setting: str) -> None:
+    config = parse_config(BIKES_CONFIG.replace(
+        "validation:\n", f"validation:\n  unexpected_columns: {setting}\n"), Path("b.yaml"))
+    frame = _bike_history(days=1).assign(notes="ok")
+    assert unexpected_columns_problem(frame, config) is None
+
+
+@pytest.mark.parametrize(("batches", "delay", "problem"), [
+    (48, 1, "training.window 60 needs 60 labelled batches; f.csv makes 48 monthly batches"),
+    (60, 1, "training.window 60 needs 60 labelled batches; f.csv makes 60 monthly batches, 59 "
+            "of them labelled by the last one (data.label_delay 1)"),
+    (60, 0, None),
+    (61, 1, None),
+    (1, 0, "training.window 60 needs 60 labelled batches; f.csv makes 1 monthly batch"),
+])
+def test_window_against_the_batches_the_source_makes(batches: int, delay: int,
+                                                     problem: str | None) -> None:
+    text = BIKES_CONFIG.replace("label_delay: 2", f"label_delay: {delay}").replace(
+        "batch_frequency: daily", "batch_frequency: monthly").replace("window: 5", "window: 60")
+    assert bt.window_problem(batches, parse_config(text, Path("b.yaml")), "f.csv") == problem
+
+
+def _day(date: str, *, valid: bool = True, retrained: bool = False,
+         message: str = "") -> dict:
+    return {"date": date, "validation_passed": valid, "retrained": retrained,
+            "champion_version": None, "message": message}
+
+
+def test_nothing_served_says_why_from_the_cycle_messages() -> None:
+    quarantined = [_day(f"2025-0{i}-01", valid=False, message=f"b{i}.parquet: batch failed "
+                        "validation") for i in (1, 2)]
+    assert bt.nothing_served({"days": quarantined}) == (
+        "2 of 2 batches quarantined: b1.parquet: batch failed validation")
+    waiting = [quarantined[0], _day("2025-02-01", message="cannot retrain yet: 1 labelled "
+                                    "batch, the training window needs 60")]
+    assert bt.nothing_served({"days": waiting}) == (
+        "no challenger was ever trained: nothing served, nothing compared; on the last valid "
+        "batch (2025-02-01): cannot retrain yet: 1 labelled batch, the training window needs "
+        "60; 1 of 2 batches quarantined, the first: b1.parquet: batch failed validation")
+    rejected = [*waiting, _day("2025-03-01", retrained=True,
+                               message="challenger v1 rejected: mae 9.0 above the floor 4.0")]
+    assert bt.nothing_served({"days": rejected}) == (
+        "no challenger ever passed the gate: nothing served, nothing compared; last: "
+        "challenger v1 rejected: mae 9.0 above the floor 4.0")
+
+
+@pytest.mark.parametrize(("mine", "base", "text"), [
+    (1.0025, 1.0, "0.2% worse"),  # mae: lower is better
+    (0.99, 1.0, "1% better"),
+    (0.5, 1.0, "50% better"),
+    (1.0, 1.0, "the same"),
+])
+def test_the_headline_shows_a_change_under_one_percent(mine: float, base: float,
+                                                       text: str) -> None:
+    days = [{"champion_metric": mine, "static_metric": base, "champion_version": 1,
+             "retrained": True, "gate_passed": True}]
+    line = bt.headline({"days": days, "metric_name": "mae", "higher_is_better": False})
+    assert line == f"ctpipe MAE {mine:.4f} vs static {base:.4f} ({text}); 1 retrain"

@@ -49,6 +49,18 @@ def test_slices_must_be_features() -> None:
         parse_config(text, Path("toy.yaml"))
 
 
+def test_a_rule_for_a_misspelled_feature_lists_the_features() -> None:
+    # The typo is in features.numeric (precipitaton): the range entry is right, so the
+    # message shows both sides on its one line.
+    text = MINIMAL.replace("numeric: [a]", "numeric: [temp_min, precipitaton, wind]") + (
+        "validation: {ranges: {precipitation: {min: 0, max: 200}}}\n")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("w.yaml"))
+    assert str(err.value) == (
+        "w.yaml: validation.ranges names columns that are not features: ['precipitation'] "
+        "(features: ['temp_min', 'precipitaton', 'wind'])")
+
+
 def test_holdout_smaller_than_window() -> None:
     text = MINIMAL + "training: {window: 3, holdout: 3}\n"
     with pytest.raises(ConfigError, match="holdout"):

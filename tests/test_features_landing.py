@@ -90,6 +90,29 @@ def test_split_into_weekly_batches() -> None:
     assert [len(b) for b in batches.values()] == [1, 7, 7]
 
 
+@pytest.mark.parametrize(("values", "shown", "example"), [
+    ([1952, 1957, 2007], "1952..2007", "1952-01-01"),  # plotly gapminder's year
+    ([19580329.0, 19580405.0], "19580329..19580405", "1958-03-29"),  # statsmodels co2
+])
+def test_split_refuses_a_time_column_of_numbers(values: list, shown: str, example: str) -> None:
+    # pd.to_datetime would read them as nanoseconds since 1970: one batch, dated 1970-01-01.
+    cfg = load_config("demand")
+    frame = pd.DataFrame({"date": values, "x": range(len(values))})
+    with pytest.raises(ValueError) as err:
+        landing.split_into_batches(frame, cfg)
+    assert str(err.value) == (f"data.time_column: column 'date' holds numbers ({shown}), not "
+                              f"dates or times: write them as dates (e.g. {example})")
+
+
+def test_calendar_features_refuse_a_time_column_of_numbers() -> None:
+    # Training and scoring parse the time column the same way (batch_reader.parse_local_times).
+    cfg = load_config("demand")
+    rows = _demand_rows(10, dt.date(2026, 3, 2))
+    spec = fit_feature_spec(cfg, rows)
+    with pytest.raises(ValueError, match="column 'date' holds numbers"):
+        spec.transform(rows.assign(date=20260302))
+
+
 def test_split_rejects_unparseable_times() -> None:
     cfg = load_config("demand")
     frame = pd.DataFrame({"date": ["2026-03-01", "not a date"], "x": [1, 2]})

@@ -36,6 +36,8 @@ def test_split_window_takes_newest_batches_in_time_order() -> None:
     assert split.train == DAYS[3:6] and split.holdout == DAYS[6:8]
     with pytest.raises(NotEnoughData, match="4 labelled batches, the training window needs 5"):
         split_window(DAYS[:4], cfg)
+    with pytest.raises(NotEnoughData, match="^1 labelled batch, the training window needs 5$"):
+        split_window(DAYS[:1], cfg)
 
 
 def _window(**training: object):

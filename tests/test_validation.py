@@ -246,6 +246,15 @@ def test_missing_time_column_fails(fraud: UseCaseConfig) -> None:
     assert (f.column, f.rule) == ("event_time", "column exists")
 
 
+def test_a_time_column_of_numbers_fails_naming_them(demand: UseCaseConfig) -> None:
+    # A cycle quarantines such a batch: the message says what the numbers are and the fix.
+    frame = demand_frame().assign(date=np.arange(60) + 1952)
+    f = only_failure(validate_frame(frame, demand))
+    assert (f.column, f.rule) == ("date", "timestamp dtype")
+    assert f.observed == ("dtype int64 (expected datetime64): numbers (1952..2011), not dates "
+                          "or times: write them as dates (e.g. 1952-01-01)")
+
+
 def test_strings_in_a_numeric_column_fail_clearly(fraud: UseCaseConfig) -> None:
     frame = fraud_frame()
     frame["amount"] = frame["amount"].round(2).astype("str")

@@ -14,6 +14,7 @@ from ctpipe import landing, registry
 from ctpipe.config import UseCaseConfig
 from ctpipe.evaluation import evaluate
 from ctpipe.simulate import check_scenario, generate_day
+from ctpipe.source_checks import target_problem, unexpected_columns_problem
 from ctpipe.training import ScoringModel
 from ctpipe.workspace import Workspace
 
@@ -54,20 +55,51 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
     """A user's labelled history read and cut into batches, in memory: nothing is written.
 
     Raises OSError or ValueError naming the problem: the source is missing or unreadable, has
-    no target column, holds no row to cut into a batch, or lacks a feature column (or has
-    words in a numeric one). `ctpipe backtest` calls this before
-    ``reset`` deletes the previous replay, so a bad source leaves that replay whole.
+    no target column, a time column of numbers, no row to cut into a batch, lacks a feature
+    column (or has words in a numeric one), has columns the config does not use while
+    validation.unexpected_columns is error, a target the task cannot use, or too few batches
+    for training.window. `ctpipe backtest` calls this before ``reset`` deletes the previous
+    replay, so a bad source leaves that replay whole.
     """
-    frame = landing.read_source(source, ws.config)
-    if ws.config.data.target not in frame.columns:
-        raise ValueError(f"{source}: target column {ws.config.data.target!r} is missing")
-    batches = landing.split_into_batches(frame, ws.config)
+    config = ws.config
+    frame = landing.read_source(source, config)
+    if config.data.target not in frame.columns:
+        raise ValueError(f"{source}: target column {config.data.target!r} is missing")
+    try:
+        batches = landing.split_into_batches(frame, config)
+    except ValueError as exc:  # no time column, numbers or words in it: name the file
+        raise ValueError(f"{source}: {exc}") from None
     if not batches:
         raise ValueError(f"{source}: no rows to cut into batches")
-    problem = feature_problem(frame, ws.config)
+    # Each of these would quarantine every batch (or set aside every labels file): the
+    # replay would run for minutes and serve nothing.
+    problem = (feature_problem(frame, config) or target_problem(frame, config)
+               or unexpected_columns_problem(frame, config))
     if problem is not None:
         raise ValueError(f"{source}: {problem}")
+    problem = window_problem(len(batches), config, str(source))
+    if problem is not None:
+        raise ValueError(problem)  # it names the file itself
     return batches
+
+
+def window_problem(batches: int, config: UseCaseConfig, source: str) -> str | None:
+    """Why no challenger can ever train on ``batches`` batches (None: one can).
+
+    Training needs training.window labelled batches; on the last batch's cycle the newest
+    data.label_delay batches are not labelled yet (landing.labelled_dates), so the replay
+    never holds more than ``batches - label_delay``.
+    """
+    window, delay = config.training.window, config.data.label_delay
+    labelled = batches - delay
+    if window <= labelled:
+        return None
+    made = count_of(batches, f"{config.data.batch_frequency} batch")
+    text = f"training.window {window} needs {window} labelled batches; {source} makes {made}"
+    if window <= batches:  # enough batches, but the newest are never labelled in time
+        text += (f", {max(labelled, 0)} of them labelled by the last one "
+                 f"(data.label_delay {delay})")
+    return text
 
 
 def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
@@ -202,16 +234,54 @@ def policies(result: dict) -> dict[str, dict]:
 
 
 def _change(value: float, base: float, higher_is_better: bool) -> str:
-    """How much better or worse ``value`` is than ``base``, in the metric's direction."""
+    """How much better or worse ``value`` is than ``base``, in the metric's direction.
+
+    Whole percents, but one decimal under 1 %: "0% worse" would read as "the same".
+    """
     if base == 0:
         return "n/a"
     gain = (value - base) / abs(base) * (1 if higher_is_better else -1)
-    return f"{abs(gain):.0%} {'better' if gain >= 0 else 'worse'}"
+    if gain == 0:
+        return "the same"
+    size = f"{abs(gain):.1%}" if abs(gain) < 0.01 else f"{abs(gain):.0%}"
+    return f"{size} {'better' if gain > 0 else 'worse'}"
 
 
 def count_of(n: int, noun: str) -> str:
     """``n`` and the noun, plural unless one: '1 retrain', '3 batches'."""
     return f"{n} {noun}{'' if n == 1 else ('es' if noun.endswith('h') else 's')}"
+
+
+def nothing_served(result: dict) -> str:
+    """Why no champion ever served in a replay, from its days' cycle records, in one line.
+
+    Every batch quarantined (the first batch's reason); no challenger ever trained (what the
+    last batch's cycle said, e.g. too few labelled batches for training.window); or challengers
+    trained and the gate rejected each (the last rejection).
+    """
+    days = result["days"]
+    total = count_of(len(days), "batch")
+    quarantined = [d for d in days if not d["validation_passed"]]
+
+    def said(day: dict) -> str:
+        # Replays recorded before days carried the cycle's message: point at the records.
+        return day.get("message") or "the cycle records say why"
+
+    if not days:
+        return "no batch replayed: nothing served, nothing compared"
+    if len(quarantined) == len(days):
+        return f"{len(quarantined)} of {total} quarantined: {said(quarantined[0])}"
+    trained = [d for d in days if d["retrained"]]
+    if trained:
+        return ("no challenger ever passed the gate: nothing served, nothing compared; last: "
+                f"{said(trained[-1])}")
+    last = [d for d in days if d["validation_passed"]][-1]
+    text = (f"no challenger was ever trained: nothing served, nothing compared; on the last "
+            f"valid batch ({last['date']}): {said(last)}")
+    if quarantined:
+        text += (f"; {len(quarantined)} of {total} quarantined, the first: "
+                 f"{said(quarantined[0])}")
+    return text
 
 
 def headline(result: dict) -> str | None:

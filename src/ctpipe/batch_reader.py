@@ -156,12 +156,68 @@ def local_times(values: pd.Series, zone: str) -> pd.Series:
     return pd.to_datetime(values.map(naive, na_action="ignore"))
 
 
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _date_example(first: float) -> str:
+    """A date the user's first number may stand for: a year (1952) or YYYYMMDD (19580329)."""
+    if float(first).is_integer():
+        whole = int(first)
+        if 1000 <= whole <= 2999:
+            return f"{whole}-01-01"
+        text = str(whole)
+        if len(text) == 8:
+            stamp = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+            if not pd.isna(stamp):
+                return stamp.date().isoformat()
+    return "2024-01-31"
+
+
+def numeric_times(values: pd.Series) -> str | None:
+    """What is wrong with a time column holding numbers, e.g. "numbers (1952..2007), not dates
+    or times: write them as dates (e.g. 1952-01-01)"; None: it holds no numbers.
+
+    pd.to_datetime reads numbers as nanoseconds since 1970: a year column (1952..2007) or
+    dates written as YYYYMMDD would all land on 1970-01-01, one batch of the whole history,
+    with no error. Nothing says which unit numbers are in, so they are never guessed.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.dropna()
+    elif values.dtype == object:
+        present = values.dropna()
+        is_number = present.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+        if present.empty or not is_number.all():
+            return None
+        numbers = present.astype("float64")
+    else:
+        return None
+    if numbers.empty:
+        return None
+    lo, hi = numbers.min(), numbers.max()
+    return (f"numbers ({_number_text(lo)}..{_number_text(hi)}), not dates or times: write "
+            f"them as dates (e.g. {_date_example(lo)})")
+
+
+def numeric_times_problem(values: pd.Series) -> str | None:
+    """``numeric_times`` as a config problem naming the column (None: no numbers)."""
+    text = numeric_times(values)
+    return None if text is None else f"data.time_column: column {values.name!r} holds {text}"
+
+
 def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") -> pd.Series:
     """``local_times`` of a column that may still be text (a CSV file): parsed first.
 
     Text with mixed UTC offsets (a day across a DST change) parses only through UTC, as in
     validation. ``errors="coerce"`` turns unparseable values into NaT instead of raising.
+    Numbers raise a ValueError whatever ``errors`` says (numeric_times_problem): they would
+    "parse" into 1970, not fail.
     """
+    problem = numeric_times_problem(values)
+    if problem is not None:
+        raise ValueError(problem)
     times = local_times(values, zone)
     if pd.api.types.is_datetime64_dtype(times):
         return times

@@ -45,7 +45,7 @@ def simulate(
 ) -> None:
     """Write synthetic daily batches and their (later-arriving) labels to a landing zone."""
     settings.configure_environment()
-    from ctpipe.backtest import simulate_to_landing
+    from ctpipe.backtest import count_of, simulate_to_landing
 
     ws = _workspace(use_case)
     _check_scenario([ws.name], scenario)
@@ -53,7 +53,7 @@ def simulate(
     target = out or ws.landing
     dates = simulate_to_landing(ws, target, days=days, shift_day=None if no_shift else shift_day,
                                 rows=rows_per_day, seed=seed, start=first, scenario=scenario)
-    typer.echo(f"{len(dates)} batches {dates[0]} .. {dates[-1]} written to {target}")
+    typer.echo(f"{count_of(len(dates), 'batch')} {dates[0]} .. {dates[-1]} written to {target}")
 
 
 @app.command()

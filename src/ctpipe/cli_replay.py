@@ -123,7 +123,7 @@ def _best_cron_mean(s: dict, result: dict) -> float | None:
 
 def _print_baselines(name: str, result: dict, s: dict) -> None:
     """ctpipe against the static model and the best cron, then each known change event."""
-    from ctpipe.backtest import count_of
+    from ctpipe.backtest import count_of, nothing_served
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -136,8 +136,7 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
                 f"{k} {fmt(v['mean'])} ({count_of(v['retrains'], 'retrain')}, "
                 f"{count_of(v['promotions'], 'promotion')})" for k, v in cron.items()))
     elif not any(d["champion_version"] for d in result["days"]):
-        typer.echo(f"{name}: no challenger ever passed the gate: nothing served, nothing "
-                   "compared (the cycle records say why)")
+        typer.echo(f"{name}: {nothing_served(result)}")
     else:
         typer.echo(f"{name}: no batch the champion served has a {result['metric_name']}: its "
                    "labels had not arrived, or too few rows (or one class only) per batch")
@@ -218,7 +217,7 @@ def backtest(
     _database()  # an unreachable database: one line, before the previous replay is reset
     bt.reset(ws)
     dates = bt.write_batches(ws, batches)
-    typer.echo(f"{len(dates)} batches from {path}", err=True)
+    typer.echo(f"{bt.count_of(len(dates), 'batch')} from {path}", err=True)
     report = _run_backtests([(ws, None, changes)], schedules)
     _print_summary(report)
     if json_path or png:

@@ -428,11 +428,14 @@ class UseCaseConfig(_Strict):
         ):
             unknown = sorted(set(cols) - set(self.features.raw))
             if unknown:
-                raise ValueError(f"{section} names columns that are not features: {unknown}")
+                # The features listed too: a typo may be on either side (precipitaton).
+                raise ValueError(f"{section} names columns that are not features: {unknown} "
+                                 f"(features: {self.features.raw})")
         batch_columns = {*self.features.raw, self.data.time_column, self.data.id_column}
         unknown = sorted(set(self.validation.null_fraction) - batch_columns)
         if unknown:
-            raise ValueError(f"validation.null_fraction names columns not in the batch: {unknown}")
+            raise ValueError(f"validation.null_fraction names columns not in the batch: {unknown} "
+                             f"(batch columns: {sorted(c for c in batch_columns if c)})")
         return self
 
     @property

@@ -64,7 +64,8 @@ def split_window(labelled: list[dt.date], config: UseCaseConfig) -> WindowSplit:
     window, holdout = config.training.window, config.training.holdout
     if len(labelled) < window:
         raise NotEnoughData(
-            f"{len(labelled)} labelled batches, the training window needs {window}"
+            f"{len(labelled)} labelled batch{'' if len(labelled) == 1 else 'es'}, the "
+            f"training window needs {window}"
         )
     recent = sorted(labelled)[-window:]
     return WindowSplit(train=recent[:-holdout], holdout=recent[-holdout:])

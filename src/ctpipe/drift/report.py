@@ -124,7 +124,7 @@ def _seasonal_check(reference: ReferenceProfile, current: pd.DataFrame, config: 
     """
     period = int(config.seasonal_period or 0)
     back = len(history) - period  # index of the batch one cycle earlier
-    where = f"one cycle earlier ({period} batches back)"
+    where = f"one cycle earlier ({period} batch{'' if period == 1 else 'es'} back)"
     out = list(results)
     todo = [i for i, r in enumerate(results) if r.drifted and r.in_share]
     if back < 0 or not season_known:

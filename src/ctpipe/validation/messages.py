@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from ctpipe.batch_reader import numeric_times
 from ctpipe.validation.learned import describe_unseen
 from ctpipe.validation.spec import (
     COLUMNS,
@@ -236,7 +237,8 @@ def _describe(kind: str | None, kwargs: dict, result: dict, column: str | None,
         lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
         if kind == RECENT:
             return (f"{rows:,} row{'s' if rows != 1 else ''} (expected {lo:,} to {hi:,}: median "
-                    f"{info.get('median', 0):,.0f} of the last {info.get('batches')} batches)",
+                    f"{info.get('median', 0):,.0f} of the last {info.get('batches')} "
+                    f"batch{'' if info.get('batches') == 1 else 'es'})",
                     [])
         bound = f"max {hi:,}" if hi is not None and rows > hi else f"min {lo:,}"
         empty = ": the batch is empty" if rows == 0 else ""
@@ -258,8 +260,10 @@ def _describe(kind: str | None, kwargs: dict, result: dict, column: str | None,
             good = pd.to_datetime(values, errors="coerce", format="ISO8601").notna()
         elif values.dtype == object:  # mixed values: timestamps and others
             good = values.map(_is_stamp)
-        else:  # e.g. epoch numbers: nothing says which unit they are in
-            return f"dtype {values.dtype} (expected datetime64)", []
+        else:  # e.g. epoch numbers or years: nothing says which unit they are in
+            numbers = numeric_times(values)
+            return (f"dtype {values.dtype} (expected datetime64)"
+                    + (f": {numbers}" if numbers else "")), []
         n_bad = int((values.notna() & ~good.astype(bool)).sum())
         return (f"dtype {values.dtype} with {n_bad:,} value{'s' if n_bad != 1 else ''} that "
                 f"{'are' if n_bad != 1 else 'is'} not a timestamp (expected datetime64)",

@@ -1,0 +1,84 @@
+"""Rules a labelled history must meet before a replay starts, judged on the source alone.
+
+Each breaks every batch or every labels file the same way: a replay that starts anyway runs
+for minutes, quarantines or sets aside everything and serves nothing. Each function is pure
+(a frame and a config in, a one-line reason or None out) and names the config field and the
+rule; ``backtest.cut_source`` puts the file in front.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ctpipe.config import UseCaseConfig
+from ctpipe.validation.spec import allowed_columns
+
+_SHOWN = 5  # values named in a message; more are counted
+
+
+def _quoted(values: list[object]) -> str:
+    return ", ".join(repr(str(v)) for v in values)
+
+
+def target_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
+    """A target the labels check (landing.check_labels) would refuse in every labels file.
+
+    The same rule as there: numeric (bool counts) and, for a binary task, 0 or 1 (0.0 and
+    1.0 too). Nulls are left to that check: data.drop_null_targets decides their fate, and
+    they break only the batches that hold them. ``frame`` is the source after
+    data.target_from, so a derived target is judged as training would see it.
+    """
+    data = config.data
+    column = data.target
+    values = frame[column].dropna()
+    if values.empty or pd.api.types.is_bool_dtype(values):
+        return None
+    numeric = pd.api.types.is_numeric_dtype(values)
+    if data.task == "regression":
+        if numeric:
+            return None
+        return (f"data.target: column {column!r} holds {_text_values(values)}, not numbers "
+                "(task regression): a category cannot be a regression target")
+    if numeric:
+        distinct = np.unique(values.astype("float64").to_numpy())
+        if np.isin(distinct, (0.0, 1.0)).all():
+            return None
+        if len(distinct) <= _SHOWN:
+            held = ", ".join(f"{v:g}" for v in distinct)
+        else:
+            held = (f"{len(distinct):,} distinct numbers ({distinct[0]:g}.."
+                    f"{distinct[-1]:g})")
+    else:
+        held = _text_values(values)
+    return (f"data.target: column {column!r} holds {held}, not 0/1 (task binary): derive "
+            "it with data.target_from or map it to 0/1")
+
+
+def _text_values(values: pd.Series) -> str:
+    distinct = sorted(values.astype("str").unique())
+    if len(distinct) <= _SHOWN:
+        return _quoted(distinct)
+    return f"{len(distinct):,} distinct values (e.g. {_quoted(distinct[:3])})"
+
+
+def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
+    """Source columns the config does not use while validation.unexpected_columns is error.
+
+    "Used" is validation's own list (spec.allowed_columns): the time and id columns, the
+    features and the target. data.target_from's column is already gone from ``frame``
+    (landing.derive_target drops it). Every batch would carry the columns and fail the
+    "no unexpected columns" rule.
+    """
+    if config.validation.unexpected_columns != "error":
+        return None
+    allowed = set(allowed_columns(config))
+    extra = [str(c) for c in frame.columns if c not in allowed]
+    if not extra:
+        return None
+    named = _quoted(extra[:8]) + (f" and {len(extra) - 8} more" if len(extra) > 8 else "")
+    which = f"column {named} is" if len(extra) == 1 else f"columns {named} are"
+    return (f"validation.unexpected_columns: {which} not used by the config (features, "
+            "target, time or id column), and unexpected_columns: error (the default) "
+            "quarantines every batch: list them as features, or set "
+            "validation.unexpected_columns: ignore")
