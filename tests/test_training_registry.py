@@ -46,29 +46,51 @@ def _window(**training: object):
         update={"window": 5, "holdout": 2, **training})})
 
 
+def _rows(days: list[dt.date]) -> int:
+    """The store's label_rows: 240 labelled rows a batch, as demand's."""
+    return 240 * len(days)
+
+
 def test_the_change_s_first_batches_are_shared_by_row_until_the_training_part_holds_one() -> None:
     cfg = _window()
     onset = DAYS[6]
     # One labelled batch of the change (DAYS[6]): whole batches would hold it out, so it is
     # shared, and the older batch the holdout had (DAYS[5]) trains.
-    split = split_for_change(DAYS[:7], cfg, onset)
+    split = split_for_change(DAYS[:7], cfg, onset, label_rows=_rows)
     assert split.train == DAYS[2:7] and split.holdout == [DAYS[6]]
     assert split.shared == (DAYS[6],) and split.share == 0.5
     # Two of them: both shared; three: the training part holds one, whole batches again.
-    assert split_for_change(DAYS[:8], cfg, DAYS[6]).shared == (DAYS[6], DAYS[7])
-    assert split_for_change(DAYS[:8], cfg, DAYS[5]) == split_window(DAYS[:8], cfg)
+    assert split_for_change(DAYS[:8], cfg, DAYS[6], label_rows=_rows).shared == (DAYS[6], DAYS[7])
+    assert split_for_change(DAYS[:8], cfg, DAYS[5], label_rows=_rows) == split_window(DAYS[:8], cfg)
     # No change, none labelled yet, or the rule switched off: whole batches.
-    assert split_for_change(DAYS[:7], cfg, None) == split_window(DAYS[:7], cfg)
-    assert split_for_change(DAYS[:7], cfg, DAYS[7]) == split_window(DAYS[:7], cfg)
+    assert split_for_change(DAYS[:7], cfg, None, label_rows=_rows) == split_window(DAYS[:7], cfg)
+    assert split_for_change(DAYS[:7], cfg, DAYS[7], label_rows=_rows) == split_window(DAYS[:7], cfg)
     off = _window(row_holdout_after_drift=None)
-    assert split_for_change(DAYS[:7], off, onset) == split_window(DAYS[:7], off)
+    assert split_for_change(DAYS[:7], off, onset, label_rows=_rows) == split_window(DAYS[:7], off)
     # min_batches_after_drift 2: shared until the training part holds two.
     two = _window(min_batches_after_drift=2)
-    assert split_for_change(DAYS[:8], two, DAYS[5]).shared == (DAYS[5], DAYS[6], DAYS[7])
+    assert split_for_change(DAYS[:8], two, DAYS[5], label_rows=_rows).shared == (
+        DAYS[5], DAYS[6], DAYS[7])
+
+
+def test_no_rows_are_shared_when_their_holdout_is_too_small_to_judge() -> None:
+    # drift.min_performance_rows (default 50) labelled rows must be held out: half of one
+    # 80-row batch is 40, too few; half of two is 80.
+    cfg = _window()
+    assert cfg.drift.min_performance_rows == 50
+
+    def rows(days: list[dt.date]) -> int:
+        return 80 * len(days)
+
+    assert split_for_change(DAYS[:7], cfg, DAYS[6], label_rows=rows) == split_window(
+        DAYS[:7], cfg)
+    assert split_for_change(DAYS[:8], cfg, DAYS[6], label_rows=rows).shared == (DAYS[6],
+                                                                                DAYS[7])
 
 
 def test_a_shared_batch_holds_out_its_latest_rows_or_a_seeded_share() -> None:
-    split = split_for_change(DAYS[:8], _window(row_holdout_after_drift=0.3), DAYS[6])
+    split = split_for_change(DAYS[:8], _window(row_holdout_after_drift=0.3), DAYS[6],
+                             label_rows=_rows)
     days = [d for d in DAYS[3:8] for _ in range(1000)]
     keys = [d.isoformat() for d in days]
     # Stamped with the batch's date only: a seeded random 30 % of each shared batch.

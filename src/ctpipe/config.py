@@ -254,7 +254,8 @@ class TrainingConfig(_Strict):
     row_holdout_after_drift: float | None = Field(
         0.5, gt=0, lt=1, description="While holding out the newest `holdout` batches would "
         "leave the training part with fewer than min_batches_after_drift (at least 1) batches "
-        "from the drift's onset, and the drift outlasts one batch, a challenger learning that "
+        "from the drift's onset, and the drift outlasts one batch, and this share of those "
+        "batches holds drift.min_performance_rows labelled rows, a challenger learning that "
         "change holds out this share of the rows of each labelled batch from the onset "
         "instead (its latest rows by the time column; a seeded random share when they share "
         "one time) and trains on the rest: it learns the new regime and is judged on it as "

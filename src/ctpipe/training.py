@@ -71,8 +71,8 @@ def split_window(labelled: list[dt.date], config: UseCaseConfig) -> WindowSplit:
     return WindowSplit(train=recent[:-holdout], holdout=recent[-holdout:])
 
 
-def split_for_change(labelled: list[dt.date], config: UseCaseConfig,
-                     onset: dt.date | None) -> WindowSplit:
+def split_for_change(labelled: list[dt.date], config: UseCaseConfig, onset: dt.date | None,
+                     *, label_rows: Callable[[list[dt.date]], int]) -> WindowSplit:
     """``split_window`` for a challenger learning the change since ``onset`` (None: no change).
 
     Whole held-out batches would keep the change's first ``holdout`` labelled batches out of
@@ -80,17 +80,19 @@ def split_for_change(labelled: list[dt.date], config: UseCaseConfig,
     part would hold fewer than ``training.min_batches_after_drift`` (at least 1) of them, every
     labelled batch from ``onset`` is shared instead (``training.row_holdout_after_drift`` of
     its rows held out, the rest trained on) and the older batches all train: the holdout is
-    the new regime, where the challenger must serve.
+    the new regime, where the challenger must serve. Only when that holdout has the labelled
+    rows (``label_rows`` counts them) that ``drift.min_performance_rows`` asks to judge a
+    metric: a few held-out rows of a small batch would let noise pick the champion.
     """
     split = split_window(labelled, config)
     share = config.training.row_holdout_after_drift
     needed = max(config.training.min_batches_after_drift, 1)
     if onset is None or share is None or sum(d >= onset for d in split.train) >= needed:
         return split
-    new = tuple(d for d in split.batches if d >= onset)
-    if not new:
+    new = [d for d in split.batches if d >= onset]
+    if not new or share * label_rows(new) < config.drift.min_performance_rows:
         return split
-    return WindowSplit(train=split.batches, holdout=list(new), shared=new, share=share)
+    return WindowSplit(train=split.batches, holdout=new, shared=tuple(new), share=share)
 
 
 @dataclass

@@ -233,7 +233,8 @@ def _train_batches(rt: Runtime, day: dt.date, onset: dt.date | None) -> list[dt.
     """The batches a retrain as of ``day`` learning the change since ``onset`` would train on,
     wholly or in part (None: the window is too short)."""
     try:
-        return split_for_change(rt.store.labelled_dates(day), rt.config, onset).train
+        return split_for_change(rt.store.labelled_dates(day), rt.config, onset,
+                                label_rows=rt.store.label_rows).train
     except NotEnoughData:
         return None
 

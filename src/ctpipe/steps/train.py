@@ -65,7 +65,8 @@ def train_candidate(rt: Runtime, day: dt.date,
     ``training.drift_emphasis``."""
     cfg = rt.config
     split = split_for_change(rt.store.labelled_dates(day), cfg,
-                             emphasis_from if share_rows else None)
+                             emphasis_from if share_rows else None,
+                             label_rows=rt.store.label_rows)
     frame = rt.store.read_labelled(split.batches)
     held = split.held_out(frame, cfg.data.time_column, cfg.training.seed)
     train = frame[~held].reset_index(drop=True)
