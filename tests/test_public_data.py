@@ -98,6 +98,17 @@ def test_target_from_rules() -> None:
         landing.derive_target(frame.assign(p=["a", "b", "c"]), config, "f.csv")
 
 
+def _backtest(config: Path, source: Path, tmp_path: Path) -> tuple[dict, str]:
+    """`ctpipe backtest CONFIG --source SOURCE` with cron-1 and cron-4: the config's replay
+    from the JSON, and what the command printed."""
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--cron", "1", "--cron", "4"])
+    assert result.exit_code == 0, result.output
+    (replay,) = json.loads(out.read_text())["use_cases"].values()
+    return replay, result.output
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 @pytest.mark.parametrize("name", ["seattle-temp", "seattle-rain"])
@@ -114,11 +125,7 @@ def test_fifteen_months_of_public_data_replays_with_baselines(name: str, ctpipe_
     months = raw[raw["date"] < "2013/04/01"]
     source = tmp_path / "seattle-15-months.csv"
     months.to_csv(source, index=False)
-    out = tmp_path / "out.json"
-    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
-                                      "--json", str(out), "--cron", "1", "--cron", "4"])
-    assert result.exit_code == 0, result.output
-    replay = json.loads(out.read_text())["use_cases"][name]
+    replay, output = _backtest(config, source, tmp_path)
     days = replay["days"]
     assert len(days) == 15 and all(d["validation_passed"] for d in days)
     assert [d["champion_version"] for d in days[:13]] == [None] * 13
@@ -129,7 +136,7 @@ def test_fifteen_months_of_public_data_replays_with_baselines(name: str, ctpipe_
     for figures in policies.values():
         assert figures["mean"] is not None and math.isfinite(figures["mean"])
         assert figures["retrains"] >= 1
-    assert "vs static" in result.output
+    assert "vs static" in output
 
 
 @pytest.mark.slow
@@ -145,11 +152,7 @@ def test_two_weeks_of_glucose_readings_replay_up_to_a_nil_day(ctpipe_home: Path,
     assert (days["isig"] == "nil").sum() == 86
     source = tmp_path / "cgm-15-days.csv"
     days.to_csv(source, index=False)
-    out = tmp_path / "out.json"
-    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
-                                      "--json", str(out), "--cron", "1", "--cron", "4"])
-    assert result.exit_code == 0, result.output
-    replay = json.loads(out.read_text())["use_cases"]["cgm-glucose"]
+    replay, _ = _backtest(config, source, tmp_path)
     assert len(replay["days"]) == 15 and all(d["validation_passed"] for d in replay["days"])
     assert [d["champion_version"] for d in replay["days"][:8]] == [None] * 8
     assert replay["days"][8]["retrained"] and replay["days"][8]["gate_passed"]
