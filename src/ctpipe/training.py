@@ -25,7 +25,7 @@ class NotEnoughData(ValueError):
 @dataclass(frozen=True)
 class WindowSplit:
     """Which labelled batches train and which are held out. A batch in ``shared`` is in both:
-    ``share`` of its rows are held out (seeded), the rest train."""
+    ``share`` of its rows are held out (``held_out``), the rest train."""
 
     train: list[dt.date]
     holdout: list[dt.date]
