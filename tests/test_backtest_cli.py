@@ -13,7 +13,11 @@ from typer.testing import CliRunner
 from ctpipe import backtest as bt
 from ctpipe.cli import app
 from ctpipe.config import UseCaseConfig, parse_config
-from ctpipe.source_checks import target_problem, unexpected_columns_problem
+from ctpipe.source_checks import (
+    performance_rows_problem,
+    target_problem,
+    unexpected_columns_problem,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -133,19 +137,25 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
             "included), 1 promotion") in result.output
 
 
-def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Path,
-                                                                 tmp_path: Path) -> None:
-    # MAE must be at most 0: every challenger fails the floor, so there is never a champion,
-    # and the static model (the first champion) scores nothing either.
+def _replay_bikes(config_text: str, days: int, tmp_path: Path) -> tuple[str, dict]:
+    """`ctpipe backtest --no-baselines` of ``days`` days of bike history: output and result."""
     config = tmp_path / "bikes.yaml"
-    config.write_text(BIKES_CONFIG.replace("floor: 20.0", "floor: 0.0"), encoding="utf-8")
+    config.write_text(config_text, encoding="utf-8")
     source = tmp_path / "history.csv"
-    _bike_history(days=8).to_csv(source, sep=";", index=False)
+    _bike_history(days=days).to_csv(source, sep=";", index=False)
     out = tmp_path / "bikes.json"
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
                                       "--json", str(out), "--no-baselines"])
     assert result.exit_code == 0, result.output
-    bikes = json.loads(out.read_text())["use_cases"]["bikes"]
+    return result.output, json.loads(out.read_text())["use_cases"]["bikes"]
+
+
+def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Path,
+                                                                 tmp_path: Path) -> None:
+    # MAE must be at most 0: every challenger fails the floor, so there is never a champion,
+    # and the static model (the first champion) scores nothing either.
+    output, bikes = _replay_bikes(BIKES_CONFIG.replace("floor: 20.0", "floor: 0.0"), 8,
+                                  tmp_path)
     days = bikes["days"]
     assert bikes["policies"]["static"] == {"mean": None, "retrains": 0, "promotions": 0}
     assert [d["retrained"] for d in days] == [False] * 6 + [True] * 2
@@ -154,27 +164,34 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
     # The summary quotes the last rejection, from the days' cycle messages.
     assert days[-1]["message"].startswith("challenger v2 rejected: ")
     assert (f"bikes: no challenger ever passed the gate: nothing served, nothing compared; "
-            f"last: {days[-1]['message']}") in result.output
+            f"last: {days[-1]['message']}") in output
 
 
 def test_a_replay_that_never_trains_says_why(ctpipe_home: Path, tmp_path: Path) -> None:
     # Enough batches for the window, too few rows for training.min_train_rows: nothing was
     # trained, so no gate was involved; the summary says what stopped the training.
-    config = tmp_path / "bikes.yaml"
-    config.write_text(BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 100000"),
-                      encoding="utf-8")
-    source = tmp_path / "history.csv"
-    _bike_history(days=7).to_csv(source, sep=";", index=False)
-    out = tmp_path / "bikes.json"
-    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
-                                      "--json", str(out), "--no-baselines"])
-    assert result.exit_code == 0, result.output
-    days = json.loads(out.read_text())["use_cases"]["bikes"]["days"]
+    output, bikes = _replay_bikes(
+        BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 100000"), 7, tmp_path)
+    days = bikes["days"]
     assert not any(d["retrained"] for d in days)
     assert ("bikes: no challenger was ever trained: nothing served, nothing compared; on the "
             "last valid batch (2025-06-08): cannot retrain yet: 480 training rows in 4 "
-            "batches, training.min_train_rows is 100000") in result.output
-    assert "passed the gate" not in result.output
+            "batches, training.min_train_rows is 100000") in output
+    assert "passed the gate" not in output
+
+
+def test_a_replay_where_performance_drift_can_never_be_judged_says_so(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    # 120 labelled rows a day, 5 days pooled at most: 600 rows, never the 1,000 asked for. The
+    # replay still runs (feature drift works); it warns before it starts.
+    text = BIKES_CONFIG.replace("window: 5", "window: 2").replace(
+        "gate:", "drift:\n  min_performance_rows: 1000\n  performance_window: 5\ngate:")
+    output, bikes = _replay_bikes(text, 5, tmp_path)
+    assert (f"warning: {tmp_path / 'history.csv'}: drift.min_performance_rows: at most 600 "
+            "labelled rows in any 5 consecutive batches (drift.performance_window 5), below "
+            "1,000: performance drift will never be judged on this history; lower "
+            "drift.min_performance_rows or widen drift.performance_window") in output
+    assert len(bikes["days"]) == 5
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -373,4 +390,64 @@ def test_the_headline_shows_a_change_under_one_percent(mine: float, base: float,
     days = [{"champion_metric": mine, "static_metric": base, "champion_version": 1,
              "retrained": True, "gate_passed": True}]
     line = bt.headline({"days": days, "metric_name": "mae", "higher_is_better": False})
-    assert line == f"ctpipe MAE {mine:.4f} vs static {base:.4f} ({text}); 1 retrain"
+    assert line == f"ctpipe MAE {mine:.4f} over 1 batch vs static {base:.4f} ({text}); 1 retrain"
+
+
+@pytest.mark.parametrize(("drift", "problem"), [
+    ("{}", "at most 42 labelled rows in any 14 consecutive batches (drift.performance_window "
+           "14), below 50"),
+    ("{performance_window: 17}", None),  # 17 batches hold 51 rows
+    ("{min_performance_rows: 42}", None),
+    ("{performance_tolerance: null}", None),  # the check is off: nothing to warn about
+    ("{triggers: [data]}", None),
+])
+def test_performance_rows_against_the_batches_the_source_makes(drift: str,
+                                                               problem: str | None) -> None:
+    config = parse_config(BIKES_CONFIG.replace("gate:", f"drift: {drift}\ngate:"), Path("b"))
+    # 30 weekly batches of 4 rows, one target null in each: 3 labelled rows a batch.
+    batches = {pd.Timestamp("2025-01-06") + pd.Timedelta(weeks=i):
+               pd.DataFrame({"rentals": [1.0, 2.0, None, 4.0]}) for i in range(30)}
+    found = performance_rows_problem(batches, config)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(f"drift.min_performance_rows: {problem}")
+
+
+def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Path) -> None:
+    from ctpipe import landing
+
+    config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
+    history = _bike_history(days=3)
+    folder = tmp_path / "history"
+    folder.mkdir()
+    first, second, third = (history[history["hour_start"].dt.day == d] for d in (2, 3, 4))
+    first.to_csv(folder / "a.csv", sep=";", index=False)
+    second.to_csv(folder / "b.csv.gz", sep=";", index=False)
+    third.to_csv(folder / "c.CSV.BZ2", sep=";", index=False)
+    (folder / "notes.txt").write_text("not data")
+    (folder / "d.gz").write_bytes(b"")  # compressed, but not a CSV by name
+    frame = landing.read_source(folder, config)
+    assert len(frame) == len(history)
+    assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
+
+
+def test_a_relative_data_source_is_read_from_the_configs_folder(
+        ctpipe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    config = folder / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("  csv_delimiter", "  source: data/history.csv\n"
+                                           "  csv_delimiter"), encoding="utf-8")
+    (folder / "data").mkdir()
+    # Four days make too few batches for the window: refused up front, naming the file read.
+    _bike_history(days=4).to_csv(folder / "data" / "history.csv", sep=";", index=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(app, ["backtest", str(config)])
+    assert result.exit_code == 2, result.output
+    source = folder / "data" / "history.csv"
+    assert result.output.strip() == (
+        f"cannot use {source} as the backtest source: training.window 5 needs 5 labelled "
+        f"batches; {source} makes 4 daily batches")

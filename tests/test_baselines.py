@@ -147,8 +147,15 @@ def test_policies_and_headline() -> None:
     assert table["cron-1"] == {"mean": pytest.approx(0.7 / 6), "retrains": 6, "promotions": 2}
     assert table["cron-4"]["retrains"] == 2
     # WAPE: lower is better, so a lower mean reads "better", a higher one "worse".
-    assert headline(result) == ("ctpipe WAPE 0.1667 vs static 0.2333 (29% better) and cron "
-                                "every batch 0.1167 (43% worse); 3 retrains vs 6")
+    assert headline(result) == ("ctpipe WAPE 0.1667 over 6 batches vs static 0.2333 (29% "
+                                "better) and cron every batch 0.1167 (43% worse); 3 retrains "
+                                "vs 6")
+    # A baseline scored on other batches than ctpipe says over how many its mean was taken.
+    result["days"][3]["static_metric"] = None
+    result["days"][2]["cron_metrics"]["1"] = None
+    assert headline(result) == ("ctpipe WAPE 0.1667 over 6 batches vs static 0.2200 over 5 "
+                                "batches (24% better) and cron every batch 0.1200 over 5 "
+                                "batches (39% worse); 3 retrains vs 6")
 
 
 def test_a_replay_with_nothing_to_compare_says_why(capsys: pytest.CaptureFixture) -> None:

@@ -287,28 +287,44 @@ def nothing_served(result: dict) -> str:
 def headline(result: dict) -> str | None:
     """ctpipe against the static model and the best cron schedule, in one line.
 
-    E.g. "ctpipe WAPE 0.0970 vs static 0.1930 (50% better) and cron every 4 batches 0.0930
-    (4% worse); 12 retrains vs 47". None when ctpipe never scored a batch.
+    E.g. "ctpipe WAPE 0.0970 over 59 batches vs static 0.1930 (50% better) and cron every 4
+    batches 0.0930 (4% worse); 12 retrains vs 47": a baseline scored on other batches says
+    over how many. None when ctpipe never scored a batch.
     """
     table = policies(result)
     higher = bool(result.get("higher_is_better", True))
     mine = table["ctpipe"]["mean"]
     if mine is None:
         return None
-    text = f"ctpipe {result['metric_name'].upper()} {mine:.4f}"
+    days = result["days"]
+    scored = _scored(days, lambda d: d["champion_metric"])
+    text = f"ctpipe {result['metric_name'].upper()} {mine:.4f} over {count_of(scored, 'batch')}"
     static = table["static"]["mean"]
     if static is not None:
-        text += f" vs static {static:.4f} ({_change(mine, static, higher)})"
+        text += (f" vs static {static:.4f}{_other_count(days, scored, 'static_metric')} "
+                 f"({_change(mine, static, higher)})")
     best = (result.get("cron") or {}).get("best")
     retrains = count_of(table["ctpipe"]["retrains"], "retrain")
     if best is not None and table[f"cron-{best}"]["mean"] is not None:
         cron = table[f"cron-{best}"]
         every = "every batch" if best == 1 else f"every {best} batches"
         versus = _change(mine, cron["mean"], higher)
-        text += f" and cron {every} {cron['mean']:.4f} ({versus}); {retrains} vs {cron['retrains']}"
+        count = _other_count(days, scored, "cron_metrics", str(best))
+        text += (f" and cron {every} {cron['mean']:.4f}{count} ({versus}); {retrains} vs "
+                 f"{cron['retrains']}")
     else:
         text += f"; {retrains}"
     return text
+
+
+def _scored(days: list[dict], metric) -> int:  # noqa: ANN001 (a getter)
+    return sum(metric(d) is not None for d in days)
+
+
+def _other_count(days: list[dict], scored: int, key: str, schedule: str | None = None) -> str:
+    """" over N batches" when a baseline's mean is taken over other batches than ctpipe's."""
+    n = _scored(days, lambda d: d[key] if schedule is None else d[key][schedule])
+    return "" if n == scored else f" over {count_of(n, 'batch')}"
 
 
 def check_events(dates: list[dt.date], events: list[dt.date]) -> str | None:

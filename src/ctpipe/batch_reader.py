@@ -43,8 +43,13 @@ def _read_error(path: Path, problem: str) -> BatchReadError:
 _PARQUET_MAGIC = b"PAR1"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 # The files a folder of them is read from (landing.read_source); a file named on its own is read
-# whatever its name.
-DATA_SUFFIXES = (*_PARQUET_SUFFIXES, ".csv")
+# whatever its name. pandas reads a compressed CSV by its suffix, as it does a file named alone.
+DATA_SUFFIXES = (*_PARQUET_SUFFIXES, ".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
+
+
+def is_data_file(path: Path) -> bool:
+    """Whether a folder's file is one of its data files (DATA_SUFFIXES; not .gz alone)."""
+    return path.is_file() and path.name.lower().endswith(DATA_SUFFIXES)
 _DELIMITERS = (",", ";", "\t", "|")
 
 

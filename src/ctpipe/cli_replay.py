@@ -202,11 +202,14 @@ def backtest(
     model and cron baselines."""
     settings.configure_environment()
     from ctpipe import backtest as bt
+    from ctpipe.config import resolve_config_path
+    from ctpipe.landing import configured_source
+    from ctpipe.source_checks import performance_rows_problem
 
     ws = _workspace(config, backtest=True)
-    path = source or (Path(ws.config.data.source) if ws.config.data.source else None)
-    if path is None:
+    if source is None and ws.config.data.source is None:
         _fail("no --source given and the config has no data.source", 2)
+    path = source or configured_source(ws.config.data.source, resolve_config_path(ws.ref))
     try:
         # Read and cut before reset: a bad source must not cost the previous replay.
         batches = bt.cut_source(ws, path)
@@ -214,6 +217,8 @@ def backtest(
         _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
     schedules = _schedules(cron, no_baselines)
     changes = _events(events or [], sorted(batches))
+    if warning := performance_rows_problem(batches, ws.config):
+        typer.echo(f"warning: {path}: {warning}", err=True)
     _database()  # an unreachable database: one line, before the previous replay is reset
     bt.reset(ws)
     dates = bt.write_batches(ws, batches)

@@ -62,8 +62,9 @@ class TargetFrom(_Strict):
 class DataConfig(_Strict):
     source: str | None = Field(
         None, description="A Parquet/CSV file or a folder of them with the target included "
-        "(used by `ctpipe backtest` when --source is not given), or a file an installed "
-        "package ships: package:<package>/<path inside it>."
+        "(used by `ctpipe backtest` when --source is not given; a relative path is read from "
+        "the config's folder), or a file an installed package ships: "
+        "package:<package>/<path inside it>."
     )
     target_from: TargetFrom | None = Field(
         None, description="Binary task only: derive the 0/1 target from a numeric column of "

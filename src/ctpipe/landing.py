@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ctpipe.batch_reader import (
-    DATA_SUFFIXES,
     BatchReadError,
+    is_data_file,
     local_times,
     parse_local_times,
     read_batch_file,
@@ -340,6 +340,15 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
 PACKAGE_SOURCE = "package:"
 
 
+def configured_source(source: str, config_path: Path) -> str | Path:
+    """data.source as the config means it: a relative path is read from the config's folder,
+    so a config and its data can move together; a package file stays as it is named."""
+    if source.startswith(PACKAGE_SOURCE):
+        return source
+    path = Path(source).expanduser()
+    return path if path.is_absolute() else config_path.parent / path
+
+
 def resolve_source(source: str | Path) -> Path:
     """A source as a path on disk; ``package:<package>/<path>`` names a file a package ships.
 
@@ -392,18 +401,19 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
 
     Each file is read by batch_reader.read_batch_file, with the same Parquet and CSV rules as a
     batch; a file that cannot be read raises its BatchReadError (a ValueError naming the file).
-    In a folder, its .parquet, .pq and .csv files are read, in name order. ``path`` may name a
-    file an installed package ships (``package:<package>/<path>``, resolve_source), and
-    data.target_from derives the target (derive_target).
+    In a folder, its .parquet, .pq and .csv files (.csv.gz and other compressed CSV too) are
+    read, in name order. ``path`` may name a file an installed package ships
+    (``package:<package>/<path>``, resolve_source), and data.target_from derives the target
+    (derive_target).
     """
     path = resolve_source(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: source not found")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if is_data_file(p))
     else:
         files = [path]  # a file named on its own is read whatever its suffix, as a batch is
     if not files:
-        raise ValueError(f"{path}: no .parquet or .csv files found")
+        raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found")
     frame = pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
     return derive_target(frame, config, str(path))

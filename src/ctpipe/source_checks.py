@@ -82,3 +82,31 @@ def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> st
             "target, time or id column), and unexpected_columns: error (the default) "
             "quarantines every batch: list them as features, or set "
             "validation.unexpected_columns: ignore")
+
+
+def performance_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
+    """Why the performance check could never judge on these batches (None: it could somewhere).
+
+    It pools the labelled rows of up to drift.performance_window batches and judges only from
+    drift.min_performance_rows (steps.drift.check_performance). When no run of that many
+    consecutive batches holds enough labelled rows, a model can degrade on this history and the
+    replay still report no performance drift. Not a refusal: feature drift still works.
+    ``batches`` maps each batch's date to its rows, as the replay cuts them.
+    """
+    drift = config.drift
+    if drift.performance_tolerance is None or "performance" not in drift.triggers:
+        return None
+    target = config.data.target
+    labelled = np.array([int(part[target].notna().sum()) for _, part in sorted(batches.items())])
+    if labelled.size == 0:
+        return None
+    window = min(drift.performance_window, labelled.size)
+    pooled = np.convolve(labelled, np.ones(window, dtype=int), mode="valid")
+    most = int(pooled.max())
+    if most >= drift.min_performance_rows:
+        return None
+    return (f"drift.min_performance_rows: at most {most:,} labelled rows in any "
+            f"{window} consecutive batches (drift.performance_window {drift.performance_window})"
+            f", below {drift.min_performance_rows:,}: performance drift will never be judged "
+            "on this history; lower drift.min_performance_rows or widen "
+            "drift.performance_window")
