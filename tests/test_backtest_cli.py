@@ -168,27 +168,40 @@ def test_static_is_the_first_champion_not_a_rejected_cold_start(ctpipe_home: Pat
 
 
 def test_a_replay_that_never_trains_says_why(ctpipe_home: Path, tmp_path: Path) -> None:
-    # Enough batches for the window, too few rows for training.min_train_rows: nothing was
-    # trained, so no gate was involved; the summary says what stopped the training.
-    output, bikes = _replay_bikes(
-        BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 100000"), 7, tmp_path)
-    days = bikes["days"]
+    # Rows enough for training.min_train_rows on the source, but every other day carries a
+    # weather outside the domain: those batches are quarantined and the window never fills.
+    # Nothing was trained, so no gate was involved; the summary says what stopped the training.
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG, encoding="utf-8")
+    history = _bike_history(days=8)
+    odd_day = history["hour_start"].dt.day % 2 == 1
+    history.loc[odd_day & (history["station"] == "park"), "weather"] = "hail"
+    source = tmp_path / "history.csv"
+    history.to_csv(source, sep=";", index=False)
+    out = tmp_path / "bikes.json"
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      "--json", str(out), "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    days = json.loads(out.read_text())["use_cases"]["bikes"]["days"]
+    assert [d["validation_passed"] for d in days] == [True, False] * 4
     assert not any(d["retrained"] for d in days)
     assert ("bikes: no challenger was ever trained: nothing served, nothing compared; on the "
-            "last valid batch (2025-06-08): cannot retrain yet: 480 training rows in 4 "
-            "batches, training.min_train_rows is 100000") in output
-    assert "passed the gate" not in output
+            "last valid batch (2025-06-08): ") in result.output
+    assert "4 of 8 batches quarantined, the first: " in result.output
+    assert "passed the gate" not in result.output
 
 
 def test_a_replay_where_performance_drift_can_never_be_judged_says_so(
         ctpipe_home: Path, tmp_path: Path) -> None:
-    # 120 labelled rows a day, 5 days pooled at most: 600 rows, never the 1,000 asked for. The
-    # replay still runs (feature drift works); it warns before it starts.
+    # 120 labelled rows a day; of 5 days the last 2 are never labelled in time (label delay
+    # 2): 360 rows at most, never the 1,000 asked for. The replay still runs (feature drift
+    # works); it warns before it starts.
     text = BIKES_CONFIG.replace("window: 5", "window: 2").replace(
+        "min_train_rows: 400", "min_train_rows: 100").replace(
         "gate:", "drift:\n  min_performance_rows: 1000\n  performance_window: 5\ngate:")
     output, bikes = _replay_bikes(text, 5, tmp_path)
-    assert (f"warning: {tmp_path / 'history.csv'}: drift.min_performance_rows: at most 600 "
-            "labelled rows in any 5 consecutive batches (drift.performance_window 5), below "
+    assert (f"warning: {tmp_path / 'history.csv'}: drift.min_performance_rows: at most 360 "
+            "labelled rows in any 3 consecutive batches (drift.performance_window 5), below "
             "1,000: performance drift will never be judged on this history; lower "
             "drift.min_performance_rows or widen drift.performance_window") in output
     assert len(bikes["days"]) == 5
@@ -203,7 +216,8 @@ def test_backtest_refuses_an_event_outside_the_replay(ctpipe_home: Path, tmp_pat
                                                       value: str, message: str) -> None:
     config = tmp_path / "bikes.yaml"
     # A window that 4 daily batches fill (label delay 2): the events are what is wrong.
-    config.write_text(BIKES_CONFIG.replace("window: 5", "window: 2"), encoding="utf-8")
+    config.write_text(BIKES_CONFIG.replace("window: 5", "window: 2").replace(
+        "min_train_rows: 400", "min_train_rows: 100"), encoding="utf-8")
     source = tmp_path / "history.csv"
     _bike_history(days=4).to_csv(source, sep=";", index=False)
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
@@ -272,8 +286,12 @@ def _refused(tmp_path: Path, config_text: str, history: pd.DataFrame) -> str:
     (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-08"],
      "training.window 5 needs 5 labelled batches; <file> makes 6 daily batches, 4 of them "
      "labelled by the last one (data.label_delay 2)"),
+    (BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 500"), lambda h: h,
+     "<file>: training.min_train_rows 500: at most 480 labelled rows in any 4 consecutive "
+     "batches (training.window 5 minus training.holdout 1), so no challenger could ever "
+     "train: lower training.min_train_rows or widen training.window"),
 ], ids=["numeric-time", "unexpected-columns", "binary-text", "binary-counts", "window",
-        "window-label-delay"])
+        "window-label-delay", "min-train-rows"])
 def test_a_source_that_would_replay_nothing_is_refused_up_front(
         ctpipe_home: Path, tmp_path: Path, config_text: str, change: object,
         problem: str) -> None:
@@ -404,7 +422,8 @@ def test_the_headline_shows_a_change_under_one_percent(mine: float, base: float,
 def test_performance_rows_against_the_batches_the_source_makes(drift: str,
                                                                problem: str | None) -> None:
     config = parse_config(BIKES_CONFIG.replace("gate:", f"drift: {drift}\ngate:"), Path("b"))
-    # 30 weekly batches of 4 rows, one target null in each: 3 labelled rows a batch.
+    # 30 weekly batches of 4 rows, one target null in each: 3 labelled rows a batch. The
+    # newest 2 (data.label_delay) are never labelled in time; a run of 17 is still possible.
     batches = {pd.Timestamp("2025-01-06") + pd.Timedelta(weeks=i):
                pd.DataFrame({"rentals": [1.0, 2.0, None, 4.0]}) for i in range(30)}
     found = performance_rows_problem(batches, config)

@@ -14,7 +14,11 @@ from ctpipe import landing, registry
 from ctpipe.config import UseCaseConfig
 from ctpipe.evaluation import evaluate
 from ctpipe.simulate import check_scenario, generate_day
-from ctpipe.source_checks import target_problem, unexpected_columns_problem
+from ctpipe.source_checks import (
+    target_problem,
+    training_rows_problem,
+    unexpected_columns_problem,
+)
 from ctpipe.training import ScoringModel
 from ctpipe.workspace import Workspace
 
@@ -57,9 +61,10 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
     Raises OSError or ValueError naming the problem: the source is missing or unreadable, has
     no target column, a time column of numbers, no row to cut into a batch, lacks a feature
     column (or has words in a numeric one), has columns the config does not use while
-    validation.unexpected_columns is error, a target the task cannot use, or too few batches
-    for training.window. `ctpipe backtest` calls this before ``reset`` deletes the previous
-    replay, so a bad source leaves that replay whole.
+    validation.unexpected_columns is error, a target the task cannot use, too few batches for
+    training.window, or too few labelled rows in any window for training.min_train_rows.
+    `ctpipe backtest` calls this before ``reset`` deletes the previous replay, so a bad source
+    leaves that replay whole.
     """
     config = ws.config
     frame = landing.read_source(source, config)
@@ -80,6 +85,9 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
     problem = window_problem(len(batches), config, str(source))
     if problem is not None:
         raise ValueError(problem)  # it names the file itself
+    problem = training_rows_problem(batches, config)
+    if problem is not None:
+        raise ValueError(f"{source}: {problem}")
     return batches
 
 

@@ -84,6 +84,43 @@ def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> st
             "validation.unexpected_columns: ignore")
 
 
+def _labelled_rows(batches: dict, config: UseCaseConfig) -> np.ndarray:
+    """Labelled rows (target not null) per batch, in date order, but for the newest
+    data.label_delay batches: their labels never arrive before the replay ends."""
+    target = config.data.target
+    rows = [int(part[target].notna().sum()) for _, part in sorted(batches.items())]
+    return np.array(rows[:len(rows) - config.data.label_delay], dtype=int)
+
+
+def _most_in_a_run(rows: np.ndarray, run: int) -> int:
+    """The most rows that ``run`` consecutive batches hold (fewer batches: all of them)."""
+    run = min(run, rows.size)
+    return int(np.convolve(rows, np.ones(run, dtype=int), mode="valid").max())
+
+
+def training_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
+    """Why no challenger could ever train on these batches (None: one could).
+
+    A challenger trains on the window's batches but the held-out ones (training.split_window),
+    and only from training.min_train_rows labelled rows (training.train_model). When no run of
+    that many consecutive labelled batches holds enough rows, every cycle says "cannot retrain
+    yet" and the replay serves nothing. ``batches`` maps each batch's date to its rows, as the
+    replay cuts them; window_problem judges first whether there are batches enough.
+    """
+    training = config.training
+    rows = _labelled_rows(batches, config)
+    run = training.window - training.holdout
+    if rows.size < training.window:
+        return None
+    most = _most_in_a_run(rows, run)
+    if most >= training.min_train_rows:
+        return None
+    return (f"training.min_train_rows {training.min_train_rows:,}: at most {most:,} labelled "
+            f"rows in any {run} consecutive batches (training.window {training.window} minus "
+            f"training.holdout {training.holdout}), so no challenger could ever train: lower "
+            "training.min_train_rows or widen training.window")
+
+
 def performance_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
     """Why the performance check could never judge on these batches (None: it could somewhere).
 
@@ -96,13 +133,11 @@ def performance_rows_problem(batches: dict, config: UseCaseConfig) -> str | None
     drift = config.drift
     if drift.performance_tolerance is None or "performance" not in drift.triggers:
         return None
-    target = config.data.target
-    labelled = np.array([int(part[target].notna().sum()) for _, part in sorted(batches.items())])
-    if labelled.size == 0:
+    rows = _labelled_rows(batches, config)
+    if rows.size == 0:
         return None
-    window = min(drift.performance_window, labelled.size)
-    pooled = np.convolve(labelled, np.ones(window, dtype=int), mode="valid")
-    most = int(pooled.max())
+    window = min(drift.performance_window, rows.size)
+    most = _most_in_a_run(rows, window)
     if most >= drift.min_performance_rows:
         return None
     return (f"drift.min_performance_rows: at most {most:,} labelled rows in any "
