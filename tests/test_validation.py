@@ -1064,3 +1064,24 @@ def test_data_docs_need_a_gx_result(tmp_path: Path, fraud: UseCaseConfig) -> Non
     unreadable = validate_file(tmp_path / "missing.parquet", fraud)
     with pytest.raises(ValueError, match="no GX result"):
         write_data_docs(unreadable, fraud, tmp_path / "docs")
+
+
+@pytest.mark.parametrize("text", [
+    '[{"record_id": "r1", "amount": 1.5}]',
+    '{"record_id": "r1", "amount": 1.5}\n{"record_id": "r2", "amount": 2.5}\n',  # JSON lines
+    '\ufeff\n\n  {\n    "rows": [\n      {"record_id": "r1"}\n    ]\n  }\n',  # BOM, blanks
+    "[\n  [1, 2],\n  [3, 4]\n]\n",
+])
+def test_json_is_named_as_json(tmp_path: Path, fraud: UseCaseConfig, text: str) -> None:
+    path = tmp_path / "batch.csv"  # the name does not matter, the content does
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BatchReadError) as err:
+        read_batch_file(path, fraud)
+    assert str(err.value) == (f"{path}: looks like JSON, not CSV or Parquet: "
+                              "export it as CSV or Parquet")
+
+
+def test_csv_header_in_brackets_is_still_csv(tmp_path: Path, demand: UseCaseConfig) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("[unit],value\nkg,1\n", encoding="utf-8")
+    assert list(read_batch_file(path, demand).columns) == ["[unit]", "value"]

@@ -6,6 +6,8 @@
 - CSV: UTF-8 (a byte-order mark is fine), delimiter ``data.csv_delimiter``; categorical
   features stay text, as they are in Parquet ("01" must not become the integer 1). A file that
   splits into one column was most likely written with another delimiter: the error says which.
+- A file whose text starts like JSON (``{"`` or ``[{``, after blanks) is reported as JSON
+  before the CSV reader turns it into one column, a tokenizing error or a missing column.
 - Every failure is a BatchReadError whose message names the file and the problem.
 
 Used for batches (validation, the cycle, ``ctpipe validate``/``drift``) and for a labelled
@@ -18,6 +20,7 @@ and feature derivation (training and scoring) all see the time column through it
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from pathlib import Path
 
@@ -51,6 +54,10 @@ def is_data_file(path: Path) -> bool:
     """Whether a folder's file is one of its data files (DATA_SUFFIXES; not .gz alone)."""
     return path.is_file() and path.name.lower().endswith(DATA_SUFFIXES)
 _DELIMITERS = (",", ";", "\t", "|")
+# JSON's first tokens: an object ({"key" or {}) or an array of values ([{, [[, [", [1, []).
+# A bracket followed by a letter ("[ms],value") is a CSV header, not JSON.
+_JSON_START = re.compile(rb'\A\s*(?:\{\s*(?:"|\}|\Z)|\[\s*(?:[{\["\]\-0-9]|\Z))')
+_SNIFF_BYTES = 512  # enough for the blank lines and indentation before JSON's first token
 
 
 def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
@@ -65,12 +72,13 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
         if size == 0:
             raise _read_error(path, "file is empty (0 bytes)")
         with path.open("rb") as handle:
-            head = handle.read(4)
+            start = handle.read(_SNIFF_BYTES)
             handle.seek(max(size - 4, 0))
             tail = handle.read(4)
     except OSError as exc:
         raise _read_error(path, f"cannot open: {exc.strerror or exc}") from exc
 
+    head = start[:4]
     if head == _PARQUET_MAGIC:
         if tail != _PARQUET_MAGIC or size < 12:
             raise _read_error(
@@ -80,6 +88,10 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     if path.suffix.lower() in _PARQUET_SUFFIXES:
         raise _read_error(
             path, f"not a Parquet file (it starts with {head!r}, not {_PARQUET_MAGIC!r})")
+    if _JSON_START.match(start.removeprefix(b"\xef\xbb\xbf")):
+        # Read as CSV, JSON gives "wrong delimiter?", a tokenizing error or a missing target
+        # column, depending on the delimiter and indentation: none says what to do.
+        raise _read_error(path, "looks like JSON, not CSV or Parquet: export it as CSV or Parquet")
     return _read_csv(path, config)
 
 

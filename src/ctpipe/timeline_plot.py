@@ -24,7 +24,8 @@ def plot_timeline(series: dict[str, dict], path: Path) -> Path:
 
     fig = timeline_figure(series)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    # "tight": the figure is cropped to what was drawn, legends beside the panels included.
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -37,7 +38,8 @@ def timeline_figure(series: dict[str, dict]):  # noqa: ANN201 (matplotlib Figure
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(series), 1, figsize=(11, 3.6 * len(series)), squeeze=False)
+    # 2 inches wider than the panels: each panel's legend sits to its right.
+    fig, axes = plt.subplots(len(series), 1, figsize=(13, 3.6 * len(series)), squeeze=False)
     for ax, (name, result) in zip(axes[:, 0], series.items(), strict=True):
         days = result["days"]
         x = [dt.date.fromisoformat(d["date"]) for d in days]
@@ -56,7 +58,9 @@ def timeline_figure(series: dict[str, dict]):  # noqa: ANN201 (matplotlib Figure
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.set_ylabel(result["metric_name"])
-        ax.legend(loc="best", fontsize=7, ncol=2)
+        # Beside the axes, not inside: placed "best" inside, it covered drift ticks,
+        # rejections and promotion or quarantine lines. tight_layout makes room for it.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -65,6 +69,8 @@ def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa
     """What happened, each kind labelled once in the legend: drift days and rejected
     challengers as ticks along the bottom and top edges (they often share a day), promotions,
     rollbacks and quarantined batches as vertical lines, known change events dotted."""
+    import matplotlib.dates as mdates
+
     edge = ax.get_xaxis_transform()  # x in dates, y in axes fraction
     ticks = [
         ("drift detected", "tab:purple", "^", 0.03, lambda d: d["drift_detected"]),
@@ -95,4 +101,8 @@ def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa
         ax.axvline(event, color="tab:red", linestyle=(0, (1, 3)), linewidth=2.2,
                    label="known change" if i == 0 else None)
     if x:
-        ax.set_xlim(x[0], x[-1])
+        # Half a batch either side: a line on the first or last batch would sit on the spine,
+        # hidden by the frame and half clipped (a quarantined first batch was invisible).
+        first, last = mdates.date2num(x[0]), mdates.date2num(x[-1])
+        half = (last - first) / (len(x) - 1) / 2 if len(x) > 1 else 0.5
+        ax.set_xlim(first - half, last + half)
