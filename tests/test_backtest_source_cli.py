@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ctpipe.cli import app
+from ctpipe.config import parse_config
 from tests.test_backtest_cli import BIKES_CONFIG, _bike_history
 
 
@@ -30,3 +31,74 @@ def test_backtest_names_a_json_source_as_json(ctpipe_home: Path, tmp_path: Path,
     assert result.output.splitlines() == [
         f"cannot use {source} as the backtest source: {source}: looks like JSON, not CSV or "
         "Parquet: export it as CSV or Parquet"]
+
+
+def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Path) -> None:
+    from ctpipe import landing
+
+    config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
+    history = _bike_history(days=3)
+    folder = tmp_path / "history"
+    folder.mkdir()
+    first, second, third = (history[history["hour_start"].dt.day == d] for d in (2, 3, 4))
+    first.to_csv(folder / "a.csv", sep=";", index=False)
+    second.to_csv(folder / "b.csv.gz", sep=";", index=False)
+    third.to_csv(folder / "c.CSV.BZ2", sep=";", index=False)
+    (folder / "notes.txt").write_text("not data")
+    (folder / "d.gz").write_bytes(b"")  # compressed, but not a CSV by name
+    frame = landing.read_source(folder, config)
+    assert len(frame) == len(history)
+    assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
+
+
+def test_a_relative_data_source_is_read_from_the_configs_folder(
+        ctpipe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    config = folder / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("  csv_delimiter", "  source: data/history.csv\n"
+                                           "  csv_delimiter"), encoding="utf-8")
+    (folder / "data").mkdir()
+    # Four days make too few batches for the window: refused up front, naming the file read.
+    _bike_history(days=4).to_csv(folder / "data" / "history.csv", sep=";", index=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(app, ["backtest", str(config)])
+    assert result.exit_code == 2, result.output
+    source = folder / "data" / "history.csv"
+    assert result.output.strip() == (
+        f"cannot use {source} as the backtest source: training.window 5 needs 5 labelled "
+        f"batches; {source} makes 4 daily batches")
+
+
+def _refused(tmp_path: Path, *options: str) -> str:
+    """The one line `ctpipe backtest` refuses 8 days of bike history with (exit 2)."""
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG, encoding="utf-8")
+    source = tmp_path / "history.csv"
+    _bike_history(days=8).to_csv(source, sep=";", index=False)
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source),
+                                      *options])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0].replace(str(source), "<file>")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    # 2025-06-04..06-09 leaves 6 daily batches: the checks judge those, not the whole file.
+    (("--start", "2025-06-04"), "cannot use <file> as the backtest source: training.window 5 "
+     "needs 5 labelled batches; <file> makes 6 daily batches, 4 of them labelled by the last "
+     "one (data.label_delay 2)"),
+    (("--start", "2025-06-03", "--end", "2025-06-06"), "cannot use <file> as the backtest "
+     "source: training.window 5 needs 5 labelled batches; <file> makes 4 daily batches"),
+    (("--start", "2030-01-01"), "cannot use <file> as the backtest source: <file>: no batch "
+     "dated 2030-01-01 to the last; its batches run from 2025-06-02 to 2025-06-09"),
+    (("--end", "2025-05-31"), "cannot use <file> as the backtest source: <file>: no batch "
+     "dated the first to 2025-05-31; its batches run from 2025-06-02 to 2025-06-09"),
+    (("--end", "june"), "--end june: not a date (YYYY-MM-DD)"),
+])
+def test_start_and_end_keep_part_of_the_source(ctpipe_home: Path, tmp_path: Path,
+                                               options: tuple[str, ...], message: str) -> None:
+    assert _refused(tmp_path, *options) == message

@@ -55,8 +55,12 @@ def simulate_to_landing(ws: Workspace, out: Path, *, days: int, shift_day: int |
     return dates
 
 
-def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
+def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
+               end: dt.date | None = None) -> dict[dt.date, pd.DataFrame]:
     """A user's labelled history read and cut into batches, in memory: nothing is written.
+
+    Only batches dated ``start`` to ``end`` are kept (both included, None: unbounded); the
+    checks below judge those.
 
     Raises OSError or ValueError naming the problem: the source is missing or unreadable, has
     no target column, a time column of numbers, no row to cut into a batch, lacks a feature
@@ -76,6 +80,7 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
         raise ValueError(f"{source}: {exc}") from None
     if not batches:
         raise ValueError(f"{source}: no rows to cut into batches")
+    batches = _between(batches, start, end, str(source))
     # Each of these would quarantine every batch (or set aside every labels file): the
     # replay would run for minutes and serve nothing.
     problem = (feature_problem(frame, config) or target_problem(frame, config)
@@ -89,6 +94,19 @@ def cut_source(ws: Workspace, source: Path) -> dict[dt.date, pd.DataFrame]:
     if problem is not None:
         raise ValueError(f"{source}: {problem}")
     return batches
+
+
+def _between(batches: dict[dt.date, pd.DataFrame], start: dt.date | None,
+             end: dt.date | None, source: str) -> dict[dt.date, pd.DataFrame]:
+    """The batches dated ``start`` to ``end``; none: a ValueError naming the source's dates."""
+    kept = {day: part for day, part in batches.items()
+            if (start is None or day >= start) and (end is None or day <= end)}
+    if not kept:
+        dates = sorted(batches)
+        asked = f"{start or 'the first'} to {end or 'the last'}"
+        raise ValueError(f"{source}: no batch dated {asked}; its batches run from {dates[0]} "
+                         f"to {dates[-1]}")
+    return kept
 
 
 def window_problem(batches: int, config: UseCaseConfig, source: str) -> str | None:

@@ -53,6 +53,8 @@ DATA_SUFFIXES = (*_PARQUET_SUFFIXES, ".csv", ".csv.gz", ".csv.bz2", ".csv.xz", "
 def is_data_file(path: Path) -> bool:
     """Whether a folder's file is one of its data files (DATA_SUFFIXES; not .gz alone)."""
     return path.is_file() and path.name.lower().endswith(DATA_SUFFIXES)
+
+
 _DELIMITERS = (",", ";", "\t", "|")
 # JSON's first tokens: an object ({"key" or {}) or an array of values ([{, [[, [", [1, []).
 # A bracket followed by a letter ("[ms],value") is a CSV header, not JSON.

@@ -167,16 +167,20 @@ def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None
         typer.echo(f"timeline: {png_path}")
 
 
+def _date(flag: str, value: str) -> dt.date:
+    """A date option's value; anything else fails in one line naming the option."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{flag} {value}: not a date (YYYY-MM-DD)", 2)
+        raise  # _fail exits; this keeps the type checker and the reader sure of it
+
+
 def _events(values: list[str], dates: list[dt.date]) -> list[str]:
     """Known change dates as ISO strings; a bad or out-of-range date fails in one line."""
     from ctpipe.backtest import check_events
 
-    parsed = []
-    for value in values:
-        try:
-            parsed.append(dt.date.fromisoformat(value))
-        except ValueError:
-            _fail(f"--events {value}: not a date (YYYY-MM-DD)", 2)
+    parsed = [_date("--events", value) for value in values]
     problem = check_events(dates, parsed)
     if problem:
         _fail(problem, 2)
@@ -197,6 +201,11 @@ def backtest(
     events: Annotated[list[str] | None, typer.Option(
         "--events", help="A known change date (YYYY-MM-DD, repeatable): the summary reports "
         "detection delay and time to recovery for it.")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="Replay only batches dated from this day (YYYY-MM-DD; a batch's "
+        "date is its period's first day).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--end", help="Replay only batches dated up to this day (YYYY-MM-DD).")] = None,
 ) -> None:
     """Replay a labelled history batch by batch through the real cycle flow, beside the static
     model and cron baselines."""
@@ -212,7 +221,9 @@ def backtest(
     path = source or configured_source(ws.config.data.source, resolve_config_path(ws.ref))
     try:
         # Read and cut before reset: a bad source must not cost the previous replay.
-        batches = bt.cut_source(ws, path)
+        batches = bt.cut_source(ws, path,
+                                start=None if start is None else _date("--start", start),
+                                end=None if end is None else _date("--end", end))
     except (OSError, ValueError) as exc:
         _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
     schedules = _schedules(cron, no_baselines)
