@@ -35,7 +35,9 @@ def test_rolls_back_after_exactly_k_bad_batches_to_the_shadow() -> None:
     verdict = judge_live([good(1)] + [bad(2 + i) for i in range(K)], 2, **RULE)
     assert verdict.rollback and verdict.target == 1
     assert verdict.bad_batches == ("2026-04-02", "2026-04-03", "2026-04-04")
-    assert verdict.reason.startswith("automatic: v2 pr_auc 0.3000 on 3 consecutive")
+    assert verdict.reason.startswith(
+        "automatic: v2 pr_auc 0.3000 on average over 3 consecutive bad labelled batches "
+        "2026-04-02..2026-04-04 (the last, 2026-04-04: worse than v1 in shadow by 33.3%)")
     assert "previous champion v1 scored 0.4000 in shadow" in verdict.reason
 
 
@@ -106,7 +108,24 @@ def test_lower_is_better_metrics() -> None:
     # Past the floor, which is a maximum here: the reason says above, not below.
     breach = [LabelledBatch(f"2026-04-0{i}", 2, 0.60, 1, 0.40) for i in range(1, 4)]
     verdict = judge_live(breach, 2, **rule)
-    assert verdict.rollback and "(above the gate floor 0.5000)" in verdict.reason, verdict
+    assert verdict.rollback and "(the last, 2026-04-03: 0.6000, above the gate floor 0.5000)" \
+        in verdict.reason, verdict
+
+
+def test_a_mean_inside_the_floor_is_not_read_as_above_it() -> None:
+    # Glucose, MAE floor 40: two batches 20 % worse than the shadow, then one past the floor.
+    # The mean (38.0) is inside the floor; the reason says it is a mean and whose the floor
+    # breach is.
+    rule = {**RULE, "metric": "mae", "floor": 40.0, "higher_is_better": False}
+    history = [LabelledBatch("2026-04-01", 2, 36.0, 1, 30.0),
+               LabelledBatch("2026-04-02", 2, 36.0, 1, 30.0),
+               LabelledBatch("2026-04-03", 2, 42.0, 1, 30.0)]
+    verdict = judge_live(history, 2, **rule)
+    assert verdict.rollback
+    assert verdict.reason == (
+        "automatic: v2 mae 38.0000 on average over 3 consecutive bad labelled batches "
+        "2026-04-01..2026-04-03 (the last, 2026-04-03: 42.0000, above the gate floor 40.0000); "
+        "previous champion v1 scored 30.0000 in shadow")
 
 
 # --------------------------------------------------------------------------- live figures

@@ -50,7 +50,7 @@ def why_bad(batch: LabelledBatch, *, floor: float, higher_is_better: bool,
         return None
     below = value < floor if higher_is_better else value > floor
     if below:  # the floor is a maximum for a lower-is-better metric
-        return f"{'below' if higher_is_better else 'above'} the gate floor {floor:.4f}"
+        return f"{value:.4f}, {'below' if higher_is_better else 'above'} the gate floor {floor:.4f}"
     if _finite(batch.shadow_metric):
         gain = relative_gain(batch.shadow_metric, value, higher_is_better)
         if gain > margin:
@@ -94,8 +94,11 @@ def judge_live(history: Sequence[LabelledBatch], champion_version: int, *, metri
     span = f"{batches[0]}..{batches[-1]}" if len(batches) > 1 else batches[0]
     targets = {b.shadow_version for b, _ in window}
     champ_mean = _mean([b.champion_metric for b, _ in window])
-    headline = (f"v{champion_version} {metric} {champ_mean:.4f} on {after} consecutive "
-                f"labelled batches {span} ({window[-1][1]})")
+    # The mean may sit on the good side of the floor while every batch was bad for its own
+    # reason: the parenthesis names the last batch's, so the two are not read as one claim.
+    headline = (f"v{champion_version} {metric} {champ_mean:.4f} on average over {after} "
+                f"consecutive bad labelled batches {span} (the last, {batches[-1]}: "
+                f"{window[-1][1]})")
     if len(targets) != 1 or None in targets or not all(_finite(b.shadow_metric)
                                                        for b, _ in window):
         return LiveVerdict(False, f"degraded, not rolled back: {headline}; no previous "
