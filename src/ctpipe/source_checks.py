@@ -92,10 +92,16 @@ def _labelled_rows(batches: dict, config: UseCaseConfig) -> np.ndarray:
     return np.array(rows[:len(rows) - config.data.label_delay], dtype=int)
 
 
-def _most_in_a_run(rows: np.ndarray, run: int) -> int:
-    """The most rows that ``run`` consecutive batches hold (fewer batches: all of them)."""
+def _short_run(batches: dict, config: UseCaseConfig, run: int,
+               needed: int) -> tuple[int, int] | None:
+    """(batches in a run, most labelled rows any run of them holds) when that is below
+    ``needed``; None when some run holds enough (or nothing is ever labelled)."""
+    rows = _labelled_rows(batches, config)
+    if rows.size == 0:
+        return None
     run = min(run, rows.size)
-    return int(np.convolve(rows, np.ones(run, dtype=int), mode="valid").max())
+    most = int(np.convolve(rows, np.ones(run, dtype=int), mode="valid").max())
+    return None if most >= needed else (run, most)
 
 
 def training_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
@@ -108,13 +114,11 @@ def training_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
     replay cuts them; window_problem judges first whether there are batches enough.
     """
     training = config.training
-    rows = _labelled_rows(batches, config)
-    run = training.window - training.holdout
-    if rows.size < training.window:
+    short = _short_run(batches, config, training.window - training.holdout,
+                       training.min_train_rows)
+    if short is None:
         return None
-    most = _most_in_a_run(rows, run)
-    if most >= training.min_train_rows:
-        return None
+    run, most = short
     return (f"training.min_train_rows {training.min_train_rows:,}: at most {most:,} labelled "
             f"rows in any {run} consecutive batches (training.window {training.window} minus "
             f"training.holdout {training.holdout}), so no challenger could ever train: lower "
@@ -133,13 +137,10 @@ def performance_rows_problem(batches: dict, config: UseCaseConfig) -> str | None
     drift = config.drift
     if drift.performance_tolerance is None or "performance" not in drift.triggers:
         return None
-    rows = _labelled_rows(batches, config)
-    if rows.size == 0:
+    short = _short_run(batches, config, drift.performance_window, drift.min_performance_rows)
+    if short is None:
         return None
-    window = min(drift.performance_window, rows.size)
-    most = _most_in_a_run(rows, window)
-    if most >= drift.min_performance_rows:
-        return None
+    window, most = short
     return (f"drift.min_performance_rows: at most {most:,} labelled rows in any "
             f"{window} consecutive batches (drift.performance_window {drift.performance_window})"
             f", below {drift.min_performance_rows:,}: performance drift will never be judged "
