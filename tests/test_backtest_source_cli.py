@@ -89,15 +89,17 @@ def _refused(tmp_path: Path, *options: str) -> str:
 @pytest.mark.parametrize(("options", "message"), [
     # 2025-06-04..06-09 leaves 6 daily batches: the checks judge those, not the whole file.
     (("--start", "2025-06-04"), "cannot use <file> as the backtest source: training.window 5 "
-     "needs 5 labelled batches; <file> makes 6 daily batches, 4 of them labelled by the last "
-     "one (data.label_delay 2)"),
+     "needs 5 labelled batches; <file> dated 2025-06-04 to the last makes 6 daily batches, 4 "
+     "of them labelled by the last one (data.label_delay 2)"),
     (("--start", "2025-06-03", "--end", "2025-06-06"), "cannot use <file> as the backtest "
-     "source: training.window 5 needs 5 labelled batches; <file> makes 4 daily batches"),
+     "source: training.window 5 needs 5 labelled batches; <file> dated 2025-06-03 to "
+     "2025-06-06 makes 4 daily batches"),
     (("--start", "2030-01-01"), "cannot use <file> as the backtest source: <file>: no batch "
      "dated 2030-01-01 to the last; its batches run from 2025-06-02 to 2025-06-09"),
     (("--end", "2025-05-31"), "cannot use <file> as the backtest source: <file>: no batch "
      "dated the first to 2025-05-31; its batches run from 2025-06-02 to 2025-06-09"),
-    (("--end", "june"), "--end june: not a date (YYYY-MM-DD)"),
+    (("--end", "june"),
+     "--end 'june': not a valid date YYYY-MM-DD (Invalid isoformat string: 'june')"),
 ])
 def test_start_and_end_keep_part_of_the_source(ctpipe_home: Path, tmp_path: Path,
                                                options: tuple[str, ...], message: str) -> None:

@@ -89,8 +89,21 @@ def test_quarantine_on_the_first_and_last_batch_is_inside_the_axes(name: str) ->
     plt.close(fig)
 
 
-def test_png_is_written_with_the_legend(tmp_path: Path) -> None:
-    from ctpipe.timeline_plot import plot_timeline
+def test_the_png_is_not_cropped_to_the_axes(tmp_path: Path) -> None:
+    # Saved "tight", the image spans the legends beside the panels: wider than the axes.
+    import matplotlib.image as mimage
+    import matplotlib.pyplot as plt
+
+    from ctpipe.timeline_plot import plot_timeline, timeline_figure
 
     path = plot_timeline(_series(), tmp_path / "timeline.png")
-    assert path.stat().st_size > 10_000
+    width = mimage.imread(path).shape[1]
+    fig = timeline_figure(_series())
+    fig.set_dpi(110)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    axes = ax.get_window_extent(renderer)
+    assert width >= legend.x1 - axes.x0 > axes.width
+    plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ctpipe.config import UseCaseConfig
 from ctpipe.evaluation import evaluate
 from ctpipe.simulate import check_scenario, generate_day
 from ctpipe.source_checks import (
+    Batches,
     target_problem,
     training_rows_problem,
     unexpected_columns_problem,
@@ -56,7 +58,7 @@ def simulate_to_landing(ws: Workspace, out: Path, *, days: int, shift_day: int |
 
 
 def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
-               end: dt.date | None = None) -> dict[dt.date, pd.DataFrame]:
+               end: dt.date | None = None) -> Batches:
     """A user's labelled history read and cut into batches, in memory: nothing is written.
 
     Only batches dated ``start`` to ``end`` are kept (both included, None: unbounded); the
@@ -80,14 +82,18 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
         raise ValueError(f"{source}: {exc}") from None
     if not batches:
         raise ValueError(f"{source}: no rows to cut into batches")
-    batches = _between(batches, start, end, str(source))
+    named = str(source)
+    if start is not None or end is not None:
+        batches = _between(batches, start, end, named)
+        frame = pd.concat(list(batches.values()), ignore_index=True)
+        named += f" dated {start or 'the first'} to {end or 'the last'}"
     # Each of these would quarantine every batch (or set aside every labels file): the
     # replay would run for minutes and serve nothing.
     problem = (feature_problem(frame, config) or target_problem(frame, config)
                or unexpected_columns_problem(frame, config))
     if problem is not None:
         raise ValueError(f"{source}: {problem}")
-    problem = window_problem(len(batches), config, str(source))
+    problem = window_problem(len(batches), config, named)
     if problem is not None:
         raise ValueError(problem)  # it names the file itself
     problem = training_rows_problem(batches, config)
@@ -96,8 +102,8 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
     return batches
 
 
-def _between(batches: dict[dt.date, pd.DataFrame], start: dt.date | None,
-             end: dt.date | None, source: str) -> dict[dt.date, pd.DataFrame]:
+def _between(batches: Batches, start: dt.date | None, end: dt.date | None,
+             source: str) -> Batches:
     """The batches dated ``start`` to ``end``; none: a ValueError naming the source's dates."""
     kept = {day: part for day, part in batches.items()
             if (start is None or day >= start) and (end is None or day <= end)}
@@ -343,7 +349,7 @@ def headline(result: dict) -> str | None:
     return text
 
 
-def _scored(days: list[dict], metric) -> int:  # noqa: ANN001 (a getter)
+def _scored(days: list[dict], metric: Callable[[dict], object]) -> int:
     return sum(metric(d) is not None for d in days)
 
 

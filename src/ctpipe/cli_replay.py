@@ -16,6 +16,7 @@ from ctpipe.cli_base import (
     _check_scenario,
     _database,
     _fail,
+    _parse_date,
     _workspace,
     app,
 )
@@ -167,20 +168,11 @@ def _write_outputs(report: dict, json_path: Path, png_path: Path | None) -> None
         typer.echo(f"timeline: {png_path}")
 
 
-def _date(flag: str, value: str) -> dt.date:
-    """A date option's value; anything else fails in one line naming the option."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        _fail(f"{flag} {value}: not a date (YYYY-MM-DD)", 2)
-        raise  # _fail exits; this keeps the type checker and the reader sure of it
-
-
 def _events(values: list[str], dates: list[dt.date]) -> list[str]:
     """Known change dates as ISO strings; a bad or out-of-range date fails in one line."""
     from ctpipe.backtest import check_events
 
-    parsed = [_date("--events", value) for value in values]
+    parsed = [_parse_date("--events", value) for value in values]
     problem = check_events(dates, parsed)
     if problem:
         _fail(problem, 2)
@@ -222,8 +214,8 @@ def backtest(
     try:
         # Read and cut before reset: a bad source must not cost the previous replay.
         batches = bt.cut_source(ws, path,
-                                start=None if start is None else _date("--start", start),
-                                end=None if end is None else _date("--end", end))
+                                start=None if start is None else _parse_date("--start", start),
+                                end=None if end is None else _parse_date("--end", end))
     except (OSError, ValueError) as exc:
         _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
     schedules = _schedules(cron, no_baselines)

@@ -8,6 +8,9 @@ rule; ``backtest.cut_source`` puts the file in front.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -84,65 +87,94 @@ def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> st
             "validation.unexpected_columns: ignore")
 
 
-def _labelled_rows(batches: dict, config: UseCaseConfig) -> np.ndarray:
-    """Labelled rows (target not null) per batch, in date order, but for the newest
-    data.label_delay batches: their labels never arrive before the replay ends."""
-    target = config.data.target
-    rows = [int(part[target].notna().sum()) for _, part in sorted(batches.items())]
-    return np.array(rows[:len(rows) - config.data.label_delay], dtype=int)
+Batches = dict[dt.date, pd.DataFrame]  # a cut source: each batch's date and its rows
 
 
-def _short_run(batches: dict, config: UseCaseConfig, run: int,
-               needed: int) -> tuple[int, int] | None:
-    """(batches in a run, most labelled rows any run of them holds) when that is below
-    ``needed``; None when some run holds enough (or nothing is ever labelled)."""
-    rows = _labelled_rows(batches, config)
+@dataclass(frozen=True)
+class _UsableLabels:
+    """The labelled rows a replay can use per batch, oldest first, judged as
+    landing.labelled_dates and check_labels judge them; what was set aside, counted."""
+
+    rows: np.ndarray
+    set_aside: int
+
+    @property
+    def why_set_aside(self) -> str:
+        if not self.set_aside:
+            return ""
+        which = "batch's labels" if self.set_aside == 1 else "batches' labels"
+        return (f"; {self.set_aside} {which} set aside for null targets (data.drop_null_targets"
+                ": true drops those rows instead)")
+
+
+def _usable_labels(batches: Batches, config: UseCaseConfig) -> _UsableLabels:
+    """The newest data.label_delay batches are never labelled before the replay ends; a null
+    target sets a batch's labels aside whole unless data.drop_null_targets (then the rows are
+    dropped, and an all-null batch is still set aside). The windows reach past those."""
+    data = config.data
+    parts = [part for _, part in sorted(batches.items())]
+    rows, set_aside = [], 0
+    for part in parts[:max(len(parts) - data.label_delay, 0)]:
+        nulls = int(part[data.target].isna().sum())
+        if nulls and (not data.drop_null_targets or nulls == len(part)):
+            set_aside += 1
+        else:
+            rows.append(len(part) - nulls)
+    return _UsableLabels(np.array(rows, dtype=int), set_aside)
+
+
+def _most_in_a_run(rows: np.ndarray, run: int) -> int:
+    """The most rows any ``run`` consecutive entries hold (all of them when fewer)."""
     if rows.size == 0:
-        return None
+        return 0
     run = min(run, rows.size)
-    most = int(np.convolve(rows, np.ones(run, dtype=int), mode="valid").max())
-    return None if most >= needed else (run, most)
+    return int(np.convolve(rows, np.ones(run, dtype=int), mode="valid").max())
 
 
-def training_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
+def training_rows_problem(batches: Batches, config: UseCaseConfig) -> str | None:
     """Why no challenger could ever train on these batches (None: one could).
 
-    A challenger trains on the window's batches but the held-out ones (training.split_window),
-    and only from training.min_train_rows labelled rows (training.train_model). When no run of
-    that many consecutive labelled batches holds enough rows, every cycle says "cannot retrain
-    yet" and the replay serves nothing. ``batches`` maps each batch's date to its rows, as the
-    replay cuts them; window_problem judges first whether there are batches enough.
+    A challenger needs training.window usable labelled batches and trains on all but the
+    newest training.holdout of them (training.split_window), from training.min_train_rows
+    labelled rows (steps.train, training.train_model). The newest holdout batches are held
+    out on every cycle, never trained on. When no window passes, every cycle says "cannot
+    retrain yet" and the replay serves nothing. window_problem judges the batch count first.
     """
     training = config.training
-    short = _short_run(batches, config, training.window - training.holdout,
-                       training.min_train_rows)
-    if short is None:
+    usable = _usable_labels(batches, config)
+    if usable.rows.size < training.window:
+        return (f"training.window {training.window} needs {training.window} labelled batches; "
+                f"{usable.rows.size} {'has' if usable.rows.size == 1 else 'have'} labels a "
+                f"replay can use{usable.why_set_aside}")
+    run = training.window - training.holdout
+    most = _most_in_a_run(usable.rows[:usable.rows.size - training.holdout], run)
+    if most >= training.min_train_rows:
         return None
-    run, most = short
     return (f"training.min_train_rows {training.min_train_rows:,}: at most {most:,} labelled "
             f"rows in any {run} consecutive batches (training.window {training.window} minus "
-            f"training.holdout {training.holdout}), so no challenger could ever train: lower "
-            "training.min_train_rows or widen training.window")
+            f"training.holdout {training.holdout}){usable.why_set_aside}, so no challenger "
+            "could ever train: lower training.min_train_rows or widen training.window")
 
 
-def performance_rows_problem(batches: dict, config: UseCaseConfig) -> str | None:
+def performance_rows_problem(batches: Batches, config: UseCaseConfig) -> str | None:
     """Why the performance check could never judge on these batches (None: it could somewhere).
 
     It pools the labelled rows of up to drift.performance_window batches and judges only from
     drift.min_performance_rows (steps.drift.check_performance). When no run of that many
     consecutive batches holds enough labelled rows, a model can degrade on this history and the
     replay still report no performance drift. Not a refusal: feature drift still works.
-    ``batches`` maps each batch's date to its rows, as the replay cuts them.
     """
     drift = config.drift
     if drift.performance_tolerance is None or "performance" not in drift.triggers:
         return None
-    short = _short_run(batches, config, drift.performance_window, drift.min_performance_rows)
-    if short is None:
+    usable = _usable_labels(batches, config)
+    most = _most_in_a_run(usable.rows, drift.performance_window)
+    if most >= drift.min_performance_rows:
         return None
-    window, most = short
-    return (f"drift.min_performance_rows: at most {most:,} labelled rows in any "
-            f"{window} consecutive batches (drift.performance_window {drift.performance_window})"
-            f", below {drift.min_performance_rows:,}: performance drift will never be judged "
-            "on this history; lower drift.min_performance_rows or widen "
-            "drift.performance_window")
+    pooled = (f"any {drift.performance_window} consecutive batches"
+              if usable.rows.size > drift.performance_window
+              else f"all {usable.rows.size} batches a replay can use the labels of")
+    return (f"drift.min_performance_rows: at most {most:,} labelled rows in {pooled} "
+            f"(drift.performance_window {drift.performance_window}){usable.why_set_aside}, "
+            f"below {drift.min_performance_rows:,}: performance drift will never be judged on "
+            "this history; lower drift.min_performance_rows or widen drift.performance_window")

@@ -1,0 +1,94 @@
+"""Row counts a replay needs, judged on the cut source alone: pure, no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ctpipe.config import UseCaseConfig, parse_config
+from ctpipe.source_checks import performance_rows_problem, training_rows_problem
+from tests.test_backtest_cli import BIKES_CONFIG
+
+WEEK0 = pd.Timestamp("2025-01-06").date()
+
+
+def _config(extra: str = "", min_train_rows: int = 400, **sections: str) -> UseCaseConfig:
+    text = BIKES_CONFIG.replace("  csv_delimiter", f"{extra}  csv_delimiter").replace(
+        "min_train_rows: 400", f"min_train_rows: {min_train_rows}")
+    for key, value in sections.items():
+        text = text.replace("gate:", f"{key}: {value}\ngate:")
+    return parse_config(text, Path("b.yaml"))
+
+
+def _weekly(targets: list[list[float | None]]) -> dict:
+    return {WEEK0 + pd.Timedelta(weeks=i).to_pytimedelta(): pd.DataFrame({"rentals": t})
+            for i, t in enumerate(targets)}
+
+
+@pytest.mark.parametrize(("drift", "problem"), [
+    ("{}", "at most 42 labelled rows in any 14 consecutive batches (drift.performance_window "
+           "14), below 50"),
+    ("{performance_window: 17}", None),  # 17 batches hold 51 rows
+    ("{min_performance_rows: 42}", None),
+    ("{performance_window: 40, min_performance_rows: 100}", "at most 84 labelled rows in "
+     "all 28 batches a replay can use the labels of (drift.performance_window 40), below 100"),
+    ("{performance_tolerance: null}", None),  # the check is off: nothing to warn about
+    ("{triggers: [data]}", None),
+])
+def test_performance_rows_against_the_batches_the_source_makes(drift: str,
+                                                               problem: str | None) -> None:
+    # 30 weekly batches of 4 rows, one target null in each, dropped (drop_null_targets): 3
+    # labelled rows a batch. The newest 2 (data.label_delay) are never labelled in time.
+    config = _config("  drop_null_targets: true\n", drift=drift)
+    found = performance_rows_problem(_weekly([[1.0, 2.0, None, 4.0]] * 30), config)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(f"drift.min_performance_rows: {problem}")
+
+
+def test_labels_with_a_null_target_are_set_aside_whole_by_default() -> None:
+    found = performance_rows_problem(_weekly([[1.0, 2.0, None, 4.0]] * 30), _config())
+    assert found == (
+        "drift.min_performance_rows: at most 0 labelled rows in all 0 batches a replay can use "
+        "the labels of (drift.performance_window 14); 28 batches' labels set aside for null "
+        "targets (data.drop_null_targets: true drops those rows instead), below 50: "
+        "performance drift will never be judged on this history; lower "
+        "drift.min_performance_rows or widen drift.performance_window")
+
+
+def test_windows_reach_past_batches_whose_labels_are_set_aside() -> None:
+    # Every other batch has no target at all: set aside, so the window of 5 is 5 clean
+    # batches, 4 of them trained on: 480 rows meet min_train_rows 400.
+    clean, empty = [1.0] * 120, [None] * 120
+    batches = _weekly([clean, empty] * 6)
+    config = _config("  drop_null_targets: true\n")
+    assert training_rows_problem(batches, config) is None
+    assert training_rows_problem(batches, _config("  drop_null_targets: true\n",
+                                                 min_train_rows=481)) is not None
+
+
+@pytest.mark.parametrize(("rows", "problem"), [
+    # The newest batch (holdout 1) is held out on every cycle: its 400 rows never train.
+    ([10, 10, 10, 10, 10, 400, 10, 10], "training.min_train_rows 400: at most 40 labelled "
+     "rows in any 4 consecutive batches (training.window 5 minus training.holdout 1), so no "
+     "challenger could ever train: lower training.min_train_rows or widen training.window"),
+    ([10, 10, 10, 10, 400, 10, 10, 10], None),  # batch 5 of 6 labelled: it can train
+    ([100] * 8, None),
+])
+def test_training_rows_count_only_batches_a_challenger_trains_on(rows: list[int],
+                                                                 problem: str | None) -> None:
+    # Label delay 2: of 8 batches the last 2 are never labelled; of the 6 left, the newest
+    # is always a holdout.
+    batches = _weekly([[1.0] * n for n in rows])
+    assert training_rows_problem(batches, _config()) == problem
+
+
+def test_too_few_usable_labels_for_the_window_are_named() -> None:
+    batches = _weekly([[1.0] * 120, [1.0, None]] * 5)
+    assert training_rows_problem(batches, _config()) == (
+        "training.window 5 needs 5 labelled batches; 4 have labels a replay can use; 4 batches' "
+        "labels set aside for null targets (data.drop_null_targets: true drops those rows "
+        "instead)")
