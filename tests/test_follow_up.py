@@ -36,6 +36,8 @@ def _config(follow_up_until: int | None, drift_emphasis: float,
             retrain_every: int | None, growth: float | None,
             row_holdout: float | None, holdout: int) -> UseCaseConfig:
     raw = yaml.safe_load((repo_configs_dir() / "demand.yaml").read_text())
+    # growth None: the code's default, not demand.yaml's own setting.
+    raw["training"].pop("follow_up_growth", None)
     raw["training"].update({"window": 8, "holdout": holdout, "min_train_rows": 200,
                             "follow_up_until": follow_up_until,
                             "row_holdout_after_drift": row_holdout,
