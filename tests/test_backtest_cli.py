@@ -197,9 +197,10 @@ def test_a_replay_where_performance_drift_can_never_be_judged_says_so(
         "gate:", "drift:\n  min_performance_rows: 1000\n  performance_window: 5\ngate:")
     output, bikes = _replay_bikes(text, 5, tmp_path)
     assert (f"warning: {tmp_path / 'history.csv'}: drift.min_performance_rows: at most 360 "
-            "labelled rows in any 3 consecutive batches (drift.performance_window 5), below "
-            "1,000: performance drift will never be judged on this history; lower "
-            "drift.min_performance_rows or widen drift.performance_window") in output
+            "labelled rows in all 3 batches a replay can use the labels of "
+            "(drift.performance_window 5), below 1,000: performance drift will never be judged "
+            "on this history; lower drift.min_performance_rows or widen "
+            "drift.performance_window") in output
     assert len(bikes["days"]) == 5
 
 
