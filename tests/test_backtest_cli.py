@@ -129,8 +129,8 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     # No drift, no retrain after the cold start: said in words, and not as a no-shift control.
     assert ("event 2025-06-09 (batch 7): drift or retrain not detected, promotion none"
             in result.output)
-    assert ("bikes: known change events above (no simulated shift); 1 retrain (cold start "
-            "included), 1 promotion") in result.output
+    assert ("bikes: known change events above; 1 retrain (cold start included), 1 promotion"
+            in result.output)
 
 
 def _replay_bikes(config_text: str, days: int, tmp_path: Path) -> tuple[str, dict]:
@@ -202,6 +202,9 @@ def test_a_replay_where_performance_drift_can_never_be_judged_says_so(
             "on this history; lower drift.min_performance_rows or widen "
             "drift.performance_window") in output
     assert len(bikes["days"]) == 5
+    # A user's history without --events is not a simulated control stream.
+    assert "bikes: no known change date given (--events); " in output
+    assert "no-shift control" not in output and "simulated shift" not in output
 
 
 @pytest.mark.parametrize(("value", "message"), [

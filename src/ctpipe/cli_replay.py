@@ -37,9 +37,10 @@ def _schedules(cron: list[int] | None, no_baselines: bool) -> list[int]:
 
 
 def _run_backtests(runs: list[tuple[Workspace, int | None, list[str]]], cron: list[int],
-                   scenario: str | None = None) -> dict:
+                   scenario: str | None = None, simulated: bool = False) -> dict:
     """``runs``: workspace, shift batch and known change dates (ISO) per use case;
-    ``scenario``: the simulated scenario's name, None for a control stream or real data."""
+    ``scenario``: the simulated scenario's name, None for a control stream or real data;
+    ``simulated``: the demo's streams, not a user's data."""
     from ctpipe.embedded_prefect import embedded_server
 
     results = {}
@@ -50,7 +51,7 @@ def _run_backtests(runs: list[tuple[Workspace, int | None, list[str]]], cron: li
             typer.echo(f"replaying {ws.name} ...", err=True)
             results[ws.name] = {**backtest_flow(use_case=ws.ref, shift_day=shift_day,
                                                 cron=cron, events=events),
-                                "scenario": scenario}
+                                "scenario": scenario, "simulated": simulated}
     return {"use_cases": results}
 
 
@@ -78,9 +79,12 @@ def _print_summary(report: dict) -> None:
     for name, result in report["use_cases"].items():
         s = summarize(result)
         if result.get("shift_day") is None:
-            kind = f"scenario {result['scenario']}" if result.get("scenario") else \
-                "known change events above" if result.get("events") else "no-shift control"
-            typer.echo(f"{name}: {kind} (no simulated shift); "
+            # A user's data has no simulated shift to speak of: only the demo's streams do.
+            kind = (f"scenario {result['scenario']} (no simulated shift)" if result.get("scenario")
+                    else "known change events above" if result.get("events")
+                    else "no-shift control (no simulated shift)" if result.get("simulated")
+                    else "no known change date given (--events)")
+            typer.echo(f"{name}: {kind}; "
                        f"{count_of(s['retrains'], 'retrain')} (cold start included), "
                        f"{count_of(s['promotions'], 'promotion')}")
             continue
@@ -274,7 +278,8 @@ def demo(
     event = None if shift is None or scenario in CHANGELESS_SCENARIOS else shift
     changes = [] if event is None else [(bt.DEFAULT_START + dt.timedelta(days=event)).isoformat()]
     report = _run_backtests([(ws, event, changes) for ws in workspaces], schedules,
-                            scenario=None if shift is None and scenario == "shift" else scenario)
+                            scenario=None if shift is None and scenario == "shift" else scenario,
+                            simulated=True)
     _print_summary(report)
     _write_outputs(report, json_path, png)
 
