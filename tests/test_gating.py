@@ -126,6 +126,16 @@ def test_insane_predictions_are_rejected() -> None:
     assert [c.name for c in decision.checks if not c.passed] == ["sanity", "floor"]
 
 
+def test_a_model_without_a_split_is_rejected_whatever_its_metric() -> None:
+    # A constant prediction can meet a floor and even beat a poor champion: it still learned
+    # nothing from the features.
+    constant = decide(GATE, wape(0.1), wape(0.5), splits=0)
+    assert not constant.passed
+    sanity = next(c for c in constant.checks if c.name == "sanity")
+    assert not sanity.passed and "made no split" in sanity.detail
+    assert decide(GATE, wape(0.1), wape(0.5), splits=12).passed
+
+
 @pytest.mark.parametrize(("chal", "champ", "higher", "expected"), [
     (0.6, 0.5, True, 0.2), (0.4, 0.5, False, 0.2), (0.5, 0.4, False, -0.25)])
 def test_relative_gain(chal: float, champ: float, higher: bool, expected: float) -> None:

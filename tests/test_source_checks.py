@@ -86,6 +86,31 @@ def test_training_rows_count_only_batches_a_challenger_trains_on(rows: list[int]
     assert training_rows_problem(batches, _config()) == problem
 
 
+@pytest.mark.parametrize(("params", "setting", "name"), [
+    ("{n_estimators: 60}", "LightGBM's min_child_samples 20 (its default): a first split needs "
+                           "40", "min_child_samples"),
+    ("{min_data_in_leaf: 15}", "training.params min_data_in_leaf 15: a first split needs 30",
+     "min_data_in_leaf"),
+    ("{min_child_samples: 5}", None, None),
+])
+def test_windows_too_small_for_one_split_are_refused(params: str, setting: str | None,
+                                                     name: str | None) -> None:
+    # 1 row a week, window 12 (holdout 1): any window trains on 11 rows, enough for
+    # min_train_rows 10 but, at 20 rows per leaf, not for a single split.
+    text = (BIKES_CONFIG.replace("min_train_rows: 400", "min_train_rows: 10")
+            .replace("window: 5", "window: 12")
+            .replace("params: {n_estimators: 60, learning_rate: 0.1, num_leaves: 15}",
+                     f"params: {params}"))
+    found = training_rows_problem(_weekly([[1.0]] * 16), parse_config(text, Path("b.yaml")))
+    if setting is None:
+        assert found is None
+    else:
+        assert found == (f"{setting} training rows, and at most 11 labelled rows in any 11 "
+                         "consecutive batches (training.window 12 minus training.holdout 1), so "
+                         f"every model would predict one value for every row: set a lower {name} "
+                         "in training.params or widen training.window")
+
+
 def test_too_few_usable_labels_for_the_window_are_named() -> None:
     batches = _weekly([[1.0] * 120, [1.0, None]] * 5)
     assert training_rows_problem(batches, _config()) == (

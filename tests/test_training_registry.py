@@ -13,13 +13,16 @@ from mlflow.tracking import MlflowClient
 
 from ctpipe import registry
 from ctpipe.config import load_config
+from ctpipe.decisions.gate import Check
 from ctpipe.decisions.retraining import ChampionChanged
 from ctpipe.drift import build_profile
 from ctpipe.landing import BATCH_KEY
 from ctpipe.lineage import Lineage
 from ctpipe.simulate import generate_day
+from ctpipe.steps.train import gate_challenger
 from ctpipe.training import (
     NotEnoughData,
+    ScoringModel,
     recency_weights,
     split_for_change,
     split_window,
@@ -142,6 +145,26 @@ def test_model_learns_and_refuses_tiny_windows() -> None:
     assert np.abs(y - pred).sum() < 0.6 * naive
     with pytest.raises(NotEnoughData, match="min_train_rows"):
         train_model(cfg, frame.head(100))
+
+
+def test_a_window_too_small_for_min_child_samples_gives_a_model_without_a_split() -> None:
+    cfg, frame, model = _trained()
+    assert model.splits > 0
+    # 30 rows with LightGBM's default min_child_samples (20): no leaf can be split.
+    tiny = cfg.model_copy(update={"training": cfg.training.model_copy(
+        update={"min_train_rows": 10})})
+    constant = train_model(tiny, frame.head(30))
+    assert constant.splits == 0
+    assert np.unique(constant.predict(frame)).size == 1
+    # The gate every policy shares refuses it, even at a cold start with no champion to beat.
+    holdout = generate_day("demand", 6, DAYS[6])
+
+    def sanity(candidate: ScoringModel) -> Check:
+        decision = gate_challenger(cfg, candidate, None, holdout).decision
+        return next(c for c in decision.checks if c.name == "sanity")
+
+    assert sanity(model).passed
+    assert not sanity(constant).passed and "made no split" in sanity(constant).detail
 
 
 def test_failed_registration_leaves_no_version(ctpipe_home: Path,

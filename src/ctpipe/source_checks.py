@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
+from ctpipe.training import leaf_rows
 from ctpipe.validation.spec import allowed_columns
 
 _SHOWN = 5  # values named in a message; more are counted
@@ -136,9 +137,11 @@ def training_rows_problem(batches: Batches, config: UseCaseConfig) -> str | None
 
     A challenger needs training.window usable labelled batches and trains on all but the
     newest training.holdout of them (training.split_window), from training.min_train_rows
-    labelled rows (steps.train, training.train_model). The newest holdout batches are held
-    out on every cycle, never trained on. When no window passes, every cycle says "cannot
-    retrain yet" and the replay serves nothing. window_problem judges the batch count first.
+    labelled rows (steps.train, training.train_model), and from twice LightGBM's rows per leaf
+    to make any split. The newest holdout batches are held out on every cycle, never trained
+    on. When no window passes, every cycle says "cannot retrain yet" (or the gate refuses a
+    model without a split) and the replay serves nothing. window_problem judges the batch
+    count first.
     """
     training = config.training
     usable = _usable_labels(batches, config)
@@ -148,12 +151,22 @@ def training_rows_problem(batches: Batches, config: UseCaseConfig) -> str | None
                 f"replay can use{usable.why_set_aside}")
     run = training.window - training.holdout
     most = _most_in_a_run(usable.rows[:usable.rows.size - training.holdout], run)
-    if most >= training.min_train_rows:
+    at_most = (f"at most {most:,} labelled rows in any {run} consecutive batches (training."
+               f"window {training.window} minus training.holdout {training.holdout})"
+               f"{usable.why_set_aside}")
+    if most < training.min_train_rows:
+        return (f"training.min_train_rows {training.min_train_rows:,}: {at_most}, so no "
+                "challenger could ever train: lower training.min_train_rows or widen "
+                "training.window")
+    name, per_leaf = leaf_rows(training.params)
+    if most >= 2 * per_leaf:
         return None
-    return (f"training.min_train_rows {training.min_train_rows:,}: at most {most:,} labelled "
-            f"rows in any {run} consecutive batches (training.window {training.window} minus "
-            f"training.holdout {training.holdout}){usable.why_set_aside}, so no challenger "
-            "could ever train: lower training.min_train_rows or widen training.window")
+    # LightGBM fits such a window without complaint: every model predicts one value.
+    setting = f"training.params {name} {per_leaf}" if name in training.params \
+        else f"LightGBM's {name} {per_leaf} (its default)"
+    return (f"{setting}: a first split needs {2 * per_leaf} training rows, and {at_most}, so "
+            f"every model would predict one value for every row: set a lower {name} in "
+            "training.params or widen training.window")
 
 
 def performance_rows_problem(batches: Batches, config: UseCaseConfig) -> str | None:

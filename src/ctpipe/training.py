@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -113,6 +113,12 @@ class ScoringModel:
         # Booster.predict gives the positive-class probability for binary objectives.
         return np.asarray(self.booster.predict(self.spec.transform(raw)), dtype="float64")
 
+    @property
+    def splits(self) -> int:
+        """Splits over all trees: 0 means one value for every row, whatever the features (too
+        few rows for LightGBM's min_child_samples, or nothing to learn from)."""
+        return int(self.booster.feature_importance("split").sum())
+
 
 def recency_weights(batch_keys: pd.Series, half_life: float | None) -> np.ndarray | None:
     if half_life is None:
@@ -151,6 +157,22 @@ def sample_weights(batch_keys: pd.Series, config: UseCaseConfig,
         return weights
     base = np.ones(len(batch_keys)) if weights is None else weights
     return np.where(emphasised, base * factor, base)
+
+
+# LightGBM's names for the fewest rows a leaf may hold, and its default.
+_LEAF_ROWS_NAMES = ("min_child_samples", "min_data_in_leaf", "min_data_per_leaf", "min_data",
+                    "min_samples_leaf")
+_LEAF_ROWS_DEFAULT = 20
+
+
+def leaf_rows(params: Mapping[str, object]) -> tuple[str, int]:
+    """The fewest training rows a leaf may hold under ``training.params``, with the name it is
+    set by (LightGBM's default when none is set): a first split needs twice as many."""
+    for name in _LEAF_ROWS_NAMES:
+        value = params.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return name, int(value)
+    return "min_child_samples", _LEAF_ROWS_DEFAULT
 
 
 def train_model(config: UseCaseConfig, train_frame: pd.DataFrame,

@@ -74,19 +74,25 @@ def judge_slice(gate: GateConfig, s: SliceComparison) -> str:
 
 
 def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None,
-           *, predictions_finite: bool = True,
+           *, predictions_finite: bool = True, splits: int | None = None,
            slices: Sequence[SliceComparison] = (),
            follows_up: str | None = None) -> GateDecision:
     """Every check, and whether all passed. ``follows_up`` (the onset of the change the
     champion is still learning and the challenger learns from more batches) lowers the margin
-    over the champion to ``gate.follow_up_improvement``."""
+    over the champion to ``gate.follow_up_improvement``. ``splits`` (the challenger's, None when
+    unknown): a model without any split is refused, whatever its metric."""
     higher = get_metric(challenger.metric).higher_is_better
     name = challenger.metric
     checks: list[Check] = []
 
-    sane = predictions_finite and challenger.rows > 0 and math.isfinite(challenger.value)
+    sane = predictions_finite and challenger.rows > 0 and math.isfinite(challenger.value) \
+        and splits != 0
+    constant = "" if splits != 0 else ("; the model made no split, so it predicts one value "
+                                        "for every row: too few training rows for LightGBM's "
+                                        "min_child_samples, or nothing to learn")
     checks.append(Check("sanity", sane, f"{challenger.rows} holdout rows, {name}="
-                        f"{challenger.value:.4f}, predictions finite: {predictions_finite}"))
+                        f"{challenger.value:.4f}, predictions finite: {predictions_finite}"
+                        f"{constant}"))
 
     meets = sane and (challenger.value >= gate.floor if higher else challenger.value <= gate.floor)
     bound = ">=" if higher else "<="

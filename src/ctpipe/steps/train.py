@@ -111,7 +111,8 @@ def gate_challenger(config: UseCaseConfig, challenger_model: ScoringModel,
         slices = compare_slices(config, holdout[config.data.target].to_numpy(), scored.pred,
                                 champ.pred, holdout)
     decision = decide_gate(config.gate, scored.evaluation, incumbent,
-                           predictions_finite=scored.finite, slices=slices,
+                           predictions_finite=scored.finite,
+                           splits=challenger_model.splits, slices=slices,
                            follows_up=follows_up)
     return GatedChallenger(decision, scored.evaluation, incumbent, scored.finite,
                            scored.calibration)
