@@ -78,12 +78,27 @@ def retraining_slot(ws: Workspace) -> Callable[[], Any]:
                         raise RetrainingSlotBusy(
                             f"global concurrency limit {name}: no free slot for {wait} s; "
                             "another retraining holds it (see docs/RUNBOOK.md)") from exc
-                    get_run_logger().warning(
-                        "waiting for the retraining slot %s: another run of %s is retraining; "
-                        "if that run died, its lease lapses within %s s and the slot frees "
-                        "itself", name, ws.name, SLOT_LEASE_SECONDS)
+                    get_run_logger().warning("waiting for the retraining slot %s: %s", name,
+                                             _why_waiting(name, ws.name))
             yield
     return slot
+
+
+def slot_wait_notice(taken: int, use_case: str, waited: int, lease: int) -> str:
+    """Why a retraining waits for its slot, from how many slots the limit counts as taken."""
+    if taken:
+        return (f"another run of {use_case} is retraining; if that run died, its lease lapses "
+                f"within {lease} s and the slot frees itself")
+    return (f"the slot is free, but the Prefect server has not granted it within {waited} s (a "
+            "busy server: other ctpipe commands on the same Prefect database?); still asking")
+
+
+def _why_waiting(name: str, use_case: str) -> str:
+    # A slow answer is not proof of a holder: a server busy with other commands on the same
+    # Prefect database is slow to grant a free slot too.
+    with get_client(sync_client=True) as client:
+        taken = client.read_global_concurrency_limit_by_name(name).active_slots
+    return slot_wait_notice(taken, use_case, SLOT_NOTICE_SECONDS, SLOT_LEASE_SECONDS)
 
 
 def slot_holders_dead(ws: Workspace) -> list[str]:

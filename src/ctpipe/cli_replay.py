@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +27,22 @@ from ctpipe.workspace import Workspace
 _CRON_HELP = ("Cron baseline: retrain every N batches behind the same gate (repeatable; "
               "default 1 4 12; 0 skips the baselines).")
 _NO_BASELINES_HELP = "Replay no cron baseline (the static model is always scored)."
+
+
+@contextlib.contextmanager
+def _replays_held(workspaces: list[Workspace], command: str) -> Iterator[None]:
+    """Each use case's replay lock, from before its folder is reset until its outputs are
+    written: a second replay of it in this home stops at once and resets nothing."""
+    from ctpipe.locks import ReplayRunning, replay_lock
+
+    with contextlib.ExitStack() as stack:
+        try:
+            for ws in workspaces:
+                stack.enter_context(replay_lock(
+                    ws.model_name, f"ctpipe {command} since {dt.datetime.now():%Y-%m-%d %H:%M}"))
+        except ReplayRunning as exc:
+            _fail(str(exc), 1)
+        yield
 
 
 def _schedules(cron: list[int] | None, no_baselines: bool) -> list[int]:
@@ -227,13 +245,14 @@ def backtest(
     if warning := performance_rows_problem(batches, ws.config):
         typer.echo(f"warning: {path}: {warning}", err=True)
     _database()  # an unreachable database: one line, before the previous replay is reset
-    bt.reset(ws)
-    dates = bt.write_batches(ws, batches)
-    typer.echo(f"{bt.count_of(len(dates), 'batch')} from {path}", err=True)
-    report = _run_backtests([(ws, None, changes)], schedules)
-    _print_summary(report)
-    if json_path or png:
-        _write_outputs(report, json_path or Path("out/backtest.json"), png)
+    with _replays_held([ws], "backtest"):
+        bt.reset(ws)
+        dates = bt.write_batches(ws, batches)
+        typer.echo(f"{bt.count_of(len(dates), 'batch')} from {path}", err=True)
+        report = _run_backtests([(ws, None, changes)], schedules)
+        _print_summary(report)
+        if json_path or png:
+            _write_outputs(report, json_path or Path("out/backtest.json"), png)
 
 
 @app.command()
@@ -271,16 +290,21 @@ def demo(
     for ws in workspaces:
         if ws.name not in REFERENCE_CASES:
             _fail(f"demo: {ws.name!r} has no simulator; use one of {REFERENCE_CASES}", 2)
-        bt.reset(ws)
-        bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift, rows=rows_per_day,
-                               seed=seed, scenario=scenario)
-    # The scenario's shift is the demo's known change event; "none" and "seasonal" have none.
-    event = None if shift is None or scenario in CHANGELESS_SCENARIOS else shift
-    changes = [] if event is None else [(bt.DEFAULT_START + dt.timedelta(days=event)).isoformat()]
-    report = _run_backtests([(ws, event, changes) for ws in workspaces], schedules,
-                            scenario=None if shift is None and scenario == "shift" else scenario,
-                            simulated=True)
-    _print_summary(report)
-    _write_outputs(report, json_path, png)
+    with _replays_held(workspaces, "demo"):
+        for ws in workspaces:
+            bt.reset(ws)
+            bt.simulate_to_landing(ws, ws.landing, days=days, shift_day=shift,
+                                   rows=rows_per_day, seed=seed, scenario=scenario)
+        # The scenario's shift is the demo's known change event; "none" and "seasonal" have
+        # none.
+        event = None if shift is None or scenario in CHANGELESS_SCENARIOS else shift
+        changes = [] if event is None else [
+            (bt.DEFAULT_START + dt.timedelta(days=event)).isoformat()]
+        report = _run_backtests(
+            [(ws, event, changes) for ws in workspaces], schedules,
+            scenario=None if shift is None and scenario == "shift" else scenario,
+            simulated=True)
+        _print_summary(report)
+        _write_outputs(report, json_path, png)
 
 

@@ -97,6 +97,31 @@ def _holder(path: Path) -> str:
     return f" (holder: {text})" if text else ""
 
 
+class ReplayRunning(RuntimeError):
+    """Another replay of the same use case runs in this CTPIPE_HOME."""
+
+
+@contextlib.contextmanager
+def replay_lock(model_name: str, holder: str) -> Iterator[None]:
+    """Exclusive, never waiting: one replay per use case and home at a time. Two would reset
+    and rewrite the same replay folder and registered model under each other."""
+    path = lock_path(model_name, "replay")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReplayRunning(
+                f"{model_name}: another replay of it is running in {settings.home()}"
+                f"{_holder(path)}: let it finish, or set CTPIPE_HOME to another folder for "
+                "this one") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, {holder}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def champion_lock(model_name: str, holder: str) -> Iterator[None]:
     """Exclusive: the read-check-move-tag sequence of one promotion or rollback."""
