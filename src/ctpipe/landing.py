@@ -119,6 +119,17 @@ class LabelCheck:
     labels_at_fault: bool = True  # False: the batch could not be read, not the labels
 
 
+def null_targets_problem(nulls: int, rows: int, target: str, drop: bool) -> str | None:
+    """Null targets that set a labels file aside: any, unless data.drop_null_targets (``drop``)
+    drops their rows; then only a file whose every target is null."""
+    if not nulls:
+        return None
+    if not drop:
+        return (f"{nulls:,} of {rows:,} targets {target!r} are null (data.drop_null_targets: "
+                "true drops such rows instead)")
+    return f"every target {target!r} is null ({nulls:,} rows)" if nulls == rows else None
+
+
 def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFrame,
                  config: UseCaseConfig, source: str) -> LabelCheck:
     """Labels against the batch they belong to; every problem names ``source`` and the rule.
@@ -156,14 +167,12 @@ def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFr
         return broken(f"target {target!r} has dtype {values.dtype}, expected numeric "
                       f"(e.g. {shown})")
     null = values.isna().to_numpy()
+    count = int(null.sum())
+    problem = null_targets_problem(count, len(values), target, data.drop_null_targets)
+    if problem:
+        return broken(problem)
     keep, note = None, None
-    if null.any():
-        count = int(null.sum())
-        if not data.drop_null_targets:
-            return broken(f"{count:,} of {len(values):,} targets {target!r} are null "
-                          "(data.drop_null_targets: true drops such rows instead)")
-        if count == len(values):
-            return broken(f"every target {target!r} is null ({count:,} rows)")
+    if count:
         keep = ~null
         note = f"{source}: {count:,} of {len(values):,} rows with a null target dropped " \
                "(data.drop_null_targets)"

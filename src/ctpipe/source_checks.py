@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
+from ctpipe.landing import null_targets_problem
 from ctpipe.training import leaf_rows
 from ctpipe.validation.spec import allowed_columns
 
@@ -109,15 +110,15 @@ class _UsableLabels:
 
 
 def _usable_labels(batches: Batches, config: UseCaseConfig) -> _UsableLabels:
-    """The newest data.label_delay batches are never labelled before the replay ends; a null
-    target sets a batch's labels aside whole unless data.drop_null_targets (then the rows are
-    dropped, and an all-null batch is still set aside). The windows reach past those."""
+    """The newest data.label_delay batches are never labelled before the replay ends; null
+    targets set a batch's labels aside by landing's own rule (null_targets_problem). The
+    windows reach past those."""
     data = config.data
     parts = [part for _, part in sorted(batches.items())]
     rows, set_aside = [], 0
     for part in parts[:max(len(parts) - data.label_delay, 0)]:
         nulls = int(part[data.target].isna().sum())
-        if nulls and (not data.drop_null_targets or nulls == len(part)):
+        if null_targets_problem(nulls, len(part), data.target, data.drop_null_targets):
             set_aside += 1
         else:
             rows.append(len(part) - nulls)
