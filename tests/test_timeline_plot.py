@@ -107,3 +107,19 @@ def test_the_png_is_not_cropped_to_the_axes(tmp_path: Path) -> None:
     axes = ax.get_window_extent(renderer)
     assert width >= legend.x1 - axes.x0 > axes.width
     plt.close(fig)
+
+
+def test_every_day_tick_names_its_month() -> None:
+    # A replay from 2 March (the demo's start): the default formatter labelled the first
+    # ticks "08 15 22" with no month, then "Apr".
+    import matplotlib.pyplot as plt
+
+    from ctpipe.timeline_plot import timeline_figure
+
+    fig = timeline_figure({"demand": _replay(batches=45)})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels[:4] == ["Mar 08", "Mar 15", "Mar 22", "Apr 01"]
+    assert ax.xaxis.get_major_formatter().get_offset() == "2026"
+    plt.close(fig)

@@ -56,13 +56,23 @@ def timeline_figure(series: dict[str, dict]):  # noqa: ANN201 (matplotlib Figure
         ax.set_title(f"{name}: {result['metric_name']} per {frequency} batch ({arrow})")
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
+            locator, formats=_TICKS, zero_formats=_ZERO_TICKS, offset_formats=_OFFSETS))
         ax.set_ylabel(result["metric_name"])
         # Beside the axes, not inside: placed "best" inside, it covered drift ticks,
         # rejections and promotion or quarantine lines. tight_layout makes room for it.
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# Day ticks carry their month: matplotlib's default names a month only on its first day, so a
+# replay starting on 2 March showed "08 15 22 Apr" with nothing saying the first three were
+# March, under an offset naming the last month ("2026-Apr"). Levels: years, months, days,
+# hours, minutes, seconds.
+_TICKS = ["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"]
+_ZERO_TICKS = ["", "%Y", "%b %d", "%b %d", "%H:%M", "%H:%M"]
+_OFFSETS = ["", "%Y", "%Y", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d %H:%M"]
 
 
 def _mark(ax, x: list[dt.date], days: list[dict], result: dict) -> None:  # noqa: ANN001
