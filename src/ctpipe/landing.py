@@ -340,13 +340,21 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
 PACKAGE_SOURCE = "package:"
 
 
+def normal_source(source: str | Path) -> str | Path:
+    """A source path absolute and resolved (no ``..``, no ``~``): messages then name a folder
+    a user can find, not ``configs/../data``; a package file stays as it is named."""
+    if str(source).startswith(PACKAGE_SOURCE):
+        return str(source)
+    return Path(source).expanduser().resolve()
+
+
 def configured_source(source: str, config_path: Path) -> str | Path:
     """data.source as the config means it: a relative path is read from the config's folder,
     so a config and its data can move together; a package file stays as it is named."""
     if source.startswith(PACKAGE_SOURCE):
         return source
     path = Path(source).expanduser()
-    return path if path.is_absolute() else config_path.parent / path
+    return normal_source(path if path.is_absolute() else config_path.parent / path)
 
 
 def resolve_source(source: str | Path) -> Path:
