@@ -51,6 +51,31 @@ def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Pa
     assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
 
 
+def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -> None:
+    from ctpipe import landing
+
+    config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
+    folder = tmp_path / "history"
+    folder.mkdir()
+    records = _bike_history(days=1).to_json(orient="records", date_format="iso")
+    for name in ("a.json", "b.JSON", "c.jsonl", "d.ndjson", "e.json", "f.json"):
+        (folder / name).write_text(records)
+    (folder / "export.txt").write_text("  \n" + records)  # JSON by its first bytes
+    (folder / "notes.txt").write_text("not data")  # skipped, but not JSON: not named
+    with pytest.raises(ValueError) as err:
+        landing.read_source(folder, config)
+    assert str(err.value) == (
+        f"{folder}: no .parquet, .pq or .csv (.csv.gz, ...) files found; skipped 7 files that "
+        "look like JSON, not CSV or Parquet (a.json, b.JSON, c.jsonl, d.ndjson, e.json and 2 "
+        "more): export them as CSV or Parquet")
+    for path in folder.iterdir():
+        if path.name != "a.json":
+            path.unlink()
+    with pytest.raises(ValueError, match=r"found; skipped 1 file that looks like JSON, not CSV "
+                       r"or Parquet \(a\.json\): export it as CSV or Parquet$"):
+        landing.read_source(folder, config)
+
+
 def test_a_relative_data_source_is_read_from_the_configs_folder(
         ctpipe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "project"
@@ -78,7 +103,11 @@ def test_a_relative_data_source_is_read_from_the_configs_folder(
     ({"a.csv": '[{"hour_start": "2025-06-02"}]'}, "a.csv: looks like JSON, not CSV or Parquet: "
      "export it as CSV or Parquet"),
     ({}, "no .parquet, .pq or .csv (.csv.gz, ...) files found"),
-], ids=["too-few-batches", "bad-file-in-it", "empty"])
+    # Before: only "no ... files found", silent about the JSON the user's data is in.
+    ({"a.json": "[]", "b.json": "{}", "c.json": "[]"}, "no .parquet, .pq or .csv (.csv.gz, "
+     "...) files found; skipped 3 files that look like JSON, not CSV or Parquet (a.json, "
+     "b.json, c.json): export them as CSV or Parquet"),
+], ids=["too-few-batches", "bad-file-in-it", "empty", "only-json"])
 def test_a_relative_source_folder_is_named_once_and_resolved(
         ctpipe_home: Path, tmp_path: Path, files: dict[str, str], problem: str) -> None:
     # Before: "cannot use <dir>/configs/../data as the backtest source: <dir>/configs/../data:

@@ -40,6 +40,7 @@ from ctpipe.batch_reader import (
     local_times,
     parse_local_times,
     read_batch_file,
+    skipped_json,
 )
 from ctpipe.config import UseCaseConfig
 
@@ -410,9 +411,9 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
     Each file is read by batch_reader.read_batch_file, with the same Parquet and CSV rules as a
     batch; a file that cannot be read raises its BatchReadError (a ValueError naming the file).
     In a folder, its .parquet, .pq and .csv files (.csv.gz and other compressed CSV too) are
-    read, in name order. ``path`` may name a file an installed package ships
-    (``package:<package>/<path>``, resolve_source), and data.target_from derives the target
-    (derive_target).
+    read, in name order; a folder without one names the JSON files it skipped. ``path`` may
+    name a file an installed package ships (``package:<package>/<path>``, resolve_source), and
+    data.target_from derives the target (derive_target).
     """
     path = resolve_source(path)
     if not path.exists():
@@ -422,6 +423,8 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
     else:
         files = [path]  # a file named on its own is read whatever its suffix, as a batch is
     if not files:
-        raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found")
+        skipped = skipped_json(path.iterdir())
+        raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found"
+                         + (f"; {skipped}" if skipped else ""))
     frame = pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
     return derive_target(frame, config, str(path))
