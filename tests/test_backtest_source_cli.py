@@ -29,7 +29,7 @@ def test_backtest_names_a_json_source_as_json(ctpipe_home: Path, tmp_path: Path,
     result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source)])
     assert result.exit_code == 2, result.output
     assert result.output.splitlines() == [
-        f"cannot use {source} as the backtest source: {source}: looks like JSON, not CSV or "
+        f"cannot use {source} as the backtest source: looks like JSON, not CSV or "
         "Parquet: export it as CSV or Parquet"]
 
 
@@ -51,6 +51,31 @@ def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Pa
     assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
 
 
+def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -> None:
+    from ctpipe import landing
+
+    config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
+    folder = tmp_path / "history"
+    folder.mkdir()
+    records = _bike_history(days=1).to_json(orient="records", date_format="iso")
+    for name in ("a.json", "b.JSON", "c.jsonl", "d.ndjson", "e.json", "f.json"):
+        (folder / name).write_text(records)
+    (folder / "export.txt").write_text("  \n" + records)  # JSON by its first bytes
+    (folder / "notes.txt").write_text("not data")  # skipped, but not JSON: not named
+    with pytest.raises(ValueError) as err:
+        landing.read_source(folder, config)
+    assert str(err.value) == (
+        f"{folder}: no .parquet, .pq or .csv (.csv.gz, ...) files found; skipped 7 files that "
+        "look like JSON, not CSV or Parquet (a.json, b.JSON, c.jsonl, d.ndjson, e.json and 2 "
+        "more): export them as CSV or Parquet")
+    for path in folder.iterdir():
+        if path.name != "a.json":
+            path.unlink()
+    with pytest.raises(ValueError, match=r"found; skipped 1 file that looks like JSON, not CSV "
+                       r"or Parquet \(a\.json\): export it as CSV or Parquet$"):
+        landing.read_source(folder, config)
+
+
 def test_a_relative_data_source_is_read_from_the_configs_folder(
         ctpipe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "project"
@@ -69,7 +94,39 @@ def test_a_relative_data_source_is_read_from_the_configs_folder(
     source = folder / "data" / "history.csv"
     assert result.output.strip() == (
         f"cannot use {source} as the backtest source: training.window 5 needs 5 labelled "
-        f"batches; {source} makes 4 daily batches")
+        "batches; the source makes 4 daily batches")
+
+
+@pytest.mark.parametrize(("files", "problem"), [
+    ({"history.csv": "days4"}, "training.window 5 needs 5 labelled batches; the source makes 4 "
+     "daily batches"),
+    ({"a.csv": '[{"hour_start": "2025-06-02"}]'}, "a.csv: looks like JSON, not CSV or Parquet: "
+     "export it as CSV or Parquet"),
+    ({}, "no .parquet, .pq or .csv (.csv.gz, ...) files found"),
+    # Before: only "no ... files found", silent about the JSON the user's data is in.
+    ({"a.json": "[]", "b.json": "{}", "c.json": "[]"}, "no .parquet, .pq or .csv (.csv.gz, "
+     "...) files found; skipped 3 files that look like JSON, not CSV or Parquet (a.json, "
+     "b.json, c.json): export them as CSV or Parquet"),
+], ids=["too-few-batches", "bad-file-in-it", "empty", "only-json"])
+def test_a_relative_source_folder_is_named_once_and_resolved(
+        ctpipe_home: Path, tmp_path: Path, files: dict[str, str], problem: str) -> None:
+    # Before: "cannot use <dir>/configs/../data as the backtest source: <dir>/configs/../data:
+    # ...": the path twice, with its "..".
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / "bikes.yaml"
+    config.write_text(BIKES_CONFIG.replace("  csv_delimiter", "  source: ../data\n"
+                                           "  csv_delimiter"), encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, text in files.items():
+        if text == "days4":
+            _bike_history(days=4).to_csv(data / name, sep=";", index=False)
+        else:
+            (data / name).write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["backtest", str(config)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"cannot use {data.resolve()} as the backtest source: {problem}"]
 
 
 def _refused(tmp_path: Path, *options: str) -> str:
@@ -83,20 +140,21 @@ def _refused(tmp_path: Path, *options: str) -> str:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
+    assert lines[0].count(str(source)) <= 1, result.output  # named once
     return lines[0].replace(str(source), "<file>")
 
 
 @pytest.mark.parametrize(("options", "message"), [
     # 2025-06-04..06-09 leaves 6 daily batches: the checks judge those, not the whole file.
     (("--start", "2025-06-04"), "cannot use <file> as the backtest source: training.window 5 "
-     "needs 5 labelled batches; <file> dated 2025-06-04 to the last makes 6 daily batches, 4 "
-     "of them labelled by the last one (data.label_delay 2)"),
+     "needs 5 labelled batches; the source dated 2025-06-04 to the last makes 6 daily "
+     "batches, 4 of them labelled by the last one (data.label_delay 2)"),
     (("--start", "2025-06-03", "--end", "2025-06-06"), "cannot use <file> as the backtest "
-     "source: training.window 5 needs 5 labelled batches; <file> dated 2025-06-03 to "
+     "source: training.window 5 needs 5 labelled batches; the source dated 2025-06-03 to "
      "2025-06-06 makes 4 daily batches"),
-    (("--start", "2030-01-01"), "cannot use <file> as the backtest source: <file>: no batch "
+    (("--start", "2030-01-01"), "cannot use <file> as the backtest source: no batch "
      "dated 2030-01-01 to the last; its batches run from 2025-06-02 to 2025-06-09"),
-    (("--end", "2025-05-31"), "cannot use <file> as the backtest source: <file>: no batch "
+    (("--end", "2025-05-31"), "cannot use <file> as the backtest source: no batch "
      "dated the first to 2025-05-31; its batches run from 2025-06-02 to 2025-06-09"),
     (("--end", "june"),
      "--end 'june': not a valid date YYYY-MM-DD (Invalid isoformat string: 'june')"),

@@ -482,6 +482,41 @@ def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> Non
     assert after_drift(retrain_reason=None, retrain_inline=True).status is CycleStatus.NO_DRIFT
 
 
+def test_champion_kept_says_when_performance_was_not_judged() -> None:
+    """A replay on tiny batches said "no drift: champion kept" while the drift artifact said
+    the performance check could not judge: the message must not claim what nobody checked."""
+    batches = [d.isoformat() for d in _days(14)]
+    few = judge_performance(batches=batches, metric="roc_auc", baseline=0.7, interval=None,
+                            rows=14, min_rows=50, tolerance=0.1, higher_is_better=True)
+    kept = after_drift(retrain_reason=None, retrain_inline=True, performance=few,
+                       triggers=("data", "performance"))
+    assert kept.status is CycleStatus.NO_DRIFT  # the decision is unchanged: only the words
+    assert kept.message == ("no data drift; performance not judged (14 labelled rows in 14 "
+                            "batches, drift.min_performance_rows is 50): champion kept")
+    every = after_drift(retrain_reason=None, retrain_inline=True, performance=few,
+                        triggers=("prediction", "performance", "data", "label"))
+    assert every.message.startswith("no data, label or prediction drift; performance not "
+                                    "judged (14 labelled rows")
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=few,
+                       triggers=("performance",)).message.startswith("performance not judged")
+    off = judge_performance(batches=batches, metric="roc_auc", baseline=0.7, interval=None,
+                            rows=99, min_rows=50, tolerance=None, higher_is_better=True)
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=off).message == (
+        "no data drift; performance check off (drift.performance_tolerance is null): "
+        "champion kept")
+    # Judged, or not a trigger (reported only): "no drift" is the whole truth.
+    judged = _judge(*_rows(400, 0.95, seed=3))
+    assert judged.judged and not judged.drifted
+    assert after_drift(retrain_reason=None, retrain_inline=True,
+                       performance=judged).message == "no drift: champion kept"
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=few,
+                       triggers=("data",)).message == "no drift: champion kept"
+    # Cooling down and retraining read as before.
+    assert after_drift(retrain_reason=None, retrain_inline=True, cooling="drift persists",
+                       performance=few).message == "champion kept: drift persists"
+    assert after_drift(retrain_reason="data drift", retrain_inline=True, performance=few).go_on
+
+
 def test_config_rules_for_the_policy_settings() -> None:
     assert DriftConfig().triggers == ["data", "performance"]
     assert DriftConfig().performance_tolerance == 0.1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,8 +70,9 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
     column (or has words in a numeric one), has columns the config does not use while
     validation.unexpected_columns is error, a target the task cannot use, too few batches for
     training.window, or too few labelled rows in any window for training.min_train_rows.
-    `ctpipe backtest` calls this before ``reset`` deletes the previous replay, so a bad source
-    leaves that replay whole.
+    Each message starts with the source's name (source_problem drops it for a caller that
+    names the source itself). `ctpipe backtest` calls this before ``reset`` deletes the
+    previous replay, so a bad source leaves that replay whole.
     """
     config = ws.config
     frame = landing.read_source(source, config)
@@ -82,9 +84,9 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
         raise ValueError(f"{source}: {exc}") from None
     if not batches:
         raise ValueError(f"{source}: no rows to cut into batches")
-    named = str(source)
+    named = "the source"  # every message below names the file in front already
     if start is not None or end is not None:
-        batches = _between(batches, start, end, named)
+        batches = _between(batches, start, end, str(source))
         frame = pd.concat(list(batches.values()), ignore_index=True)
         named += f" dated {start or 'the first'} to {end or 'the last'}"
     # Each of these would quarantine every batch (or set aside every labels file): the
@@ -95,11 +97,27 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
         raise ValueError(f"{source}: {problem}")
     problem = window_problem(len(batches), config, named)
     if problem is not None:
-        raise ValueError(problem)  # it names the file itself
+        raise ValueError(f"{source}: {problem}")
     problem = training_rows_problem(batches, config)
     if problem is not None:
         raise ValueError(f"{source}: {problem}")
     return batches
+
+
+def source_problem(source: str | Path, exc: BaseException) -> str:
+    """``exc``'s message in one line without ``source``'s name in front.
+
+    cut_source's errors name the source first, so that they stand alone; a caller that names
+    the source itself would otherwise repeat it. A file of a folder source is named relative
+    to the folder.
+    """
+    text = " ".join(str(exc).split())
+    name = str(source)
+    if text.startswith(f"{name}: "):
+        return text[len(name) + 2:]
+    if text.startswith(f"{name}{os.sep}"):
+        return text[len(name) + 1:]
+    return text
 
 
 def _between(batches: Batches, start: dt.date | None, end: dt.date | None,

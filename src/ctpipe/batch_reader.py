@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +61,43 @@ _DELIMITERS = (",", ";", "\t", "|")
 # A bracket followed by a letter ("[ms],value") is a CSV header, not JSON.
 _JSON_START = re.compile(rb'\A\s*(?:\{\s*(?:"|\}|\Z)|\[\s*(?:[{\["\]\-0-9]|\Z))')
 _SNIFF_BYTES = 512  # enough for the blank lines and indentation before JSON's first token
+_JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+_NOT_READ = "JSON, not CSV or Parquet"  # one wording for a JSON file and a folder of them
+_JSON_SHOWN = 5  # skipped JSON files a message names; more are counted
+
+
+def _starts_like_json(start: bytes) -> bool:
+    return bool(_JSON_START.match(start.removeprefix(b"\xef\xbb\xbf")))
+
+
+def looks_like_json(path: Path) -> bool:
+    """Whether a file is JSON by its name (.json, .jsonl, .ndjson) or its first bytes."""
+    if path.name.lower().endswith(_JSON_SUFFIXES):
+        return True
+    try:
+        with path.open("rb") as handle:
+            return _starts_like_json(handle.read(_SNIFF_BYTES))
+    except OSError:
+        return False
+
+
+def skipped_json(files: Iterable[Path]) -> str | None:
+    """Which of a folder's files were skipped as JSON, and what to do (None: none were).
+
+    A folder is read for its DATA_SUFFIXES files only; "no files found" alone hides that the
+    user's data is there, in a format ctpipe does not read.
+    """
+    found = sorted(p for p in files if p.is_file() and not is_data_file(p)
+                   and looks_like_json(p))
+    if not found:
+        return None
+    names = ", ".join(p.name for p in found[:_JSON_SHOWN])
+    if len(found) > _JSON_SHOWN:
+        names += f" and {len(found) - _JSON_SHOWN} more"
+    files_look, them = ("files that look", "them") if len(found) != 1 else \
+        ("file that looks", "it")
+    return (f"skipped {len(found)} {files_look} like {_NOT_READ} ({names}): export {them} "
+            "as CSV or Parquet")
 
 
 def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
@@ -90,10 +128,10 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     if path.suffix.lower() in _PARQUET_SUFFIXES:
         raise _read_error(
             path, f"not a Parquet file (it starts with {head!r}, not {_PARQUET_MAGIC!r})")
-    if _JSON_START.match(start.removeprefix(b"\xef\xbb\xbf")):
+    if _starts_like_json(start):
         # Read as CSV, JSON gives "wrong delimiter?", a tokenizing error or a missing target
         # column, depending on the delimiter and indentation: none says what to do.
-        raise _read_error(path, "looks like JSON, not CSV or Parquet: export it as CSV or Parquet")
+        raise _read_error(path, f"looks like {_NOT_READ}: export it as CSV or Parquet")
     return _read_csv(path, config)
 
 

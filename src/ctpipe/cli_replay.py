@@ -226,20 +226,21 @@ def backtest(
     settings.configure_environment()
     from ctpipe import backtest as bt
     from ctpipe.config import resolve_config_path
-    from ctpipe.landing import configured_source
+    from ctpipe.landing import configured_source, normal_source
     from ctpipe.source_checks import performance_rows_problem
 
     ws = _workspace(config, backtest=True)
     if source is None and ws.config.data.source is None:
         _fail("no --source given and the config has no data.source", 2)
-    path = source or configured_source(ws.config.data.source, resolve_config_path(ws.ref))
+    path = normal_source(source) if source is not None else configured_source(
+        ws.config.data.source, resolve_config_path(ws.ref))
     try:
         # Read and cut before reset: a bad source must not cost the previous replay.
         batches = bt.cut_source(ws, path,
                                 start=None if start is None else _parse_date("--start", start),
                                 end=None if end is None else _parse_date("--end", end))
     except (OSError, ValueError) as exc:
-        _fail(f"cannot use {path} as the backtest source: {' '.join(str(exc).split())}", 2)
+        _fail(f"cannot use {path} as the backtest source: {bt.source_problem(path, exc)}", 2)
     schedules = _schedules(cron, no_baselines)
     changes = _events(events or [], sorted(batches))
     if warning := performance_rows_problem(batches, ws.config):

@@ -40,6 +40,7 @@ from ctpipe.batch_reader import (
     local_times,
     parse_local_times,
     read_batch_file,
+    skipped_json,
 )
 from ctpipe.config import UseCaseConfig
 
@@ -349,13 +350,21 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
 PACKAGE_SOURCE = "package:"
 
 
+def normal_source(source: str | Path) -> str | Path:
+    """A source path absolute and resolved (no ``..``, no ``~``): messages then name a folder
+    a user can find, not ``configs/../data``; a package file stays as it is named."""
+    if str(source).startswith(PACKAGE_SOURCE):
+        return str(source)
+    return Path(source).expanduser().resolve()
+
+
 def configured_source(source: str, config_path: Path) -> str | Path:
     """data.source as the config means it: a relative path is read from the config's folder,
     so a config and its data can move together; a package file stays as it is named."""
     if source.startswith(PACKAGE_SOURCE):
         return source
     path = Path(source).expanduser()
-    return path if path.is_absolute() else config_path.parent / path
+    return normal_source(path if path.is_absolute() else config_path.parent / path)
 
 
 def resolve_source(source: str | Path) -> Path:
@@ -411,9 +420,9 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
     Each file is read by batch_reader.read_batch_file, with the same Parquet and CSV rules as a
     batch; a file that cannot be read raises its BatchReadError (a ValueError naming the file).
     In a folder, its .parquet, .pq and .csv files (.csv.gz and other compressed CSV too) are
-    read, in name order. ``path`` may name a file an installed package ships
-    (``package:<package>/<path>``, resolve_source), and data.target_from derives the target
-    (derive_target).
+    read, in name order; a folder without one names the JSON files it skipped. ``path`` may
+    name a file an installed package ships (``package:<package>/<path>``, resolve_source), and
+    data.target_from derives the target (derive_target).
     """
     path = resolve_source(path)
     if not path.exists():
@@ -423,6 +432,8 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
     else:
         files = [path]  # a file named on its own is read whatever its suffix, as a batch is
     if not files:
-        raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found")
+        skipped = skipped_json(path.iterdir())
+        raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found"
+                         + (f"; {skipped}" if skipped else ""))
     frame = pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
     return derive_target(frame, config, str(path))

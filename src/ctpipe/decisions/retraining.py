@@ -19,6 +19,9 @@ from ctpipe.drift import DriftReport, FeatureDrift, MetricInterval, performance_
 from ctpipe.lineage import Lineage
 
 COLD_START = "no champion yet (cold start)"
+TRIGGERS = ("data", "performance", "label", "prediction")
+DEFAULT_TRIGGERS = ("data", "performance")
+CANNOT_JUDGE = "cannot judge: "  # how every PerformanceCheck note that judged nothing starts
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,17 @@ def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: 
 
 
 def after_drift(*, retrain_reason: str | None, retrain_inline: bool,
-                cooling: str | None = None) -> Verdict:
+                cooling: str | None = None, performance: PerformanceCheck | None = None,
+                triggers: Collection[str] = DEFAULT_TRIGGERS) -> Verdict:
     """Keep the champion (no drift, or drift cooling down after a rejection), ask the
-    retraining deployment by event, or retrain now."""
+    retraining deployment by event, or retrain now.
+
+    ``performance`` and ``triggers`` only shape the message when the champion is kept.
+    """
     if retrain_reason is None:
         if cooling is not None:
             return Verdict(CycleStatus.COOLING_DOWN, f"champion kept: {cooling}")
-        return Verdict(CycleStatus.NO_DRIFT, "no drift: champion kept")
+        return Verdict(CycleStatus.NO_DRIFT, no_drift_message(performance, triggers))
     if not retrain_inline:
         return Verdict(CycleStatus.RETRAIN_REQUESTED,
                        f"retraining requested by event: {retrain_reason}")
@@ -144,6 +151,26 @@ class PerformanceCheck:
                 f"the whole interval is above the tolerance {self.tolerance:.0%})")
 
 
+def no_drift_message(performance: PerformanceCheck | None,
+                     triggers: Collection[str] = DEFAULT_TRIGGERS) -> str:
+    """Why the champion is kept when no trigger fired.
+
+    "no drift" alone would claim performance held up when a configured performance check
+    could not judge (too few labelled rows, say): then name the triggers that did judge and
+    say why performance was not judged, in the drift artifact's words.
+    """
+    if performance is None or performance.judged or "performance" not in triggers:
+        return "no drift: champion kept"
+    others = [t for t in TRIGGERS if t in triggers and t != "performance"]
+    named = ", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else "".join(others)
+    judged = f"no {named} drift; " if others else ""
+    if performance.tolerance is None:
+        return f"{judged}performance check off (drift.performance_tolerance is null): " \
+            "champion kept"
+    why = performance.note.removeprefix(CANNOT_JUDGE)
+    return f"{judged}performance not judged ({why}): champion kept"
+
+
 def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int,
                   min_rows: int) -> list[dt.date]:
     """The labelled batches the performance check pools, oldest first.
@@ -168,15 +195,15 @@ def cannot_judge_performance(*, batches: Sequence[str], rows: int, min_rows: int
                              seen_until: str = "") -> str | None:
     """Why the performance check cannot judge before computing anything; None: it can."""
     if tolerance is None:
-        return "cannot judge: drift.performance_tolerance is null (performance check off)"
+        return f"{CANNOT_JUDGE}drift.performance_tolerance is null (performance check off)"
     if baseline is None or not math.isfinite(baseline):
-        return "cannot judge: the champion has no holdout metric at promotion"
+        return f"{CANNOT_JUDGE}the champion has no holdout metric at promotion"
     if not batches:
         since = f" (seen until {seen_until})" if seen_until else ""
-        return f"cannot judge: no labelled batch newer than the champion's training data{since}"
+        return f"{CANNOT_JUDGE}no labelled batch newer than the champion's training data{since}"
     if rows < min_rows:
         plural = "es" if len(batches) != 1 else ""
-        return (f"cannot judge: {rows} labelled rows in {len(batches)} batch{plural}, "
+        return (f"{CANNOT_JUDGE}{rows} labelled rows in {len(batches)} batch{plural}, "
                 f"drift.min_performance_rows is {min_rows}")
     return None
 
@@ -201,13 +228,13 @@ def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | 
                                    baseline=baseline, tolerance=tolerance,
                                    seen_until=seen_until)
     if why is not None or interval is None:
-        return unjudged(why or "cannot judge: no bootstrap interval")
+        return unjudged(why or f"{CANNOT_JUDGE}no bootstrap interval")
     assert baseline is not None and tolerance is not None  # checked above
     if not math.isfinite(interval.point):
-        return unjudged(f"cannot judge: {metric} is undefined on the {rows} pooled rows "
+        return unjudged(f"{CANNOT_JUDGE}{metric} is undefined on the {rows} pooled rows "
                         "(one class only?)")
     if interval.used * 2 < interval.resamples or not math.isfinite(interval.low):
-        return unjudged(f"cannot judge: {interval.degenerate} of {interval.resamples} "
+        return unjudged(f"{CANNOT_JUDGE}{interval.degenerate} of {interval.resamples} "
                         f"bootstrap resamples left {metric} undefined (one class only?)",
                         interval.point)
 
@@ -224,10 +251,6 @@ def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | 
                             low > tolerance, tolerance, tuple(batches), rows, low, high,
                             interval.confidence, interval.resamples, interval.degenerate,
                             True, note)
-
-
-TRIGGERS = ("data", "performance", "label", "prediction")
-DEFAULT_TRIGGERS = ("data", "performance")
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     drift_decision = drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline)
     record.retrain_reason = verdict.retrain_reason
     next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline,
-                            cooling=verdict.cooling)
+                            cooling=verdict.cooling, performance=verdict.performance,
+                            triggers=verdict.triggers)
     if not next_step.go_on:
         attempt.conclude(next_step.status, next_step.message)
         # Stored before the events go out: the retrain they start reads this record (the
