@@ -10,6 +10,7 @@ from prefect.states import State
 from ctpipe import settings
 from ctpipe.db import open_database
 from ctpipe.decisions.outcome import Outcome
+from ctpipe.decisions.rollback import AUTOMATIC_ROLLBACK_OPERATOR
 from ctpipe.flows.common import (
     batch_day,
     explain_outages,
@@ -24,14 +25,12 @@ from ctpipe.rollback import run_rollback
 from ctpipe.steps.monitor import run_monitor
 from ctpipe.workspace import Workspace, open_workspace
 
-MONITOR_OPERATOR = "ctpipe-monitor"
-
 
 def automatic_rollback(ws: Workspace):  # noqa: ANN201 - a RollBack port
     """The rollback port: the same planned, locked, audited path as `ctpipe rollback`."""
     def roll_back(reason: str, target: int, judged: int) -> Outcome:
         with explain_outages():
-            return run_rollback(ws.model_name, reason, operator=MONITOR_OPERATOR,
+            return run_rollback(ws.model_name, reason, operator=AUTOMATIC_ROLLBACK_OPERATOR,
                                 to_version=target, publish=prefect_sink(ws).publish,
                                 journal=ws.store, expected_current=judged)
     return roll_back

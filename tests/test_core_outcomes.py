@@ -18,6 +18,8 @@ import yaml
 from ctpipe.config import UseCaseConfig, repo_configs_dir
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.retraining import COLD_START, ApprovalAnswer
+from ctpipe.decisions.rollback import AUTOMATIC_ROLLBACK_OPERATOR, rollback_hold
+from ctpipe.lineage import Lineage
 from ctpipe.simulate import generate_day
 from ctpipe.steps.cycle import run_cycle
 from ctpipe.steps.ports import ApprovalRequest, Runtime
@@ -212,6 +214,44 @@ def test_a_replay_never_asks_for_approval() -> None:
     out = p.cycle(7)
     assert out.status is CycleStatus.PROMOTED and p.asked == []
     assert p.models.champion().lineage.approver.startswith("auto: a replay asks nobody")
+
+
+@pytest.mark.parametrize("answer,status,held_after", [
+    (ApprovalAnswer(decision="approve", approver="Ada", reason="v2 checked"),
+     CycleStatus.PROMOTED, False),
+    (ApprovalAnswer(decision="reject", approver="Ada", reason="not yet"),
+     CycleStatus.REJECTED, True),
+])
+def test_after_an_operators_rollback_the_next_promotion_waits_for_approval(
+        answer, status, held_after) -> None:  # noqa: ANN001
+    # No jurisdiction asks for approval here: only the rollback does.
+    p = Ports(_config(gate={"min_improvement": 0.0}), days=10, answer=answer)
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    p.models.tag(1, Lineage(rolled_back_from="3", rolled_back_by="alice",
+                            rolled_back_at="2026-03-09T08:00:00+00:00",
+                            rollback_reason="INC-7: v3 overshoots"))
+    out = p.retrain(8, force=True)
+    assert [r.version for r in p.asked] == [2]
+    assert p.asked[0].hold == rollback_hold(p.models.loaded[1].info.lineage)
+    assert "alice's rollback" in p.asked[0].hold and "INC-7: v3 overshoots" in p.asked[0].hold
+    asked = next(d for d in out.decisions if d.kind == "approval.requested")
+    assert asked.reason == p.asked[0].hold
+    assert p.store.records[day(8).isoformat()].status is status
+    assert out.status is status
+    assert (p.models.aliases[CHAMPION] == 1) is held_after
+    champion = p.models.champion().lineage
+    assert (rollback_hold(champion) is not None) is held_after
+
+
+def test_the_monitors_automatic_rollback_holds_no_promotion() -> None:
+    p = Ports(_config(gate={"min_improvement": 0.0}), days=10)
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    p.models.tag(1, Lineage(rolled_back_from="3", rolled_back_by=AUTOMATIC_ROLLBACK_OPERATOR,
+                            rolled_back_at="2026-03-09T08:00:00+00:00",
+                            rollback_reason="v3 bad on 3 batches"))
+    out = p.retrain(8, force=True)
+    assert out.status is CycleStatus.PROMOTED and p.asked == []
+    assert p.models.aliases[CHAMPION] == 2
 
 
 def test_champion_changed_during_the_approval_is_not_overwritten() -> None:

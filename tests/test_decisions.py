@@ -28,6 +28,7 @@ from ctpipe.decisions.retraining import (
     retrain_reason,
     writes_record,
 )
+from ctpipe.decisions.rollback import AUTOMATIC_ROLLBACK_OPERATOR, rollback_hold
 from ctpipe.drift import DriftReport, MetricInterval
 from ctpipe.lineage import Lineage
 from ctpipe.trace import Artifact, Decision, TraceSink
@@ -128,11 +129,30 @@ def test_after_gate() -> None:
     assert after_gate(passed=True, reasons=[], version=3, needs_approval=True).status \
         is CycleStatus.PENDING_APPROVAL
     assert after_gate(passed=True, reasons=[], version=3, needs_approval=False).go_on
+    held = after_gate(passed=True, reasons=[], version=3, needs_approval=True, hold="why")
+    assert held.message == "challenger v3 passed the gate and waits for approval: why"
+
+
+def test_only_an_operators_rollback_holds_promotions() -> None:
+    restored = Lineage(rolled_back_from="5", rolled_back_by="alice",
+                       rolled_back_at="2026-03-25T08:00:00+00:00",
+                       rollback_reason="INC-7: v5 overshoots")
+    assert rollback_hold(restored) == (
+        "the champion was restored from v5 by alice's rollback at 2026-03-25T08:00:00+00:00: "
+        "INC-7: v5 overshoots; promotions wait for approval until an approved challenger "
+        "replaces it")
+    assert rollback_hold(restored.merged(Lineage(
+        rolled_back_by=AUTOMATIC_ROLLBACK_OPERATOR))) is None
+    assert rollback_hold(Lineage(approver="auto: jurisdiction SG requires no approval")) is None
+    assert rollback_hold(None) is None
 
 
 def test_who_approves() -> None:
     assert needs_approval(requires_approval=True, replay=False)
     assert not needs_approval(requires_approval=True, replay=True)
+    assert not needs_approval(requires_approval=False, replay=False)
+    assert needs_approval(requires_approval=False, replay=False, hold="restored by a rollback")
+    assert not needs_approval(requires_approval=False, replay=True, hold="restored")
     assert automatic_approver(jurisdiction="SG", requires_approval=False) == \
         "auto: jurisdiction SG requires no approval"
     assert "replay" in automatic_approver(jurisdiction="HK", requires_approval=True)

@@ -217,3 +217,28 @@ def test_version_span() -> None:
     assert version_span([4, 1, 2, 3]) == "1..4"
     assert version_span([1, 2, 5, 7, 8]) == "1..2, 5, 7..8"
     assert version_span([]) == "none"
+
+
+def test_status_shows_the_rollback_and_the_promotion_hold_it_leaves(history: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+
+    apply_rollback(plan_rollback(MODEL), "INC-7: v4 overshoots", operator="ana@ops",
+                   publish=_sink(history))
+    text = CliRunner().invoke(app, ["status", "demand"])
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert any(line.startswith("  restored ") and line.endswith(
+        " from v4 by ana@ops's rollback; reason: INC-7: v4 overshoots") for line in lines)
+    held = [line for line in lines if line.startswith("  promotions held: ")]
+    assert len(held) == 1 and held[0].endswith(
+        "promotions wait for approval until an approved challenger replaces it")
+    report = json.loads(CliRunner().invoke(app, ["status", "demand", "--json"]).output)
+    champion = report["champion"]
+    assert champion["version"] == 2
+    assert champion["restored_by_rollback"]["by"] == "ana@ops"
+    assert champion["restored_by_rollback"]["from_version"] == "4"
+    assert champion["promotion_hold"] == held[0].removeprefix("  promotions held: ")

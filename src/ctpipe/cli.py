@@ -183,6 +183,7 @@ def status(
     """The champion version, its metrics and lineage, and the last cycle's outcome."""
     settings.configure_environment()
     from ctpipe import registry
+    from ctpipe.decisions.rollback import rollback_hold
 
     ws = _workspace(use_case, backtest)
     if as_json:
@@ -202,6 +203,11 @@ def status(
         typer.echo(f"  trained on {t.train_start}..{t.train_end} "
                    f"({t.train_rows} rows, data {(t.data_fingerprint or '')[:12]})")
         typer.echo(f"  promoted {t.promoted_at} by {t.approver}; reason: {t.retrain_reason}")
+        if t.rolled_back_by:
+            typer.echo(f"  restored {t.rolled_back_at} from v{t.rolled_back_from} by "
+                       f"{t.rolled_back_by}'s rollback; reason: {t.rollback_reason}")
+        if hold := rollback_hold(t):
+            typer.echo(f"  promotions held: {hold}")
     versions = registry.list_versions(ws.model_name)
     typer.echo(f"versions: {len(versions)} "
                f"({sum(v.lineage.gate_passed for v in versions)} passed the gate)")

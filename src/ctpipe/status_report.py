@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ctpipe import registry
+from ctpipe.decisions.rollback import rollback_hold
 from ctpipe.lineage import ModelVersionInfo
 from ctpipe.workspace import Workspace
 
@@ -55,7 +56,12 @@ def status_report(ws: Workspace, verify: Callable[[int], str | None]) -> dict:
             "holdout_window": [champion.lineage.holdout_start, champion.lineage.holdout_end],
             "holdout_share": champion.lineage.holdout_share,
             "data_fingerprint": champion.lineage.data_fingerprint,
-            "artifact_sha256": champion.lineage.artifact_sha256},
+            "artifact_sha256": champion.lineage.artifact_sha256,
+            "restored_by_rollback": None if not champion.lineage.rolled_back_by else {
+                "from_version": champion.lineage.rolled_back_from,
+                "by": champion.lineage.rolled_back_by, "at": champion.lineage.rolled_back_at,
+                "reason": champion.lineage.rollback_reason},
+            "promotion_hold": rollback_hold(champion.lineage)},
         "versions": [by_number[v.version] for v in versions],
         "last_cycle": None if last is None else {
             "batch_date": last.batch_date, "status": str(last.status), "message": last.message,

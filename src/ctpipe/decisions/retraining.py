@@ -464,20 +464,24 @@ def before_training(*, day: dt.date, trained: list[PriorVersion], force: bool,
 
 
 def after_gate(*, passed: bool, reasons: list[str], version: int,
-               needs_approval: bool) -> Verdict:
-    """Rejected, waiting for a human, or on to promotion."""
+               needs_approval: bool, hold: str | None = None) -> Verdict:
+    """Rejected, waiting for a human (``hold``: why, beyond the jurisdiction), or on to
+    promotion."""
     if not passed:
         return Verdict(CycleStatus.REJECTED,
                        f"challenger v{version} rejected: " + "; ".join(reasons))
     if needs_approval:
+        why = f": {hold}" if hold else ""
         return Verdict(CycleStatus.PENDING_APPROVAL, f"challenger v{version} passed the gate "
-                       "and waits for approval")
+                       f"and waits for approval{why}")
     return GO_ON
 
 
-def needs_approval(*, requires_approval: bool, replay: bool) -> bool:
-    """Replays never pause for a human: production would, and the record says so."""
-    return requires_approval and not replay
+def needs_approval(*, requires_approval: bool, replay: bool, hold: str | None = None) -> bool:
+    """A jurisdiction that requires it, or an operator's rollback (``hold``, see
+    decisions.rollback.rollback_hold). Replays never pause for a human: production would, and
+    the record says so."""
+    return (requires_approval or hold is not None) and not replay
 
 
 def automatic_approver(*, jurisdiction: str | None, requires_approval: bool) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ctpipe.lineage import ModelVersionInfo
+from ctpipe.lineage import Lineage, ModelVersionInfo
+
+# Who the monitor's automatic rollbacks are recorded as (rolled_back_by).
+AUTOMATIC_ROLLBACK_OPERATOR = "ctpipe-monitor"
 
 
 class RollbackRefused(ValueError):
@@ -101,3 +104,21 @@ def _metric_note(current: ModelVersionInfo, target: ModelVersionInfo) -> list[st
         return []
     return [f"holdout {name}: v{current.version} {before:.4f} -> v{target.version} "
             f"{after:.4f} (each on its own holdout window)"]
+
+
+def rollback_hold(champion: Lineage | None) -> str | None:
+    """Why a promotion must wait for a human: the champion was put back by an operator.
+
+    An operator's rollback says the newer model was wrong in a way the gate did not see, so the
+    next challenger passing the same gate (often a follow-up of the same change) must not undo
+    it unattended. The hold ends when an approved challenger becomes champion (its lineage has
+    no rollback). The monitor's automatic rollbacks hold nothing: they are the unattended
+    loop's own repair, and the next challenger is gated against the version they restored.
+    """
+    if champion is None or not champion.rolled_back_by \
+            or champion.rolled_back_by == AUTOMATIC_ROLLBACK_OPERATOR:
+        return None
+    reason = f": {champion.rollback_reason}" if champion.rollback_reason else ""
+    return (f"the champion was restored from v{champion.rolled_back_from} by "
+            f"{champion.rolled_back_by}'s rollback at {champion.rolled_back_at}{reason}; "
+            "promotions wait for approval until an approved challenger replaces it")

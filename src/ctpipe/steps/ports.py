@@ -76,6 +76,7 @@ class ApprovalRequest:
     champion_version: int | None
     jurisdiction: str | None
     timeout_seconds: int
+    hold: str | None = None  # an operator's rollback asks for the approval, not the jurisdiction
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ctpipe.decisions.retraining import (
     needs_approval,
     writes_record,
 )
+from ctpipe.decisions.rollback import rollback_hold
 from ctpipe.lineage import Lineage, ModelVersionInfo
 from ctpipe.links import mlflow_version_link
 from ctpipe.records import CycleRecord
@@ -42,19 +43,20 @@ def retrain_and_decide(attempt: Attempt, day: dt.date, reason: str, *,
     """Concludes the attempt's record with what happened to this batch's challenger."""
     rt = attempt.rt
     cfg = rt.config
-    ask = needs_approval(requires_approval=cfg.promotion.requires_approval, replay=rt.replay)
     with rt.slot():
-        version = _train_and_gate(attempt, day, reason, force=force, ask=ask)
-        if version is None:
+        gated = _train_and_gate(attempt, day, reason, force=force)
+        if gated is None:
             return
-        if not ask:
+        version, hold = gated
+        if not needs_approval(requires_approval=cfg.promotion.requires_approval,
+                              replay=rt.replay, hold=hold):
             promote(attempt, day, version, reason, automatic_approver(
                 jurisdiction=cfg.promotion.jurisdiction,
                 requires_approval=cfg.promotion.requires_approval))
             return
     # Visible (`ctpipe status`) while a human decides.
     rt.store.write_record(attempt.record)
-    verdict = _ask(attempt, day, version)
+    verdict = _ask(attempt, day, version, hold)
     if not verdict.verdict.go_on:
         attempt.conclude(verdict.verdict.status, verdict.verdict.message)
         return
@@ -62,20 +64,24 @@ def retrain_and_decide(attempt: Attempt, day: dt.date, reason: str, *,
         promote(attempt, day, version, reason, verdict.approver)
 
 
-def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
-                    ask: bool) -> int | None:
-    """The registered challenger's version when it passed the gate, else None."""
+def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
+                    force: bool) -> tuple[int, str | None] | None:
+    """The registered challenger's version when it passed the gate, with why its promotion
+    waits for a human beyond the jurisdiction (decisions.rollback.rollback_hold); else None."""
     rt, record, run = attempt.rt, attempt.record, attempt.run
     # Checked inside the slot: five drift events for one batch train one model, not five.
     done = [] if force else rt.step("find-versions-for-batch", rt.models.versions_for_batch,
                                     day.isoformat(), rt.config.config_hash, remote=True)
     resumed = _resumable(attempt, done)
     if resumed is not None:
-        return resumed
+        return resumed, None  # registered without a pending approval: none was needed
     champion = None
     if not done:
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
         record.champion_version = champion.info.version if champion else None
+    hold = rollback_hold(champion.info.lineage if champion else None)
+    ask = needs_approval(requires_approval=rt.config.promotion.requires_approval,
+                         replay=rt.replay, hold=hold)
     verdict = before_training(
         day=day, force=force,
         trained=[PriorVersion(v.version, v.lineage) for v in done],
@@ -128,7 +134,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
                       remote=True).version
     record.candidate_version = version
     after = after_gate(passed=gate.passed, reasons=gate.reasons, version=version,
-                       needs_approval=ask)
+                       needs_approval=ask, hold=hold)
     link = mlflow_version_link(rt.model_name, version)
     attempt.decide(Decision(
         kind="gate.decided", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
@@ -146,7 +152,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *, force: bool,
         return None
     if after.status is CycleStatus.PENDING_APPROVAL:
         attempt.conclude(after.status, after.message)
-    return version
+    return version, hold
 
 
 def _resumable(attempt: Attempt, done: list[ModelVersionInfo]) -> int | None:
@@ -167,13 +173,13 @@ def _resumable(attempt: Attempt, done: list[ModelVersionInfo]) -> int | None:
     return latest.version
 
 
-def _ask(attempt: Attempt, day: dt.date, version: int) -> ApprovalVerdict:
+def _ask(attempt: Attempt, day: dt.date, version: int, hold: str | None) -> ApprovalVerdict:
     rt, cfg = attempt.rt, attempt.rt.config
     if rt.ask_approval is None:
         raise RuntimeError(f"{rt.use_case}: promotion needs approval and nobody can be asked")
     request = ApprovalRequest(rt.use_case, rt.model_name, version,
                               attempt.record.champion_version, cfg.promotion.jurisdiction,
-                              cfg.promotion.approval_timeout_seconds)
+                              cfg.promotion.approval_timeout_seconds, hold)
     attempt.decide(_approval_requested(request, rt.approval_route()))
     answer = rt.ask_approval(request)
     verdict = judge_approval(answer, version=version, now=dt.datetime.now(dt.UTC),
@@ -195,15 +201,16 @@ def _ask(attempt: Attempt, day: dt.date, version: int) -> ApprovalVerdict:
 def _approval_requested(req: ApprovalRequest, route: ApprovalRoute) -> Decision:
     link = mlflow_version_link(req.model_name, req.version)
     answer = "--approver NAME --reason TEXT"
+    why = req.hold or f"jurisdiction {req.jurisdiction} requires a human decision"
     return Decision(
         kind="approval.requested", use_case=req.use_case,
         subject=f"{req.model_name} v{req.version}",
-        reason=f"jurisdiction {req.jurisdiction} requires a human decision",
+        reason=why,
         details={"version": req.version, "flow_run_id": route.run_id},
         artifact=Artifact("approval", f"Approval needed for v{req.version}", (
             f"# Approval needed: {req.model_name} v{req.version}\n\n"
-            f"Jurisdiction {req.jurisdiction} requires a human decision before "
-            f"v{req.version} replaces v{req.champion_version or '-'} as champion.\n\n"
+            f"A human decides before v{req.version} replaces "
+            f"v{req.champion_version or '-'} as champion: {why}.\n\n"
             f"- Resume this run in the UI and fill in the form, or from a shell:\n"
             f"  `ctpipe approve {route.run_id} {answer}` /"
             f" `ctpipe reject {route.run_id} {answer}`\n"
