@@ -41,6 +41,7 @@ from ctpipe.cli import app
 from ctpipe.flows.cycle import cycle_flow
 from ctpipe.flows.retrain import retrain_flow
 from ctpipe.flows.score import score_flow
+from ctpipe.lineage import ModelVersionInfo
 from ctpipe.workspace import Workspace
 from tests.helpers import day, simulated_workspace, small_config
 from tests.webhook import Receiver
@@ -282,6 +283,45 @@ def test_approval_pause_approve_reject_timeout_and_rollback(
     assert "ctpipe.model.rolled_back" in kinds
     failed = [r for r in webhook.payloads() if r["event"] == "ctpipe.flow.failed"]
     assert failed and name in failed[0]["summary"]
+
+
+def test_an_operators_rollback_holds_promotions_until_one_is_approved(
+        ctpipe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The jurisdiction (HK) requires no approval here: only the rollback asks for one.
+    ws = simulated_workspace(_config(tmp_path, "held"), days=9, simulator="demand")
+
+    def champion() -> ModelVersionInfo:
+        return registry.get_alias(ws.model_name, registry.CHAMPION)
+
+    for version in (1, 2):
+        state = retrain_flow(use_case=ws.ref, batch_date=day(8), reason="t", force=version > 1,
+                             return_state=True)
+        assert state.is_completed() and champion().version == version
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    result = CliRunner().invoke(app, ["rollback", ws.ref, "--reason", "INC-7: v2 overshoots",
+                                      "--operator", "oncall"])
+    assert result.exit_code == 0 and "champion v2 -> v1" in result.output, result.output
+
+    # v3 passes the gate but does not undo the rollback unattended: it waits for a human.
+    thread, box = _in_thread(retrain_flow, use_case=ws.ref, batch_date=day(8), force=True)
+    _wait("v3 to wait for approval", lambda: _runs(name=f"held-{day(8)}",
+                                                   states={StateType.PAUSED}))
+    assert champion().version == 1
+    assert registry.get_version(ws.model_name, 3).tags["approval_decision"] == "pending"
+    waiting = ws.read_record(day(8))
+    assert waiting["status"] == "pending-approval"
+    assert waiting["message"].startswith("challenger v3 passed the gate and waits for approval: "
+                                         "the champion was restored from v2 by oncall's "
+                                         "rollback at ")
+    assert "INC-7: v2 overshoots" in waiting["message"]
+    _decide_paused(f"held-{day(8)}", "approve", "Ada Lovelace", "v3 checked after INC-7")
+    assert _finish(thread, box).is_completed()
+    assert champion().version == 3 and champion().tags["approver"] == "Ada Lovelace"
+
+    # An approved champion ends the hold: the next promotion needs nobody.
+    state = retrain_flow(use_case=ws.ref, batch_date=day(8), force=True, return_state=True)
+    assert state.is_completed() and champion().version == 4
+    assert champion().tags["approver"].startswith("auto: jurisdiction HK requires no approval")
 
 
 def test_approve_refuses_bad_input_with_a_clear_message() -> None:
