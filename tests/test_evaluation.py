@@ -61,7 +61,10 @@ def _demand(min_slice_rows: int = 10):
 
 
 class _Fixed:
-    """A model that returns fixed scores for the holdout (the gate only calls predict)."""
+    """A model that returns fixed scores for the holdout (the gate calls predict and reads
+    how many splits the model made: these scores vary, as a split model's do)."""
+
+    splits = 1
 
     def __init__(self, pred: np.ndarray) -> None:
         self.pred = pred
