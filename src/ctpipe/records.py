@@ -81,8 +81,27 @@ def with_history(existing: CycleRecord | None, record: CycleRecord) -> CycleReco
     # entry is replaced, never kept beside the new one.
     merged.attempts = [a for a in existing.attempts if a.get("attempt_id") != record.attempt_id]
     if existing.attempt_id != record.attempt_id:
-        merged.attempts.append({k: v for k, v in existing.to_dict().items() if k != "attempts"})
+        merged.attempts.append(_entry(existing))
+    if record.status is CycleStatus.SKIPPED:
+        return _decider_on_top(merged)
     return merged
+
+
+def _entry(record: CycleRecord) -> dict:
+    return {k: v for k, v in record.to_dict().items() if k != "attempts"}
+
+
+def _decider_on_top(skipped: CycleRecord) -> CycleRecord:
+    """A run that found the batch already retrained leaves the run that decided it on top
+    (what `ctpipe status` shows as the last cycle): the newest attempt that got past "running"
+    without skipping, when there is one. The skipped run is kept in ``attempts``."""
+    for i in range(len(skipped.attempts) - 1, -1, -1):
+        status = CycleStatus(skipped.attempts[i].get("status", CycleStatus.RUNNING))
+        if status not in (CycleStatus.RUNNING, CycleStatus.SKIPPED):
+            top = CycleRecord.from_dict({**skipped.attempts[i], "attempts": []})
+            top.attempts = skipped.attempts[:i] + skipped.attempts[i + 1:] + [_entry(skipped)]
+            return top
+    return skipped
 
 
 @dataclass(frozen=True)
