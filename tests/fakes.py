@@ -7,6 +7,7 @@ training and gate) with no Prefect server, no MLflow and no folder of state.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -42,6 +43,12 @@ class MemoryStore:
 
     def batch_dates(self) -> list[dt.date]:
         return sorted(self.batches)
+
+    def working_on(self, day: dt.date) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def abandoned(self) -> list[CycleRecord]:
+        return []  # one process: a run that died took the store with it
 
     def batch_source(self, day: dt.date) -> str:
         return f"memory://batches/{day}"

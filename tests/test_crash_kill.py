@@ -99,6 +99,20 @@ def test_killed_at_a_boundary_the_next_plain_run_repairs_it(point: str, ctpipe_h
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
 
+def test_doctor_names_the_batch_a_killed_run_left_open(ctpipe_home: Path,
+                                                       tmp_path: Path) -> None:
+    # Before: the record said "running" with no message and doctor said healthy.
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    kill_at("train.fit", ["cycle", ws.ref, "--date", day(7)], tmp_path)
+    assert ws.read_record(day(7))["status"] == "running"
+    doctor = _run(["doctor", ws.ref], tmp_path)
+    assert doctor.returncode == 1, doctor.stdout
+    assert f"batch-left-open: batch {day(7)}: its run died before deciding" in doctor.stdout
+    assert f"(fix: ctpipe cycle {ws.name} --date {day(7)})" in doctor.stdout
+    assert _run(["cycle", ws.ref, "--date", day(7)], tmp_path).returncode == 0
+    assert _run(["doctor", ws.ref], tmp_path).returncode == 0
+
+
 def test_a_tampered_champion_is_refused_for_scoring_and_cycling(ctpipe_home: Path,
                                                                  tmp_path: Path) -> None:
     ws = simulated_workspace(small_config(tmp_path), days=10)

@@ -53,6 +53,10 @@ def test_each_broken_invariant_is_one_problem_with_its_fix() -> None:
     assert "lacks data_fingerprint, config_hash" in missing[0].message
     assert _codes(_inputs(integrity={1: "bad", 2: None})) == ["version-tampered"]
     assert _codes(_inputs(unreadable=["cycles/x.json: not JSON"])) == ["unreadable"]
+    [left_open] = check(_inputs(abandoned=[("2026-03-09", "2026-03-09T06:00:00+00:00")]))
+    assert left_open.line() == (
+        "batch-left-open: batch 2026-03-09: its run died before deciding (the record has said "
+        "running since 2026-03-09T06:00:00+00:00) (fix: ctpipe cycle demand --date 2026-03-09)")
 
 
 def test_only_safe_problems_are_repairable() -> None:

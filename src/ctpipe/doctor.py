@@ -50,7 +50,8 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
         challenger=registry.get_alias(model, registry.CHALLENGER),
         integrity={v.version: verify(v.version) for v in versions},
         interrupted=interrupted, alias_moves_traced=moves,
-        dead_slot_holders=_dead_slot_holders(ws), unreadable=unreadable)
+        dead_slot_holders=_dead_slot_holders(ws), unreadable=unreadable,
+        abandoned=[(r.batch_date, r.started_at) for r in store.abandoned()])
 
 
 def _moved_to(entry: dict) -> int | None:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +25,7 @@ import pandas as pd
 from ctpipe import landing
 from ctpipe.batch_reader import read_batch_file
 from ctpipe.config import UseCaseConfig
+from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.locks import held
 from ctpipe.records import CycleRecord, PromotionIntent, with_history
 
@@ -52,6 +54,8 @@ class Store(Protocol):
     def claim_orphaned_intents(self) -> list[PromotionIntent]: ...
     def release_intents(self) -> None: ...
     def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str: ...
+    def working_on(self, day: dt.date) -> contextlib.AbstractContextManager[None]: ...
+    def abandoned(self) -> list[CycleRecord]: ...
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -146,6 +150,49 @@ class LandingZoneStore:
 
     def predictions_location(self, day: dt.date) -> str:
         return str(self.predictions_path(day))
+
+    def _run_lock(self, day: str) -> Path:
+        return self.records / f".{day}.run"
+
+    @contextlib.contextmanager
+    def working_on(self, day: dt.date) -> Iterator[None]:
+        """Held (shared: runs of one batch may overlap) while a run works on the batch. The
+        kernel drops it when the run dies, which is how ``abandoned`` tells a record left
+        "running" by a dead run from one a live run is still writing."""
+        path = self._run_lock(day.isoformat())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    def abandoned(self) -> list[CycleRecord]:
+        """Records still "running" that no live run works on: their run died before deciding.
+        Unreadable records are skipped (doctor lists them apart)."""
+        found = []
+        for path in sorted(self.records.glob("*.json")) if self.records.is_dir() else []:
+            try:
+                record = CycleRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                continue
+            if record.status is CycleStatus.RUNNING and not self._worked_on(path.stem):
+                found.append(record)
+        return found
+
+    def _worked_on(self, day: str) -> bool:
+        try:
+            fd = os.open(self._run_lock(day), os.O_RDONLY)
+        except FileNotFoundError:
+            return False  # written before runs took the lock: nobody holds one
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     def record_intent(self, intent: PromotionIntent) -> None:
         """Write the intent durably, locked from before it is visible under its name."""

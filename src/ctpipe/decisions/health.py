@@ -3,7 +3,8 @@
 A healthy use case has at most one champion (exactly one once any version passed the gate),
 serving a complete, gate-passed, approved-where-required and integrity-verified version, whose
 last alias move is in the audit trail; no dangling challenger; no interrupted promotion; no
-retraining slot held by a dead run; lineage on every version; readable records and audit.
+retraining slot held by a dead run; no batch left "running" by a dead run; lineage on every
+version; readable records and audit.
 Each problem names the command that fixes it; `repairable` ones `--repair` fixes itself.
 """
 
@@ -44,6 +45,8 @@ class HealthInputs:
     alias_moves_traced: dict[int, bool]  # champion version -> an audit record of its move
     dead_slot_holders: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # records or audit lines that fail
+    # Batches whose record says "running" while no run works on them: (date, started at).
+    abandoned: list[tuple[str, str]] = field(default_factory=list)
 
 
 def check(h: HealthInputs) -> list[Problem]:
@@ -90,6 +93,10 @@ def check(h: HealthInputs) -> list[Problem]:
                 out.append(Problem("version-tampered", f"{h.model_name} v{v.version}: "
                                    f"{h.integrity[v.version]} (it can never serve)",
                                    "nothing to do unless you need it: retrain its batch"))
+    for day, started in h.abandoned:
+        out.append(Problem("batch-left-open", f"batch {day}: its run died before deciding (the "
+                           f"record has said running since {started or 'an unknown time'})",
+                           f"ctpipe cycle {uc} --date {day}"))
     for what in h.unreadable:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
     return out

@@ -30,6 +30,11 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
                                landed=day in rt.store.batch_dates())
     if not refusal.go_on:  # nothing is written: the batch's record stays as it was
         return Outcome(refusal.status, refusal.message)
+    with rt.store.working_on(day):
+        return _run_cycle(rt, day, retrain_inline, force)
+
+
+def _run_cycle(rt: Runtime, day: dt.date, retrain_inline: bool, force: bool) -> Outcome:
     attempt = Attempt(rt, CycleRecord(use_case=rt.use_case, batch_date=day.isoformat()))
     record = attempt.record
     try:

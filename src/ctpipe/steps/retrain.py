@@ -224,6 +224,11 @@ def _approval_requested(req: ApprovalRequest, route: ApprovalRoute) -> Decision:
 
 def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) -> Outcome:
     """A retraining on its own (the drift-triggered deployment)."""
+    with rt.store.working_on(day):
+        return _run_retrain(rt, day, reason, force)
+
+
+def _run_retrain(rt: Runtime, day: dt.date, reason: str, force: bool) -> Outcome:
     existing = rt.store.read_record(day)
     record = existing.next_attempt() if existing else CycleRecord(use_case=rt.use_case,
                                                                   batch_date=day.isoformat())
