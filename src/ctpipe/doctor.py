@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ctpipe import audit, registry
+from ctpipe import audit, landing, registry
 from ctpipe.decisions.health import HealthInputs, Problem, check
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
@@ -51,7 +51,10 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
         integrity={v.version: verify(v.version) for v in versions},
         interrupted=interrupted, alias_moves_traced=moves,
         dead_slot_holders=_dead_slot_holders(ws), unreadable=unreadable,
-        abandoned=[(r.batch_date, r.started_at) for r in store.abandoned()])
+        abandoned=[(r.batch_date, r.started_at) for r in store.abandoned()],
+        labels_set_aside=[(a.day.isoformat(), a.problem, str(a.folder),
+                           str(landing.labels_path(ws.landing, a.day)))
+                          for a in landing.labels_set_aside(ws.landing, ws.quarantine)])
 
 
 def _moved_to(entry: dict) -> int | None:

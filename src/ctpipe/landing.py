@@ -278,6 +278,40 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(frozen=True)
+class SetAsideLabels:
+    """A batch whose labels file was set aside and not yet replaced by a corrected one."""
+
+    day: dt.date
+    folder: Path  # the newest labels-attempt-N holding the rejected file and its summary
+    problem: str
+
+
+def labels_set_aside(landing: Path, quarantine: Path) -> list[SetAsideLabels]:
+    """Batches still in the landing zone, unlabelled because their labels were set aside
+    (set_aside_labels): they train on nothing until a corrected file lands."""
+    found = []
+    for day in batch_dates(landing):
+        if labels_path(landing, day).is_file():
+            continue  # corrected (or never set aside)
+        parent = quarantine / day.isoformat()
+        attempts = sorted(parent.glob("labels-attempt-*"),
+                          key=lambda f: int(f.name.rsplit("-", 1)[1])) \
+            if parent.is_dir() else []
+        if attempts:
+            found.append(SetAsideLabels(day, attempts[-1], _set_aside_problem(attempts[-1])))
+    return found
+
+
+def _set_aside_problem(folder: Path) -> str:
+    # The summary's third line is the rule the file broke (set_aside_labels writes it).
+    try:
+        lines = (folder / "summary.md").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return "no summary"
+    return lines[2] if len(lines) > 2 else "no summary"
+
+
 def set_aside_labels(landing: Path, day: dt.date, quarantine: Path, problem: str) -> Path | None:
     """Move the labels file to ``<quarantine>/<date>/labels-attempt-N/`` with a summary.
 

@@ -3,8 +3,8 @@
 A healthy use case has at most one champion (exactly one once any version passed the gate),
 serving a complete, gate-passed, approved-where-required and integrity-verified version, whose
 last alias move is in the audit trail; no dangling challenger; no interrupted promotion; no
-retraining slot held by a dead run; no batch left "running" by a dead run; lineage on every
-version; readable records and audit.
+retraining slot held by a dead run; no batch left "running" by a dead run; no labels file
+set aside and not replaced; lineage on every version; readable records and audit.
 Each problem names the command that fixes it; `repairable` ones `--repair` fixes itself.
 """
 
@@ -47,6 +47,8 @@ class HealthInputs:
     unreadable: list[str] = field(default_factory=list)  # records or audit lines that fail
     # Batches whose record says "running" while no run works on them: (date, started at).
     abandoned: list[tuple[str, str]] = field(default_factory=list)
+    # Batches unlabelled because their labels were set aside: (date, why, where, put back at).
+    labels_set_aside: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def check(h: HealthInputs) -> list[Problem]:
@@ -97,6 +99,11 @@ def check(h: HealthInputs) -> list[Problem]:
         out.append(Problem("batch-left-open", f"batch {day}: its run died before deciding (the "
                            f"record has said running since {started or 'an unknown time'})",
                            f"ctpipe cycle {uc} --date {day}"))
+    for day, why, folder, expected in h.labels_set_aside:
+        out.append(Problem("labels-set-aside", f"batch {day}: its labels were set aside "
+                           f"({why}); it trains and is judged on nothing until they are "
+                           f"replaced (the rejected file is in {folder})",
+                           f"put a corrected labels file at {expected}"))
     for what in h.unreadable:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
     return out

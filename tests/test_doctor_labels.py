@@ -1,0 +1,38 @@
+"""`ctpipe doctor` names a batch whose labels were set aside until a corrected file lands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from ctpipe import landing
+from ctpipe.cli import app
+from tests.helpers import day, simulated_workspace, small_config
+
+
+def test_doctor_names_labels_set_aside_until_they_are_replaced(ctpipe_home: Path,
+                                                               tmp_path: Path) -> None:
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    bad_day = dt.date.fromisoformat(day(3))
+    path = landing.labels_path(ws.landing, bad_day)
+    good = tmp_path / "good.parquet"
+    shutil.copy(path, good)
+    target = ws.config.data.target
+    pd.read_parquet(path).rename(columns={target: "tonnes"}).to_parquet(path)
+    # A cycle's training window judges the labels: this one is set aside.
+    assert bad_day not in ws.store.labelled_dates(dt.date.fromisoformat(day(8)))
+    assert not path.exists()
+
+    doctor = CliRunner().invoke(app, ["doctor", ws.ref])
+    assert doctor.exit_code == 1
+    [line] = [x for x in doctor.output.splitlines() if x.startswith("labels-set-aside: ")]
+    assert line.startswith(f"labels-set-aside: batch {day(3)}: its labels were set aside (")
+    assert f"column {target!r} is missing" in line
+    assert line.endswith(f"(fix: put a corrected labels file at {path})")
+
+    shutil.copy(good, path)
+    assert "labels-set-aside" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
