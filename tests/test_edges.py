@@ -354,6 +354,34 @@ def test_cycle_on_a_quarantined_date_says_where_the_batch_went(config_path: Path
     assert [p.name for p in (ws.quarantine / day(1).isoformat()).iterdir()] == ["attempt-1"]
 
 
+def test_cycle_on_a_date_landed_as_csv_names_the_file_and_the_rule(config_path: Path,
+                                                                   ctpipe_home: Path) -> None:
+    ws = Workspace(_config())
+    when = day(3).isoformat()
+    csv = ws.landing / "batches" / f"{when}.csv"
+    generate_day("demand", 3, day(3), rows=60, shift_day=None, seed=7).to_csv(csv, index=False)
+    before = _written(ctpipe_home)
+    result = CliRunner().invoke(app, ["cycle", str(config_path), "--date", when])
+    assert result.exit_code == 2
+    assert _one_line(result.output) == (
+        f"--date {when}: no batch for that date in {ws.landing / 'batches'}: found {when}.csv, "
+        "but landed batches are Parquet files named YYYY-MM-DD.parquet (convert it, e.g. "
+        "with pandas' to_parquet)")
+    assert _written(ctpipe_home) == before
+
+
+def test_cycle_with_only_csv_batches_names_them(ctpipe_home: Path, tmp_path: Path) -> None:
+    path = _config_file(tmp_path)
+    ws = Workspace(_config())
+    (ws.landing / "batches").mkdir(parents=True)
+    (ws.landing / "batches" / "2026-03-02.csv").write_text("a\n1\n")
+    result = CliRunner().invoke(app, ["cycle", str(path)])
+    assert result.exit_code == 2
+    assert _one_line(result.output) == (
+        f"no batches in {ws.landing / 'batches'}: found 2026-03-02.csv, but landed batches are "
+        "Parquet files named YYYY-MM-DD.parquet (convert it, e.g. with pandas' to_parquet)")
+
+
 def test_cycle_with_an_empty_landing_zone_is_refused(ctpipe_home: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["cycle", str(_config_file(tmp_path))])
     assert result.exit_code == 2
