@@ -31,6 +31,7 @@ from ctpipe.decisions.retraining import (
     RetrainHistory,
     after_drift,
     cooldown_batches,
+    forced_retrain,
     judge_performance,
     pool_labelled,
     retrain_history,
@@ -480,6 +481,33 @@ def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> Non
     assert verdict.status is CycleStatus.COOLING_DOWN
     assert verdict.message == "champion kept: drift persists"
     assert after_drift(retrain_reason=None, retrain_inline=True).status is CycleStatus.NO_DRIFT
+
+
+def test_an_operators_force_retrains_whatever_the_policy_holds_back() -> None:
+    """`ctpipe cycle --date D --force` during a cooldown ended cooling-down and trained
+    nothing: the cooldown restrains the automatic policy, not an operator."""
+    rejected = PastAttempt(dt.date(2026, 3, 19), 7, rejected=True)
+    cooling = retrain_reason(report=_report(True), performance=None,
+                             history=RetrainHistory(2, 1, rejected, 1, rejected, 1),
+                             rejection_cooldown=3, max_rejection_cooldown=12)
+    assert cooling.reason is None and cooling.cooling is not None
+    forced = forced_retrain(cooling, force=True, performance=None)
+    assert forced.cooling is None
+    assert forced.reason == ("forced by the operator (--force); the retraining policy alone "
+                             f"would keep the champion: {cooling.cooling}")
+    assert after_drift(retrain_reason=forced.reason, retrain_inline=True).go_on
+    assert forced_retrain(cooling, force=False, performance=None) == cooling
+    # The wait for post-drift data and no drift at all: forced alike, saying why not alone.
+    why = awaiting_new_data(onset=DAY, train_batches=[DAY - dt.timedelta(days=1)], needed=1)
+    held = retrain_reason(report=_report(True), performance=None, awaiting=why)
+    assert forced_retrain(held, force=True, performance=None).reason.endswith(why)
+    calm = retrain_reason(report=_report(False), performance=None)
+    assert forced_retrain(calm, force=True, performance=None).reason == (
+        "forced by the operator (--force); the retraining policy alone would keep the "
+        "champion: no drift")
+    # A retrain the policy asks for keeps its own reason.
+    drift = retrain_reason(report=_report(True), performance=None)
+    assert forced_retrain(drift, force=True, performance=None) == drift
 
 
 def test_champion_kept_says_when_performance_was_not_judged() -> None:

@@ -443,6 +443,26 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     return RetrainCall(scheduled, None if scheduled else cooling)
 
 
+FORCED = "forced by the operator (--force)"  # how a forced retrain's reason starts
+
+
+def forced_retrain(call: RetrainCall, *, force: bool, performance: PerformanceCheck | None,
+                   triggers: Collection[str] = DEFAULT_TRIGGERS) -> RetrainCall:
+    """An operator's ``force`` retrains the batch whatever the automatic policy decided.
+
+    Cooldowns, the wait for post-drift data and the pause between follow-ups keep the
+    automatic policy from retraining in vain; they do not second-guess an operator who asks
+    for a retrain, nor does the absence of drift. The reason keeps what the policy alone would
+    have done, for the record. Validation, the training window, the gate and approval still
+    apply.
+    """
+    if not force or call.reason is not None:
+        return call
+    kept = call.cooling or no_drift_message(performance, triggers).removesuffix(
+        ": champion kept")
+    return RetrainCall(f"{FORCED}; the retraining policy alone would keep the champion: {kept}")
+
+
 @dataclass(frozen=True)
 class PriorVersion:
     version: int
