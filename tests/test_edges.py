@@ -398,6 +398,33 @@ class _Completed:
         return {"status": "no-drift"}  # the run's own record, as a real state carries it
 
 
+class _Failed:
+    message = "MLflow unreachable"
+
+    def is_completed(self) -> bool:
+        return False
+
+    def result(self, raise_on_failure: bool = True) -> None:
+        return None
+
+
+@pytest.mark.parametrize("flag", [[], ["--date", day(2).isoformat()]])
+def test_a_failed_cycle_names_it_in_one_plain_line(
+        config_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str]) -> None:
+    import ctpipe.flows.cycle
+
+    with contextlib.suppress(ImportError):
+        import ctpipe.embedded_prefect
+
+        monkeypatch.setattr(ctpipe.embedded_prefect, "embedded_server",
+                            lambda root: contextlib.nullcontext())
+    monkeypatch.setattr(ctpipe.flows.cycle, "cycle_flow", lambda **kwargs: _Failed())
+    result = CliRunner().invoke(app, ["cycle", str(config_path), *flag])
+    assert result.exit_code == 1
+    which = " ".join([str(config_path), *flag[1:]])
+    assert _one_line(result.output) == f"cycle {which} failed: MLflow unreachable"
+
+
 @pytest.mark.parametrize("flag", [[], ["--force"]])
 def test_cycle_force_reaches_the_flow(config_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       flag: list[str]) -> None:

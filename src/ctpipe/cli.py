@@ -88,7 +88,8 @@ def cycle(
     if record:
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():
-        _fail(f"cycle {use_case} {date or ''} failed: {state.message}")
+        which = " ".join(filter(None, [use_case, date]))  # no --date: no empty field
+        _fail(f"cycle {which} failed: {state.message}")
 
 
 @app.command()
