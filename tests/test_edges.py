@@ -425,6 +425,19 @@ def test_a_failed_cycle_names_it_in_one_plain_line(
     assert _one_line(result.output) == f"cycle {which} failed: MLflow unreachable"
 
 
+def test_an_unreadable_batch_is_named_once(config_path: Path) -> None:
+    ws = Workspace(_config())
+    path = landing.batch_path(ws.landing, day(2))
+    path.write_bytes(path.read_bytes()[:100])  # the writer did not finish
+    rt, _ = _runtime(ws.config, ws.store)
+    outcome = run_cycle(rt, day(2), explicit_date=True)
+    problem = ("truncated Parquet file (100 bytes): it starts like Parquet but the footer is "
+               "missing; the writer probably did not finish")
+    assert outcome.status is CycleStatus.QUARANTINED
+    assert outcome.message == f"{path}: batch could not be read: {problem}"
+    assert ws.store.read_record(day(2)).validation_failures == [problem]
+
+
 @pytest.mark.parametrize("flag", [[], ["--force"]])
 def test_cycle_force_reaches_the_flow(config_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       flag: list[str]) -> None:
