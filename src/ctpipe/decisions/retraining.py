@@ -53,7 +53,8 @@ def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: 
     if explicit_date or previous is None or not previous.final:
         return GO_ON
     return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: no new batch; the newest, {day}, was "
-                   f"already processed ({previous}); pass batch_date to redo it")
+                   f"already processed ({previous}); pass --date {day} (batch_date as a flow "
+                   "parameter) to redo it")
 
 
 def after_drift(*, retrain_reason: str | None, retrain_inline: bool,
@@ -93,7 +94,8 @@ def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day
     if already_scored and not explicit_date:
         # A scheduled run passes no date: never rewrite predictions already handed out.
         return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: batch {day} already scored; no "
-                       "new batch has landed (pass batch_date to score it again)")
+                       f"new batch has landed (pass --date {day}, or batch_date as a flow "
+                       "parameter, to score it again)")
     if invalid is not None:
         return Verdict(CycleStatus.REFUSED, invalid)
     if champion_model is not None:
@@ -477,7 +479,7 @@ def before_training(*, day: dt.date, trained: list[PriorVersion], force: bool,
         return Verdict(CycleStatus.SKIPPED, (
             f"batch {day} already retrained under this config: v{v.version} (gate "
             f"{v.lineage.gate_decision}, approval {v.lineage.approval_decision or 'not needed'})"
-            "; run with force=true to train again"))
+            "; run again with --force (force=true as a flow parameter) to train again"))
     if window_problem is not None:
         return Verdict(CycleStatus.WAITING, f"cannot retrain yet: {window_problem}")
     return GO_ON
