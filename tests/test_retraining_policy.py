@@ -249,16 +249,21 @@ def test_drift_waits_until_the_window_trains_on_batches_from_its_onset() -> None
     before = [dt.date(2026, 3, d) for d in range(10, 31)]
     # Trained now, the challenger would never see the new regime: it would be rejected.
     why = awaiting_new_data(onset=onset, train_batches=before, needed=1)
-    assert why == ("a challenger trained now would see 0 of the 1 labelled batch from the "
-                   "drift's onset (2026-04-01) on that training.min_batches_after_drift asks "
-                   "for: waiting for the new data")
+    # One plain sentence (it read "would see 0 of the 1 labelled batch from the drift's onset
+    # (...) on that training.min_batches_after_drift asks for").
+    assert why == ("waiting for the new data: a challenger trained now would see 0 labelled "
+                   "batches since the drift's onset (2026-04-01), and "
+                   "training.min_batches_after_drift asks for 1")
+    assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=3) == (
+        "waiting for the new data: a challenger trained now would see 1 labelled batch since "
+        "the drift's onset (2026-04-01), and training.min_batches_after_drift asks for 3")
     assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=1) is None
     assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=2) is not None
     assert awaiting_new_data(onset=onset, train_batches=before, needed=0) is None
     assert awaiting_new_data(onset=onset, train_batches=None, needed=1) is None  # too short
     held = retrain_reason(report=_report(True), performance=None, awaiting=why)
     assert held.reason is None and held.cooling.startswith("drift persists (data drift: ")
-    assert held.cooling.endswith("waiting for the new data")
+    assert held.cooling.endswith(f"but {why}")
     # A due schedule still retrains; a cold start never waits.
     due = retrain_reason(report=_report(True), performance=None, awaiting=why,
                          history=RetrainHistory(since_training=9), retrain_every=5)
