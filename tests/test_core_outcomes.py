@@ -168,6 +168,25 @@ def test_a_retrained_batch_is_skipped_unless_forced() -> None:
     assert sorted(p.models.loaded) == [1, 2]
 
 
+def test_force_retrains_a_batch_the_policy_holds_back() -> None:
+    """An operator's --force retrains during a cooldown (here: the wait for labelled batches
+    from the drift's onset), where the cycle alone keeps the champion."""
+    p = Ports(_config(), days=9)
+    p.cycle(7)
+    p.store.add(day(9), generate_day("demand", 9, day(9), rows=None, shift_day=0, seed=7,
+                                     scenario="covariate"))
+    held = p.cycle(9)
+    assert held.status is CycleStatus.COOLING_DOWN, held.message
+    assert sorted(p.models.loaded) == [1]
+    forced = p.cycle(9, force=True)
+    assert forced.status in (CycleStatus.PROMOTED, CycleStatus.REJECTED), forced.message
+    assert sorted(p.models.loaded) == [1, 2]
+    record = p.store.records[day(9).isoformat()]
+    assert record.retrained and record.retrain_reason.startswith(
+        "forced by the operator (--force); the retraining policy alone would keep the "
+        "champion: drift persists (data drift: ")
+
+
 def test_gate_rejects_a_challenger_below_the_floor() -> None:
     p = Ports(_config(gate={"floor": 0.0001}), days=9)
     out = p.cycle(7)

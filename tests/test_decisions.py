@@ -56,8 +56,10 @@ def test_a_scheduled_run_refuses_only_a_decided_batch() -> None:
         never.message
     late = refuse_processed(CycleStatus.NO_DRIFT, explicit_date=False, day=DAY, where="b")
     assert late.status is CycleStatus.NO_NEW_BATCH
+    # The operator's words first: on the command line the option is --date.
     assert late.message == (f"b: no new batch; the newest, {DAY}, was already processed "
-                            "(no-drift); pass batch_date to redo it")
+                            f"(no-drift); pass --date {DAY} (batch_date as a flow parameter) "
+                            "to redo it")
 
 
 def test_after_drift_and_which_runs_rewrite_a_record() -> None:
@@ -73,8 +75,11 @@ def test_after_drift_and_which_runs_rewrite_a_record() -> None:
 
 def test_scoring_refusals_in_order() -> None:
     common = {"where": "p", "day": DAY}
-    assert refuse_scoring(already_scored=True, explicit_date=False, invalid="bad",
-                          champion_model="m", **common).status is CycleStatus.NO_NEW_BATCH
+    late = refuse_scoring(already_scored=True, explicit_date=False, invalid="bad",
+                          champion_model="m", **common)
+    assert late.status is CycleStatus.NO_NEW_BATCH and late.message == (
+        f"p: batch {DAY} already scored; no new batch has landed (pass --date {DAY}, or "
+        "batch_date as a flow parameter, to score it again)")
     assert refuse_scoring(already_scored=True, explicit_date=True, invalid=None,
                           champion_model=None, **common).go_on
     assert refuse_scoring(already_scored=False, explicit_date=True, invalid="bad",
@@ -115,8 +120,9 @@ def test_retrain_reason_in_order_of_precedence() -> None:
 def test_before_training_skips_then_waits_then_goes_on() -> None:
     prior = [PriorVersion(4, Lineage(gate_decision="passed"))]
     skipped = before_training(day=DAY, trained=prior, force=False, window_problem="short")
-    assert skipped.status is CycleStatus.SKIPPED and "v4 (gate passed, approval not needed)" \
-        in skipped.message
+    assert skipped.status is CycleStatus.SKIPPED and skipped.message == (
+        f"batch {DAY} already retrained under this config: v4 (gate passed, approval not "
+        "needed); run again with --force (force=true as a flow parameter) to train again")
     forced = before_training(day=DAY, trained=prior, force=True, window_problem="short")
     assert forced.status is CycleStatus.WAITING and forced.message == "cannot retrain yet: short"
     assert before_training(day=DAY, trained=[], force=False, window_problem=None).go_on

@@ -354,6 +354,34 @@ def test_cycle_on_a_quarantined_date_says_where_the_batch_went(config_path: Path
     assert [p.name for p in (ws.quarantine / day(1).isoformat()).iterdir()] == ["attempt-1"]
 
 
+def test_cycle_on_a_date_landed_as_csv_names_the_file_and_the_rule(config_path: Path,
+                                                                   ctpipe_home: Path) -> None:
+    ws = Workspace(_config())
+    when = day(3).isoformat()
+    csv = ws.landing / "batches" / f"{when}.csv"
+    generate_day("demand", 3, day(3), rows=60, shift_day=None, seed=7).to_csv(csv, index=False)
+    before = _written(ctpipe_home)
+    result = CliRunner().invoke(app, ["cycle", str(config_path), "--date", when])
+    assert result.exit_code == 2
+    assert _one_line(result.output) == (
+        f"--date {when}: no batch for that date in {ws.landing / 'batches'}: found {when}.csv, "
+        "but landed batches are Parquet files named YYYY-MM-DD.parquet (convert it, e.g. "
+        "with pandas' to_parquet)")
+    assert _written(ctpipe_home) == before
+
+
+def test_cycle_with_only_csv_batches_names_them(ctpipe_home: Path, tmp_path: Path) -> None:
+    path = _config_file(tmp_path)
+    ws = Workspace(_config())
+    (ws.landing / "batches").mkdir(parents=True)
+    (ws.landing / "batches" / "2026-03-02.csv").write_text("a\n1\n")
+    result = CliRunner().invoke(app, ["cycle", str(path)])
+    assert result.exit_code == 2
+    assert _one_line(result.output) == (
+        f"no batches in {ws.landing / 'batches'}: found 2026-03-02.csv, but landed batches are "
+        "Parquet files named YYYY-MM-DD.parquet (convert it, e.g. with pandas' to_parquet)")
+
+
 def test_cycle_with_an_empty_landing_zone_is_refused(ctpipe_home: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["cycle", str(_config_file(tmp_path))])
     assert result.exit_code == 2
@@ -368,6 +396,46 @@ class _Completed:
 
     def result(self, raise_on_failure: bool = True) -> dict:
         return {"status": "no-drift"}  # the run's own record, as a real state carries it
+
+
+class _Failed:
+    message = "MLflow unreachable"
+
+    def is_completed(self) -> bool:
+        return False
+
+    def result(self, raise_on_failure: bool = True) -> None:
+        return None
+
+
+@pytest.mark.parametrize("flag", [[], ["--date", day(2).isoformat()]])
+def test_a_failed_cycle_names_it_in_one_plain_line(
+        config_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str]) -> None:
+    import ctpipe.flows.cycle
+
+    with contextlib.suppress(ImportError):
+        import ctpipe.embedded_prefect
+
+        monkeypatch.setattr(ctpipe.embedded_prefect, "embedded_server",
+                            lambda root: contextlib.nullcontext())
+    monkeypatch.setattr(ctpipe.flows.cycle, "cycle_flow", lambda **kwargs: _Failed())
+    result = CliRunner().invoke(app, ["cycle", str(config_path), *flag])
+    assert result.exit_code == 1
+    which = " ".join([str(config_path), *flag[1:]])
+    assert _one_line(result.output) == f"cycle {which} failed: MLflow unreachable"
+
+
+def test_an_unreadable_batch_is_named_once(config_path: Path) -> None:
+    ws = Workspace(_config())
+    path = landing.batch_path(ws.landing, day(2))
+    path.write_bytes(path.read_bytes()[:100])  # the writer did not finish
+    rt, _ = _runtime(ws.config, ws.store)
+    outcome = run_cycle(rt, day(2), explicit_date=True)
+    problem = ("truncated Parquet file (100 bytes): it starts like Parquet but the footer is "
+               "missing; the writer probably did not finish")
+    assert outcome.status is CycleStatus.QUARANTINED
+    assert outcome.message == f"{path}: batch could not be read: {problem}"
+    assert ws.store.read_record(day(2)).validation_failures == [problem]
 
 
 @pytest.mark.parametrize("flag", [[], ["--force"]])

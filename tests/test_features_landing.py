@@ -79,6 +79,39 @@ def test_labels_must_match_batch_ids(tmp_path: Path) -> None:
         landing.load_labelled(tmp_path, cfg, [day])
 
 
+LANDED = "landed batches are Parquet files named YYYY-MM-DD.parquet"
+
+
+@pytest.mark.parametrize("name", ["2016-03-29.csv", "2016-03-29.csv.gz", "2016-03-29.json"])
+def test_a_batch_in_another_format_is_named_with_the_rule_it_breaks(tmp_path: Path,
+                                                                   name: str) -> None:
+    day = dt.date(2016, 3, 29)
+    (tmp_path / "batches").mkdir()
+    (tmp_path / "batches" / name).write_text("a,b\n1,2\n")
+    (tmp_path / "batches" / "2016-03-30.parquet").write_bytes(b"")  # another day's: not named
+    assert landing.batch_dates(tmp_path) == [dt.date(2016, 3, 30)]
+    assert landing.unlanded_files(tmp_path, day) == (
+        f"found {name}, but {LANDED} (convert it, e.g. with pandas' to_parquet)")
+    assert landing.unlanded_files(tmp_path) == (
+        f"found {name}, but {LANDED} (convert it, e.g. with pandas' to_parquet)")
+
+
+def test_a_parquet_batch_under_another_name_is_to_be_renamed(tmp_path: Path) -> None:
+    day = dt.date(2016, 3, 29)
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "2016-03-29.pq")
+    (folder / ".2016-03-29.parquet.77.tmp").write_bytes(b"PAR1")  # a writer's: not named
+    assert landing.unlanded_files(tmp_path, day) == (
+        f"found 2016-03-29.pq, but {LANDED} (rename it to 2016-03-29.parquet)")
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "batch-2016-03-29.parquet")
+    assert landing.unlanded_files(tmp_path) == (
+        f"found 2016-03-29.pq, batch-2016-03-29.parquet, but {LANDED} (rename them after "
+        "their batch date)")
+    assert landing.unlanded_files(tmp_path, dt.date(2016, 3, 28)) is None
+    assert landing.unlanded_files(tmp_path / "nowhere", day) is None
+
+
 def test_split_into_weekly_batches() -> None:
     base = load_config("demand")
     weekly = base.data.model_copy(update={"batch_frequency": "weekly"})

@@ -277,7 +277,10 @@ def run_case(setup: Setup, case: Case, index: int) -> None:
     assert summary.startswith("# Validation FAILED"), f"{case}: summary.md: {summary[:200]}"
     assert case.expect[0].split(":")[0] in summary, f"{case}: summary.md: {summary}"
     gx_result = json.loads((folder / "gx_result.json").read_text(encoding="utf-8"))
-    if record["validation_failures"][0].startswith(str(path)):  # unreadable: no GX result
+    # Unreadable: no GX result. The batch is named once, in front: the failure is the problem.
+    if message.startswith(f"{path}: batch could not be read: "):
+        assert message.count(str(path)) == 1, f"{case}: {message}"
+        assert record["validation_failures"] == [message.split(": batch could not be read: ")[1]]
         assert gx_result == {}, f"{case}: {gx_result}"
     else:
         assert gx_result["success"] is False and gx_result["results"], f"{case}: {gx_result}"

@@ -31,6 +31,7 @@ from ctpipe.decisions.retraining import (
     RetrainHistory,
     after_drift,
     cooldown_batches,
+    forced_retrain,
     judge_performance,
     pool_labelled,
     retrain_history,
@@ -248,16 +249,21 @@ def test_drift_waits_until_the_window_trains_on_batches_from_its_onset() -> None
     before = [dt.date(2026, 3, d) for d in range(10, 31)]
     # Trained now, the challenger would never see the new regime: it would be rejected.
     why = awaiting_new_data(onset=onset, train_batches=before, needed=1)
-    assert why == ("a challenger trained now would see 0 of the 1 labelled batch from the "
-                   "drift's onset (2026-04-01) on that training.min_batches_after_drift asks "
-                   "for: waiting for the new data")
+    # One plain sentence (it read "would see 0 of the 1 labelled batch from the drift's onset
+    # (...) on that training.min_batches_after_drift asks for").
+    assert why == ("waiting for the new data: a challenger trained now would see 0 labelled "
+                   "batches since the drift's onset (2026-04-01), and "
+                   "training.min_batches_after_drift asks for 1")
+    assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=3) == (
+        "waiting for the new data: a challenger trained now would see 1 labelled batch since "
+        "the drift's onset (2026-04-01), and training.min_batches_after_drift asks for 3")
     assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=1) is None
     assert awaiting_new_data(onset=onset, train_batches=[*before, onset], needed=2) is not None
     assert awaiting_new_data(onset=onset, train_batches=before, needed=0) is None
     assert awaiting_new_data(onset=onset, train_batches=None, needed=1) is None  # too short
     held = retrain_reason(report=_report(True), performance=None, awaiting=why)
     assert held.reason is None and held.cooling.startswith("drift persists (data drift: ")
-    assert held.cooling.endswith("waiting for the new data")
+    assert held.cooling.endswith(f"but {why}")
     # A due schedule still retrains; a cold start never waits.
     due = retrain_reason(report=_report(True), performance=None, awaiting=why,
                          history=RetrainHistory(since_training=9), retrain_every=5)
@@ -480,6 +486,33 @@ def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> Non
     assert verdict.status is CycleStatus.COOLING_DOWN
     assert verdict.message == "champion kept: drift persists"
     assert after_drift(retrain_reason=None, retrain_inline=True).status is CycleStatus.NO_DRIFT
+
+
+def test_an_operators_force_retrains_whatever_the_policy_holds_back() -> None:
+    """`ctpipe cycle --date D --force` during a cooldown ended cooling-down and trained
+    nothing: the cooldown restrains the automatic policy, not an operator."""
+    rejected = PastAttempt(dt.date(2026, 3, 19), 7, rejected=True)
+    cooling = retrain_reason(report=_report(True), performance=None,
+                             history=RetrainHistory(2, 1, rejected, 1, rejected, 1),
+                             rejection_cooldown=3, max_rejection_cooldown=12)
+    assert cooling.reason is None and cooling.cooling is not None
+    forced = forced_retrain(cooling, force=True, performance=None)
+    assert forced.cooling is None
+    assert forced.reason == ("forced by the operator (--force); the retraining policy alone "
+                             f"would keep the champion: {cooling.cooling}")
+    assert after_drift(retrain_reason=forced.reason, retrain_inline=True).go_on
+    assert forced_retrain(cooling, force=False, performance=None) == cooling
+    # The wait for post-drift data and no drift at all: forced alike, saying why not alone.
+    why = awaiting_new_data(onset=DAY, train_batches=[DAY - dt.timedelta(days=1)], needed=1)
+    held = retrain_reason(report=_report(True), performance=None, awaiting=why)
+    assert forced_retrain(held, force=True, performance=None).reason.endswith(why)
+    calm = retrain_reason(report=_report(False), performance=None)
+    assert forced_retrain(calm, force=True, performance=None).reason == (
+        "forced by the operator (--force); the retraining policy alone would keep the "
+        "champion: no drift")
+    # A retrain the policy asks for keeps its own reason.
+    drift = retrain_reason(report=_report(True), performance=None)
+    assert forced_retrain(drift, force=True, performance=None) == drift
 
 
 def test_champion_kept_says_when_performance_was_not_judged() -> None:

@@ -61,8 +61,13 @@ def cycle(
     use_case: str,
     date: Annotated[str | None, typer.Option(help="Batch date YYYY-MM-DD (default: newest).")]
     = None,
-    force: Annotated[bool, typer.Option(help="Train again a batch already retrained under "
-                                        "this config.")] = False,
+    force: Annotated[bool, typer.Option(help="Retrain this batch whatever the retraining "
+                                        "policy says: without drift, during a cooldown "
+                                        "(after a rejection, waiting for post-drift data, "
+                                        "between follow-ups), and when it was already "
+                                        "retrained under this config. Validation, the "
+                                        "training window, the gate and approval still "
+                                        "apply.")] = False,
 ) -> None:
     """Run the daily cycle on one batch of the landing zone."""
     root = settings.configure_environment()
@@ -83,7 +88,8 @@ def cycle(
     if record:
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():
-        _fail(f"cycle {use_case} {date or ''} failed: {state.message}")
+        which = " ".join(filter(None, [use_case, date]))  # no --date: no empty field
+        _fail(f"cycle {which} failed: {state.message}")
 
 
 @app.command()

@@ -65,16 +65,23 @@ def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
     write a record that `ctpipe status` shows as the last cycle, an audit line and an MLflow
     run.
     """
+    from ctpipe.landing import unlanded_files
+
     dates = ws.store.batch_dates()
     if date is None:
         if not dates:
-            _fail(f"no batches in {ws.landing / 'batches'}: nothing to run", 2)
+            other = unlanded_files(ws.landing)
+            _fail(f"no batches in {ws.landing / 'batches'}: "
+                  + (other if other else "nothing to run"), 2)
         return dates[-1]
     day = _parse_date("--date", date)
     if day not in dates:
         where = ws.quarantine / day.isoformat()
-        hint = (f"; it was quarantined to {where}: put a corrected file back to run it again"
-                if where.is_dir() else "")
+        other = unlanded_files(ws.landing, day)
+        hint = f": {other}" if other else ""
+        if where.is_dir():
+            hint += (f"; it was quarantined to {where}: put a corrected file back to run it "
+                     "again")
         _fail(f"--date {day}: no batch for that date in {ws.landing / 'batches'}{hint}", 2)
     return day
 

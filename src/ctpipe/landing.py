@@ -81,6 +81,51 @@ def batch_dates(landing: Path) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(p.stem) for p in folder.glob("*.parquet"))
 
 
+LANDED_BATCHES = "landed batches are Parquet files named YYYY-MM-DD.parquet"
+_BATCH_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
+_SHOWN = 5  # file names a message lists; more are counted
+
+
+def unlanded_files(landing: Path, day: dt.date | None = None) -> str | None:
+    """Files in ``batches/`` a cycle does not see as a batch, and what to do (None: none).
+
+    Only ``<date>.parquet`` counts as landed: "no batch for that date" alone hides that the
+    operator's file is there, in another format or under another name. With ``day``, the
+    files whose name holds that date (``2016-03-29.csv``, ``2016-03-29.json``); without, every
+    file not named like a batch. Hidden files (a writer's temporary files) are left out.
+    """
+    folder = landing / "batches"
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and (day.isoformat() in p.name if day is not None
+                        else not _BATCH_NAME.match(p.name)))
+    if day is not None:
+        found = [p for p in found if p.name != batch_path(landing, day).name]
+    if not found:
+        return None
+    names = ", ".join(p.name for p in found[:_SHOWN])
+    if len(found) > _SHOWN:
+        names += f" and {len(found) - _SHOWN} more"
+    it, its = ("it", "its") if len(found) == 1 else ("them", "their")
+    if not all(_is_parquet(p) for p in found):
+        advice = f"convert {it}, e.g. with pandas' to_parquet"
+    elif day is not None:
+        advice = f"rename {it} to {batch_path(landing, day).name}"
+    else:
+        advice = f"rename {it} after {its} batch date"
+    return f"found {names}, but {LANDED_BATCHES} ({advice})"
+
+
+def _is_parquet(path: Path) -> bool:
+    """Parquet by content (its first bytes), whatever the file's name says."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
 def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
                    quarantine: Path | None = None) -> list[dt.date]:
     """Batches whose labels have arrived by ``as_of`` (label_delay counted in batches).

@@ -27,9 +27,9 @@ def awaiting_new_data(*, onset: dt.date, train_batches: Sequence[dt.date] | None
     seen = sum(d >= onset for d in train_batches)
     if seen >= needed:
         return None
-    return (f"a challenger trained now would see {seen} of the {needed} labelled "
-            f"batch{'es' if needed != 1 else ''} from the drift's onset ({onset}) on that "
-            "training.min_batches_after_drift asks for: waiting for the new data")
+    return (f"waiting for the new data: a challenger trained now would see {seen} labelled "
+            f"batch{'es' if seen != 1 else ''} since the drift's onset ({onset}), and "
+            f"training.min_batches_after_drift asks for {needed}")
 
 
 FOLLOW_UP = "follow-up after drift:"  # how a follow-up's retrain reason starts

@@ -53,7 +53,8 @@ def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: 
     if explicit_date or previous is None or not previous.final:
         return GO_ON
     return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: no new batch; the newest, {day}, was "
-                   f"already processed ({previous}); pass batch_date to redo it")
+                   f"already processed ({previous}); pass --date {day} (batch_date as a flow "
+                   "parameter) to redo it")
 
 
 def after_drift(*, retrain_reason: str | None, retrain_inline: bool,
@@ -93,7 +94,8 @@ def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day
     if already_scored and not explicit_date:
         # A scheduled run passes no date: never rewrite predictions already handed out.
         return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: batch {day} already scored; no "
-                       "new batch has landed (pass batch_date to score it again)")
+                       f"new batch has landed (pass --date {day}, or batch_date as a flow "
+                       "parameter, to score it again)")
     if invalid is not None:
         return Verdict(CycleStatus.REFUSED, invalid)
     if champion_model is not None:
@@ -443,6 +445,26 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     return RetrainCall(scheduled, None if scheduled else cooling)
 
 
+FORCED = "forced by the operator (--force)"  # how a forced retrain's reason starts
+
+
+def forced_retrain(call: RetrainCall, *, force: bool, performance: PerformanceCheck | None,
+                   triggers: Collection[str] = DEFAULT_TRIGGERS) -> RetrainCall:
+    """An operator's ``force`` retrains the batch whatever the automatic policy decided.
+
+    Cooldowns, the wait for post-drift data and the pause between follow-ups keep the
+    automatic policy from retraining in vain; they do not second-guess an operator who asks
+    for a retrain, nor does the absence of drift. The reason keeps what the policy alone would
+    have done, for the record. Validation, the training window, the gate and approval still
+    apply.
+    """
+    if not force or call.reason is not None:
+        return call
+    kept = call.cooling or no_drift_message(performance, triggers).removesuffix(
+        ": champion kept")
+    return RetrainCall(f"{FORCED}; the retraining policy alone would keep the champion: {kept}")
+
+
 @dataclass(frozen=True)
 class PriorVersion:
     version: int
@@ -457,7 +479,7 @@ def before_training(*, day: dt.date, trained: list[PriorVersion], force: bool,
         return Verdict(CycleStatus.SKIPPED, (
             f"batch {day} already retrained under this config: v{v.version} (gate "
             f"{v.lineage.gate_decision}, approval {v.lineage.approval_decision or 'not needed'})"
-            "; run with force=true to train again"))
+            "; run again with --force (force=true as a flow parameter) to train again"))
     if window_problem is not None:
         return Verdict(CycleStatus.WAITING, f"cannot retrain yet: {window_problem}")
     return GO_ON

@@ -79,7 +79,8 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     champion = checked.champion if checked.champion_loaded \
         else rt.step("load-champion", rt.models.load_champion, remote=True)
     record.champion_version = champion.info.version if champion else None
-    verdict = rt.step("detect-drift", drift.assess_drift, rt, day, checked.batch, champion)
+    verdict = rt.step("detect-drift", drift.assess_drift, rt, day, checked.batch, champion,
+                      force=force)
     record.drift_detected = verdict.drift_detected
     record.drift_onset = verdict.onset.isoformat() if verdict.onset else None
     record.change_onset = verdict.change_onset.isoformat() if verdict.change_onset else None

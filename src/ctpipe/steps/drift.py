@@ -27,6 +27,7 @@ from ctpipe.decisions.retraining import (
     PastAttempt,
     PerformanceCheck,
     cannot_judge_performance,
+    forced_retrain,
     judge_performance,
     pool_labelled,
     retrain_history,
@@ -112,8 +113,11 @@ def earlier_batches(rt: Runtime, day: dt.date) -> _EarlierBatches | None:
 
 
 def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
-                 champion: LoadedVersion | None) -> DriftVerdict:
-    """Load first (the pooled fresh labels, the recent cycle records), then decide."""
+                 champion: LoadedVersion | None, *, force: bool = False) -> DriftVerdict:
+    """Load first (the pooled fresh labels, the recent cycle records), then decide.
+
+    ``force`` (an operator's --force) retrains whatever the policy says (forced_retrain).
+    """
     cfg = rt.config
     if champion is None:  # cold start: never delayed
         return DriftVerdict(None, None, retrain_reason(report=None, performance=None).reason,
@@ -168,6 +172,8 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         awaiting=awaiting, follow=follow,
         learning=still_learning(onset=learned, seen=seen, until=cfg.training.follow_ups_until,
                                 growth=cfg.training.follow_up_growth))
+    call = forced_retrain(call, force=force, performance=performance,
+                          triggers=cfg.drift.triggers)
     verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None

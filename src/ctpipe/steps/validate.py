@@ -89,7 +89,8 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
     try:
         batch = rt.step("load-batch", rt.store.read_batch, day)
     except BatchReadError as exc:
-        return ValidationStep(None, None, str(exc))
+        # The problem only: the quarantine message names the batch's source in front of it.
+        return ValidationStep(None, None, exc.problem)
     champion, training, loaded = None, None, False
     if checked_columns(rt.config):  # loaded first: rule seen_in_training compares with it
         try:
