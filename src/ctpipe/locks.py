@@ -44,14 +44,15 @@ class LockTimeout(TimeoutError):
 
 
 @contextlib.contextmanager
-def held(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created with its folder), waiting as long as it takes:
-    for short critical sections of ctpipe's own (a record's read-merge-write, a store's
-    first creation), which the kernel releases if the holder dies."""
+def held(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """An exclusive (or ``shared``) lock on ``path`` (created with its folder), waiting as long
+    as it takes: for short critical sections of ctpipe's own (a record's read-merge-write, a
+    store's first creation) and a run's hold on its batch, which the kernel releases if the
+    holder dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

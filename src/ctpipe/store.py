@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -154,19 +153,11 @@ class LandingZoneStore:
     def _run_lock(self, day: str) -> Path:
         return self.records / f".{day}.run"
 
-    @contextlib.contextmanager
-    def working_on(self, day: dt.date) -> Iterator[None]:
+    def working_on(self, day: dt.date) -> contextlib.AbstractContextManager[None]:
         """Held (shared: runs of one batch may overlap) while a run works on the batch. The
         kernel drops it when the run dies, which is how ``abandoned`` tells a record left
         "running" by a dead run from one a live run is still writing."""
-        path = self._run_lock(day.isoformat())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            yield
-        finally:
-            os.close(fd)
+        return held(self._run_lock(day.isoformat()), shared=True)
 
     def abandoned(self) -> list[CycleRecord]:
         """Records still "running" that no live run works on: their run died before deciding.
