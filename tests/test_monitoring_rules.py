@@ -29,6 +29,18 @@ def test_never_rolls_back_before_k_bad_batches(n: int) -> None:
     verdict = judge_live([good(1)] + [bad(2 + i) for i in range(n)], 2, **RULE)
     assert not verdict.rollback and verdict.target is None
     assert f"{n} of {K} consecutive labelled batches bad" in verdict.reason
+    # A bad batch not yet confirmed is logged as watched, not as healthy (the decision log
+    # said "healthy" beside "1 of 3 consecutive labelled batches bad").
+    assert verdict.unconfirmed == tuple(f"2026-04-{2 + i:02d}" for i in range(n))
+    assert verdict.decision_kind(rolled_back=False) == ("watching" if n else "healthy")
+
+
+def test_the_decision_kind_of_a_confirmed_streak() -> None:
+    verdict = judge_live([good(1)] + [bad(2 + i) for i in range(K)], 2, **RULE)
+    assert verdict.decision_kind(rolled_back=True) == "rollback"
+    refused = judge_live([good(1)] + [bad(2 + i) for i in range(K)], 2, **RULE,
+                         target_refusal="v1 never passed the gate")
+    assert refused.decision_kind(rolled_back=False) == "degraded"
 
 
 def test_rolls_back_after_exactly_k_bad_batches_to_the_shadow() -> None:

@@ -295,6 +295,7 @@ table { border-collapse: collapse; font-size: 13px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e3e3e3; text-align: right; }
 th { background: #f4f6f8; } td.l, th.l { text-align: left; }
 tr.rollback td { background: #fde8e8; } tr.degraded td { background: #fff6dd; }
+tr.watching td { background: #fffbeb; }
 .reason { background: #fde8e8; border-left: 4px solid #d62728; padding: 8px 12px;
           margin: 8px 0; white-space: pre-wrap; font-size: 13px; }
 .events .promotion { color: #2ca02c; font-weight: 600; }

@@ -18,7 +18,7 @@ class MonitoringDecision:
     model_name: str
     use_case: str
     batch: str  # the last labelled batch the decision judged
-    kind: str  # e.g. healthy, degraded, rollback
+    kind: str  # healthy, watching (bad, not yet confirmed), degraded or rollback
     champion_version: int
     target_version: int | None = None  # a rollback's target
     reason: str = ""

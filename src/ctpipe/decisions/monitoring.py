@@ -35,7 +35,15 @@ class LiveVerdict:
     rollback: bool
     reason: str
     target: int | None = None
-    bad_batches: tuple[str, ...] = ()
+    bad_batches: tuple[str, ...] = ()  # the confirmed streak (monitoring.rollback_after long)
+    unconfirmed: tuple[str, ...] = ()  # a shorter streak of bad batches, still being watched
+
+    def decision_kind(self, rolled_back: bool) -> str:
+        """What the monitoring decision log records for this verdict."""
+        if rolled_back:
+            return "rollback"
+        return "degraded" if self.bad_batches else "watching" if self.unconfirmed \
+            else "healthy"
 
 
 def _finite(value: float | None) -> bool:
@@ -88,7 +96,8 @@ def judge_live(history: Sequence[LabelledBatch], champion_version: int, *, metri
         last = measured[-1]
         return LiveVerdict(False, f"v{champion_version}: {len(streak)} of {after} consecutive "
                            f"labelled batches bad (latest {last.batch}: "
-                           f"{_fmt(last.champion_metric)} {metric})")
+                           f"{_fmt(last.champion_metric)} {metric})",
+                           unconfirmed=tuple(b.batch for b, _ in streak))
     window = streak[-after:]
     batches = tuple(b.batch for b, _ in window)
     span = f"{batches[0]}..{batches[-1]}" if len(batches) > 1 else batches[0]

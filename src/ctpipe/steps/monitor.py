@@ -128,8 +128,7 @@ def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
             result.update(rolled_back=True, champion_version=verdict.target)
         else:
             message = rolled.message
-    kind = ("rollback" if result["rolled_back"] else
-            "degraded" if verdict.bad_batches else "healthy")
+    kind = verdict.decision_kind(result["rolled_back"])
     if measured or verdict.rollback:
         production.record_decision(db, MonitoringDecision(
             model_name=rt.model_name, use_case=rt.use_case,
