@@ -131,6 +131,8 @@ def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_bat
     assert rolled[0]["who"] == "ctpipe-monitor"
     decided = [d.kind for d in production.decisions(db, ws.model_name)]
     assert decided[-1] == "rollback" and decided.count("rollback") == 1
+    # The bad batches before the K-th were watched, not logged as healthy.
+    assert decided[-K:-1] == ["watching"] * (K - 1)
 
 
 def test_late_labels_are_joined_when_they_arrive(
