@@ -59,6 +59,21 @@ def test_each_broken_invariant_is_one_problem_with_its_fix() -> None:
         "running since 2026-03-09T06:00:00+00:00) (fix: ctpipe cycle demand --date 2026-03-09)")
 
 
+def test_batches_the_cycles_skipped_after_the_first_are_named() -> None:
+    landed = [f"2026-03-{d:02d}" for d in range(1, 13)]
+    # History before the first cycle (03-08) is never cycled by design; 03-10 and 03-11
+    # landed while the schedule was down, and the next scheduled cycle took 03-12 only.
+    problems = check(_inputs(landed=landed, cycled=["2026-03-08", "2026-03-09",
+                                                    "2026-03-12"]))
+    assert [p.line() for p in problems] == [
+        "batches-never-cycled: 2 landed batches after the first cycled one never went through "
+        "a cycle: 2026-03-10, 2026-03-11 (not validated, not checked for drift, not scored; "
+        "their labels still reach training windows) (fix: ctpipe cycle demand --date D for "
+        "each, oldest first)"]
+    assert check(_inputs(landed=landed, cycled=[])) == []  # nothing cycled yet
+    assert check(_inputs(landed=landed, cycled=landed[7:])) == []
+
+
 def test_only_safe_problems_are_repairable() -> None:
     problems = check(_inputs(interrupted=["i"], alias_moves_traced={2: False},
                              integrity={1: None, 2: "bad"}))

@@ -54,7 +54,10 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
         abandoned=[(r.batch_date, r.started_at) for r in store.abandoned()],
         labels_set_aside=[(a.day.isoformat(), a.problem, str(a.folder),
                            str(landing.labels_path(ws.landing, a.day)))
-                          for a in landing.labels_set_aside(ws.landing, ws.quarantine)])
+                          for a in landing.labels_set_aside(ws.landing, ws.quarantine)],
+        landed=[d.isoformat() for d in store.batch_dates()],
+        cycled=sorted(p.stem for p in ws.records_dir.glob("*.json"))
+        if ws.records_dir.is_dir() else [])
 
 
 def _moved_to(entry: dict) -> int | None:

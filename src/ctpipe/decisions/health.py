@@ -4,7 +4,8 @@ A healthy use case has at most one champion (exactly one once any version passed
 serving a complete, gate-passed, approved-where-required and integrity-verified version, whose
 last alias move is in the audit trail; no dangling challenger; no interrupted promotion; no
 retraining slot held by a dead run; no batch left "running" by a dead run; no labels file
-set aside and not replaced; lineage on every version; readable records and audit.
+set aside and not replaced; no landed batch skipped by the cycles; lineage on every version;
+readable records and audit.
 Each problem names the command that fixes it; `repairable` ones `--repair` fixes itself.
 """
 
@@ -49,6 +50,21 @@ class HealthInputs:
     abandoned: list[tuple[str, str]] = field(default_factory=list)
     # Batches unlabelled because their labels were set aside: (date, why, where, put back at).
     labels_set_aside: list[tuple[str, str, str, str]] = field(default_factory=list)
+    landed: list[str] = field(default_factory=list)  # batch dates in the landing zone
+    cycled: list[str] = field(default_factory=list)  # batch dates with a cycle record
+
+
+def never_cycled(landed: list[str], cycled: list[str]) -> list[str]:
+    """Landed batches after the first cycled one that no cycle ever ran on.
+
+    A scheduled cycle takes the newest batch only, so batches that landed while the schedule
+    was down stay unvalidated, unchecked for drift and unscored. Batches before the first
+    cycle are the history a use case starts from (landed in bulk, never cycled by design).
+    """
+    if not cycled:
+        return []
+    first, done = min(cycled), set(cycled)
+    return [d for d in sorted(landed) if d > first and d not in done]
 
 
 def check(h: HealthInputs) -> list[Problem]:
@@ -104,6 +120,15 @@ def check(h: HealthInputs) -> list[Problem]:
                            f"({why}); it trains and is judged on nothing until they are "
                            f"replaced (the rejected file is in {folder})",
                            f"put a corrected labels file at {expected}"))
+    missed = never_cycled(h.landed, h.cycled)
+    if missed:
+        shown = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5
+                                          else "")
+        out.append(Problem("batches-never-cycled", f"{len(missed)} landed "
+                           f"batch{'es' if len(missed) != 1 else ''} after the first cycled one "
+                           f"never went through a cycle: {shown} (not validated, not checked "
+                           "for drift, not scored; their labels still reach training windows)",
+                           f"ctpipe cycle {uc} --date D for each, oldest first"))
     for what in h.unreadable:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
     return out
