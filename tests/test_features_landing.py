@@ -110,6 +110,12 @@ def test_a_parquet_batch_under_another_name_is_to_be_renamed(tmp_path: Path) -> 
         "their batch date)")
     assert landing.unlanded_files(tmp_path, dt.date(2016, 3, 28)) is None
     assert landing.unlanded_files(tmp_path / "nowhere", day) is None
+    # Not batches either, and no longer a ValueError ("Invalid isoformat string") for every
+    # command that lists the batches.
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "notes.parquet")
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "2016-02-30.parquet")
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "2016-03-30.parquet")
+    assert landing.batch_dates(tmp_path) == [dt.date(2016, 3, 30)]
 
 
 def test_split_into_weekly_batches() -> None:

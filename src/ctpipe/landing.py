@@ -18,6 +18,7 @@ batch is then simply not labelled.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.resources
 import logging
@@ -74,15 +75,24 @@ def write_batch(landing: Path, config: UseCaseConfig, day: dt.date, frame: pd.Da
     write_parquet_atomic(frame[label_cols], labels_path(landing, day))
 
 
+_BATCH_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
+
+
 def batch_dates(landing: Path) -> list[dt.date]:
+    """The dates of the landed batches: ``<YYYY-MM-DD>.parquet`` files. Any other file (a
+    ``notes.parquet``, a CSV) is not a batch; unlanded_files names it for the operator."""
     folder = landing / "batches"
     if not folder.is_dir():
         return []
-    return sorted(dt.date.fromisoformat(p.stem) for p in folder.glob("*.parquet"))
+    dates = []
+    for path in folder.glob("*.parquet"):
+        if _BATCH_NAME.match(path.name):
+            with contextlib.suppress(ValueError):  # 2026-02-30 looks like a date and is not
+                dates.append(dt.date.fromisoformat(path.stem))
+    return sorted(dates)
 
 
 LANDED_BATCHES = "landed batches are Parquet files named YYYY-MM-DD.parquet"
-_BATCH_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
 _SHOWN = 5  # file names a message lists; more are counted
 
 
