@@ -96,8 +96,12 @@ def slot_wait_notice(taken: int, use_case: str, waited: int, lease: int) -> str:
 def _why_waiting(name: str, use_case: str) -> str:
     # A slow answer is not proof of a holder: a server busy with other commands on the same
     # Prefect database is slow to grant a free slot too.
-    with get_client(sync_client=True) as client:
-        taken = client.read_global_concurrency_limit_by_name(name).active_slots
+    try:
+        with get_client(sync_client=True) as client:
+            taken = client.read_global_concurrency_limit_by_name(name).active_slots
+    except Exception as exc:  # noqa: BLE001 - a notice must never fail the retraining
+        return (f"not granted within {SLOT_NOTICE_SECONDS} s, and the server did not say who "
+                f"holds it ({type(exc).__name__}); still asking")
     return slot_wait_notice(taken, use_case, SLOT_NOTICE_SECONDS, SLOT_LEASE_SECONDS)
 
 

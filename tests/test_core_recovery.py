@@ -185,3 +185,24 @@ def test_a_rollback_killed_before_its_move_is_abandoned_not_guessed() -> None:
     out = p.cycle(8)
     assert [d.kind for d in out.decisions][:1] == ["rollback.abandoned"]
     assert p.models.aliases[CHAMPION] == 1 and p.store.intents == {}
+
+
+def test_a_resumed_promotion_waits_for_approval_after_an_operators_rollback() -> None:
+    from ctpipe.decisions.retraining import ApprovalAnswer
+    from ctpipe.lineage import Lineage
+
+    # v1 serves; v2 is gated against it and registered, then the run dies before its intent.
+    p = _ports(gate={"min_improvement": 0.0})
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    _die_once(p.store, "record_intent")
+    with pytest.raises(Killed):
+        p.retrain(8, force=True)
+    assert sorted(p.models.loaded) == [1, 2] and p.models.aliases[CHAMPION] == 1
+    _restart(p)
+    # Meanwhile an operator put v1 back (a rollback to the serving version, for the hold).
+    p.models.tag(1, Lineage(rolled_back_from="9", rolled_back_by="oncall",
+                            rolled_back_at="2026-03-10T08:00:00+00:00", rollback_reason="INC-3"))
+    p.answer = ApprovalAnswer(decision="reject", approver="Ada", reason="not v2")
+    out = p.retrain(8)  # no force: resumes v2
+    assert [r.version for r in p.asked] == [2] and "oncall's rollback" in p.asked[0].hold
+    assert out.status is CycleStatus.REJECTED and p.models.aliases[CHAMPION] == 1

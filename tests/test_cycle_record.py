@@ -28,7 +28,8 @@ def test_a_run_that_skipped_leaves_the_deciding_run_on_top() -> None:
     # Two cycles of one batch at once: both write "running", A promotes, B finds the batch
     # retrained and skips. Before: B's "skipped" was the last cycle `ctpipe status` showed.
     a, b = _run(CycleStatus.RUNNING), _run(CycleStatus.RUNNING)
-    a_done = CycleRecord.from_dict({**a.to_dict(), "status": "promoted", "message": "v5 promoted"})
+    a_done = CycleRecord.from_dict({**a.to_dict(), "status": "promoted", "retrained": True,
+                                    "message": "v5 promoted"})
     b_done = CycleRecord.from_dict({**b.to_dict(), "status": "skipped", "message": "already"})
     for order in ([a, b, a_done, b_done], [a, a_done, b, b_done], [a, b, a_done, b_done, b_done]):
         stored = _stored(*order)
@@ -37,7 +38,10 @@ def test_a_run_that_skipped_leaves_the_deciding_run_on_top() -> None:
             (b.attempt_id, "skipped")]
 
 
-def test_a_skip_with_no_deciding_run_stays_on_top() -> None:
-    dead, skipped = _run(CycleStatus.RUNNING), _run(CycleStatus.SKIPPED, "already")
-    stored = _stored(dead, skipped)
-    assert stored.status is CycleStatus.SKIPPED and len(stored.attempts) == 1
+def test_a_skip_with_no_run_that_trained_stays_on_top() -> None:
+    # A run that died, only asked the retraining deployment, or failed before training
+    # decided nothing about the batch's retraining.
+    for earlier in (_run(CycleStatus.RUNNING), _run(CycleStatus.RETRAIN_REQUESTED),
+                    _run(CycleStatus.FAILED, "registry down")):
+        stored = _stored(earlier, _run(CycleStatus.SKIPPED, "already"))
+        assert stored.status is CycleStatus.SKIPPED and len(stored.attempts) == 1

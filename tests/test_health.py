@@ -66,12 +66,14 @@ def test_batches_the_cycles_skipped_after_the_first_are_named() -> None:
     problems = check(_inputs(landed=landed, cycled=["2026-03-08", "2026-03-09",
                                                     "2026-03-12"]))
     assert [p.line() for p in problems] == [
-        "batches-never-cycled: 2 landed batches after the first cycled one never went through "
-        "a cycle: 2026-03-10, 2026-03-11 (not validated, not checked for drift, not scored; "
+        "batches-never-cycled: 2 landed batches between cycled ones never went through a "
+        "cycle: 2026-03-10, 2026-03-11 (not validated, not checked for drift, not scored; "
         "their labels still reach training windows) (fix: ctpipe cycle demand --date D for "
         "each, oldest first)"]
     assert check(_inputs(landed=landed, cycled=[])) == []  # nothing cycled yet
     assert check(_inputs(landed=landed, cycled=landed[7:])) == []
+    # Landed after the newest cycle: waiting for the next one, not skipped.
+    assert check(_inputs(landed=landed, cycled=landed[7:10])) == []
 
 
 def test_only_safe_problems_are_repairable() -> None:

@@ -242,3 +242,17 @@ def test_status_shows_the_rollback_and_the_promotion_hold_it_leaves(history: Pat
     assert champion["restored_by_rollback"]["by"] == "ana@ops"
     assert champion["restored_by_rollback"]["from_version"] == "4"
     assert champion["promotion_hold"] == held[0].removeprefix("  promotions held: ")
+
+
+def test_the_monitors_rollback_from_a_held_champion_keeps_the_hold(history: Path) -> None:
+    from ctpipe.decisions.rollback import AUTOMATIC_ROLLBACK_OPERATOR, rollback_hold
+
+    apply_rollback(plan_rollback(MODEL), "INC-7: v4 overshoots", operator="ana@ops",
+                   publish=_sink(history))
+    held = rollback_hold(registry.get_version(MODEL, 2).lineage)
+    assert held is not None and "ana@ops's rollback" in held
+    # The monitor then finds v2 bad too and goes back to v1: only an approval ends the hold.
+    apply_rollback(plan_rollback(MODEL), "automatic: v2 bad on 3 batches",
+                   operator=AUTOMATIC_ROLLBACK_OPERATOR, publish=_sink(history))
+    assert _champion() == 1
+    assert rollback_hold(registry.get_version(MODEL, 1).lineage) == held

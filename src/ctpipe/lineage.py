@@ -67,6 +67,8 @@ class Lineage:
     rolled_back_at: str | None = None
     rolled_back_by: str | None = None
     rollback_forced: str | None = None
+    # An operator's rollback hold that an automatic rollback carried over to this version.
+    held_since_rollback: str | None = None
     demoted_at: str | None = None
     demoted_by_rollback_to: str | None = None
     other: dict[str, str] = field(default_factory=dict, compare=False)

@@ -92,12 +92,13 @@ def _entry(record: CycleRecord) -> dict:
 
 
 def _decider_on_top(skipped: CycleRecord) -> CycleRecord:
-    """A run that found the batch already retrained leaves the run that decided it on top
-    (what `ctpipe status` shows as the last cycle): the newest attempt that got past "running"
-    without skipping, when there is one. The skipped run is kept in ``attempts``."""
+    """A run that found the batch already retrained leaves the run that retrained it on top
+    (what `ctpipe status` shows as the last cycle, and what the policy reads back): the newest
+    attempt that trained and got past "running", when there is one. A run that only asked for
+    a retrain decided nothing. The skipped run is kept in ``attempts``."""
     for i in range(len(skipped.attempts) - 1, -1, -1):
-        status = CycleStatus(skipped.attempts[i].get("status", CycleStatus.RUNNING))
-        if status not in (CycleStatus.RUNNING, CycleStatus.SKIPPED):
+        entry = skipped.attempts[i]
+        if entry.get("retrained") and entry.get("status") != CycleStatus.RUNNING:
             top = CycleRecord.from_dict({**skipped.attempts[i], "attempts": []})
             top.attempts = skipped.attempts[:i] + skipped.attempts[i + 1:] + [_entry(skipped)]
             return top

@@ -20,6 +20,7 @@ from ctpipe.decisions.rollback import (
     RollbackPlan,
     RollbackRefused,
     choose_target,
+    rollback_hold,
     version_span,
 )
 from ctpipe.faults import pause_point
@@ -85,7 +86,9 @@ def apply_rollback(plan: RollbackPlan, reason: str, *, operator: str,
         changes = [
             (new, Lineage(rolled_back_from=str(old.version), rollback_reason=why,
                           rolled_back_at=at, rolled_back_by=operator,
-                          rollback_forced=str(plan.forced).lower())),
+                          rollback_forced=str(plan.forced).lower(),
+                          # "" clears a hold an earlier rollback left on this version.
+                          held_since_rollback=rollback_hold(old.lineage) or "")),
             (old, Lineage(demoted_at=at, demoted_by_rollback_to=str(new.version))),
         ]
         pause_point("rollback.before-move")

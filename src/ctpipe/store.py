@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +33,14 @@ from ctpipe.records import CycleRecord, PromotionIntent, with_history
 # kernel drops the lock when the process dies, which is how another run tells an intent whose
 # run died (lock free) from one still being carried out (lock held).
 _HELD: dict[Path, int] = {}
+
+
+def _readable(path: Path) -> CycleRecord | None:
+    """The record, or None when it is unreadable (doctor lists those apart) or gone."""
+    try:
+        return CycleRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 class Store(Protocol):
@@ -164,24 +173,33 @@ class LandingZoneStore:
         Unreadable records are skipped (doctor lists them apart)."""
         found = []
         for path in sorted(self.records.glob("*.json")) if self.records.is_dir() else []:
-            try:
-                record = CycleRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
+            record = _readable(path)
+            if record is None or record.status is not CycleStatus.RUNNING:
                 continue
-            if record.status is CycleStatus.RUNNING and not self._worked_on(path.stem):
-                found.append(record)
+            with self._unless_worked_on(path.stem) as free:
+                # Read again under the lock: a run that decided between the first read and
+                # the lock has written its outcome.
+                record = _readable(path) if free else None
+                if record is not None and record.status is CycleStatus.RUNNING:
+                    found.append(record)
         return found
 
-    def _worked_on(self, day: str) -> bool:
+    @contextlib.contextmanager
+    def _unless_worked_on(self, day: str) -> Iterator[bool]:
+        """True (and no run can start on the batch until the block ends) when no run holds
+        it; False when one does."""
+        path = self._run_lock(day)
+        if not path.exists():  # written before runs took the lock: nobody holds one
+            yield True
+            return
+        fd = os.open(path, os.O_RDONLY)
         try:
-            fd = os.open(self._run_lock(day), os.O_RDONLY)
-        except FileNotFoundError:
-            return False  # written before runs took the lock: nobody holds one
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
         finally:
             os.close(fd)
 

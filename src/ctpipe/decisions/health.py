@@ -55,16 +55,17 @@ class HealthInputs:
 
 
 def never_cycled(landed: list[str], cycled: list[str]) -> list[str]:
-    """Landed batches after the first cycled one that no cycle ever ran on.
+    """Landed batches between the first and the newest cycled one that no cycle ran on.
 
     A scheduled cycle takes the newest batch only, so batches that landed while the schedule
     was down stay unvalidated, unchecked for drift and unscored. Batches before the first
-    cycle are the history a use case starts from (landed in bulk, never cycled by design).
+    cycle are the history a use case starts from (landed in bulk, never cycled by design);
+    batches after the newest are waiting for the next cycle.
     """
     if not cycled:
         return []
-    first, done = min(cycled), set(cycled)
-    return [d for d in sorted(landed) if d > first and d not in done]
+    first, last, done = min(cycled), max(cycled), set(cycled)
+    return [d for d in sorted(landed) if first < d < last and d not in done]
 
 
 def check(h: HealthInputs) -> list[Problem]:
@@ -125,7 +126,7 @@ def check(h: HealthInputs) -> list[Problem]:
         shown = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5
                                           else "")
         out.append(Problem("batches-never-cycled", f"{len(missed)} landed "
-                           f"batch{'es' if len(missed) != 1 else ''} after the first cycled one "
+                           f"batch{'es' if len(missed) != 1 else ''} between cycled ones "
                            f"never went through a cycle: {shown} (not validated, not checked "
                            "for drift, not scored; their labels still reach training windows)",
                            f"ctpipe cycle {uc} --date D for each, oldest first"))

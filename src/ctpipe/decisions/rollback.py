@@ -113,11 +113,15 @@ def rollback_hold(champion: Lineage | None) -> str | None:
     next challenger passing the same gate (often a follow-up of the same change) must not undo
     it unattended. The hold ends when an approved challenger becomes champion (its lineage has
     no rollback). The monitor's automatic rollbacks hold nothing: they are the unattended
-    loop's own repair, and the next challenger is gated against the version they restored.
+    loop's own repair, and the next challenger is gated against the version they restored;
+    but one from a held champion carries the hold over (``held_since_rollback``), so no
+    automatic step ends what only an approval may end.
     """
-    if champion is None or not champion.rolled_back_by \
-            or champion.rolled_back_by == AUTOMATIC_ROLLBACK_OPERATOR:
+    if champion is None or not champion.rolled_back_by:
         return None
+    if champion.rolled_back_by == AUTOMATIC_ROLLBACK_OPERATOR:
+        # The monitor rolled back from a held champion: the operator's hold goes on.
+        return champion.held_since_rollback or None
     reason = f": {champion.rollback_reason}" if champion.rollback_reason else ""
     return (f"the champion was restored from v{champion.rolled_back_from} by "
             f"{champion.rolled_back_by}'s rollback at {champion.rolled_back_at}{reason}; "

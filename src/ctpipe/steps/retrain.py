@@ -74,7 +74,17 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
                                     day.isoformat(), rt.config.config_hash, remote=True)
     resumed = _resumable(attempt, done)
     if resumed is not None:
-        return resumed, None  # registered without a pending approval: none was needed
+        # Registered when no approval was needed; an operator may have rolled back since.
+        current = rt.models.champion()
+        hold = rollback_hold(current.lineage if current else None)
+        if needs_approval(requires_approval=False, replay=rt.replay, hold=hold):
+            # As a fresh challenger would be: never served, never rolled to, while it waits.
+            rt.step("record-pending-approval", rt.models.tag, resumed,
+                    Lineage(approval_decision="pending"), remote=True)
+            after = after_gate(passed=True, reasons=[], version=resumed, needs_approval=True,
+                               hold=hold)
+            attempt.conclude(after.status, after.message)
+        return resumed, hold
     champion = None
     if not done:
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
