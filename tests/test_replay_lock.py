@@ -31,7 +31,8 @@ def test_a_second_backtest_of_a_use_case_stops_and_resets_nothing(ctpipe_home: P
     assert result.output.splitlines()[-1] == (
         f"{ws.model_name}: another replay of it is running in {ctpipe_home} (holder: pid "
         f"{os.getpid()}, ctpipe backtest since 09:00): let it finish, or set "
-        "CTPIPE_HOME to another folder for this one")
+        "CTPIPE_HOME to another folder for this one (with MLFLOW_TRACKING_URI set, point it at "
+        "another registry too)")
     assert evidence.read_text(encoding="utf-8") == "{}"
     assert not (ws.root / "landing").exists()  # no batch of the second replay was written
 

@@ -115,7 +115,8 @@ def replay_lock(model_name: str, holder: str) -> Iterator[None]:
             raise ReplayRunning(
                 f"{model_name}: another replay of it is running in {settings.home()}"
                 f"{_holder(path)}: let it finish, or set CTPIPE_HOME to another folder for "
-                "this one") from None
+                "this one (with MLFLOW_TRACKING_URI set, point it at another registry too)"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, {holder}".encode(), 0)
         yield
