@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
+from ctpipe.wording import first_few
 
 
 class BatchReadError(ValueError):
@@ -81,6 +82,15 @@ def looks_like_json(path: Path) -> bool:
         return False
 
 
+def starts_like_parquet(path: Path) -> bool:
+    """Parquet by content (its first bytes), whatever the file's name says."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_PARQUET_MAGIC)) == _PARQUET_MAGIC
+    except OSError:
+        return False
+
+
 def skipped_json(files: Iterable[Path]) -> str | None:
     """Which of a folder's files were skipped as JSON, and what to do (None: none were).
 
@@ -91,9 +101,7 @@ def skipped_json(files: Iterable[Path]) -> str | None:
                    and looks_like_json(p))
     if not found:
         return None
-    names = ", ".join(p.name for p in found[:_JSON_SHOWN])
-    if len(found) > _JSON_SHOWN:
-        names += f" and {len(found) - _JSON_SHOWN} more"
+    names = first_few([p.name for p in found], _JSON_SHOWN)
     files_look, them = ("files that look", "them") if len(found) != 1 else \
         ("file that looks", "it")
     return (f"skipped {len(found)} {files_look} like {_NOT_READ} ({names}): export {them} "

@@ -42,8 +42,10 @@ from ctpipe.batch_reader import (
     parse_local_times,
     read_batch_file,
     skipped_json,
+    starts_like_parquet,
 )
 from ctpipe.config import UseCaseConfig
+from ctpipe.wording import first_few
 
 BATCH_KEY = "__batch_date__"
 log = logging.getLogger(__name__)
@@ -114,26 +116,15 @@ def unlanded_files(landing: Path, day: dt.date | None = None) -> str | None:
         found = [p for p in found if p.name != batch_path(landing, day).name]
     if not found:
         return None
-    names = ", ".join(p.name for p in found[:_SHOWN])
-    if len(found) > _SHOWN:
-        names += f" and {len(found) - _SHOWN} more"
+    names = first_few([p.name for p in found], _SHOWN)
     it, its = ("it", "its") if len(found) == 1 else ("them", "their")
-    if not all(_is_parquet(p) for p in found):
+    if not all(starts_like_parquet(p) for p in found):
         advice = f"convert {it}, e.g. with pandas' to_parquet"
     elif day is not None:
         advice = f"rename {it} to {batch_path(landing, day).name}"
     else:
         advice = f"rename {it} after {its} batch date"
     return f"found {names}, but {LANDED_BATCHES} ({advice})"
-
-
-def _is_parquet(path: Path) -> bool:
-    """Parquet by content (its first bytes), whatever the file's name says."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(4) == b"PAR1"
-    except OSError:
-        return False
 
 
 def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,

@@ -18,6 +18,7 @@ from ctpipe.config import UseCaseConfig
 from ctpipe.landing import null_targets_problem
 from ctpipe.training import leaf_rows
 from ctpipe.validation.spec import allowed_columns
+from ctpipe.wording import first_few
 
 _SHOWN = 5  # values named in a message; more are counted
 
@@ -81,7 +82,7 @@ def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> st
     extra = [str(c) for c in frame.columns if c not in allowed]
     if not extra:
         return None
-    named = _quoted(extra[:8]) + (f" and {len(extra) - 8} more" if len(extra) > 8 else "")
+    named = first_few([repr(c) for c in extra], 8)
     which = f"column {named} is" if len(extra) == 1 else f"columns {named} are"
     return (f"validation.unexpected_columns: {which} not used by the config (features, "
             "target, time or id column), and unexpected_columns: error (the default) "

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from ctpipe.config import GateConfig
 from ctpipe.evaluation import Evaluation, SliceComparison, relative_gain
 from ctpipe.metrics import get_metric
+from ctpipe.wording import first_few
 
 __all__ = ["Check", "GateDecision", "SliceJudgement", "decide", "relative_gain"]
 
@@ -144,6 +145,4 @@ def _worse(s: SliceComparison) -> str:
 
 
 def _listed(slices: Sequence[SliceComparison], fmt: Callable[[SliceComparison], str]) -> str:
-    shown = [fmt(s) for s in slices[:_LISTED]]
-    more = len(slices) - _LISTED
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    return first_few([fmt(s) for s in slices], _LISTED)

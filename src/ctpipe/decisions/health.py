@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ctpipe.decisions.recovery import unfit_to_serve
 from ctpipe.lineage import Lineage, ModelVersionInfo
+from ctpipe.wording import first_few
 
 # Tags every version must carry: without them it cannot be traced to its data and decision.
 REQUIRED_LINEAGE = ("use_case", "batch_date", "train_start", "train_end", "holdout_start",
@@ -123,8 +124,7 @@ def check(h: HealthInputs) -> list[Problem]:
                            f"put a corrected labels file at {expected}"))
     missed = never_cycled(h.landed, h.cycled)
     if missed:
-        shown = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5
-                                          else "")
+        shown = first_few(missed, 5)
         out.append(Problem("batches-never-cycled", f"{len(missed)} landed "
                            f"batch{'es' if len(missed) != 1 else ''} between cycled ones "
                            f"never went through a cycle: {shown} (not validated, not checked "

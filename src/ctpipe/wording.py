@@ -1,0 +1,11 @@
+"""Wording that messages share: a long list named in part, the rest counted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def first_few(names: Sequence[str], shown: int) -> str:
+    """``names`` joined by commas: the first ``shown`` named, the rest counted."""
+    text = ", ".join(names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
