@@ -33,6 +33,7 @@ class MemoryStore:
     writes: list[str] = field(default_factory=list)  # statuses in the order they were written
     intents: dict[str, PromotionIntent] = field(default_factory=dict)
     live: set[str] = field(default_factory=set)  # intents whose run is alive; clear() = crash
+    passed: dict[dt.date, str] = field(default_factory=dict)  # batch -> fingerprint that passed
 
     def add(self, day: dt.date, frame: pd.DataFrame) -> None:
         """A labelled day, split as the landing zone splits it."""
@@ -87,6 +88,15 @@ class MemoryStore:
         held.update(evidence)
         held.update({f"attempt-{n}/{name}": text for name, text in evidence.items()})
         return f"memory://quarantine/{day}/attempt-{n}"
+
+    def batch_fingerprint(self, day: dt.date) -> str:
+        return str(pd.util.hash_pandas_object(self.batches[day]).sum())
+
+    def remember_passed(self, day: dt.date, fingerprint: str) -> None:
+        self.passed[day] = fingerprint
+
+    def validated_as_is(self, day: dt.date) -> bool:
+        return day in self.batches and self.passed.get(day) == self.batch_fingerprint(day)
 
     def read_record(self, day: dt.date) -> CycleRecord | None:
         record = self.records.get(day.isoformat())

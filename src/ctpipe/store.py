@@ -26,6 +26,7 @@ from ctpipe import landing
 from ctpipe.batch_reader import read_batch_file
 from ctpipe.config import UseCaseConfig
 from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.integrity import file_sha256
 from ctpipe.locks import held
 from ctpipe.records import CycleRecord, PromotionIntent, with_history
 
@@ -52,6 +53,9 @@ class Store(Protocol):
     def read_labelled(self, dates: list[dt.date]) -> pd.DataFrame: ...
     def label_rows(self, dates: list[dt.date]) -> int: ...
     def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str: ...
+    def batch_fingerprint(self, day: dt.date) -> str: ...
+    def remember_passed(self, day: dt.date, fingerprint: str) -> None: ...
+    def validated_as_is(self, day: dt.date) -> bool: ...
     def read_record(self, day: dt.date) -> CycleRecord | None: ...
     def write_record(self, record: CycleRecord) -> None: ...
     def last_record(self) -> CycleRecord | None: ...
@@ -122,6 +126,31 @@ class LandingZoneStore:
         with contextlib.suppress(FileNotFoundError):
             shutil.move(str(source), folder / source.name)
         return str(folder)
+
+    def batch_fingerprint(self, day: dt.date) -> str:
+        """The sha256 of the batch file's bytes. Taken before the batch is read for
+        validation: a file replaced after the hash no longer matches what passed."""
+        return file_sha256(landing.batch_path(self.landing, day))
+
+    def _passed_path(self, day: dt.date) -> Path:
+        return self.records / "validated" / f"{day.isoformat()}.json"
+
+    def remember_passed(self, day: dt.date, fingerprint: str) -> None:
+        """Note that the batch with this fingerprint passed validation under this config."""
+        self._passed_path(day).parent.mkdir(parents=True, exist_ok=True)
+        landing.write_text_atomic(self._passed_path(day), json.dumps({
+            "batch_sha256": fingerprint, "config_hash": self.config.config_hash,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
+
+    def validated_as_is(self, day: dt.date) -> bool:
+        """Whether the batch passed validation under this config, and its file is still the
+        one that passed (same sha256). An unreadable or missing note means no."""
+        try:
+            passed = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
+            return passed["config_hash"] == self.config.config_hash \
+                and passed["batch_sha256"] == self.batch_fingerprint(day)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     def _record_path(self, day: str) -> Path:
         return self.records / f"{day}.json"

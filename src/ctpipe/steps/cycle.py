@@ -73,6 +73,7 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
         attempt.decide(decision)
         return
     record.validation_passed = True
+    checked.remember_if_passed(rt, day)
     attempt.decide(validate.passed_decision(rt, day, checked.result))
 
     # Loaded once: validation already loaded it when it compared categories with training.

@@ -28,7 +28,7 @@ from ctpipe.decisions.rollback import rollback_hold
 from ctpipe.lineage import Lineage, ModelVersionInfo
 from ctpipe.links import mlflow_version_link
 from ctpipe.records import CycleRecord
-from ctpipe.steps import train
+from ctpipe.steps import train, validate
 from ctpipe.steps.attempt import Attempt
 from ctpipe.steps.drift import drift_onset, drift_persists
 from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
@@ -89,6 +89,11 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     if not done:
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
         record.champion_version = champion.info.version if champion else None
+    if not done:
+        for decision in rt.step("validate-training-window", validate.check_training_window,
+                                rt, day):
+            record.training_set_aside.append(decision.reason)
+            attempt.decide(decision)
     hold = rollback_hold(champion.info.lineage if champion else None)
     ask = needs_approval(requires_approval=rt.config.promotion.requires_approval,
                          replay=rt.replay, hold=hold)
@@ -243,6 +248,7 @@ def _run_retrain(rt: Runtime, day: dt.date, reason: str, force: bool) -> Outcome
     record = existing.next_attempt() if existing else CycleRecord(use_case=rt.use_case,
                                                                   batch_date=day.isoformat())
     record.retrained = False  # set again only if this run trains
+    record.training_set_aside = []
     attempt = Attempt(rt, record)
     with rt.guard():
         attempt.decisions.extend(reconcile(rt))

@@ -33,6 +33,13 @@ class ValidationStep:
     # the config ignores rule seen_in_training), for the steps after validation to reuse.
     champion: LoadedVersion | None = None
     champion_loaded: bool = False  # tells "no champion yet" from "not loaded"
+    fingerprint: str | None = None  # the batch file's, taken before it was read
+
+    def remember_if_passed(self, rt: Runtime, day: dt.date) -> None:
+        """A pass is remembered, so a training window holding the batch need not check it
+        again while its file stays the same."""
+        if self.passed and self.fingerprint is not None:
+            rt.store.remember_passed(day, self.fingerprint)
 
     @property
     def passed(self) -> bool:
@@ -87,6 +94,10 @@ def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame,
 def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
     """Read the batch, load the champion when its training categories are checked, validate."""
     try:
+        fingerprint = rt.store.batch_fingerprint(day)
+    except OSError:  # missing, a folder, unreadable: reading it names the problem
+        fingerprint = None
+    try:
         batch = rt.step("load-batch", rt.store.read_batch, day)
     except BatchReadError as exc:
         # The problem only: the quarantine message names the batch's source in front of it.
@@ -101,7 +112,46 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
             # cycle loads the champion again (and fails there) only for a batch that passed.
             training = not_loaded(exc)
     result = rt.step("validate-batch", validate_batch, rt, day, batch, training)
-    return ValidationStep(batch, result, champion=champion, champion_loaded=loaded)
+    return ValidationStep(batch, result, champion=champion, champion_loaded=loaded,
+                          fingerprint=fingerprint)
+
+
+def check_training_window(rt: Runtime, day: dt.date) -> list[Decision]:
+    """Validate the batches a retrain as of ``day`` would train on that never passed as they
+    are now (landed in bulk, a backlog no cycle ran on, or replaced since they passed), and
+    quarantine those that fail, as a cycle would have. The window then reaches further back,
+    so the batches that move into it are checked too. Returns the quarantine decisions.
+
+    Rule seen_in_training is not applied: a category the champion never saw is what a
+    training batch brings it to learn, not a reason to keep the batch out of training.
+    """
+    checked: set[dt.date] = set()
+    set_aside: list[Decision] = []
+    while True:
+        window = sorted(rt.store.labelled_dates(day))[-rt.config.training.window:]
+        unchecked = [d for d in window if d not in checked and not rt.store.validated_as_is(d)]
+        if not unchecked:
+            return set_aside
+        for batch_day in unchecked:
+            checked.add(batch_day)
+            step = _validated_for_training(rt, batch_day)
+            if step is None:  # moved aside meanwhile, by another run
+                continue
+            if step.passed:
+                step.remember_if_passed(rt, batch_day)
+            else:
+                set_aside.append(quarantine(rt, batch_day, step, before_training=day))
+
+
+def _validated_for_training(rt: Runtime, day: dt.date) -> ValidationStep | None:
+    try:
+        fingerprint = rt.store.batch_fingerprint(day)
+        batch = rt.store.read_batch(day)
+    except FileNotFoundError:
+        return None
+    except BatchReadError as exc:
+        return ValidationStep(None, None, exc.problem)
+    return ValidationStep(batch, validate_batch(rt, day, batch), fingerprint=fingerprint)
 
 
 def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Decision:
@@ -114,8 +164,11 @@ def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Deci
                           result.summary_markdown(rt.store.batch_source(day))))
 
 
-def quarantine(rt: Runtime, day: dt.date, step: ValidationStep) -> Decision:
-    """Move the batch aside with its GX result and summary; the decision says why."""
+def quarantine(rt: Runtime, day: dt.date, step: ValidationStep, *,
+               before_training: dt.date | None = None) -> Decision:
+    """Move the batch aside with its GX result and summary; the decision says why.
+    ``before_training``: the batch was checked because a retrain as of that date would have
+    trained on it, not by a cycle of its own."""
     source = rt.store.batch_source(day)
     result = step.result
     if result is None:
@@ -124,6 +177,11 @@ def quarantine(rt: Runtime, day: dt.date, step: ValidationStep) -> Decision:
     else:
         message, summary, gx_result = result.message(source), result.summary_markdown(source), \
             result.gx_result
+    if before_training is not None:
+        why = (f"checked before batch {before_training}'s retrain trained on it: this file had "
+               "not passed validation under the current config")
+        message = f"{message} [{why}]"
+        summary = f"{summary}\n\n{why[0].upper()}{why[1:]}.\n"
     folder = rt.store.quarantine(day, {
         "gx_result.json": json.dumps(gx_result, indent=2, default=str), "summary.md": summary})
     docs, link = "", None
