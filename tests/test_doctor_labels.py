@@ -36,3 +36,29 @@ def test_doctor_names_labels_set_aside_until_they_are_replaced(ctpipe_home: Path
 
     shutil.copy(good, path)
     assert "labels-set-aside" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
+
+
+def test_doctor_names_labels_no_cycle_sees(ctpipe_home: Path, tmp_path: Path) -> None:
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    path = landing.labels_path(ws.landing, dt.date.fromisoformat(day(4)))
+    # An export in another format: the batch would stay unlabelled without a word.
+    pd.read_parquet(path).to_csv(path.with_suffix(".csv"), index=False)
+    path.unlink()
+    (ws.landing / "batches" / "notes.parquet").write_bytes(b"PAR1")
+
+    doctor = CliRunner().invoke(app, ["doctor", ws.ref])
+    assert doctor.exit_code == 1
+    lines = [x for x in doctor.output.splitlines() if x.startswith("files-not-landed: ")]
+    assert lines == [
+        f"files-not-landed: {ws.landing / 'batches'}: found notes.parquet, but landed batches "
+        "are Parquet files named YYYY-MM-DD.parquet (rename it after its batch date) (fix: "
+        "convert or rename them as said, or move them out of the landing zone)",
+        f"files-not-landed: {ws.landing / 'labels'}: found {day(4)}.csv, but labels are "
+        "Parquet files named like their batch, YYYY-MM-DD.parquet (convert it, e.g. with "
+        "pandas' to_parquet) (fix: convert or rename them as said, or move them out of the "
+        "landing zone)"]
+
+    pd.read_csv(path.with_suffix(".csv")).to_parquet(path, index=False)
+    path.with_suffix(".csv").unlink()
+    (ws.landing / "batches" / "notes.parquet").unlink()
+    assert "files-not-landed" not in CliRunner().invoke(app, ["doctor", ws.ref]).output

@@ -53,6 +53,8 @@ def test_each_broken_invariant_is_one_problem_with_its_fix() -> None:
     assert "lacks data_fingerprint, config_hash" in missing[0].message
     assert _codes(_inputs(integrity={1: "bad", 2: None})) == ["version-tampered"]
     assert _codes(_inputs(unreadable=["cycles/x.json: not JSON"])) == ["unreadable"]
+    assert _codes(_inputs(unlanded=["landing/demand/labels: found 2026-03-09.csv, ..."])) == \
+        ["files-not-landed"]
     [left_open] = check(_inputs(abandoned=[("2026-03-09", "2026-03-09T06:00:00+00:00")]))
     assert left_open.line() == (
         "batch-left-open: batch 2026-03-09: its run died before deciding (the record has said "
@@ -67,9 +69,9 @@ def test_batches_the_cycles_skipped_after_the_first_are_named() -> None:
                                                     "2026-03-12"]))
     assert [p.line() for p in problems] == [
         "batches-never-cycled: 2 landed batches between cycled ones never went through a "
-        "cycle: 2026-03-10, 2026-03-11 (not validated, not checked for drift, not scored; "
-        "their labels still reach training windows) (fix: ctpipe cycle demand --date D for "
-        "each, oldest first)"]
+        "cycle: 2026-03-10, 2026-03-11 (not checked for drift, not scored, validated only "
+        "once a training window reaches them) (fix: ctpipe cycle demand --date D for each, "
+        "oldest first)"]
     assert check(_inputs(landed=landed, cycled=[])) == []  # nothing cycled yet
     assert check(_inputs(landed=landed, cycled=landed[7:])) == []
     # Landed after the newest cycle: waiting for the next one, not skipped.

@@ -57,7 +57,9 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
                           for a in landing.labels_set_aside(ws.landing, ws.quarantine)],
         landed=[d.isoformat() for d in store.batch_dates()],
         cycled=sorted(p.stem for p in ws.records_dir.glob("*.json"))
-        if ws.records_dir.is_dir() else [])
+        if ws.records_dir.is_dir() else [],
+        unlanded=[f"{ws.landing / kind}: {found}" for kind in landing.LANDED
+                  if (found := landing.unlanded_files(ws.landing, kind=kind))])
 
 
 def _moved_to(entry: dict) -> int | None:

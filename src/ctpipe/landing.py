@@ -94,19 +94,23 @@ def batch_dates(landing: Path) -> list[dt.date]:
     return sorted(dates)
 
 
-LANDED_BATCHES = "landed batches are Parquet files named YYYY-MM-DD.parquet"
+LANDED = {"batches": "landed batches are Parquet files named YYYY-MM-DD.parquet",
+          "labels": "labels are Parquet files named like their batch, YYYY-MM-DD.parquet"}
 _SHOWN = 5  # file names a message lists; more are counted
 
 
-def unlanded_files(landing: Path, day: dt.date | None = None) -> str | None:
-    """Files in ``batches/`` a cycle does not see as a batch, and what to do (None: none).
+def unlanded_files(landing: Path, day: dt.date | None = None, *,
+                   kind: str = "batches") -> str | None:
+    """Files in ``batches/`` (or ``labels/``) a cycle does not see as a batch (or its labels),
+    and what to do (None: none).
 
     Only ``<date>.parquet`` counts as landed: "no batch for that date" alone hides that the
-    operator's file is there, in another format or under another name. With ``day``, the
-    files whose name holds that date (``2016-03-29.csv``, ``2016-03-29.json``); without, every
-    file not named like a batch. Hidden files (a writer's temporary files) are left out.
+    operator's file is there, in another format or under another name, and labels in another
+    format leave their batch unlabelled without a word. With ``day``, the files whose name
+    holds that date (``2016-03-29.csv``, ``2016-03-29.json``); without, every file not named
+    like a batch. Hidden files (a writer's temporary files) are left out.
     """
-    folder = landing / "batches"
+    folder = landing / kind
     if not folder.is_dir():
         return None
     found = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
@@ -124,7 +128,7 @@ def unlanded_files(landing: Path, day: dt.date | None = None) -> str | None:
         advice = f"rename {it} to {batch_path(landing, day).name}"
     else:
         advice = f"rename {it} after {its} batch date"
-    return f"found {names}, but {LANDED_BATCHES} ({advice})"
+    return f"found {names}, but {LANDED[kind]} ({advice})"
 
 
 def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,

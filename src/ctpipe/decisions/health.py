@@ -4,8 +4,9 @@ A healthy use case has at most one champion (exactly one once any version passed
 serving a complete, gate-passed, approved-where-required and integrity-verified version, whose
 last alias move is in the audit trail; no dangling challenger; no interrupted promotion; no
 retraining slot held by a dead run; no batch left "running" by a dead run; no labels file
-set aside and not replaced; no landed batch skipped by the cycles; lineage on every version;
-readable records and audit.
+set aside and not replaced; no landed batch skipped by the cycles; no file in the landing zone
+that no cycle sees (another format, another name); lineage on every version; readable records
+and audit.
 Each problem names the command that fixes it; `repairable` ones `--repair` fixes itself.
 """
 
@@ -53,6 +54,8 @@ class HealthInputs:
     labels_set_aside: list[tuple[str, str, str, str]] = field(default_factory=list)
     landed: list[str] = field(default_factory=list)  # batch dates in the landing zone
     cycled: list[str] = field(default_factory=list)  # batch dates with a cycle record
+    # Files in the landing zone's batches/ or labels/ no cycle sees, and why (one line each).
+    unlanded: list[str] = field(default_factory=list)
 
 
 def never_cycled(landed: list[str], cycled: list[str]) -> list[str]:
@@ -127,9 +130,13 @@ def check(h: HealthInputs) -> list[Problem]:
         shown = first_few(missed, 5)
         out.append(Problem("batches-never-cycled", f"{len(missed)} landed "
                            f"batch{'es' if len(missed) != 1 else ''} between cycled ones "
-                           f"never went through a cycle: {shown} (not validated, not checked "
-                           "for drift, not scored; their labels still reach training windows)",
+                           f"never went through a cycle: {shown} (not checked for drift, not "
+                           "scored, validated only once a training window reaches them)",
                            f"ctpipe cycle {uc} --date D for each, oldest first"))
+    for what in h.unlanded:
+        out.append(Problem("files-not-landed", what,
+                           "convert or rename them as said, or move them out of the landing "
+                           "zone"))
     for what in h.unreadable:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
     return out
