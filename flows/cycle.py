@@ -29,8 +29,8 @@ def cycle_flow(use_case: str = "demand", batch_date: str | None = None,
     With ``retrain_inline=False`` (the scheduled deployment) a retrain is requested by event
     and the retraining deployment does it. ``force`` (the CLI's --force) retrains the batch
     whatever the retraining policy says: without drift, during a cooldown, and when it was
-    already retrained under this config (that last only inline: the retraining deployment
-    started by event is not forced). Validation, the window, the gate and approval still apply.
+    already retrained under this config; the event passes it on, so the retraining deployment
+    it starts is forced too. Validation, the window, the gate and approval still apply.
     """
     settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case, backtest)

@@ -28,7 +28,9 @@ RETRAIN_EVENTS = ("ctpipe.drift.detected", "ctpipe.retrain.requested")
 # batch date means the newest batch.
 RETRAIN_PARAMETERS = {"use_case": "{{ event.payload.use_case }}",
                       "batch_date": "{{ event.payload.batch_date | default('') }}",
-                      "reason": "{{ event.payload.reason | default('requested') }}"}
+                      "reason": "{{ event.payload.reason | default('requested') }}",
+                     # A single expression keeps its type (Prefect renders it through tojson).
+                     "force": "{{ event.payload.force | default(false) }}"}
 
 
 def retrain_trigger(resource: str = "ctpipe.use-case.*") -> DeploymentEventTrigger:

@@ -96,8 +96,9 @@ def _events(name: str, since: dt.datetime) -> list[dict]:
 
 
 def _emit_drift(ws: Workspace, batch_date: str | None, reason: str | None,
-                retrain: str = "by-event", resource: str | None = None) -> None:
-    payload = {"use_case": ws.ref, "batch_date": batch_date, "reason": reason}
+                retrain: str = "by-event", resource: str | None = None,
+                force: bool | None = None) -> None:
+    payload = {"use_case": ws.ref, "batch_date": batch_date, "reason": reason, "force": force}
     emit_event(event="ctpipe.drift.detected",
                resource={"prefect.resource.id": resource or ws.event_resource,
                          "ctpipe.use-case": ws.name, "ctpipe.retrain": retrain},
@@ -178,6 +179,18 @@ def test_drift_events_run_the_served_retraining_one_at_a_time(served: Workspace)
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name("ctpipe-retrain-served")
     assert limit.limit == 1 and limit.active_slots == 0
+
+    # A forced cycle's event (payload force: true) retrains the batch although it was
+    # retrained under this config: the parameter reaches the run as a bool.
+    _emit_drift(ws, day(11), "test: forced", force=True)
+    forced = _wait("the forced retraining run", lambda: (
+        lambda rs: len(rs) == 6 and all(r.state_type in TERMINAL for r in rs) and rs)(
+        _runs(name=f"served-{day(11)}", deployment="retrain-on-drift")))
+    newest = max(forced, key=lambda r: r.created)
+    assert newest.parameters["force"] is True, newest.parameters
+    assert newest.state_type == StateType.COMPLETED, newest.state.message
+    assert len(registry.versions_for_batch(ws.model_name, day(11), ws.config.config_hash)) == 2
+    assert all(r.parameters["force"] is False for r in forced if r.id != newest.id)
 
 
 def _in_thread(fn: Callable, **kwargs: object) -> tuple[threading.Thread, dict]:

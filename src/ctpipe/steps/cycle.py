@@ -95,7 +95,8 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     run.tags["drift"] = "detected" if verdict.drift_detected else "none"
     if champion is not None:
         drift.attach_drift_plot(run, champion, checked.batch, verdict)
-    drift_decision = drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline)
+    drift_decision = drift.drift_decision(rt, day, verdict, run, retrain_inline=retrain_inline,
+                                          force=force)
     record.retrain_reason = verdict.retrain_reason
     next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline,
                             cooling=verdict.cooling, performance=verdict.performance,
@@ -115,7 +116,7 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
                 event="ctpipe.retrain.requested",
                 event_labels={drift.RETRAIN_LABEL: "by-event"},
                 event_payload={"batch_date": day.isoformat(),
-                               "reason": verdict.retrain_reason}))
+                               "reason": verdict.retrain_reason, "force": force}))
         return
     attempt.decide(drift_decision)
     retrain_and_decide(attempt, day, verdict.retrain_reason, force=force)

@@ -313,7 +313,8 @@ def _is_one(key: str) -> bool:
 
 
 def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: TrackingRun, *,
-                   retrain_inline: bool) -> Decision:
+                   retrain_inline: bool, force: bool = False) -> Decision:
+    """``force``: the cycle was forced; the retraining its event starts is forced too."""
     report = verdict.report
     lines = ["# Drift", "", report.summary_markdown() if report else "No champion: no reference."]
     for o in verdict.outputs:
@@ -354,7 +355,8 @@ def drift_decision(rt: Runtime, day: dt.date, verdict: DriftVerdict, run: Tracki
             "batch_date": day.isoformat(), "reason": verdict.retrain_reason,
             "drifted_features": drifted, "drift_share": report.drift_share if report else 0.0,
             "performance": performance, "cooling": verdict.cooling,
-            "outputs_drifted": [o.feature for o in verdict.outputs if o.drifted]})
+            "outputs_drifted": [o.feature for o in verdict.outputs if o.drifted],
+            "force": force})
 
 
 def attach_drift_plot(run: TrackingRun, champion: LoadedVersion, batch: pd.DataFrame,
