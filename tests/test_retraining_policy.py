@@ -550,6 +550,32 @@ def test_champion_kept_says_when_performance_was_not_judged() -> None:
     assert after_drift(retrain_reason="data drift", retrain_inline=True, performance=few).go_on
 
 
+def test_label_drift_is_not_claimed_when_no_labelled_batch_was_new() -> None:
+    none_new = judge_performance(batches=[], metric="roc_auc", baseline=0.7, interval=None,
+                                 rows=0, min_rows=50, tolerance=0.1, higher_is_better=True)
+    triggers = ("data", "performance", "label")
+    kept = after_drift(retrain_reason=None, retrain_inline=True, performance=none_new,
+                       triggers=triggers, labels_judged=False)
+    assert kept.message == ("no data drift; performance and label drift not judged (no "
+                            "labelled batch newer than the champion's training data): "
+                            "champion kept")
+    # Labels were there (too few rows for a metric): label drift was measured, and stable.
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=none_new,
+                       triggers=triggers).message.startswith(
+        "no data or label drift; performance not judged")
+    # Label drift not a trigger: nothing more to say about it.
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=none_new,
+                       labels_judged=False).message.startswith(
+        "no data drift; performance not judged")
+    forced = forced_retrain(retrain_reason(report=_report(False), performance=none_new,
+                                           triggers=triggers),
+                            force=True, performance=none_new, triggers=triggers,
+                            labels_judged=False)
+    assert forced.reason.endswith("keep the champion: no data drift; performance and label "
+                                  "drift not judged (no labelled batch newer than the "
+                                  "champion's training data)")
+
+
 def test_config_rules_for_the_policy_settings() -> None:
     assert DriftConfig().triggers == ["data", "performance"]
     assert DriftConfig().performance_tolerance == 0.1

@@ -59,16 +59,19 @@ def refuse_processed(previous: CycleStatus | None, *, explicit_date: bool, day: 
 
 def after_drift(*, retrain_reason: str | None, retrain_inline: bool,
                 cooling: str | None = None, performance: PerformanceCheck | None = None,
-                triggers: Collection[str] = DEFAULT_TRIGGERS) -> Verdict:
+                triggers: Collection[str] = DEFAULT_TRIGGERS,
+                labels_judged: bool = True) -> Verdict:
     """Keep the champion (no drift, or drift cooling down after a rejection), ask the
     retraining deployment by event, or retrain now.
 
-    ``performance`` and ``triggers`` only shape the message when the champion is kept.
+    ``performance``, ``triggers`` and ``labels_judged`` only shape the message when the
+    champion is kept.
     """
     if retrain_reason is None:
         if cooling is not None:
             return Verdict(CycleStatus.COOLING_DOWN, f"champion kept: {cooling}")
-        return Verdict(CycleStatus.NO_DRIFT, no_drift_message(performance, triggers))
+        return Verdict(CycleStatus.NO_DRIFT, no_drift_message(performance, triggers,
+                                                              labels_judged=labels_judged))
     if not retrain_inline:
         return Verdict(CycleStatus.RETRAIN_REQUESTED,
                        f"retraining requested by event: {retrain_reason}")
@@ -154,23 +157,32 @@ class PerformanceCheck:
 
 
 def no_drift_message(performance: PerformanceCheck | None,
-                     triggers: Collection[str] = DEFAULT_TRIGGERS) -> str:
+                     triggers: Collection[str] = DEFAULT_TRIGGERS, *,
+                     labels_judged: bool = True) -> str:
     """Why the champion is kept when no trigger fired.
 
     "no drift" alone would claim performance held up when a configured performance check
     could not judge (too few labelled rows, say): then name the triggers that did judge and
-    say why performance was not judged, in the drift artifact's words.
+    say why performance was not judged, in the drift artifact's words. ``labels_judged``
+    False: no labelled batch was new, so label drift (a trigger when configured) was not
+    judged either.
     """
     if performance is None or performance.judged or "performance" not in triggers:
         return "no drift: champion kept"
-    others = [t for t in TRIGGERS if t in triggers and t != "performance"]
-    named = ", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else "".join(others)
-    judged = f"no {named} drift; " if others else ""
+    unjudged = ["performance"] + (["label"] if "label" in triggers and not labels_judged
+                                  else [])
+    others = [t for t in TRIGGERS if t in triggers and t not in unjudged]
+    judged = f"no {_either(others)} drift; " if others else ""
     if performance.tolerance is None:
         return f"{judged}performance check off (drift.performance_tolerance is null): " \
             "champion kept"
     why = performance.note.removeprefix(CANNOT_JUDGE)
-    return f"{judged}performance not judged ({why}): champion kept"
+    what = "performance" if len(unjudged) == 1 else "performance and label drift"
+    return f"{judged}{what} not judged ({why}): champion kept"
+
+
+def _either(names: Sequence[str]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int,
@@ -267,6 +279,11 @@ class DriftVerdict:
     triggers: tuple[str, ...] = DEFAULT_TRIGGERS
     onset: dt.date | None = None  # where the drift began (None: no drift)
     change_onset: dt.date | None = None  # the change a retrain now learns (see follow_up)
+
+    @property
+    def labels_judged(self) -> bool:
+        """Whether label drift was measured (some labelled batch was new to the champion)."""
+        return any(o.feature == "label" for o in self.outputs)
 
     @property
     def drift_detected(self) -> bool:
@@ -449,7 +466,8 @@ FORCED = "forced by the operator (--force)"  # how a forced retrain's reason sta
 
 
 def forced_retrain(call: RetrainCall, *, force: bool, performance: PerformanceCheck | None,
-                   triggers: Collection[str] = DEFAULT_TRIGGERS) -> RetrainCall:
+                   triggers: Collection[str] = DEFAULT_TRIGGERS,
+                   labels_judged: bool = True) -> RetrainCall:
     """An operator's ``force`` retrains the batch whatever the automatic policy decided.
 
     Cooldowns, the wait for post-drift data and the pause between follow-ups keep the
@@ -460,8 +478,8 @@ def forced_retrain(call: RetrainCall, *, force: bool, performance: PerformanceCh
     """
     if not force or call.reason is not None:
         return call
-    kept = call.cooling or no_drift_message(performance, triggers).removesuffix(
-        ": champion kept")
+    kept = call.cooling or no_drift_message(
+        performance, triggers, labels_judged=labels_judged).removesuffix(": champion kept")
     return RetrainCall(f"{FORCED}; the retraining policy alone would keep the champion: {kept}")
 
 

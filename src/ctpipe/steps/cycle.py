@@ -100,7 +100,7 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
     record.retrain_reason = verdict.retrain_reason
     next_step = after_drift(retrain_reason=verdict.retrain_reason, retrain_inline=retrain_inline,
                             cooling=verdict.cooling, performance=verdict.performance,
-                            triggers=verdict.triggers)
+                            triggers=verdict.triggers, labels_judged=verdict.labels_judged)
     if not next_step.go_on:
         attempt.conclude(next_step.status, next_step.message)
         # Stored before the events go out: the retrain they start reads this record (the

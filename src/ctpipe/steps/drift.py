@@ -173,7 +173,8 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         learning=still_learning(onset=learned, seen=seen, until=cfg.training.follow_ups_until,
                                 growth=cfg.training.follow_up_growth))
     call = forced_retrain(call, force=force, performance=performance,
-                          triggers=cfg.drift.triggers)
+                          triggers=cfg.drift.triggers,
+                          labels_judged=any(o.feature == LABEL for o in outputs))
     verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None
