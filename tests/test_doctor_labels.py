@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from ctpipe import landing
+from ctpipe import audit, landing
 from ctpipe.cli import app
 from tests.helpers import day, simulated_workspace, small_config
 
@@ -32,10 +32,55 @@ def test_doctor_names_labels_set_aside_until_they_are_replaced(ctpipe_home: Path
     [line] = [x for x in doctor.output.splitlines() if x.startswith("labels-set-aside: ")]
     assert line.startswith(f"labels-set-aside: batch {day(3)}: its labels were set aside (")
     assert f"column {target!r} is missing" in line
-    assert line.endswith(f"(fix: put a corrected labels file at {path})")
+    assert line.endswith(f"(fix: put a corrected labels file at {path}, or, if none will "
+                         f"come, ctpipe accept-unlabelled {ws.name} --date {day(3)} --reason "
+                         "TEXT)")
 
     shutil.copy(good, path)
     assert "labels-set-aside" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
+
+
+def test_an_operator_accepts_that_a_batch_stays_unlabelled(ctpipe_home: Path,
+                                                          tmp_path: Path) -> None:
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    bad_day = dt.date.fromisoformat(day(3))
+    path = landing.labels_path(ws.landing, bad_day)
+    target = ws.config.data.target
+    good = pd.read_parquet(path)
+    good.rename(columns={target: "tonnes"}).to_parquet(path)
+    ws.store.labelled_dates(dt.date.fromisoformat(day(8)))  # sets the file aside
+    runner = CliRunner()
+
+    # Nothing set aside for that batch, or no reason: refused, nothing written.
+    other = runner.invoke(app, ["accept-unlabelled", ws.ref, "--date", day(4), "--reason", "x"])
+    assert other.exit_code == 2 and f"--date {day(4)}: no labels of that batch are set " \
+        "aside" in other.output
+    blank = runner.invoke(app, ["accept-unlabelled", ws.ref, "--date", day(3), "--reason", " "])
+    assert blank.exit_code == 2 and "--reason" in blank.output
+    assert not ws.audit_path.exists() or "labels.accepted" not in ws.audit_path.read_text()
+
+    accepted = runner.invoke(app, ["accept-unlabelled", ws.ref, "--date", day(3), "--reason",
+                                   "INC-9: the label feed of that day is lost",
+                                   "--operator", "oncall"])
+    assert accepted.exit_code == 0, accepted.output
+    assert accepted.output.startswith(f"batch {day(3)}: stays unlabelled (its labels were "
+                                      "set aside: ")
+    [entry] = [e for e in audit.read(ws.name, ws.audit_path)
+               if e["action"] == "labels.accepted_unlabelled"]
+    assert entry["who"] == "oncall" and entry["why"].startswith("INC-9")
+    assert entry["details"]["batch_date"] == day(3)
+    doctor = runner.invoke(app, ["doctor", ws.ref])
+    assert "labels-set-aside" not in doctor.output, doctor.output
+    # The rejected file stays where it was, as evidence.
+    assert (Path(entry["details"]["set_aside"]) / path.name).is_file()
+
+    # A corrected file is used as ever; a new bad one is named again.
+    good.to_parquet(path)
+    assert bad_day in ws.store.labelled_dates(dt.date.fromisoformat(day(8)))
+    good.rename(columns={target: "t"}).to_parquet(path)
+    assert bad_day not in ws.store.labelled_dates(dt.date.fromisoformat(day(8)))
+    again = runner.invoke(app, ["doctor", ws.ref]).output
+    assert f"labels-set-aside: batch {day(3)}: its labels were set aside" in again
 
 
 def test_doctor_names_labels_no_cycle_sees(ctpipe_home: Path, tmp_path: Path) -> None:

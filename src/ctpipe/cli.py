@@ -266,6 +266,42 @@ def doctor(
 
 
 @app.command()
+def accept_unlabelled(
+    use_case: str,
+    date: Annotated[str, typer.Option(help="The batch whose labels were set aside, "
+                                      "YYYY-MM-DD.")],
+    reason: Annotated[str, typer.Option(help="Why no corrected labels file will come: "
+                                        "audited.")],
+    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+) -> None:
+    """Accept that a batch whose labels were set aside stays unlabelled: `ctpipe doctor` stops
+    naming it. A corrected labels file put back later is still used."""
+    from ctpipe import audit, landing
+
+    ws = _workspace(use_case)
+    day = _parse_date("--date", date)
+    if not reason.strip():
+        _fail("--reason: say why no corrected labels file will come (it is audited)", 2)
+    found = {a.day: a for a in landing.labels_set_aside(ws.landing, ws.quarantine)}
+    if day not in found:
+        _fail(f"--date {day}: no labels of that batch are set aside and waiting for a "
+              f"corrected file (`ctpipe doctor {use_case}` names those that are)", 2)
+    who = operator or audit.actor()
+    # Audited first: a crash before the note leaves the batch named, and the command can be
+    # run again; never a silent acceptance.
+    entry = audit.record("labels.accepted_unlabelled", ws.name, reason, who=who, details={
+        "batch_date": day.isoformat(), "set_aside": str(found[day].folder),
+        "problem": found[day].problem}, path=ws.audit_path)
+    landing.accept_unlabelled(found[day], who=who, reason=reason)
+    typer.echo(f"batch {day}: stays unlabelled (its labels were set aside: "
+               f"{found[day].problem}); doctor no longer names it")
+    typer.echo(f"  reason: {reason}")
+    typer.echo(f"  by: {who} at {entry['at']}")
+    typer.echo(f"  evidence: {found[day].folder}")
+    typer.echo(f"  audit: {ws.audit_path}")
+
+
+@app.command()
 def serve(
     use_cases: Annotated[list[str] | None, typer.Argument(help="Default: demand fraud.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Flow runs at once (default: no "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.resources
+import json
 import logging
 import os
 import re
@@ -337,9 +338,13 @@ class SetAsideLabels:
     problem: str
 
 
+ACCEPTED_UNLABELLED = "accepted.json"  # in a labels-attempt folder: see accept_unlabelled
+
+
 def labels_set_aside(landing: Path, quarantine: Path) -> list[SetAsideLabels]:
     """Batches still in the landing zone, unlabelled because their labels were set aside
-    (set_aside_labels): they train on nothing until a corrected file lands."""
+    (set_aside_labels): they train on nothing until a corrected file lands. Those whose
+    newest set-aside file an operator accepted as lost (accept_unlabelled) are left out."""
     found = []
     for day in batch_dates(landing):
         if labels_path(landing, day).is_file():
@@ -348,9 +353,21 @@ def labels_set_aside(landing: Path, quarantine: Path) -> list[SetAsideLabels]:
         attempts = sorted(parent.glob("labels-attempt-*"),
                           key=lambda f: int(f.name.rsplit("-", 1)[1])) \
             if parent.is_dir() else []
-        if attempts:
+        if attempts and not (attempts[-1] / ACCEPTED_UNLABELLED).is_file():
             found.append(SetAsideLabels(day, attempts[-1], _set_aside_problem(attempts[-1])))
     return found
+
+
+def accept_unlabelled(set_aside: SetAsideLabels, *, who: str, reason: str) -> Path:
+    """Note in the set-aside folder that the batch stays unlabelled on purpose (no corrected
+    file will come): doctor stops naming it. Only this set-aside file is accepted: labels set
+    aside later get a folder of their own, named again. A corrected file put back is used as
+    ever."""
+    note = set_aside.folder / ACCEPTED_UNLABELLED
+    write_text_atomic(note, json.dumps({
+        "batch_date": set_aside.day.isoformat(), "who": who, "reason": reason,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}, indent=2))
+    return note
 
 
 def _set_aside_problem(folder: Path) -> str:

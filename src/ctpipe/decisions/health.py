@@ -124,7 +124,8 @@ def check(h: HealthInputs) -> list[Problem]:
         out.append(Problem("labels-set-aside", f"batch {day}: its labels were set aside "
                            f"({why}); it trains and is judged on nothing until they are "
                            f"replaced (the rejected file is in {folder})",
-                           f"put a corrected labels file at {expected}"))
+                           f"put a corrected labels file at {expected}, or, if none will "
+                           f"come, ctpipe accept-unlabelled {uc} --date {day} --reason TEXT"))
     missed = never_cycled(h.landed, h.cycled)
     if missed:
         shown = first_few(missed, 5)
