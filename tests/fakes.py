@@ -65,9 +65,13 @@ class MemoryStore:
         cutoff = max(len(dates) - self.config.data.label_delay, 0)
         return [d for d in dates[:cutoff] if d in self.labels]
 
-    def read_labelled(self, dates: list[dt.date]) -> pd.DataFrame:
+    def read_labelled(self, dates: list[dt.date], *,
+                      validated: bool = False) -> pd.DataFrame:
         frames = []
         for day in dates:
+            if validated and not self.validated_as_is(day):
+                raise ValueError(f"{self.batch_source(day)}: changed since it passed "
+                                 "validation; not trained on")
             batch = self.batches[day].copy()
             batch[self.config.data.target] = self.labels[day][self.config.data.target].to_numpy()
             batch[BATCH_KEY] = day.isoformat()

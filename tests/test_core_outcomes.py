@@ -315,7 +315,7 @@ def test_a_date_with_no_batch_is_refused_and_writes_nothing() -> None:
 def test_a_crash_leaves_a_failed_record() -> None:
     p = Ports(_config(), days=9)
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk gone")
 
     p.store.read_labelled = broken

@@ -148,3 +148,45 @@ def test_the_cycle_flow_quarantines_a_bad_backlog_batch_on_disk(ctpipe_home: Pat
     # Every batch it trained on passed, and is remembered as it is now.
     trained = [d for d in landing.batch_dates(ws.landing) if d < day(7)]
     assert all(ws.store.validated_as_is(d) for d in trained), trained
+
+
+def test_a_file_replaced_between_the_check_and_the_training_is_not_trained_on() -> None:
+    p = Ports(_config(), days=9)
+
+    def step(name, fn, *args, remote=False, **kwargs):  # noqa: ANN001, ANN202
+        if name == "train-challenger":  # after the window's check, before the read
+            _break(p.store.batches[day(4)])
+        return fn(*args, **kwargs)
+
+    p.rt = dataclasses.replace(p.rt, step=step)
+    with pytest.raises(ValueError, match="changed since it passed validation"):
+        p.cycle(7)
+    assert p.store.records[day(7).isoformat()].status is CycleStatus.FAILED
+    assert p.models.versions() == []
+
+    # The next run finds the file changed, checks it again and sets it aside.
+    p.rt = dataclasses.replace(p.rt, step=lambda name, fn, *a, remote=False, **k: fn(*a, **k))
+    out = p.cycle(7)
+    assert [d.subject for d in out.decisions if d.kind == "validation.failed"] == [
+        f"batch {day(4)}"]
+    assert out.status is CycleStatus.PROMOTED, out.message
+
+
+def test_the_landing_zone_trains_only_on_the_bytes_that_passed(tmp_path: Path,
+                                                               ctpipe_home: Path) -> None:
+    ws = simulated_workspace(small_config(tmp_path), 3)
+    store = ws.store
+    days = landing.batch_dates(ws.landing)
+    for d in days:
+        store.remember_passed(d, store.batch_fingerprint(d))
+    assert len(store.read_labelled(days, validated=True)) == len(store.read_labelled(days))
+
+    path = landing.batch_path(ws.landing, days[1])
+    pd.read_parquet(path).to_parquet(path, index=False, compression="gzip")
+    with pytest.raises(ValueError, match=rf"^{path}: changed since it passed validation "
+                       r"\(sha256 [0-9a-f]{12} then, [0-9a-f]{12} now\)"):
+        store.read_labelled(days, validated=True)
+    (ws.records_dir / "validated" / f"{days[1]}.json").unlink()
+    with pytest.raises(ValueError, match=f"^{path}: has not passed validation"):
+        store.read_labelled(days, validated=True)
+    assert len(store.read_labelled(days)) > 0  # unchecked reads (drift, monitoring) go on

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.resources
+import io
 import json
 import logging
 import os
 import re
 import shutil
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -399,17 +401,21 @@ def set_aside_labels(landing: Path, day: dt.date, quarantine: Path, problem: str
     return folder
 
 
-def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]) -> pd.DataFrame:
+def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date], *,
+                  passed: Mapping[dt.date, str | None] | None = None) -> pd.DataFrame:
     """Batches joined with their labels (row order is the join key), tagged with their date.
 
     Each batch's labels are checked (``check_labels``) first: a broken file raises a
     ValueError naming it and the rule, so nothing trains on part of a window. The time column
     comes out as naive local time in data.timezone (batch_reader.local_times), one dtype for
-    every batch.
+    every batch. ``passed``: per date, the sha256 of the batch file that passed validation;
+    the bytes read must hash to it, or a ValueError names the file (a file replaced after
+    the check is never trained on).
     """
     frames = []
     for day in dates:
-        batch = pd.read_parquet(batch_path(landing, day))
+        batch = pd.read_parquet(_read_verified(batch_path(landing, day), passed[day])) \
+            if passed is not None else pd.read_parquet(batch_path(landing, day))
         labels = _read_labels(labels_path(landing, day), config)
         id_col = config.data.id_column
         check = check_labels(batch[id_col] if id_col else None, len(batch), labels, config,
@@ -428,6 +434,20 @@ def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]
     if not frames:
         raise ValueError("no labelled batches to load")
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_verified(path: Path, passed: str | None) -> io.BytesIO:
+    """The file's bytes, once they hash to ``passed`` (the sha256 that passed validation)."""
+    data = path.read_bytes()
+    if passed is None:
+        raise ValueError(f"{path}: has not passed validation under this config; not trained "
+                         "on (the next retrain validates it first)")
+    found = hashlib.sha256(data).hexdigest()
+    if found != passed:
+        raise ValueError(f"{path}: changed since it passed validation (sha256 {passed[:12]} "
+                         f"then, {found[:12]} now); not trained on (the next retrain "
+                         "validates it again)")
+    return io.BytesIO(data)
 
 
 _PERIOD = {"daily": "D", "weekly": "W-SUN", "monthly": "M"}

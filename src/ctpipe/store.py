@@ -50,7 +50,8 @@ class Store(Protocol):
     def read_batch(self, day: dt.date) -> pd.DataFrame: ...
     def row_counts(self, days: list[dt.date]) -> list[int]: ...
     def labelled_dates(self, as_of: dt.date) -> list[dt.date]: ...
-    def read_labelled(self, dates: list[dt.date]) -> pd.DataFrame: ...
+    def read_labelled(self, dates: list[dt.date], *,
+                      validated: bool = False) -> pd.DataFrame: ...
     def label_rows(self, dates: list[dt.date]) -> int: ...
     def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str: ...
     def batch_fingerprint(self, day: dt.date) -> str: ...
@@ -105,8 +106,12 @@ class LandingZoneStore:
         return landing.labelled_dates(self.landing, self.config, as_of,
                                       quarantine=self.quarantine_root)
 
-    def read_labelled(self, dates: list[dt.date]) -> pd.DataFrame:
-        return landing.load_labelled(self.landing, self.config, dates)
+    def read_labelled(self, dates: list[dt.date], *,
+                      validated: bool = False) -> pd.DataFrame:
+        """The batches with their labels. ``validated``: each file must be, byte for byte, the
+        one that passed validation (for training: nothing changed since the window's check)."""
+        return landing.load_labelled(self.landing, self.config, dates, passed={
+            d: self._passed_fingerprint(d) for d in dates} if validated else None)
 
     def label_rows(self, dates: list[dt.date]) -> int:
         return sum(landing.row_count(landing.labels_path(self.landing, d)) for d in dates)
@@ -142,14 +147,23 @@ class LandingZoneStore:
             "batch_sha256": fingerprint, "config_hash": self.config.config_hash,
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
 
+    def _passed_fingerprint(self, day: dt.date) -> str | None:
+        """The sha256 of the file that passed validation under this config (None: none did,
+        or the note cannot be read)."""
+        try:
+            passed = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
+            return str(passed["batch_sha256"]) \
+                if passed["config_hash"] == self.config.config_hash else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def validated_as_is(self, day: dt.date) -> bool:
         """Whether the batch passed validation under this config, and its file is still the
         one that passed (same sha256). An unreadable or missing note means no."""
+        passed = self._passed_fingerprint(day)
         try:
-            passed = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
-            return passed["config_hash"] == self.config.config_hash \
-                and passed["batch_sha256"] == self.batch_fingerprint(day)
-        except (OSError, ValueError, KeyError, TypeError):
+            return passed is not None and passed == self.batch_fingerprint(day)
+        except OSError:
             return False
 
     def _record_path(self, day: str) -> Path:

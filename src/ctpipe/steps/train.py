@@ -67,7 +67,8 @@ def train_candidate(rt: Runtime, day: dt.date,
     split = split_for_change(rt.store.labelled_dates(day), cfg,
                              emphasis_from if share_rows else None,
                              label_rows=rt.store.label_rows)
-    frame = rt.store.read_labelled(split.batches)
+    # The bytes that passed the window's check (steps.validate.check_training_window).
+    frame = rt.store.read_labelled(split.batches, validated=True)
     held = split.held_out(frame, cfg.data.time_column, cfg.training.seed)
     train = frame[~held].reset_index(drop=True)
     holdout = frame[held].reset_index(drop=True)
