@@ -29,8 +29,9 @@ RETRAIN_EVENTS = ("ctpipe.drift.detected", "ctpipe.retrain.requested")
 RETRAIN_PARAMETERS = {"use_case": "{{ event.payload.use_case }}",
                       "batch_date": "{{ event.payload.batch_date | default('') }}",
                       "reason": "{{ event.payload.reason | default('requested') }}",
-                     # A single expression keeps its type (Prefect renders it through tojson).
-                     "force": "{{ event.payload.force | default(false) }}"}
+                     # A single expression keeps its type (Prefect renders it through tojson);
+                     # default(false, true) also covers an explicit null.
+                     "force": "{{ event.payload.force | default(false, true) }}"}
 
 
 def retrain_trigger(resource: str = "ctpipe.use-case.*") -> DeploymentEventTrigger:

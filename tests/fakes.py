@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -33,7 +35,8 @@ class MemoryStore:
     writes: list[str] = field(default_factory=list)  # statuses in the order they were written
     intents: dict[str, PromotionIntent] = field(default_factory=dict)
     live: set[str] = field(default_factory=set)  # intents whose run is alive; clear() = crash
-    passed: dict[dt.date, str] = field(default_factory=dict)  # batch -> fingerprint that passed
+    # batch -> (fingerprint, validation hash) of what passed
+    passed: dict[dt.date, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, day: dt.date, frame: pd.DataFrame) -> None:
         """A labelled day, split as the landing zone splits it."""
@@ -61,6 +64,9 @@ class MemoryStore:
         return [len(self.batches[d]) for d in days]
 
     def labelled_dates(self, as_of: dt.date) -> list[dt.date]:
+        return self.labels_arrived(as_of)
+
+    def labels_arrived(self, as_of: dt.date) -> list[dt.date]:
         dates = [d for d in self.batch_dates() if d <= as_of]
         cutoff = max(len(dates) - self.config.data.label_delay, 0)
         return [d for d in dates[:cutoff] if d in self.labels]
@@ -81,26 +87,36 @@ class MemoryStore:
     def label_rows(self, dates: list[dt.date]) -> int:
         return sum(len(self.labels[d]) for d in dates)
 
-    def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str:
+    def quarantine(self, day: dt.date, evidence: dict[str, str], *,
+                   before_move: Callable[[str], None] | None = None) -> str:
         """Like LandingZoneStore: every attempt keeps its evidence, under ``attempt-N/``.
 
         The newest attempt's files are also at the top level (``quarantined[day]["summary.md"]``).
         """
-        self.batches.pop(day, None)
         held = self.quarantined.setdefault(day, {})
         n = 1 + len({k.split("/")[0] for k in held if k.startswith("attempt-")})
         held.update(evidence)
         held.update({f"attempt-{n}/{name}": text for name, text in evidence.items()})
-        return f"memory://quarantine/{day}/attempt-{n}"
+        folder = f"memory://quarantine/{day}/attempt-{n}"
+        if before_move is not None:
+            before_move(folder)
+        self.batches.pop(day, None)
+        return folder
 
     def batch_fingerprint(self, day: dt.date) -> str:
-        return str(pd.util.hash_pandas_object(self.batches[day]).sum())
+        if day not in self.batches:
+            raise FileNotFoundError(self.batch_source(day))
+        frame = self.batches[day]
+        return hashlib.sha256(repr((list(frame.columns), [str(t) for t in frame.dtypes],
+                                    pd.util.hash_pandas_object(frame).tolist())).encode()
+                              ).hexdigest()
 
     def remember_passed(self, day: dt.date, fingerprint: str) -> None:
-        self.passed[day] = fingerprint
+        self.passed[day] = (fingerprint, self.config.validation_hash)
 
     def validated_as_is(self, day: dt.date) -> bool:
-        return day in self.batches and self.passed.get(day) == self.batch_fingerprint(day)
+        return day in self.batches and self.passed.get(day) == (
+            self.batch_fingerprint(day), self.config.validation_hash)
 
     def read_record(self, day: dt.date) -> CycleRecord | None:
         record = self.records.get(day.isoformat())

@@ -239,3 +239,18 @@ def test_new_keys_at_their_default_keep_the_config_hash() -> None:
     for change in ("timezone: Asia/Hong_Kong", "drop_null_targets: true", "na_values: [nil]"):
         text = MINIMAL.replace("task: regression", f"task: regression, {change}")
         assert parse_config(text, Path("t.yaml")).config_hash != base, change
+
+
+def test_an_unknown_use_case_names_each_place_looked_in_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctpipe.config import repo_configs_dir
+
+    repo = repo_configs_dir().parent
+    monkeypatch.chdir(repo)
+    with pytest.raises(ConfigError) as raised:
+        load_config("nosuch")
+    assert str(raised.value) == ("no config for use case 'nosuch': looked for "
+                                 f"configs/nosuch.yaml in {repo}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"in {tmp_path} and {repo}$"):
+        load_config("nosuch")

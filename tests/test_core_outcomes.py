@@ -183,8 +183,8 @@ def test_force_retrains_a_batch_the_policy_holds_back() -> None:
     assert sorted(p.models.loaded) == [1, 2]
     record = p.store.records[day(9).isoformat()]
     assert record.retrained and record.retrain_reason.startswith(
-        "forced by the operator (--force); the retraining policy alone would keep the "
-        "champion: drift persists (data drift: ")
+        "forced by the operator (--force, or force=true on a run); the retraining policy alone "
+        "would keep the champion: drift persists (data drift: ")
 
 
 def test_gate_rejects_a_challenger_below_the_floor() -> None:

@@ -71,6 +71,8 @@ def test_after_drift_and_which_runs_rewrite_a_record() -> None:
     assert writes_record(trained=True, status=CycleStatus.REJECTED)
     assert writes_record(trained=False, status=CycleStatus.WAITING)
     assert not writes_record(trained=False, status=CycleStatus.SKIPPED)
+    assert not writes_record(trained=False, status=CycleStatus.FAILED)
+    assert writes_record(trained=False, status=CycleStatus.FAILED, window_findings=True)
 
 
 def test_scoring_refusals_in_order() -> None:

@@ -116,6 +116,18 @@ def test_a_parquet_batch_under_another_name_is_to_be_renamed(tmp_path: Path) -> 
     pd.DataFrame({"a": [1]}).to_parquet(folder / "2016-02-30.parquet")
     pd.DataFrame({"a": [1]}).to_parquet(folder / "2016-03-30.parquet")
     assert landing.batch_dates(tmp_path) == [dt.date(2016, 3, 30)]
+    # ... and named, like every other file no cycle sees.
+    assert "2016-02-30.parquet" in landing.unlanded_files(tmp_path)
+
+
+def test_a_folder_in_batches_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "batches"
+    (folder / "old").mkdir(parents=True)
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "old" / "2016-03-29.parquet")
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "2016-03-30.parquet")
+    assert landing.unlanded_files(tmp_path) == (
+        f"found old/, but {LANDED} (a batch is one file: move it out, or put its files in "
+        "batches/)")
 
 
 def test_split_into_weekly_batches() -> None:

@@ -498,8 +498,9 @@ def test_an_operators_force_retrains_whatever_the_policy_holds_back() -> None:
     assert cooling.reason is None and cooling.cooling is not None
     forced = forced_retrain(cooling, force=True, performance=None)
     assert forced.cooling is None
-    assert forced.reason == ("forced by the operator (--force); the retraining policy alone "
-                             f"would keep the champion: {cooling.cooling}")
+    assert forced.reason == ("forced by the operator (--force, or force=true on a run); the "
+                             "retraining policy alone would keep the champion: "
+                             f"{cooling.cooling}")
     assert after_drift(retrain_reason=forced.reason, retrain_inline=True).go_on
     assert forced_retrain(cooling, force=False, performance=None) == cooling
     # The wait for post-drift data and no drift at all: forced alike, saying why not alone.
@@ -508,8 +509,8 @@ def test_an_operators_force_retrains_whatever_the_policy_holds_back() -> None:
     assert forced_retrain(held, force=True, performance=None).reason.endswith(why)
     calm = retrain_reason(report=_report(False), performance=None)
     assert forced_retrain(calm, force=True, performance=None).reason == (
-        "forced by the operator (--force); the retraining policy alone would keep the "
-        "champion: no drift")
+        "forced by the operator (--force, or force=true on a run); the retraining policy alone "
+        "would keep the champion: no drift")
     # A retrain the policy asks for keeps its own reason.
     drift = retrain_reason(report=_report(True), performance=None)
     assert forced_retrain(drift, force=True, performance=None) == drift
@@ -567,6 +568,18 @@ def test_label_drift_is_not_claimed_when_no_labelled_batch_was_new() -> None:
     assert after_drift(retrain_reason=None, retrain_inline=True, performance=none_new,
                        labels_judged=False).message.startswith(
         "no data drift; performance not judged")
+    # Performance not a trigger, or its check off: label drift still says it was not judged.
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=none_new,
+                       triggers=("data", "label"), labels_judged=False).message == (
+        "no data drift; label drift not judged (no labelled batch newer than the champion's "
+        "training data): champion kept")
+    off = judge_performance(batches=[], metric="roc_auc", baseline=0.7, interval=None, rows=0,
+                            min_rows=50, tolerance=None, higher_is_better=True)
+    assert after_drift(retrain_reason=None, retrain_inline=True, performance=off,
+                       triggers=triggers, labels_judged=False).message == (
+        "no data drift; performance check off (drift.performance_tolerance is null); label "
+        "drift not judged (no labelled batch newer than the champion's training data): "
+        "champion kept")
     forced = forced_retrain(retrain_reason(report=_report(False), performance=none_new,
                                            triggers=triggers),
                             force=True, performance=none_new, triggers=triggers,

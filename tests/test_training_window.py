@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from ctpipe import landing
 from ctpipe.decisions.outcome import CycleStatus
@@ -41,7 +42,7 @@ def test_a_bad_batch_of_a_backlog_is_quarantined_before_the_cold_start_trains_on
     failed = out.decisions[2]
     assert failed.subject == f"batch {day(3)}" and failed.event == "ctpipe.validation.failed"
     assert "border_wait_minutes" in failed.reason
-    assert f"checked before batch {day(7)}'s retrain trained on it" in failed.reason
+    assert f"checked before batch {day(7)}'s retrain would train on it" in failed.reason
     assert day(3) not in p.store.batches and "summary.md" in p.store.quarantined[day(3)]
     assert p.store.records[day(7).isoformat()].training_set_aside == [failed.reason]
     # The window reached back past the quarantined batch: six labelled batches, day 3 not one.
@@ -100,7 +101,7 @@ def test_the_landing_zone_remembers_a_pass_for_these_bytes_and_this_config(
     store.remember_passed(first, store.batch_fingerprint(first))
     assert store.validated_as_is(first)
     note = json.loads((ws.records_dir / "validated" / f"{first}.json").read_text())
-    assert note["config_hash"] == ws.config.config_hash
+    assert note["validation_hash"] == ws.config.validation_hash
 
     # Same rows, other bytes (a rewrite by another tool): checked again.
     path = landing.batch_path(ws.landing, first)
@@ -109,12 +110,17 @@ def test_the_landing_zone_remembers_a_pass_for_these_bytes_and_this_config(
     store.remember_passed(first, store.batch_fingerprint(first))
     assert store.validated_as_is(first)
 
-    # Another config: what passed under the old rules is checked under the new ones.
+    # A training setting changed: the pass holds. A validation rule changed: checked again.
     (tmp_path / "other").mkdir()
-    changed = small_config(tmp_path / "other", window=7)
-    other = open_workspace(str(changed), False).config
-    assert other.config_hash != ws.config.config_hash
-    assert not dataclasses.replace(store, config=other).validated_as_is(first)
+    trained_otherwise = open_workspace(str(small_config(tmp_path / "other", window=7)),
+                                       False).config
+    assert trained_otherwise.config_hash != ws.config.config_hash
+    assert dataclasses.replace(store, config=trained_otherwise).validated_as_is(first)
+    raw = yaml.safe_load(Path(ws.ref).read_text())
+    raw["validation"]["ranges"]["border_wait_minutes"] = {"min": 0, "max": 100}
+    (tmp_path / "other" / "demand.yaml").write_text(yaml.safe_dump(raw))
+    stricter = open_workspace(str(tmp_path / "other" / "demand.yaml"), False).config
+    assert not dataclasses.replace(store, config=stricter).validated_as_is(first)
 
     # A note that cannot be read is no pass.
     (ws.records_dir / "validated" / f"{first}.json").write_text("{", encoding="utf-8")
@@ -139,7 +145,7 @@ def test_the_cycle_flow_quarantines_a_bad_backlog_batch_on_disk(ctpipe_home: Pat
     assert result["status"] == "promoted", result["message"]
     [reason] = result["training_set_aside"]
     assert reason.startswith(f"{path}: batch failed validation") and "border_wait_minutes" \
-        in reason and f"checked before batch {day(7)}'s retrain" in reason
+        in reason and f"checked before batch {day(7)}'s retrain would" in reason
     folder = ws.quarantine / bad.isoformat() / "attempt-1"
     assert not path.exists() and (folder / path.name).is_file()
     assert "border_wait_minutes" in (folder / "summary.md").read_text(encoding="utf-8")
@@ -187,6 +193,104 @@ def test_the_landing_zone_trains_only_on_the_bytes_that_passed(tmp_path: Path,
                        r"\(sha256 [0-9a-f]{12} then, [0-9a-f]{12} now\)"):
         store.read_labelled(days, validated=True)
     (ws.records_dir / "validated" / f"{days[1]}.json").unlink()
-    with pytest.raises(ValueError, match=f"^{path}: has not passed validation"):
+    with pytest.raises(ValueError, match=f"^{path}: has not passed the current validation rules"):
         store.read_labelled(days, validated=True)
     assert len(store.read_labelled(days)) > 0  # unchecked reads (drift, monitoring) go on
+
+
+def test_a_window_where_most_batches_fail_moves_nothing_and_trains_nothing() -> None:
+    p = Ports(_config(), days=9)
+    for i in (1, 2, 3, 4):  # four of the six: a rule the whole history breaks, say
+        _break(p.store.batches[day(i)])
+    out = p.cycle(7)
+    assert out.status is CycleStatus.FAILED
+    assert out.message.startswith(f"training window as of batch {day(7)}: 4 batches fail "
+                                  "validation, more than half of training.window (6), so none "
+                                  "is moved aside and nothing is trained")
+    assert f"first: memory://batches/{day(1)}: batch failed validation" in out.message
+    assert "validation.failed" not in [d.kind for d in out.decisions]
+    assert p.store.quarantined == {} and len(p.store.batches) == 9
+    assert p.models.versions() == []
+    # The retraining deployment's run writes what it found too.
+    again = p.retrain(7)
+    assert again.status is CycleStatus.FAILED
+    assert p.store.records[day(7).isoformat()].message == again.message
+
+
+def test_batches_moved_before_a_crash_are_traced_as_they_move() -> None:
+    p = Ports(_config(), days=10)
+    _break(p.store.batches[day(2)])
+    _break(p.store.batches[day(3)])
+    moved = p.store.quarantine
+    calls = []
+
+    def disk_full_on_the_second(batch_day, evidence, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        calls.append(batch_day)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return moved(batch_day, evidence, **kwargs)
+
+    p.store.quarantine = disk_full_on_the_second
+    with pytest.raises(OSError, match="disk full"):
+        p.cycle(8)
+    assert [d.subject for d in p.published if d.kind == "validation.failed"] == [
+        f"batch {day(2)}"]
+    record = p.store.records[day(8).isoformat()]
+    assert record.status is CycleStatus.FAILED and len(record.training_set_aside) == 1
+
+    p.store.quarantine = moved  # the disk has room again: the next run finishes the job
+    out = p.cycle(8)
+    assert [d.subject for d in out.decisions if d.kind == "validation.failed"] == [
+        f"batch {day(3)}"]
+    assert out.status is CycleStatus.PROMOTED, out.message
+
+
+def test_a_batch_that_is_a_folder_is_quarantined_not_a_crash(tmp_path: Path,
+                                                            ctpipe_home: Path) -> None:
+    from ctpipe.steps.ports import Runtime
+
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    bad = landing.batch_dates(ws.landing)[2]
+    path = landing.batch_path(ws.landing, bad)
+    path.unlink()
+    path.mkdir()  # a Spark-style folder named like a batch
+    (path / "part-0.parquet").write_bytes(b"PAR1")
+    published = []
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store, models=None,
+                 publish=published.append)
+    moved = []
+    assert validate.check_training_window(rt, landing.batch_dates(ws.landing)[-1],
+                                          moved.append) is None
+    [decision] = moved
+    assert decision.subject == f"batch {bad}" and "is a directory" in decision.reason
+    assert not path.exists()
+    assert (ws.quarantine / bad.isoformat() / "attempt-1" / path.name).is_dir()
+
+
+def test_truncated_and_empty_files_in_a_backlog_are_quarantined_not_fatal(
+        tmp_path: Path, ctpipe_home: Path) -> None:
+    """A truncated file among the recent batches once crashed every cycle: each batch's
+    validation read the row counts of the seven before it, unguarded."""
+    from ctpipe.steps.cycle import run_cycle
+    from ctpipe.steps.ports import Runtime
+    from tests.fakes import MemoryRegistry
+
+    ws = simulated_workspace(small_config(tmp_path), days=10)
+    dates = landing.batch_dates(ws.landing)
+    truncated, empty = landing.batch_path(ws.landing, dates[3]), \
+        landing.batch_path(ws.landing, dates[5])
+    truncated.write_bytes(truncated.read_bytes()[:3000])
+    empty.write_bytes(b"")
+    published = []
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=MemoryRegistry(ws.model_name), publish=published.append)
+
+    out = run_cycle(rt, dates[-1], explicit_date=True)
+
+    assert out.status is CycleStatus.PROMOTED, out.message
+    set_aside = out.result["training_set_aside"]
+    assert [line.split(": ")[0] for line in set_aside] == [str(truncated), str(empty)]
+    assert all(": batch could not be read: " in line for line in set_aside)
+    assert not truncated.exists() and not empty.exists()
+    assert [d.subject for d in published if d.kind == "validation.failed"] == [
+        f"batch {dates[3]}", f"batch {dates[5]}"]

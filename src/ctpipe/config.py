@@ -473,6 +473,15 @@ class UseCaseConfig(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+    @property
+    def validation_hash(self) -> str:
+        """What a batch's validation depends on: how it is read (data), its columns (features)
+        and the rules (validation). A batch that passed is checked again when this changes,
+        not when a training or gate setting does."""
+        dump = self.model_dump(mode="json", include={"data", "features", "validation"})
+        return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
+
+
 # Keys added after versions were registered: left out of config_hash while at their default,
 # so an unchanged config keeps its hash (a retrain looks up the batch's versions by
 # config_hash, and the registry's lineage names it). Add every new key with a default here.
@@ -536,9 +545,10 @@ def resolve_config_path(name_or_path: str) -> Path:
         path = folder / f"{name_or_path}.yaml"
         if path.is_file():
             return path
+    places = list(dict.fromkeys([str(Path.cwd()), str(repo_configs_dir().parent)]))
     raise ConfigError(
         f"no config for use case {name_or_path!r}: looked for configs/{name_or_path}.yaml "
-        f"in {Path.cwd()} and {repo_configs_dir().parent}"
+        f"in {' and '.join(places)}"
     )
 
 

@@ -18,7 +18,6 @@ batch is then simply not labelled.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import importlib.resources
@@ -89,12 +88,17 @@ def batch_dates(landing: Path) -> list[dt.date]:
     folder = landing / "batches"
     if not folder.is_dir():
         return []
-    dates = []
-    for path in folder.glob("*.parquet"):
-        if _BATCH_NAME.match(path.name):
-            with contextlib.suppress(ValueError):  # 2026-02-30 looks like a date and is not
-                dates.append(dt.date.fromisoformat(path.stem))
-    return sorted(dates)
+    return sorted(d for path in folder.glob("*.parquet") if (d := _landed_date(path.name)))
+
+
+def _landed_date(name: str) -> dt.date | None:
+    """The batch date a file name lands as (None: it does not land)."""
+    if not _BATCH_NAME.match(name):
+        return None
+    try:
+        return dt.date.fromisoformat(name.removesuffix(".parquet"))
+    except ValueError:  # 2026-02-30 looks like a date and is not
+        return None
 
 
 LANDED = {"batches": "landed batches are Parquet files named YYYY-MM-DD.parquet",
@@ -111,21 +115,25 @@ def unlanded_files(landing: Path, day: dt.date | None = None, *,
     operator's file is there, in another format or under another name, and labels in another
     format leave their batch unlabelled without a word. With ``day``, the files whose name
     holds that date (``2016-03-29.csv``, ``2016-03-29.json``); without, every file not named
-    like a batch. Hidden files (a writer's temporary files) are left out.
+    like a batch (``2026-03-32.parquet`` too: not a date) and every folder, which no cycle
+    reads. Hidden files (a writer's temporary files) are left out.
     """
     folder = landing / kind
     if not folder.is_dir():
         return None
-    found = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+    found = sorted(p for p in folder.iterdir() if not p.name.startswith(".")
                    and (day.isoformat() in p.name if day is not None
-                        else not _BATCH_NAME.match(p.name)))
+                        else p.is_dir() or _landed_date(p.name) is None))
     if day is not None:
         found = [p for p in found if p.name != batch_path(landing, day).name]
     if not found:
         return None
-    names = first_few([p.name for p in found], _SHOWN)
+    names = first_few([p.name + ("/" if p.is_dir() else "") for p in found], _SHOWN)
+    files = [p for p in found if not p.is_dir()]
     it, its = ("it", "its") if len(found) == 1 else ("them", "their")
-    if not all(starts_like_parquet(p) for p in found):
+    if not files:
+        advice = f"a batch is one file: move {it} out, or put {its} files in {kind}/"
+    elif not all(starts_like_parquet(p) for p in files):
         advice = f"convert {it}, e.g. with pandas' to_parquet"
     elif day is not None:
         advice = f"rename {it} to {batch_path(landing, day).name}"
@@ -142,12 +150,8 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
     aside under ``quarantine`` (``<date>/labels-attempt-N/``) when given, so it is judged
     once; without a quarantine folder it is only left out.
     """
-    dates = [d for d in batch_dates(landing) if d <= as_of]
-    cutoff = len(dates) - config.data.label_delay
     usable = []
-    for day in dates[: max(cutoff, 0)]:
-        if not labels_path(landing, day).is_file():
-            continue
+    for day in arrived_dates(landing, config, as_of):
         check = _cached_check(landing, config, day)
         if check.problem is None:
             usable.append(day)
@@ -156,6 +160,14 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
         else:
             log.warning("batch %s left out of the labelled history: %s", day, check.problem)
     return usable
+
+
+def arrived_dates(landing: Path, config: UseCaseConfig, as_of: dt.date) -> list[dt.date]:
+    """Batches whose labels file has arrived by ``as_of`` (label_delay counted in batches),
+    whether or not the labels, or the batch, can be used."""
+    dates = [d for d in batch_dates(landing) if d <= as_of]
+    cutoff = len(dates) - config.data.label_delay
+    return [d for d in dates[: max(cutoff, 0)] if labels_path(landing, d).is_file()]
 
 
 def row_count(path: Path) -> int:
@@ -440,7 +452,7 @@ def _read_verified(path: Path, passed: str | None) -> io.BytesIO:
     """The file's bytes, once they hash to ``passed`` (the sha256 that passed validation)."""
     data = path.read_bytes()
     if passed is None:
-        raise ValueError(f"{path}: has not passed validation under this config; not trained "
+        raise ValueError(f"{path}: has not passed the current validation rules; not trained "
                          "on (the next retrain validates it first)")
     found = hashlib.sha256(data).hexdigest()
     if found != passed:

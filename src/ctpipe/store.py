@@ -15,12 +15,13 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+import pyarrow as pa
 
 from ctpipe import landing
 from ctpipe.batch_reader import read_batch_file
@@ -50,10 +51,12 @@ class Store(Protocol):
     def read_batch(self, day: dt.date) -> pd.DataFrame: ...
     def row_counts(self, days: list[dt.date]) -> list[int]: ...
     def labelled_dates(self, as_of: dt.date) -> list[dt.date]: ...
+    def labels_arrived(self, as_of: dt.date) -> list[dt.date]: ...
     def read_labelled(self, dates: list[dt.date], *,
                       validated: bool = False) -> pd.DataFrame: ...
     def label_rows(self, dates: list[dt.date]) -> int: ...
-    def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str: ...
+    def quarantine(self, day: dt.date, evidence: dict[str, str], *,
+                   before_move: Callable[[str], None] | None = None) -> str: ...
     def batch_fingerprint(self, day: dt.date) -> str: ...
     def remember_passed(self, day: dt.date, fingerprint: str) -> None: ...
     def validated_as_is(self, day: dt.date) -> bool: ...
@@ -100,11 +103,23 @@ class LandingZoneStore:
         return read_batch_file(landing.batch_path(self.landing, day), self.config)
 
     def row_counts(self, days: list[dt.date]) -> list[int]:
-        return [landing.row_count(landing.batch_path(self.landing, d)) for d in days]
+        """The row counts of those days' batches whose footer can be read. A truncated or
+        empty file among the recent batches is left out of the comparison, never fatal to
+        another batch's validation: its own validation sets it aside."""
+        counts = []
+        for day in days:
+            try:
+                counts.append(landing.row_count(landing.batch_path(self.landing, day)))
+            except (OSError, pa.ArrowException):
+                continue
+        return counts
 
     def labelled_dates(self, as_of: dt.date) -> list[dt.date]:
         return landing.labelled_dates(self.landing, self.config, as_of,
                                       quarantine=self.quarantine_root)
+
+    def labels_arrived(self, as_of: dt.date) -> list[dt.date]:
+        return landing.arrived_dates(self.landing, self.config, as_of)
 
     def read_labelled(self, dates: list[dt.date], *,
                       validated: bool = False) -> pd.DataFrame:
@@ -116,17 +131,22 @@ class LandingZoneStore:
     def label_rows(self, dates: list[dt.date]) -> int:
         return sum(landing.row_count(landing.labels_path(self.landing, d)) for d in dates)
 
-    def quarantine(self, day: dt.date, evidence: dict[str, str]) -> str:
+    def quarantine(self, day: dt.date, evidence: dict[str, str], *,
+                   before_move: Callable[[str], None] | None = None) -> str:
         """Move the batch out of the landing zone into a new ``<date>/attempt-N/`` folder.
 
         Each attempt gets its own folder, so re-running a batch never overwrites an earlier
         attempt's evidence. The evidence is written (whole, through a rename) before the batch
-        moves: a quarantined batch always has its reasons beside it.
+        moves: a quarantined batch always has its reasons beside it. ``before_move(folder)``
+        runs between the two (to trace the move before it happens: a run killed in between
+        leaves the batch in place, and the next run judges it again).
         """
         source = landing.batch_path(self.landing, day)
         folder = landing.new_attempt_folder(self.quarantine_root / day.isoformat())
         for name, text in evidence.items():
             landing.write_text_atomic(folder / name, text)
+        if before_move is not None:
+            before_move(str(folder))
         # Gone already (another run moved it first): this attempt keeps its evidence only.
         with contextlib.suppress(FileNotFoundError):
             shutil.move(str(source), folder / source.name)
@@ -141,25 +161,26 @@ class LandingZoneStore:
         return self.records / "validated" / f"{day.isoformat()}.json"
 
     def remember_passed(self, day: dt.date, fingerprint: str) -> None:
-        """Note that the batch with this fingerprint passed validation under this config."""
+        """Note that the batch with this fingerprint passed this config's validation rules."""
         self._passed_path(day).parent.mkdir(parents=True, exist_ok=True)
         landing.write_text_atomic(self._passed_path(day), json.dumps({
-            "batch_sha256": fingerprint, "config_hash": self.config.config_hash,
+            "batch_sha256": fingerprint, "validation_hash": self.config.validation_hash,
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
 
     def _passed_fingerprint(self, day: dt.date) -> str | None:
-        """The sha256 of the file that passed validation under this config (None: none did,
+        """The sha256 of the file that passed this config's validation rules (None: none did,
         or the note cannot be read)."""
         try:
             passed = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
             return str(passed["batch_sha256"]) \
-                if passed["config_hash"] == self.config.config_hash else None
+                if passed["validation_hash"] == self.config.validation_hash else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def validated_as_is(self, day: dt.date) -> bool:
-        """Whether the batch passed validation under this config, and its file is still the
-        one that passed (same sha256). An unreadable or missing note means no."""
+        """Whether the batch passed this config's validation rules (UseCaseConfig.
+        validation_hash), and its file is still the one that passed (same sha256). An
+        unreadable or missing note means no."""
         passed = self._passed_fingerprint(day)
         try:
             return passed is not None and passed == self.batch_fingerprint(day)

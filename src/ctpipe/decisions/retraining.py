@@ -22,6 +22,7 @@ COLD_START = "no champion yet (cold start)"
 TRIGGERS = ("data", "performance", "label", "prediction")
 DEFAULT_TRIGGERS = ("data", "performance")
 CANNOT_JUDGE = "cannot judge: "  # how every PerformanceCheck note that judged nothing starts
+NO_NEW_LABELS = "no labelled batch newer than the champion's training data"
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,31 @@ def after_drift(*, retrain_reason: str | None, retrain_inline: bool,
     return GO_ON
 
 
-def writes_record(*, trained: bool, status: CycleStatus) -> bool:
+def writes_record(*, trained: bool, status: CycleStatus, window_findings: bool = False) -> bool:
     """Whether a retraining run rewrites the batch's record.
 
-    Only a run that trained (or found the window too short) decides the batch; a skipped or
-    early-failed run leaves the record as the run that decided it wrote it.
+    Only a run that trained (or found the window too short, or quarantined or refused batches
+    of its window: ``window_findings``) decides the batch; a skipped or early-failed run leaves
+    the record as the run that decided it wrote it.
     """
-    return trained or status is CycleStatus.WAITING
+    return trained or status is CycleStatus.WAITING or window_findings
+
+
+def window_check_refusal(*, day: dt.date, window: int, failing: Sequence[str]) -> str | None:
+    """Why a retrain as of ``day`` stops before moving any batch aside (None: it goes on).
+
+    ``failing``: the validation message of each batch of the training window (reaching back
+    past those that failed) that failed. More than half of ``training.window`` failing at
+    once is not a few bad batches: a rule tightened in the config since they passed, or a
+    backlog in the wrong shape. Moving them all aside would leave the landing zone empty for
+    a mistake; the operator decides instead.
+    """
+    if 2 * len(failing) <= window:
+        return None
+    return (f"training window as of batch {day}: {len(failing)} batches fail validation, more "
+            f"than half of training.window ({window}), so none is moved aside and nothing is "
+            "trained (a rule changed since they passed? a backlog in another shape?); first: "
+            f"{failing[0]}")
 
 
 def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day: dt.date,
@@ -167,18 +186,26 @@ def no_drift_message(performance: PerformanceCheck | None,
     False: no labelled batch was new, so label drift (a trigger when configured) was not
     judged either.
     """
-    if performance is None or performance.judged or "performance" not in triggers:
+    performance_unjudged = "performance" in triggers and performance is not None \
+        and not performance.judged
+    label_unjudged = "label" in triggers and not labels_judged
+    if not performance_unjudged and not label_unjudged:
         return "no drift: champion kept"
-    unjudged = ["performance"] + (["label"] if "label" in triggers and not labels_judged
-                                  else [])
-    others = [t for t in TRIGGERS if t in triggers and t not in unjudged]
-    judged = f"no {_either(others)} drift; " if others else ""
-    if performance.tolerance is None:
-        return f"{judged}performance check off (drift.performance_tolerance is null): " \
-            "champion kept"
-    why = performance.note.removeprefix(CANNOT_JUDGE)
-    what = "performance" if len(unjudged) == 1 else "performance and label drift"
-    return f"{judged}{what} not judged ({why}): champion kept"
+    others = [t for t in TRIGGERS if t in triggers
+              and not (t == "performance" and performance_unjudged)
+              and not (t == "label" and label_unjudged)]
+    said = [f"no {_either(others)} drift"] if others else []
+    why = performance.note.removeprefix(CANNOT_JUDGE) if performance_unjudged else ""
+    if performance_unjudged and performance.tolerance is None:
+        said.append("performance check off (drift.performance_tolerance is null)")
+    elif performance_unjudged and label_unjudged and why.startswith(NO_NEW_LABELS):
+        said.append(f"performance and label drift not judged ({why})")
+        label_unjudged = False
+    elif performance_unjudged:
+        said.append(f"performance not judged ({why})")
+    if label_unjudged:
+        said.append(f"label drift not judged ({NO_NEW_LABELS})")
+    return "; ".join(said) + ": champion kept"
 
 
 def _either(names: Sequence[str]) -> str:
@@ -214,7 +241,7 @@ def cannot_judge_performance(*, batches: Sequence[str], rows: int, min_rows: int
         return f"{CANNOT_JUDGE}the champion has no holdout metric at promotion"
     if not batches:
         since = f" (seen until {seen_until})" if seen_until else ""
-        return f"{CANNOT_JUDGE}no labelled batch newer than the champion's training data{since}"
+        return f"{CANNOT_JUDGE}{NO_NEW_LABELS}{since}"
     if rows < min_rows:
         plural = "es" if len(batches) != 1 else ""
         return (f"{CANNOT_JUDGE}{rows} labelled rows in {len(batches)} batch{plural}, "
@@ -462,7 +489,8 @@ def retrain_reason(*, report: DriftReport | None, performance: PerformanceCheck 
     return RetrainCall(scheduled, None if scheduled else cooling)
 
 
-FORCED = "forced by the operator (--force)"  # how a forced retrain's reason starts
+# How a forced retrain's reason starts (the CLI's flag, or the parameter of a deployment run).
+FORCED = "forced by the operator (--force, or force=true on a run)"
 
 
 def forced_retrain(call: RetrainCall, *, force: bool, performance: PerformanceCheck | None,

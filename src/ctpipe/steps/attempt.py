@@ -17,6 +17,8 @@ class Attempt:
     run: TrackingRun = field(default_factory=lambda: TrackingRun(run_id=""))
     decisions: list[Decision] = field(default_factory=list)
     saved: str | None = None  # the record as this attempt last stored it (save)
+    # Batches of the training window quarantined, or too many failing: the run decided that.
+    window_findings: bool = False
 
     def decide(self, decision: Decision) -> None:
         """Keep the decision for the outcome and hand it to the sink, once."""

@@ -47,8 +47,11 @@ def _run_cycle(rt: Runtime, day: dt.date, retrain_inline: bool, force: bool) -> 
             try:
                 _cycle(attempt, day, retrain_inline, force)
             finally:
-                if not record.status.final:  # an error before the run decided (or while
-                    attempt.conclude(CycleStatus.FAILED, "")  # it waited for approval)
+                if not record.status.final and record.status is not CycleStatus.FAILED:
+                    # An error before the run decided (or while it waited for approval); a
+                    # run that failed by a rule (too much of the window failing) keeps its
+                    # message.
+                    attempt.conclude(CycleStatus.FAILED, "")
                 run.tags["cycle_status"] = str(record.status)
                 if attempt.outcome().failed:
                     run.status = "FAILED"

@@ -90,10 +90,18 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
         record.champion_version = champion.info.version if champion else None
     if not done:
-        for decision in rt.step("validate-training-window", validate.check_training_window,
-                                rt, day):
+        def set_aside(decision: Decision) -> None:  # traced as each batch moves
             record.training_set_aside.append(decision.reason)
+            attempt.window_findings = True
             attempt.decide(decision)
+
+        refusal = rt.step("validate-training-window", validate.check_training_window, rt, day,
+                          set_aside)
+        if refusal is not None:
+            attempt.window_findings = True
+            attempt.conclude(CycleStatus.FAILED, refusal)
+            run.tags["training"] = refusal[:5000]
+            return None
     hold = rollback_hold(champion.info.lineage if champion else None)
     ask = needs_approval(requires_approval=rt.config.promotion.requires_approval,
                          replay=rt.replay, hold=hold)
@@ -115,7 +123,8 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     try:
         candidate = rt.step("train-challenger", train.train_candidate, rt, day, rt.progress,
                             onset, onset is not None
-                            and drift_persists(rt, day, record.drifted_features))
+                            and drift_persists(rt, day, record.drifted_features),
+                            verified=True)
     except NotEnoughData as exc:  # rows the window's label count included but training drops
         verdict = before_training(day=day, force=force, trained=[], window_problem=str(exc))
         attempt.conclude(verdict.status, verdict.message)
@@ -263,7 +272,8 @@ def _run_retrain(rt: Runtime, day: dt.date, reason: str, force: bool) -> Outcome
             raise
         finally:
             run.tags["cycle_status"] = str(record.status)
-            if writes_record(trained=record.retrained, status=record.status):
+            if writes_record(trained=record.retrained, status=record.status,
+                             window_findings=attempt.window_findings):
                 rt.store.write_record(record)
         if attempt.outcome().failed:
             run.status = "FAILED"

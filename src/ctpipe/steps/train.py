@@ -58,17 +58,19 @@ def window_problem(rt: Runtime, day: dt.date) -> str | None:
 
 def train_candidate(rt: Runtime, day: dt.date,
                     progress: Callable[[float], None] | None = None,
-                    emphasis_from: dt.date | None = None, share_rows: bool = False) -> Candidate:
+                    emphasis_from: dt.date | None = None, share_rows: bool = False, *,
+                    verified: bool = False) -> Candidate:
     """Train on the labelled window as of ``day``; the newest ``holdout`` batches held out, or
     with ``share_rows`` (the drift persists), part of the rows of the change's first batches
     (training.split_for_change); batches from ``emphasis_from`` (a drift's onset) on weigh
-    ``training.drift_emphasis``."""
+    ``training.drift_emphasis``. ``verified``: only the bytes that passed validation are read
+    (after steps.validate.check_training_window; a replay's baselines train on batches their
+    replay already cycled)."""
     cfg = rt.config
     split = split_for_change(rt.store.labelled_dates(day), cfg,
                              emphasis_from if share_rows else None,
                              label_rows=rt.store.label_rows)
-    # The bytes that passed the window's check (steps.validate.check_training_window).
-    frame = rt.store.read_labelled(split.batches, validated=True)
+    frame = rt.store.read_labelled(split.batches, validated=verified)
     held = split.held_out(frame, cfg.data.time_column, cfg.training.seed)
     train = frame[~held].reset_index(drop=True)
     holdout = frame[held].reset_index(drop=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from ctpipe.batch_reader import BatchReadError
+from ctpipe.decisions.retraining import window_check_refusal
 from ctpipe.lineage import LoadedVersion
 from ctpipe.steps.ports import Models, Runtime
 from ctpipe.trace import Artifact, Decision
@@ -97,11 +99,10 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
         fingerprint = rt.store.batch_fingerprint(day)
     except OSError:  # missing, a folder, unreadable: reading it names the problem
         fingerprint = None
-    try:
-        batch = rt.step("load-batch", rt.store.read_batch, day)
-    except BatchReadError as exc:
+    batch = rt.step("load-batch", _read_or_problem, rt, day)
+    if isinstance(batch, str):
         # The problem only: the quarantine message names the batch's source in front of it.
-        return ValidationStep(None, None, exc.problem)
+        return ValidationStep(None, None, batch)
     champion, training, loaded = None, None, False
     if checked_columns(rt.config):  # loaded first: rule seen_in_training compares with it
         try:
@@ -116,42 +117,88 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
                           fingerprint=fingerprint)
 
 
-def check_training_window(rt: Runtime, day: dt.date) -> list[Decision]:
+def _read_or_problem(rt: Runtime, day: dt.date) -> pd.DataFrame | str:
+    """The batch, or why it cannot be read: returned, not raised, so that the orchestrator
+    does not log a bad file as a failed step with a traceback (validation quarantines it)."""
+    try:
+        return rt.store.read_batch(day)
+    except BatchReadError as exc:
+        return exc.problem
+
+
+def check_training_window(rt: Runtime, day: dt.date,
+                          set_aside: Callable[[Decision], None]) -> str | None:
     """Validate the batches a retrain as of ``day`` would train on that never passed as they
-    are now (landed in bulk, a backlog no cycle ran on, or replaced since they passed), and
-    quarantine those that fail, as a cycle would have. The window then reaches further back,
-    so the batches that move into it are checked too. Returns the quarantine decisions.
+    are now (landed in bulk, a backlog no cycle ran on, replaced since they passed, or
+    passed under other validation rules). Those that fail leave the window, which reaches
+    further back, so the batches that move into it are checked too. Then the failures are
+    quarantined as a cycle would have, each handed to ``set_aside`` as soon as it is moved.
+
+    Unless too many fail (decisions.retraining.window_check_refusal): then nothing is moved
+    and the refusal is returned. A rule tightened in the config, or a backlog in the wrong
+    shape, must not empty the landing zone in one run.
 
     Rule seen_in_training is not applied: a category the champion never saw is what a
     training batch brings it to learn, not a reason to keep the batch out of training.
     """
+    size = rt.config.training.window
     checked: set[dt.date] = set()
-    set_aside: list[Decision] = []
+    failing: dict[dt.date, ValidationStep] = {}
     while True:
-        window = sorted(rt.store.labelled_dates(day))[-rt.config.training.window:]
-        unchecked = [d for d in window if d not in checked and not rt.store.validated_as_is(d)]
-        if not unchecked:
-            return set_aside
-        for batch_day in unchecked:
+        rt.store.labelled_dates(day)  # judges the labels first: broken ones are set aside
+        # What is left: usable labels, and labels of a batch that cannot be read (which
+        # labelled_dates leaves out with a log line; here it is quarantined like any other).
+        candidates = [d for d in rt.store.labels_arrived(day) if d not in failing]
+        fresh = [d for d in candidates[-size:] if d not in checked]
+        if not fresh:
+            break
+        for batch_day in fresh:
             checked.add(batch_day)
+            if rt.store.validated_as_is(batch_day):
+                continue
             step = _validated_for_training(rt, batch_day)
             if step is None:  # moved aside meanwhile, by another run
                 continue
             if step.passed:
                 step.remember_if_passed(rt, batch_day)
             else:
-                set_aside.append(quarantine(rt, batch_day, step, before_training=day))
+                failing[batch_day] = step
+        refusal = window_check_refusal(day=day, window=size, failing=[
+            _failure_message(rt, d, s) for d, s in sorted(failing.items())])
+        if refusal is not None:
+            return refusal
+    for batch_day, step in sorted(failing.items()):
+        quarantine(rt, batch_day, step, before_training=day, announce=set_aside)
+    return None
 
 
 def _validated_for_training(rt: Runtime, day: dt.date) -> ValidationStep | None:
+    """The batch checked as a training batch; None when it left the landing zone meanwhile."""
     try:
         fingerprint = rt.store.batch_fingerprint(day)
+    except OSError:  # a folder, unreadable: reading it names the problem, as in a cycle
+        fingerprint = None
+    try:
         batch = rt.store.read_batch(day)
-    except FileNotFoundError:
-        return None
     except BatchReadError as exc:
+        if day not in rt.store.batch_dates():
+            return None
         return ValidationStep(None, None, exc.problem)
-    return ValidationStep(batch, validate_batch(rt, day, batch), fingerprint=fingerprint)
+    return ValidationStep(batch, validate_batch(rt, day, batch, NOT_FOR_TRAINING),
+                          fingerprint=fingerprint)
+
+
+# A training batch's categories are not compared with the champion's: see check_training_window.
+NOT_FOR_TRAINING = LearnedSchema(None, absent="categories not compared with the champion's "
+                                 "training data: a training batch brings the categories a "
+                                 "retrain learns")
+
+
+def _failure_message(rt: Runtime, day: dt.date, step: ValidationStep) -> str:
+    source = rt.store.batch_source(day)
+    if step.result is None:
+        return f"{source}: batch could not be read: {step.read_error}"
+    return step.result.message(source)
 
 
 def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Decision:
@@ -165,36 +212,44 @@ def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Deci
 
 
 def quarantine(rt: Runtime, day: dt.date, step: ValidationStep, *,
-               before_training: dt.date | None = None) -> Decision:
+               before_training: dt.date | None = None,
+               announce: Callable[[Decision], None] | None = None) -> Decision:
     """Move the batch aside with its GX result and summary; the decision says why.
     ``before_training``: the batch was checked because a retrain as of that date would have
-    trained on it, not by a cycle of its own."""
+    trained on it, not by a cycle of its own. ``announce`` gets the decision once the
+    evidence is written and before the batch moves (a run killed in between leaves the batch
+    where it was, traced, and the next run judges it again)."""
     source = rt.store.batch_source(day)
     result = step.result
+    message = _failure_message(rt, day, step)
     if result is None:
-        message = f"{source}: batch could not be read: {step.read_error}"
         summary, gx_result = f"# Validation FAILED: {source}\n\n{step.read_error}\n", {}
     else:
-        message, summary, gx_result = result.message(source), result.summary_markdown(source), \
-            result.gx_result
+        summary, gx_result = result.summary_markdown(source), result.gx_result
     if before_training is not None:
-        why = (f"checked before batch {before_training}'s retrain trained on it: this file had "
-               "not passed validation under the current config")
+        why = (f"checked before batch {before_training}'s retrain would train on it: this "
+               "file, as it is now, had not passed the current validation rules (no cycle ran "
+               "on it, it changed since it passed, or the rules did)")
         message = f"{message} [{why}]"
         summary = f"{summary}\n\n{why[0].upper()}{why[1:]}.\n"
-    folder = rt.store.quarantine(day, {
-        "gx_result.json": json.dumps(gx_result, indent=2, default=str), "summary.md": summary})
     docs, link = "", None
     if result is not None and rt.data_docs is not None:
         page = write_data_docs(result, rt.config, rt.data_docs, batch_name=day.isoformat())
         docs = f"\n\nGX Data Docs: [{page.name}]({page.as_uri()})"
         link = (page.as_uri(), "GX Data Docs")
-    return Decision(
-        kind="validation.failed", use_case=rt.use_case, subject=f"batch {day}", reason=message,
-        details={"batch_date": day.isoformat(), "quarantine": folder},
-        artifact=Artifact("validation", "Validation: FAILED",
-                          summary + f"\n\nQuarantined to `{folder}`.{docs}",
-                          link=link, link_key="data-docs"),
-        event="ctpipe.validation.failed",
-        event_payload={"batch_date": day.isoformat(), "message": message,
-                       "quarantine": folder})
+
+    def decision(folder: str) -> Decision:
+        return Decision(
+            kind="validation.failed", use_case=rt.use_case, subject=f"batch {day}",
+            reason=message, details={"batch_date": day.isoformat(), "quarantine": folder},
+            artifact=Artifact("validation", "Validation: FAILED",
+                              summary + f"\n\nQuarantined to `{folder}`.{docs}",
+                              link=link, link_key="data-docs"),
+            event="ctpipe.validation.failed",
+            event_payload={"batch_date": day.isoformat(), "message": message,
+                           "quarantine": folder})
+
+    folder = rt.store.quarantine(day, {
+        "gx_result.json": json.dumps(gx_result, indent=2, default=str), "summary.md": summary},
+        before_move=None if announce is None else lambda f: announce(decision(f)))
+    return decision(folder)
