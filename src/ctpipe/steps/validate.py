@@ -145,11 +145,15 @@ def check_training_window(rt: Runtime, day: dt.date,
     checked: set[dt.date] = set()
     failing: dict[dt.date, ValidationStep] = {}
     while True:
-        rt.store.labelled_dates(day)  # judges the labels first: broken ones are set aside
-        # What is left: usable labels, and labels of a batch that cannot be read (which
-        # labelled_dates leaves out with a log line; here it is quarantined like any other).
-        candidates = [d for d in rt.store.labels_arrived(day) if d not in failing]
-        fresh = [d for d in candidates[-size:] if d not in checked]
+        # The window training will use (labelled_dates sets broken labels aside first) ...
+        labelled = [d for d in rt.store.labelled_dates(day) if d not in failing]
+        window = labelled[-size:]
+        # ... and, within its span, batches whose labels arrived but that cannot be read
+        # (labelled_dates leaves them out with a log line; here they are quarantined).
+        usable = set(labelled)
+        unreadable = [d for d in rt.store.labels_arrived(day) if window and d >= window[0]
+                      and d not in failing and d not in usable]
+        fresh = [d for d in sorted(window + unreadable) if d not in checked]
         if not fresh:
             break
         for batch_day in fresh:
