@@ -26,6 +26,7 @@ from ctpipe.decisions.retraining import (
     refuse_processed,
     refuse_scoring,
     retrain_reason,
+    window_check_refusal,
     writes_record,
 )
 from ctpipe.decisions.rollback import AUTOMATIC_ROLLBACK_OPERATOR, rollback_hold
@@ -73,6 +74,25 @@ def test_after_drift_and_which_runs_rewrite_a_record() -> None:
     assert not writes_record(trained=False, status=CycleStatus.SKIPPED)
     assert not writes_record(trained=False, status=CycleStatus.FAILED)
     assert writes_record(trained=False, status=CycleStatus.FAILED, window_findings=True)
+
+
+def test_a_training_window_mostly_failing_is_refused_before_anything_moves() -> None:
+    day = dt.date(2026, 3, 9)
+
+    def refused(failing: int, checked: int, window: int = 6) -> bool:
+        return window_check_refusal(day=day, window=window, checked=checked,
+                                    failing=[f"b{i}: bad" for i in range(failing)]) is not None
+
+    assert not refused(3, 6) and refused(4, 6)  # more than half of the window
+    assert not refused(3, 9)  # reaching back past three failures to fill the window
+    assert refused(3, 5, window=12) and refused(5, 5, window=12)  # a young history
+    assert not refused(1, 1) and not refused(1, 2, window=2)  # one bad batch is set aside
+    message = window_check_refusal(day=day, window=6, checked=6,
+                                   failing=["x.parquet: batch failed validation", "y"] * 2)
+    assert message == ("training window as of batch 2026-03-09: 4 of 6 batches checked fail "
+                       "validation, more than half of 6 (training.window 6), so none is moved "
+                       "aside and nothing is trained (a rule changed since they passed? a "
+                       "backlog in another shape?); first: x.parquet: batch failed validation")
 
 
 def test_scoring_refusals_in_order() -> None:

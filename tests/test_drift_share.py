@@ -279,11 +279,14 @@ def test_seasonal_check_of_a_batch_constant_feature_compares_windows() -> None:
 
 
 class _Store:
-    def __init__(self, days: list[dt.date]) -> None:
-        self.days, self.reads = days, []
+    def __init__(self, days: list[dt.date], unreadable: tuple[dt.date, ...] = ()) -> None:
+        self.days, self.reads, self.unreadable = days, [], unreadable
 
     def batch_dates(self) -> list[dt.date]:
         return list(self.days)
+
+    def row_counts(self, days: list[dt.date]) -> list[int]:  # a footer that cannot be read
+        return [24 for d in days if d not in self.unreadable]  # is left out, as on disk
 
     def read_batch(self, day: dt.date) -> pd.DataFrame:
         self.reads.append(day)
@@ -311,6 +314,10 @@ def test_earlier_batches_reads_lazily_through_the_store() -> None:
     assert seasonal is not None and len(seasonal) == 20
     assert earlier_batches(_runtime(store, constant_window=None, seasonal_period=None),
                            today) is None
+    # A truncated file among them is no history: the one before it takes its place.
+    broken = _Store(days, unreadable=(days[27],))
+    skipping = earlier_batches(_runtime(broken, seasonal_period=None), today)
+    assert skipping.dates == (*days[16:27], days[28], days[29])
 
 
 def test_demand_config_sees_the_reference_shift_on_its_first_day_and_no_false_alarm() -> None:

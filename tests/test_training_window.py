@@ -204,9 +204,10 @@ def test_a_window_where_most_batches_fail_moves_nothing_and_trains_nothing() -> 
         _break(p.store.batches[day(i)])
     out = p.cycle(7)
     assert out.status is CycleStatus.FAILED
-    assert out.message.startswith(f"training window as of batch {day(7)}: 4 batches fail "
-                                  "validation, more than half of training.window (6), so none "
-                                  "is moved aside and nothing is trained")
+    assert out.message.startswith(f"training window as of batch {day(7)}: 4 of 6 batches "
+                                  "checked fail validation, more than half of 6 (training.window "
+                                  "6), so none is moved aside and nothing is trained")
+    assert [d.kind for d in out.decisions][-1] == "retrain.refused"
     assert f"first: memory://batches/{day(1)}: batch failed validation" in out.message
     assert "validation.failed" not in [d.kind for d in out.decisions]
     assert p.store.quarantined == {} and len(p.store.batches) == 9
@@ -243,6 +244,30 @@ def test_batches_moved_before_a_crash_are_traced_as_they_move() -> None:
     assert [d.subject for d in out.decisions if d.kind == "validation.failed"] == [
         f"batch {day(3)}"]
     assert out.status is CycleStatus.PROMOTED, out.message
+
+
+def test_a_retraining_run_that_crashes_after_moving_a_batch_records_the_failure() -> None:
+    p = Ports(_config(), days=10)
+    requested = p.cycle(8, retrain_inline=False)
+    assert requested.status is CycleStatus.RETRAIN_REQUESTED, requested.message
+    _break(p.store.batches[day(2)])
+    _break(p.store.batches[day(3)])
+    moved, calls = p.store.quarantine, []
+
+    def disk_full_on_the_second(batch_day, evidence, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        calls.append(batch_day)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return moved(batch_day, evidence, **kwargs)
+
+    p.store.quarantine = disk_full_on_the_second
+    with pytest.raises(OSError, match="disk full"):
+        p.retrain(8)
+    record = p.store.records[day(8).isoformat()]
+    # Not the request it started from: a scheduled cycle must see the batch is open.
+    assert record.status is CycleStatus.FAILED and not record.status.final
+    assert record.message == "retraining failed: OSError: disk full"
+    assert len(record.training_set_aside) == 1
 
 
 def test_a_batch_that_is_a_folder_is_quarantined_not_a_crash(tmp_path: Path,

@@ -89,21 +89,24 @@ def writes_record(*, trained: bool, status: CycleStatus, window_findings: bool =
     return trained or status is CycleStatus.WAITING or window_findings
 
 
-def window_check_refusal(*, day: dt.date, window: int, failing: Sequence[str]) -> str | None:
+def window_check_refusal(*, day: dt.date, window: int, checked: int,
+                         failing: Sequence[str]) -> str | None:
     """Why a retrain as of ``day`` stops before moving any batch aside (None: it goes on).
 
-    ``failing``: the validation message of each batch of the training window (reaching back
-    past those that failed) that failed. More than half of ``training.window`` failing at
-    once is not a few bad batches: a rule tightened in the config since they passed, or a
-    backlog in the wrong shape. Moving them all aside would leave the landing zone empty for
-    a mistake; the operator decides instead.
+    ``failing``: the validation message of each batch that failed, of the ``checked`` batches
+    of the training window (reaching back past those that failed). More than half of the
+    window (or of the history, while it is shorter) failing at once is not a few bad batches:
+    a rule tightened in the config since they passed, or a backlog in the wrong shape. Moving
+    them all aside would empty the landing zone for a mistake; the operator decides instead.
+    A single bad batch is always set aside.
     """
-    if 2 * len(failing) <= window:
+    span = min(window, checked)
+    if len(failing) < 2 or 2 * len(failing) <= span:
         return None
-    return (f"training window as of batch {day}: {len(failing)} batches fail validation, more "
-            f"than half of training.window ({window}), so none is moved aside and nothing is "
-            "trained (a rule changed since they passed? a backlog in another shape?); first: "
-            f"{failing[0]}")
+    return (f"training window as of batch {day}: {len(failing)} of {checked} batches checked "
+            f"fail validation, more than half of {span} (training.window {window}), so none "
+            "is moved aside and nothing is trained (a rule changed since they passed? a "
+            f"backlog in another shape?); first: {failing[0]}")
 
 
 def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day: dt.date,

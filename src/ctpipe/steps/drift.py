@@ -103,13 +103,21 @@ def earlier_batches(rt: Runtime, day: dt.date) -> _EarlierBatches | None:
 
     A feature constant within the batch needs the last ``constant_window - 1``; the seasonal
     reference the batch (or window) ``seasonal_period`` batches back. None when neither is on.
+    A file whose footer cannot be read (truncated, empty) is not history: its own validation
+    sets it aside, and it must not fail every later cycle's drift check meanwhile.
     """
     drift = rt.config.drift
     needed = (drift.constant_window or 1) - 1 + (drift.seasonal_period or 0)
     if needed <= 0:
         return None
-    dates = [d for d in rt.store.batch_dates() if d < day][-needed:]
-    return _EarlierBatches(rt, dates)
+    earlier = [d for d in rt.store.batch_dates() if d < day]
+    readable: list[dt.date] = []
+    for d in reversed(earlier):
+        if len(readable) == needed:
+            break
+        if rt.store.row_counts([d]):
+            readable.append(d)
+    return _EarlierBatches(rt, readable[::-1])
 
 
 def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,

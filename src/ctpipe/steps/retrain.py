@@ -101,6 +101,9 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
             attempt.window_findings = True
             attempt.conclude(CycleStatus.FAILED, refusal)
             run.tags["training"] = refusal[:5000]
+            attempt.decide(Decision(kind="retrain.refused", use_case=rt.use_case,
+                                    subject=f"batch {day}", reason=refusal,
+                                    details={"batch_date": day.isoformat()}))
             return None
     hold = rollback_hold(champion.info.lineage if champion else None)
     ask = needs_approval(requires_approval=rt.config.promotion.requires_approval,
@@ -266,7 +269,7 @@ def _run_retrain(rt: Runtime, day: dt.date, reason: str, force: bool) -> Outcome
         try:
             retrain_and_decide(attempt, day, reason, force=force)
         except BaseException as exc:
-            if record.retrained:
+            if record.retrained or attempt.window_findings:
                 attempt.conclude(CycleStatus.FAILED,
                                  f"retraining failed: {type(exc).__name__}: {exc}")
             raise

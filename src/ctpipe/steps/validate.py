@@ -167,7 +167,7 @@ def check_training_window(rt: Runtime, day: dt.date,
                 step.remember_if_passed(rt, batch_day)
             else:
                 failing[batch_day] = step
-        refusal = window_check_refusal(day=day, window=size, failing=[
+        refusal = window_check_refusal(day=day, window=size, checked=len(checked), failing=[
             _failure_message(rt, d, s) for d, s in sorted(failing.items())])
         if refusal is not None:
             return refusal
