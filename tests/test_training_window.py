@@ -218,12 +218,9 @@ def test_a_window_where_most_batches_fail_moves_nothing_and_trains_nothing() -> 
     assert p.store.records[day(7).isoformat()].message == again.message
 
 
-def test_batches_moved_before_a_crash_are_traced_as_they_move() -> None:
-    p = Ports(_config(), days=10)
-    _break(p.store.batches[day(2)])
-    _break(p.store.batches[day(3)])
-    moved = p.store.quarantine
-    calls = []
+def _disk_full_on_the_second_move(p: Ports):  # noqa: ANN202
+    """The store's quarantine, failing on its second call; returns the working one."""
+    moved, calls = p.store.quarantine, []
 
     def disk_full_on_the_second(batch_day, evidence, **kwargs):  # noqa: ANN001, ANN003, ANN202
         calls.append(batch_day)
@@ -232,6 +229,14 @@ def test_batches_moved_before_a_crash_are_traced_as_they_move() -> None:
         return moved(batch_day, evidence, **kwargs)
 
     p.store.quarantine = disk_full_on_the_second
+    return moved
+
+
+def test_batches_moved_before_a_crash_are_traced_as_they_move() -> None:
+    p = Ports(_config(), days=10)
+    _break(p.store.batches[day(2)])
+    _break(p.store.batches[day(3)])
+    moved = _disk_full_on_the_second_move(p)
     with pytest.raises(OSError, match="disk full"):
         p.cycle(8)
     assert [d.subject for d in p.published if d.kind == "validation.failed"] == [
@@ -252,15 +257,7 @@ def test_a_retraining_run_that_crashes_after_moving_a_batch_records_the_failure(
     assert requested.status is CycleStatus.RETRAIN_REQUESTED, requested.message
     _break(p.store.batches[day(2)])
     _break(p.store.batches[day(3)])
-    moved, calls = p.store.quarantine, []
-
-    def disk_full_on_the_second(batch_day, evidence, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        calls.append(batch_day)
-        if len(calls) == 2:
-            raise OSError("disk full")
-        return moved(batch_day, evidence, **kwargs)
-
-    p.store.quarantine = disk_full_on_the_second
+    _disk_full_on_the_second_move(p)
     with pytest.raises(OSError, match="disk full"):
         p.retrain(8)
     record = p.store.records[day(8).isoformat()]
