@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ctpipe.decisions.outcome import STATE_NAMES, CycleStatus, Outcome
+from ctpipe.decisions.performance import judge_performance
 from ctpipe.decisions.retraining import (
     COLD_START,
     ApprovalAnswer,
@@ -20,7 +21,6 @@ from ctpipe.decisions.retraining import (
     automatic_approver,
     before_training,
     judge_approval,
-    judge_performance,
     needs_approval,
     promotion_move,
     refuse_processed,

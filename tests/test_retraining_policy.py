@@ -23,17 +23,15 @@ from ctpipe.decisions.change import (
     still_learning,
 )
 from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.decisions.performance import PerformanceCheck, judge_performance, pool_labelled
 from ctpipe.decisions.retraining import (
     COLD_START,
     DriftVerdict,
     PastAttempt,
-    PerformanceCheck,
     RetrainHistory,
     after_drift,
     cooldown_batches,
     forced_retrain,
-    judge_performance,
-    pool_labelled,
     retrain_history,
     retrain_reason,
     seen_in_labels,

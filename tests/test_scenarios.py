@@ -287,7 +287,8 @@ def test_gradual_grows_monotonically_into_the_shift(use_case: str) -> None:
 
 def retrain_calls(use_case: str, scenario: str, days: range,
                   **drift: object) -> dict[int, str | None]:
-    from ctpipe.decisions.retraining import judge_performance, pool_labelled, retrain_reason
+    from ctpipe.decisions.performance import judge_performance, pool_labelled
+    from ctpipe.decisions.retraining import retrain_reason
     from ctpipe.drift.performance import bootstrap_metric
     from ctpipe.evaluation import metric_fn
 

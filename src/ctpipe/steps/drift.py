@@ -22,14 +22,16 @@ from ctpipe.decisions.change import (
     still_learning,
 )
 from ctpipe.decisions.outcome import CycleStatus
+from ctpipe.decisions.performance import (
+    PerformanceCheck,
+    cannot_judge_performance,
+    judge_performance,
+    pool_labelled,
+)
 from ctpipe.decisions.retraining import (
     DriftVerdict,
     PastAttempt,
-    PerformanceCheck,
-    cannot_judge_performance,
     forced_retrain,
-    judge_performance,
-    pool_labelled,
     retrain_history,
     retrain_reason,
     seen_in_labels,
