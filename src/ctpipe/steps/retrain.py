@@ -89,21 +89,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     if not done:
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
         record.champion_version = champion.info.version if champion else None
-    if not done:
-        def set_aside(decision: Decision) -> None:  # traced as each batch moves
-            record.training_set_aside.append(decision.reason)
-            attempt.window_findings = True
-            attempt.decide(decision)
-
-        refusal = rt.step("validate-training-window", validate.check_training_window, rt, day,
-                          set_aside)
-        if refusal is not None:
-            attempt.window_findings = True
-            attempt.conclude(CycleStatus.FAILED, refusal)
-            run.tags["training"] = refusal[:5000]
-            attempt.decide(Decision(kind="retrain.refused", use_case=rt.use_case,
-                                    subject=f"batch {day}", reason=refusal,
-                                    details={"batch_date": day.isoformat()}))
+        if not _window_checked(attempt, day):
             return None
     hold = rollback_hold(champion.info.lineage if champion else None)
     ask = needs_approval(requires_approval=rt.config.promotion.requires_approval,
@@ -180,6 +166,30 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     if after.status is CycleStatus.PENDING_APPROVAL:
         attempt.conclude(after.status, after.message)
     return version, hold
+
+
+def _window_checked(attempt: Attempt, day: dt.date) -> bool:
+    """Validate the training window's unchecked batches (steps.validate.check_training_window):
+    each one quarantined is traced and listed in the record; False, with the run concluded,
+    when too many fail to move any."""
+    rt, record = attempt.rt, attempt.record
+
+    def set_aside(decision: Decision) -> None:
+        record.training_set_aside.append(decision.reason)
+        attempt.window_findings = True
+        attempt.decide(decision)
+
+    refusal = rt.step("validate-training-window", validate.check_training_window, rt, day,
+                      set_aside)
+    if refusal is None:
+        return True
+    attempt.window_findings = True
+    attempt.conclude(CycleStatus.FAILED, refusal)
+    attempt.run.tags["training"] = refusal[:5000]
+    attempt.decide(Decision(kind="retrain.refused", use_case=rt.use_case,
+                            subject=f"batch {day}", reason=refusal,
+                            details={"batch_date": day.isoformat()}))
+    return False
 
 
 def _resumable(attempt: Attempt, done: list[ModelVersionInfo]) -> int | None:

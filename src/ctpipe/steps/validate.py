@@ -95,10 +95,7 @@ def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame,
 
 def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
     """Read the batch, load the champion when its training categories are checked, validate."""
-    try:
-        fingerprint = rt.store.batch_fingerprint(day)
-    except OSError:  # missing, a folder, unreadable: reading it names the problem
-        fingerprint = None
+    fingerprint = _fingerprint(rt, day)
     batch = rt.step("load-batch", _read_or_problem, rt, day)
     if isinstance(batch, str):
         # The problem only: the quarantine message names the batch's source in front of it.
@@ -117,6 +114,15 @@ def load_and_validate(rt: Runtime, day: dt.date) -> ValidationStep:
                           fingerprint=fingerprint)
 
 
+def _fingerprint(rt: Runtime, day: dt.date) -> str | None:
+    """The batch file's sha256, taken before it is read (None: missing, a folder, unreadable;
+    reading it names the problem)."""
+    try:
+        return rt.store.batch_fingerprint(day)
+    except OSError:
+        return None
+
+
 def _read_or_problem(rt: Runtime, day: dt.date) -> pd.DataFrame | str:
     """The batch, or why it cannot be read: returned, not raised, so that the orchestrator
     does not log a bad file as a failed step with a traceback (validation quarantines it)."""
@@ -132,7 +138,7 @@ def check_training_window(rt: Runtime, day: dt.date,
     are now (landed in bulk, a backlog no cycle ran on, replaced since they passed, or
     passed under other validation rules). Those that fail leave the window, which reaches
     further back, so the batches that move into it are checked too. Then the failures are
-    quarantined as a cycle would have, each handed to ``set_aside`` as soon as it is moved.
+    quarantined as a cycle would have, each handed to ``set_aside`` just before it moves.
 
     Unless too many fail (decisions.retraining.window_check_refusal): then nothing is moved
     and the refusal is returned. A rule tightened in the config, or a backlog in the wrong
@@ -178,16 +184,10 @@ def check_training_window(rt: Runtime, day: dt.date,
 
 def _validated_for_training(rt: Runtime, day: dt.date) -> ValidationStep | None:
     """The batch checked as a training batch; None when it left the landing zone meanwhile."""
-    try:
-        fingerprint = rt.store.batch_fingerprint(day)
-    except OSError:  # a folder, unreadable: reading it names the problem, as in a cycle
-        fingerprint = None
-    try:
-        batch = rt.store.read_batch(day)
-    except BatchReadError as exc:
-        if day not in rt.store.batch_dates():
-            return None
-        return ValidationStep(None, None, exc.problem)
+    fingerprint = _fingerprint(rt, day)
+    batch = _read_or_problem(rt, day)
+    if isinstance(batch, str):
+        return None if day not in rt.store.batch_dates() else ValidationStep(None, None, batch)
     return ValidationStep(batch, validate_batch(rt, day, batch, NOT_FOR_TRAINING),
                           fingerprint=fingerprint)
 
