@@ -169,3 +169,22 @@ def test_split_rejects_unparseable_times() -> None:
     frame = pd.DataFrame({"date": ["2026-03-01", "not a date"], "x": [1, 2]})
     with pytest.raises(ValueError, match="1 values are not dates"):
         landing.split_into_batches(frame, cfg)
+
+
+def test_a_batch_unreadable_for_its_labels_is_logged_once_per_content(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = load_config("demand")
+    day = dt.date(2016, 3, 29)
+    (tmp_path / "batches").mkdir()
+    landing.batch_path(tmp_path, day).write_bytes(b"PAR1 cut short")
+    (tmp_path / "labels").mkdir()
+    pd.DataFrame({cfg.data.id_column: ["a"], cfg.data.target: [1.0]}).to_parquet(
+        landing.labels_path(tmp_path, day))
+    as_of = day + dt.timedelta(days=cfg.data.label_delay)
+    for later in range(1, cfg.data.label_delay + 1):  # batches after it: its labels are due
+        landing.batch_path(tmp_path, day + dt.timedelta(days=later)).write_bytes(b"")
+    with caplog.at_level("WARNING", logger="ctpipe.landing"):
+        for _ in range(3):
+            assert landing.labelled_dates(tmp_path, cfg, as_of) == []
+    said = [r.getMessage() for r in caplog.records if "left out of the labelled" in r.getMessage()]
+    assert len(said) == 1 and "batch unreadable for its labels" in said[0]

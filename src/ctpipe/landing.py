@@ -152,12 +152,12 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
     """
     usable = []
     for day in arrived_dates(landing, config, as_of):
-        check = _cached_check(landing, config, day)
+        check, judged_now = _judged(landing, config, day)
         if check.problem is None:
             usable.append(day)
         elif check.labels_at_fault and quarantine is not None:
             set_aside_labels(landing, day, quarantine, check.problem)
-        else:
+        elif judged_now:  # said once per content of the files, not on every call
             log.warning("batch %s left out of the labelled history: %s", day, check.problem)
     return usable
 
@@ -296,6 +296,11 @@ _MAX_CHECKS = 8192
 
 
 def _cached_check(landing: Path, config: UseCaseConfig, day: dt.date) -> LabelCheck:
+    return _judged(landing, config, day)[0]
+
+
+def _judged(landing: Path, config: UseCaseConfig, day: dt.date) -> tuple[LabelCheck, bool]:
+    """The check, and whether it was made now (False: the files are as when it was made)."""
     def stat(path: Path) -> tuple[int, int]:
         try:
             st = path.stat()
@@ -308,12 +313,13 @@ def _cached_check(landing: Path, config: UseCaseConfig, day: dt.date) -> LabelCh
            stat(batch_path(landing, day)), data.target, data.id_column, data.task,
            data.drop_null_targets)
     check = _CHECKS.get(key)
-    if check is None:
-        # The verdict only: a row mask of a large batch is not worth keeping in memory.
-        check = _CHECKS[key] = replace(_check_day(landing, config, day), keep=None)
-        while len(_CHECKS) > _MAX_CHECKS:
-            _CHECKS.popitem(last=False)
-    return check
+    if check is not None:
+        return check, False
+    # The verdict only: a row mask of a large batch is not worth keeping in memory.
+    check = _CHECKS[key] = replace(_check_day(landing, config, day), keep=None)
+    while len(_CHECKS) > _MAX_CHECKS:
+        _CHECKS.popitem(last=False)
+    return check, True
 
 
 def new_attempt_folder(parent: Path, prefix: str = "attempt") -> Path:
