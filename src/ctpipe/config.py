@@ -472,7 +472,6 @@ class UseCaseConfig(_Strict):
         canonical = json.dumps(dump, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-
     @property
     def validation_hash(self) -> str:
         """What a batch's validation depends on: how it is read (data), its columns (features)

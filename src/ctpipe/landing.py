@@ -456,10 +456,10 @@ def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]
 
 def _read_verified(path: Path, passed: str | None) -> io.BytesIO:
     """The file's bytes, once they hash to ``passed`` (the sha256 that passed validation)."""
-    data = path.read_bytes()
     if passed is None:
         raise ValueError(f"{path}: has not passed the current validation rules; not trained "
                          "on (the next retrain validates it first)")
+    data = path.read_bytes()
     found = hashlib.sha256(data).hexdigest()
     if found != passed:
         raise ValueError(f"{path}: changed since it passed validation (sha256 {passed[:12]} "

@@ -63,9 +63,9 @@ def never_cycled(landed: list[str], cycled: list[str]) -> list[str]:
 
     A scheduled cycle takes the newest batch only, so batches that landed while the schedule
     was down stay unchecked for drift and unscored, validated only once a training window
-    reaches them. Batches before the first
-    cycle are the history a use case starts from (landed in bulk, never cycled by design);
-    batches after the newest are waiting for the next cycle.
+    reaches them. Batches before the first cycle are the history a use case starts from
+    (landed in bulk, never cycled by design); batches after the newest are waiting for the
+    next cycle.
     """
     if not cycled:
         return []
