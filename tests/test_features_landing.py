@@ -120,6 +120,14 @@ def test_a_parquet_batch_under_another_name_is_to_be_renamed(tmp_path: Path) -> 
     assert "2016-02-30.parquet" in landing.unlanded_files(tmp_path)
 
 
+def test_a_parquet_file_with_its_date_and_another_extension_is_to_be_renamed(
+        tmp_path: Path) -> None:
+    (tmp_path / "labels").mkdir()
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "labels" / "2016-03-29.pq")
+    assert landing.unlanded_files(tmp_path, kind="labels").endswith(
+        "(rename it to 2016-03-29.parquet)")
+
+
 def test_a_folder_in_batches_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "batches"
     (folder / "old").mkdir(parents=True)

@@ -87,7 +87,8 @@ def test_a_window_left_too_short_by_quarantine_waits_for_data() -> None:
     _break(p.store.batches[day(2)])
     out = p.cycle(6)
     assert out.status is CycleStatus.WAITING, out.message
-    assert "5 labelled batches, the training window needs 6" in out.message
+    assert out.message.endswith("5 labelled batches, the training window needs 6 (1 batch of "
+                                "it failed validation just now: see training_set_aside)")
     assert day(2) in p.store.quarantined
     assert p.models.versions() == []
 

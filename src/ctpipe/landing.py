@@ -137,6 +137,8 @@ def unlanded_files(landing: Path, day: dt.date | None = None, *,
         advice = f"convert {it}, e.g. with pandas' to_parquet"
     elif day is not None:
         advice = f"rename {it} to {batch_path(landing, day).name}"
+    elif len(found) == 1 and (dated := _landed_date(f"{found[0].name[:10]}.parquet")):
+        advice = f"rename it to {batch_path(landing, dated).name}"
     else:
         advice = f"rename {it} after {its} batch date"
     return f"found {names}, but {LANDED[kind]} ({advice})"

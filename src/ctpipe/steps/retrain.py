@@ -97,7 +97,8 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     verdict = before_training(
         day=day, force=force,
         trained=[PriorVersion(v.version, v.lineage) for v in done],
-        window_problem=None if done else train.window_problem(rt, day))
+        window_problem=None if done else _with_set_aside(train.window_problem(rt, day),
+                                                         record.training_set_aside))
     if not verdict.go_on:
         attempt.conclude(verdict.status, verdict.message)
         if verdict.status is CycleStatus.SKIPPED:
@@ -166,6 +167,15 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     if after.status is CycleStatus.PENDING_APPROVAL:
         attempt.conclude(after.status, after.message)
     return version, hold
+
+
+def _with_set_aside(problem: str | None, set_aside: list[str]) -> str | None:
+    """A window too short says so when this run just quarantined some of it."""
+    if problem is None or not set_aside:
+        return problem
+    n = len(set_aside)
+    return (f"{problem} ({n} batch{'es' if n != 1 else ''} of it failed validation just now: "
+            "see training_set_aside)")
 
 
 def _window_checked(attempt: Attempt, day: dt.date) -> bool:
