@@ -1,4 +1,4 @@
-"""Wording that messages share: a long list named in part, the rest counted."""
+"""Wording that messages share: a long list named in part, the rest counted; a choice."""
 
 from __future__ import annotations
 
@@ -9,3 +9,8 @@ def first_few(names: Sequence[str], shown: int) -> str:
     """``names`` joined by commas: the first ``shown`` named, the rest counted."""
     text = ", ".join(names[:shown])
     return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def either_of(names: Sequence[str]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)

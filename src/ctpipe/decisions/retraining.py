@@ -18,6 +18,7 @@ from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.decisions.performance import CANNOT_JUDGE, NO_NEW_LABELS, PerformanceCheck
 from ctpipe.drift import DriftReport, FeatureDrift
 from ctpipe.lineage import Lineage
+from ctpipe.wording import either_of
 
 COLD_START = "no champion yet (cold start)"
 TRIGGERS = ("data", "performance", "label", "prediction")
@@ -149,7 +150,7 @@ def no_drift_message(performance: PerformanceCheck | None,
     others = [t for t in TRIGGERS if t in triggers
               and not (t == "performance" and performance_unjudged)
               and not (t == "label" and label_unjudged)]
-    said = [f"no {_either(others)} drift"] if others else []
+    said = [f"no {either_of(others)} drift"] if others else []
     why = performance.note.removeprefix(CANNOT_JUDGE) if performance_unjudged else ""
     if performance_unjudged and performance.tolerance is None:
         said.append("performance check off (drift.performance_tolerance is null)")
@@ -163,8 +164,9 @@ def no_drift_message(performance: PerformanceCheck | None,
     return "; ".join(said) + ": champion kept"
 
 
-def _either(names: Sequence[str]) -> str:
-    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+def label_drift_measured(outputs: Sequence[FeatureDrift]) -> bool:
+    """Whether label drift was measured (some labelled batch was new to the champion)."""
+    return any(o.feature == "label" for o in outputs)
 
 
 
@@ -184,8 +186,7 @@ class DriftVerdict:
 
     @property
     def labels_judged(self) -> bool:
-        """Whether label drift was measured (some labelled batch was new to the champion)."""
-        return any(o.feature == "label" for o in self.outputs)
+        return label_drift_measured(self.outputs)
 
     @property
     def drift_detected(self) -> bool:

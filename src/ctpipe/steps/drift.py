@@ -32,6 +32,7 @@ from ctpipe.decisions.retraining import (
     DriftVerdict,
     PastAttempt,
     forced_retrain,
+    label_drift_measured,
     retrain_history,
     retrain_reason,
     seen_in_labels,
@@ -184,7 +185,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                                 growth=cfg.training.follow_up_growth))
     call = forced_retrain(call, force=force, performance=performance,
                           triggers=cfg.drift.triggers,
-                          labels_judged=any(o.feature == LABEL for o in outputs))
+                          labels_judged=label_drift_measured(outputs))
     verdict = DriftVerdict(report, performance, call.reason, tuple(outputs), call.cooling,
                            tuple(cfg.drift.triggers))
     drifted = onset if verdict.drift_detected else None
