@@ -323,13 +323,34 @@ def test_a_binary_target_that_is_not_0_or_1_is_named(target: list, held: str) ->
         "data.target_from or map it to 0/1")
 
 
-@pytest.mark.parametrize("target", [[0, 1, 1], [0.0, 1.0, None], [True, False, True], [1, 1, 1],
+@pytest.mark.parametrize("target", [[0, 1, 1], [0.0, 1.0, None], [True, False, True],
                                     [None, None, None]])
 def test_binary_targets_the_labels_check_takes_pass(target: list) -> None:
     # The labels check's own rule (landing.check_labels): numbers 0 and 1 or booleans; a
     # null breaks only its own batch (data.drop_null_targets), so it is not refused here.
     frame = pd.DataFrame({"t": "2025-01-01", "a": range(3), "y": target})
     assert target_problem(frame, _binary()) is None
+
+
+@pytest.mark.parametrize(("target", "value"), [([1, 1, 1], "1"), ([0.0, None, 0.0], "0"),
+                                               ([True, True, True], "1")])
+def test_a_binary_target_of_one_class_is_named(target: list, value: str) -> None:
+    frame = pd.DataFrame({"t": "2025-01-01", "a": range(3), "y": target})
+    assert target_problem(frame, _binary()) == (
+        f"data.target: column 'y' is {value} on every labelled row (task binary): a "
+        "classifier needs both classes")
+
+
+def test_a_derived_target_of_one_class_names_the_threshold(tmp_path: Path) -> None:
+    from ctpipe import landing
+
+    config = _binary(target_from="{column: p, above: 3}")
+    source = tmp_path / "history.csv"
+    pd.DataFrame({"t": "2025-01-01", "a": [1, 2, 3], "p": [0.0, 2.5, 1.0]}).to_csv(
+        source, index=False)
+    assert target_problem(landing.read_source(source, config), config) == (
+        "data.target: column 'y' is 0 on every labelled row (data.target_from: p is never "
+        "above 3) (task binary): a classifier needs both classes")
 
 
 def test_a_regression_target_of_words_is_named() -> None:

@@ -38,6 +38,29 @@ def test_wrong_type_names_key_path() -> None:
         parse_config(text, Path("toy.yaml"))
 
 
+@pytest.mark.parametrize(("task", "metric", "floor", "bounds", "side"), [
+    ("binary", "pr_auc", "1.5", "0 and 1", "at least"),
+    ("binary", "roc_auc", "1.01", "0 and 1", "at least"),
+    ("regression", "mae", "-2", "0 and inf", "at most"),
+])
+def test_a_floor_no_model_can_reach_is_refused(task: str, metric: str, floor: str, bounds: str,
+                                               side: str) -> None:
+    text = MINIMAL.replace("regression", task).replace("wape", metric).replace("0.5", floor)
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("toy.yaml"))
+    assert str(err.value) == (
+        f"toy.yaml: gate.floor {floor} is out of reach: {metric} lies between {bounds}, so no "
+        f"challenger could ever pass the gate ({side} the floor)")
+
+
+@pytest.mark.parametrize(("task", "metric", "floor"), [
+    ("binary", "roc_auc", "1"), ("binary", "pr_auc", "0"), ("regression", "rmse", "0"),
+    ("regression", "wape", "1000")])
+def test_a_floor_at_the_metrics_bounds_is_taken(task: str, metric: str, floor: str) -> None:
+    text = MINIMAL.replace("regression", task).replace("wape", metric).replace("0.5", floor)
+    assert parse_config(text, Path("toy.yaml")).gate.floor == float(floor)
+
+
 def test_bad_task_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"data\.task"):
         parse_config(MINIMAL.replace("regression", "ranking"), Path("toy.yaml"))

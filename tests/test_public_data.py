@@ -96,6 +96,9 @@ def test_target_from_rules() -> None:
     assert derived["y"].iloc[:2].tolist() == [0.0, 1.0] and pd.isna(derived["y"].iloc[2])
     with pytest.raises(ValueError, match="has dtype"):
         landing.derive_target(frame.assign(p=["a", "b", "c"]), config, "f.csv")
+    # a source column with the target's name would be silently replaced by the 0/1 target
+    with pytest.raises(ValueError, match="f.csv: data.target 'y' is already a column"):
+        landing.derive_target(frame.assign(y=[7.0, 8.0, 9.0]), config, "f.csv")
 
 
 def _backtest(config: Path, source: Path, tmp_path: Path) -> tuple[dict, str]:

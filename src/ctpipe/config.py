@@ -460,6 +460,20 @@ class UseCaseConfig(_Strict):
             raise ValueError(f"evaluation.metric does not fit data.task: {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _floor_reachable(self) -> UseCaseConfig:
+        from ctpipe.metrics import get_metric
+
+        metric = get_metric(self.evaluation.metric)
+        low, high = metric.bounds
+        floor = self.gate.floor
+        if (floor > high) if metric.higher_is_better else (floor < low):
+            raise ValueError(
+                f"gate.floor {floor:g} is out of reach: {metric.name} lies between {low:g} and "
+                f"{high:g}, so no challenger could ever pass the gate "
+                f"({'at least' if metric.higher_is_better else 'at most'} the floor)")
+        return self
+
     @property
     def config_hash(self) -> str:
         dump = self.model_dump(mode="json")

@@ -547,6 +547,11 @@ def derive_target(frame: pd.DataFrame, config: UseCaseConfig, source: str) -> pd
     if rule.column not in frame.columns:
         raise ValueError(f"{source}: data.target_from.column {rule.column!r} not found; "
                          f"columns are {list(frame.columns)}")
+    if config.data.target in frame.columns:
+        # Deriving it would silently replace a column of the source with the 0/1 target.
+        raise ValueError(f"{source}: data.target {config.data.target!r} is already a column of "
+                         f"the source, and data.target_from would overwrite it: name the derived "
+                         f"target something else")
     values = frame[rule.column]
     if not pd.api.types.is_numeric_dtype(values):
         raise ValueError(f"{source}: data.target_from.column {rule.column!r} has dtype "

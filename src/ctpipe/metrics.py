@@ -12,6 +12,7 @@ module (as ``ctpipe.config`` does when it validates a metric) stays cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class Metric:
     fn: Callable[..., float]
     needs_budget: bool = False  # fn takes evaluation.alert_budget as its third argument
     extra: bool = False  # reported beside the headline metric for its tasks
+    # The values fn can return: a gate floor beyond them is a config no model can pass.
+    bounds: tuple[float, float] = (-math.inf, math.inf)
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -128,10 +131,14 @@ def precision_at_budget(y: np.ndarray, score: np.ndarray, budget: float) -> floa
     return float(np.mean(y[alerted(score, budget)]))
 
 
-register_metric(Metric("wape", ("regression",), higher_is_better=False, fn=wape))
-register_metric(Metric("mae", ("regression",), higher_is_better=False, fn=mae, extra=True))
-register_metric(Metric("rmse", ("regression",), higher_is_better=False, fn=rmse))
-register_metric(Metric("pr_auc", ("binary",), higher_is_better=True, fn=pr_auc))
+_ERROR = (0.0, math.inf)  # an error is never negative
+_SHARE = (0.0, 1.0)  # an area under a curve or a recall
+register_metric(Metric("wape", ("regression",), higher_is_better=False, fn=wape, bounds=_ERROR))
+register_metric(Metric("mae", ("regression",), higher_is_better=False, fn=mae, extra=True,
+                       bounds=_ERROR))
+register_metric(Metric("rmse", ("regression",), higher_is_better=False, fn=rmse, bounds=_ERROR))
+register_metric(Metric("pr_auc", ("binary",), higher_is_better=True, fn=pr_auc, bounds=_SHARE))
 register_metric(Metric("recall_at_budget", ("binary",), higher_is_better=True,
-                       fn=recall_at_budget, needs_budget=True, extra=True))
-register_metric(Metric("roc_auc", ("binary",), higher_is_better=True, fn=roc_auc, extra=True))
+                       fn=recall_at_budget, needs_budget=True, extra=True, bounds=_SHARE))
+register_metric(Metric("roc_auc", ("binary",), higher_is_better=True, fn=roc_auc, extra=True,
+                       bounds=_SHARE))

@@ -31,15 +31,19 @@ def target_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
     """A target the labels check (landing.check_labels) would refuse in every labels file.
 
     The same rule as there: numeric (bool counts) and, for a binary task, 0 or 1 (0.0 and
-    1.0 too). Nulls are left to that check: data.drop_null_targets decides their fate, and
-    they break only the batches that hold them. ``frame`` is the source after
-    data.target_from, so a derived target is judged as training would see it.
+    1.0 too); and over the whole source, both classes (one labels file may hold one class, a
+    history may not: no classifier, no ROC-AUC). Nulls are left to that check:
+    data.drop_null_targets decides their fate, and they break only the batches that hold
+    them. ``frame`` is the source after data.target_from, so a derived target is judged as
+    training would see it.
     """
     data = config.data
     column = data.target
     values = frame[column].dropna()
-    if values.empty or pd.api.types.is_bool_dtype(values):
+    if values.empty:
         return None
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype("float64")
     numeric = pd.api.types.is_numeric_dtype(values)
     if data.task == "regression":
         if numeric:
@@ -49,7 +53,7 @@ def target_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
     if numeric:
         distinct = np.unique(values.astype("float64").to_numpy())
         if np.isin(distinct, (0.0, 1.0)).all():
-            return None
+            return None if len(distinct) == 2 else _one_class(column, distinct[0], config)
         if len(distinct) <= _SHOWN:
             held = ", ".join(f"{v:g}" for v in distinct)
         else:
@@ -59,6 +63,16 @@ def target_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
         held = _text_values(values)
     return (f"data.target: column {column!r} holds {held}, not 0/1 (task binary): derive "
             "it with data.target_from or map it to 0/1")
+
+
+def _one_class(column: str, value: float, config: UseCaseConfig) -> str:
+    """Every labelled row is one class: no window can train a classifier, no metric is defined."""
+    rule = config.data.target_from
+    derived = ("" if rule is None else
+               f" (data.target_from: {rule.column} is {'never' if value == 0 else 'always'} "
+               f"above {rule.above:g})")
+    return (f"data.target: column {column!r} is {value:g} on every labelled row{derived} "
+            "(task binary): a classifier needs both classes")
 
 
 def _text_values(values: pd.Series) -> str:
