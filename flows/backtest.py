@@ -39,8 +39,10 @@ def print_progress(i: int, total: int, day: dict) -> None:
         {True: "P", False: "x", None: "."}[day["gate_passed"]],
     ])
     rolled = "  ROLLED BACK" if day.get("rolled_back") else ""
+    # Why a batch was quarantined is otherwise only in the JSON and the batch's evidence.
+    why = f"  {day['message']}" if not day["validation_passed"] and day.get("message") else ""
     print(f"  [{i + 1:>3}/{total}] {day['date']} {flags} champion v{day['champion_version'] or '-'}"
-          f" {fmt(champ)}  static {fmt(static)}{rolled}", file=sys.stderr, flush=True)
+          f" {fmt(champ)}  static {fmt(static)}{rolled}{why}", file=sys.stderr, flush=True)
 
 
 @flow(name="ctpipe-backtest", flow_run_name="backtest-{use_case}")

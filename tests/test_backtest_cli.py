@@ -433,3 +433,20 @@ def test_the_headline_shows_a_change_under_one_percent(mine: float, base: float,
     line = bt.headline({"days": days, "metric_name": "mae", "higher_is_better": False})
     assert line == f"ctpipe MAE {mine:.4f} over 1 batch vs static {base:.4f} ({text}); 1 retrain"
 
+
+
+def test_a_quarantined_batch_s_progress_line_says_why(capsys: pytest.CaptureFixture) -> None:
+    from ctpipe.flows.backtest import print_progress
+
+    day = {"date": "2013-03-01", "validation_passed": False, "drift_detected": None,
+           "retrained": False, "gate_passed": None, "champion_version": 3,
+           "champion_metric": None, "static_metric": None,
+           "message": "2013-03-01.parquet: batch failed validation with 1 problem (5 rows, 25 "
+                      "expectations evaluated): table: row count: 5 rows (min 50)."}
+    print_progress(0, 2, day)
+    print_progress(1, 2, {**day, "validation_passed": True, "message": "no drift: kept"})
+    quarantined, served = capsys.readouterr().err.splitlines()
+    assert quarantined.endswith("Q... champion v3    -    static    -    2013-03-01.parquet: "
+                                "batch failed validation with 1 problem (5 rows, 25 "
+                                "expectations evaluated): table: row count: 5 rows (min 50).")
+    assert served.endswith("static    -  ")

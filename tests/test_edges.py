@@ -513,3 +513,25 @@ def test_simulate_refuses_a_bad_start_date(ctpipe_home: Path, tmp_path: Path) ->
     assert result.exit_code == 2
     assert "--start '2026-02-30': not a valid date YYYY-MM-DD" in _one_line(result.output)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_source_whose_first_line_is_not_its_header_says_so(ctpipe_home: Path,
+                                                             tmp_path: Path) -> None:
+    # pvlib's TMY3 files start with the station's line; pandas takes it as the header.
+    source = tmp_path / "tmy.csv"
+    rows = "\n".join(f"2020-01-{d:02d},{d},{d * 2}" for d in range(1, 29))
+    source.write_text("723170,\"GREENSBORO\",NC,-5.0,36.100\ndate,ghi,dni\n" + rows + "\n")
+    result = CliRunner().invoke(app, ["backtest", str(_tmy_config(tmp_path)), "--source",
+                                      str(source)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].endswith(
+        "target column 'ghi' is missing (columns: 723170, GREENSBORO, NC, -5.0, 36.100; the "
+        "first line reads like data, not a header: is the header on line 1?)")
+
+
+def _tmy_config(folder: Path) -> Path:
+    config = folder / "tmy.yaml"
+    config.write_text("name: tmy\ndata: {time_column: date, target: ghi, task: regression}\n"
+                      "features: {numeric: [dni]}\nevaluation: {metric: mae}\n"
+                      "gate: {floor: 100}\n")
+    return config

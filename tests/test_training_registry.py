@@ -16,6 +16,7 @@ from ctpipe.config import load_config
 from ctpipe.decisions.gate import Check
 from ctpipe.decisions.retraining import ChampionChanged
 from ctpipe.drift import build_profile
+from ctpipe.features import lightgbm_names
 from ctpipe.landing import BATCH_KEY
 from ctpipe.lineage import Lineage
 from ctpipe.simulate import generate_day
@@ -216,3 +217,36 @@ def test_failed_promotion_moves_the_alias_back(ctpipe_home: Path,
     with pytest.raises(ChampionChanged, match="champion is v2 now, not v1"):
         registry.promote("m-promo", 1, 1, Lineage(approver="stale"))
     assert registry.get_alias("m-promo", "champion").version == 2
+
+
+def test_features_named_with_characters_lightgbm_refuses_train_register_and_serve(
+        ctpipe_home: Path) -> None:
+    # Real columns carry units in brackets ("Water flow [l/s]"); LightGBM aborts on " , : [ ] { }
+    # in a feature name, so the booster knows them by lightgbm_names and scores by position.
+    cfg, frame, model = _trained()
+    renamed = {"advance_bookings": "bookings [t]", "rainfall_mm": "rain {mm}",
+               "commodity": "commodity: kind"}
+    features = cfg.features.model_copy(update={
+        "numeric": [renamed.get(c, c) for c in cfg.features.numeric],
+        "categorical": [renamed.get(c, c) for c in cfg.features.categorical]})
+    odd_cfg = cfg.model_copy(update={"features": features, "validation": cfg.validation.model_copy(
+        update={"ranges": {renamed.get(k, k): v for k, v in cfg.validation.ranges.items()},
+                "domains": {renamed.get(k, k): v for k, v in cfg.validation.domains.items()}})})
+    odd = train_model(odd_cfg, frame.rename(columns=renamed))
+    holdout = generate_day("demand", 6, DAYS[6])
+    # Same rows, same seed: the same trees, whatever the features are called.
+    np.testing.assert_allclose(odd.predict(holdout.rename(columns=renamed)),
+                               model.predict(holdout))
+    assert "bookings__t_" in odd.booster.feature_name()
+    profile = build_profile(frame.rename(columns=renamed), odd_cfg.features.numeric,
+                            odd_cfg.features.categorical)
+    with mlflow.start_run(experiment_id=registry.ensure_experiment("ctpipe-test")):
+        registry.register_candidate("m-odd", odd, profile, profile, Lineage(),
+                                    sample=frame.rename(columns=renamed))
+    served = registry.load_pyfunc("m-odd", 1).predict(holdout.rename(columns=renamed))
+    np.testing.assert_allclose(np.asarray(served), model.predict(holdout))
+
+
+def test_lightgbm_names_replace_refused_characters_and_stay_distinct() -> None:
+    assert lightgbm_names(["a", "Water flow [l/s]", "t: x", "q_b_", "q[b]", "q{b}"]) == [
+        "a", "Water flow _l/s_", "t_ x", "q_b_", "q_b__2", "q_b__3"]

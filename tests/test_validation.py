@@ -1081,6 +1081,20 @@ def test_json_is_named_as_json(tmp_path: Path, fraud: UseCaseConfig, text: str) 
                               "export it as CSV or Parquet")
 
 
+@pytest.mark.parametrize(("start", "kind"), [
+    (b"\x89HDF\r\n\x1a\n\x00\x00", "an HDF5 file"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "a zip archive (an Excel .xlsx workbook is one)"),
+    (b"SQLite format 3\x00\x10\x00", "an SQLite database"),
+])
+def test_a_binary_table_format_is_named(tmp_path: Path, fraud: UseCaseConfig, start: bytes,
+                                        kind: str) -> None:
+    path = tmp_path / "history.csv"
+    path.write_bytes(start + bytes(range(256)))
+    with pytest.raises(BatchReadError) as err:
+        read_batch_file(path, fraud)
+    assert str(err.value) == f"{path}: {kind}, not CSV or Parquet: export it as CSV or Parquet"
+
+
 def test_csv_header_in_brackets_is_still_csv(tmp_path: Path, demand: UseCaseConfig) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("[unit],value\nkg,1\n", encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ctpipe.source_checks import (
     unexpected_columns_problem,
 )
 from ctpipe.training import ScoringModel
+from ctpipe.wording import first_few
 from ctpipe.workspace import Workspace
 
 DEFAULT_START = dt.date(2026, 3, 2)
@@ -77,7 +79,8 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
     config = ws.config
     frame = landing.read_source(source, config)
     if config.data.target not in frame.columns:
-        raise ValueError(f"{source}: target column {config.data.target!r} is missing")
+        raise ValueError(f"{source}: target column {config.data.target!r} is missing "
+                         f"({columns_found(frame)})")
     try:
         batches = landing.split_into_batches(frame, config)
     except ValueError as exc:  # no time column, numbers or words in it: name the file
@@ -152,6 +155,21 @@ def window_problem(batches: int, config: UseCaseConfig, source: str) -> str | No
     return text
 
 
+def columns_found(frame: pd.DataFrame) -> str:
+    """The source's columns, and a hint when its header reads like data: a file whose first
+    line is something else (a station's name and coordinates) gets that line as its header."""
+    names = [str(c) for c in frame.columns]
+    text = f"columns: {first_few(names, 12)}"
+    data_like = sum(bool(_NUMBER.fullmatch(n.strip())) or n.startswith("Unnamed: ")
+                    for n in names)
+    if data_like * 2 > len(names):
+        text += "; the first line reads like data, not a header: is the header on line 1?"
+    return text
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
     """The first feature column the source lacks, or a numeric feature that is not numbers:
     every batch would be quarantined for it, so a replay refuses it up front."""
@@ -159,8 +177,7 @@ def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
     for kind, columns in (("numeric", features.numeric), ("categorical", features.categorical)):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            return (f"features.{kind}: column {missing[0]!r} is missing (columns: "
-                    f"{', '.join(map(str, frame.columns))})")
+            return f"features.{kind}: column {missing[0]!r} is missing ({columns_found(frame)})"
     for column in features.numeric:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             return (f"features.numeric: column {column!r} is not numeric "

@@ -65,6 +65,12 @@ _SNIFF_BYTES = 512  # enough for the blank lines and indentation before JSON's f
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 _NOT_READ = "JSON, not CSV or Parquet"  # one wording for a JSON file and a folder of them
 _JSON_SHOWN = 5  # skipped JSON files a message names; more are counted
+# Formats people export tables in that ctpipe does not read, by their first bytes.
+_OTHER_FORMATS = ((b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+                  (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
+                  (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook"),
+                  (b"ARROW1", "an Arrow IPC (Feather) file"),
+                  (b"SQLite format 3\x00", "an SQLite database"))
 
 
 def _starts_like_json(start: bytes) -> bool:
@@ -136,6 +142,10 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     if path.suffix.lower() in _PARQUET_SUFFIXES:
         raise _read_error(
             path, f"not a Parquet file (it starts with {head!r}, not {_PARQUET_MAGIC!r})")
+    binary = next((kind for magic, kind in _OTHER_FORMATS if start.startswith(magic)), None)
+    if binary is not None:
+        # Read as CSV these fail as "not UTF-8 text", which suggests the wrong fix.
+        raise _read_error(path, f"{binary}, not CSV or Parquet: export it as CSV or Parquet")
     if _starts_like_json(start):
         # Read as CSV, JSON gives "wrong delimiter?", a tokenizing error or a missing target
         # column, depending on the delimiter and indentation: none says what to do.
@@ -159,8 +169,12 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     # Categoricals stay text, as they are in Parquet: "01" must not become the integer 1.
     text_columns = {c: "str" for c in config.features.categorical}
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=text_columns,
-                            na_values=config.data.na_values or None)
+        # A column of mixed types makes pandas warn over several lines; the checks after the
+        # read name the column that matters (a numeric feature of words) in one.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=text_columns,
+                                na_values=config.data.na_values or None)
     except UnicodeDecodeError as exc:
         raise _read_error(
             path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "

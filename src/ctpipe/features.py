@@ -10,6 +10,7 @@ the rule validation applies too).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -60,12 +61,37 @@ class FeatureSpec:
                 out[part] = _CALENDAR[part](times).astype("float64")
         return pd.DataFrame(out, index=raw.index)
 
+    def model_input(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """``transform`` with the column names LightGBM takes (``lightgbm_names``)."""
+        features = self.transform(raw)
+        return features.set_axis(lightgbm_names(list(features.columns)), axis="columns")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> FeatureSpec:
         return cls(**json.loads(text))
+
+
+# LightGBM aborts on these in a feature name ("Do not support special JSON characters"), and
+# real columns have them: river's water-flow data names its column "Water flow [l/s]".
+_NOT_FOR_LIGHTGBM = re.compile(r'[",:\[\]{}]')
+
+
+def lightgbm_names(columns: list[str]) -> list[str]:
+    """The names the booster knows the features by: each character LightGBM refuses becomes
+    ``_``, and a name that then repeats another gets ``_2``, ``_3``... The features are
+    matched by position when scoring, so only the booster's own file sees these names."""
+    out: list[str] = []
+    for name in columns:
+        safe = base = _NOT_FOR_LIGHTGBM.sub("_", str(name))
+        n = 1
+        while safe in out:
+            n += 1
+            safe = f"{base}_{n}"
+        out.append(safe)
+    return out
 
 
 def fit_feature_spec(config: UseCaseConfig, frame: pd.DataFrame) -> FeatureSpec:

@@ -480,12 +480,24 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
         raise ValueError(f"time column {time_col!r} not found; columns are {list(frame.columns)}")
     # Batches are that zone's days, as validation's period rule counts them.
     times = parse_local_times(frame[time_col], config.data.timezone, errors="coerce")
-    bad = int(times.isna().sum())
-    if bad:
-        raise ValueError(f"time column {time_col!r}: {bad} values are not dates")
+    bad = times.isna()
+    if bad.any():
+        raise ValueError(_not_dates(time_col, frame[time_col], bad))
     starts = times.dt.to_period(_PERIOD[config.data.batch_frequency]).dt.start_time.dt.date
     frame = frame.assign(**{time_col: times})
     return {day: part.reset_index(drop=True) for day, part in frame.groupby(starts.to_numpy())}
+
+
+def _not_dates(column: str, values: pd.Series, bad: pd.Series) -> str:
+    """Which values are not dates, and why a column of dates can still fail: pandas reads
+    every value in the format it guessed from the first (month first for 01/02/2020)."""
+    examples = ", ".join(repr(str(v)) for v in values[bad].head(3))
+    text = f"time column {column!r}: {int(bad.sum())} values are not dates (e.g. {examples})"
+    first = values[~bad]
+    if len(first) and isinstance(first.iloc[0], str):
+        text += (f"; they are read in the format of the first value, {first.iloc[0]!r}: write "
+                 "dates as YYYY-MM-DD (day-first dates such as 13/01/2020 are not read)")
+    return text
 
 
 PACKAGE_SOURCE = "package:"

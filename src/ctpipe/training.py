@@ -111,7 +111,7 @@ class ScoringModel:
 
     def predict(self, raw: pd.DataFrame) -> np.ndarray:
         # Booster.predict gives the positive-class probability for binary objectives.
-        return np.asarray(self.booster.predict(self.spec.transform(raw)), dtype="float64")
+        return np.asarray(self.booster.predict(self.spec.model_input(raw)), dtype="float64")
 
     @property
     def splits(self) -> int:
@@ -187,7 +187,7 @@ def train_model(config: UseCaseConfig, train_frame: pd.DataFrame,
             f"{config.training.min_train_rows}"
         )
     spec = fit_feature_spec(config, train_frame)
-    features = spec.transform(train_frame)
+    features = spec.model_input(train_frame)
     y = train_frame[target].to_numpy(dtype="float64")
     # Threads only pay off on large windows; on small ones OpenMP spin-waits cost more.
     threads = 1 if len(train_frame) < 100_000 else min(2, os.cpu_count() or 1)
