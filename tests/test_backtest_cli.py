@@ -292,8 +292,12 @@ def _refused(tmp_path: Path, config_text: str, history: pd.DataFrame) -> str:
      "training.min_train_rows 500: at most 480 labelled rows in any 4 consecutive "
      "batches (training.window 5 minus training.holdout 1), so no challenger could ever "
      "train: lower training.min_train_rows or widen training.window"),
+    (BIKES_CONFIG, lambda h: h.assign(humidity=h["humidity"].where(h.index % 8 != 0)),
+     "validation.null_fraction: column 'humidity' is null in more than 0.0% of the rows of "
+     "every batch (12.5%), so every batch would be quarantined: allow it with "
+     "validation.null_fraction: {humidity: 0.13}, or fill the gaps"),
 ], ids=["numeric-time", "unexpected-columns", "binary-text", "binary-counts", "window",
-        "window-label-delay", "min-train-rows"])
+        "window-label-delay", "min-train-rows", "nulls-in-every-batch"])
 def test_a_source_that_would_replay_nothing_is_refused_up_front(
         ctpipe_home: Path, tmp_path: Path, config_text: str, change: object,
         problem: str) -> None:
@@ -450,3 +454,25 @@ def test_a_quarantined_batch_s_progress_line_says_why(capsys: pytest.CaptureFixt
                                 "batch failed validation with 1 problem (5 rows, 25 "
                                 "expectations evaluated): table: row count: 5 rows (min 50).")
     assert served.endswith("static    -  ")
+
+
+@pytest.mark.parametrize(("validation", "clean_day", "refused"), [
+    ("", False, True),
+    ("", True, False),  # one batch passes: the replay can use it, so it runs
+    ("  null_fraction: {humidity: 0.2}\n", False, False),
+    ("  warn: ['humidity:nulls']\n", False, False),  # a warning quarantines nothing
+])
+def test_nulls_are_refused_only_when_they_would_quarantine_every_batch(
+        validation: str, clean_day: bool, refused: bool) -> None:
+    from ctpipe import landing
+    from ctpipe.source_checks import nulls_problem
+
+    config = parse_config(BIKES_CONFIG.replace("validation:\n", "validation:\n" + validation),
+                          Path("b.yaml"))
+    history = _bike_history(days=3)
+    history = history.assign(humidity=history["humidity"].where(
+        (history.index % 8 != 0) | (clean_day & (history.index < 120))))
+    problem = nulls_problem(landing.split_into_batches(history, config), config)
+    assert (problem is not None) is refused
+    if refused:
+        assert problem.startswith("validation.null_fraction: column 'humidity'")

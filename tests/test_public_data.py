@@ -90,6 +90,9 @@ def test_target_from_rules() -> None:
         parse_config(base % ("regression", "p", "mae"), Path("x.yaml"))
     with pytest.raises(ConfigError, match="must be another column"):
         parse_config(base % ("binary", "y", "roc_auc"), Path("x.yaml"))
+    with pytest.raises(ConfigError, match="x.yaml: features must not include "
+                       "data.target_from.column 'a': the target is derived from it"):
+        parse_config(base % ("binary", "a", "roc_auc"), Path("x.yaml"))
     config = parse_config(base % ("binary", "p", "roc_auc"), Path("x.yaml"))
     frame = pd.DataFrame({"t": ["2024-01-01"] * 3, "a": [1, 2, 3], "p": [0.0, 2.5, None]})
     derived = landing.derive_target(frame, config, "f.csv")

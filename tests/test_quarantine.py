@@ -117,7 +117,8 @@ FRAUD_CASES = [
         lambda f: as_text(f, "card_age_days", [3, 9], ["n/a", "unknown"])),
          ("card_age_days: numeric dtype", "non-numbers 'n/a', 'unknown'")),
     Case("nulls in a feature", parquet(lambda f: setting(f, [1, 2, 3, 4, 5], "amount", np.nan)),
-         ("amount: not null: 0.2% null (max 0.0%; 5 of 2,000 rows)",)),
+         ("amount: not null: 0.2% null (max 0.0%, validation.null_fraction; 5 of 2,000 "
+          "rows)",)),
     Case("null ids", parquet(lambda f: setting(f.astype({"transaction_id": "float64"}), [7],
                                                "transaction_id", np.nan)),
          ("transaction_id: not null",)),
@@ -162,7 +163,7 @@ DEMAND_CASES = [
          ("typhoon_signal: column exists: missing from the batch",)),
     Case("nulls over the column's override", parquet(
         lambda f: setting(f, list(range(24)), "rainfall_mm", np.nan)),
-         ("rainfall_mm: not null: ", "null (max 5.0%; ")),
+         ("rainfall_mm: not null: ", "null (max 5.0%, validation.null_fraction; ")),
     Case("negative waiting time", parquet(lambda f: setting(f, [0, 1], "border_wait_minutes",
                                                             -30.0)),
          ("border_wait_minutes: in range [0, 1440]: 2 values outside [0, 1440] (e.g. -30.0)",)),
@@ -183,7 +184,8 @@ DEMAND_CASES = [
     Case("unexpected column", parquet(lambda f: f.assign(notes="checked")),
          ("table: no unexpected columns", "'notes'")),
     Case("nulls in a categorical", parquet(lambda f: setting(f, [3], "commodity", None)),
-         ("commodity: not null: 0.4% null (max 0.0%; 1 of 240 rows) (e.g. row 3)",)),
+         ("commodity: not null: 0.4% null (max 0.0%, validation.null_fraction; 1 of 240 "
+          "rows) (e.g. row 3)",)),
     Case("bookings as text", parquet(
         lambda f: as_text(f, "advance_bookings", [8], ["TBC"])),
          ("advance_bookings: numeric dtype: dtype str", "'TBC'")),

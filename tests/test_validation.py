@@ -172,7 +172,7 @@ def test_nulls_over_the_limit_fail(fraud: UseCaseConfig) -> None:
     f = only_failure(validate_frame(frame, fraud))
     assert (f.column, f.rule) == ("amount", "not null")
     assert f.expectation == "expect_column_values_to_not_be_null"
-    assert f.observed == "0.2% null (max 0.0%; 3 of 1,200 rows)"
+    assert f.observed == "0.2% null (max 0.0%, validation.null_fraction; 3 of 1,200 rows)"
     assert f.examples == ["row 3", "row 7", "row 11"]
 
 
@@ -184,7 +184,7 @@ def test_per_column_null_override_is_honoured(demand: UseCaseConfig) -> None:
     frame.loc[:5, "rainfall_mm"] = np.nan  # 6 of 60 = 10 %
     f = only_failure(validate_frame(frame, demand))
     assert (f.column, f.rule) == ("rainfall_mm", "not null")
-    assert f.observed.startswith("10.0% null (max 5.0%")
+    assert f.observed.startswith("10.0% null (max 5.0%, validation.null_fraction;")
 
     frame = demand_frame()
     frame.loc[0, "border_wait_minutes"] = np.nan  # no override: the 0 % default applies

@@ -19,6 +19,7 @@ from ctpipe.evaluation import evaluate
 from ctpipe.simulate import check_scenario, generate_day
 from ctpipe.source_checks import (
     Batches,
+    nulls_problem,
     target_problem,
     training_rows_problem,
     unexpected_columns_problem,
@@ -98,7 +99,7 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
                or unexpected_columns_problem(frame, config))
     if problem is not None:
         raise ValueError(f"{source}: {problem}")
-    problem = window_problem(len(batches), config, named)
+    problem = nulls_problem(batches, config) or window_problem(len(batches), config, named)
     if problem is not None:
         raise ValueError(f"{source}: {problem}")
     problem = training_rows_problem(batches, config)

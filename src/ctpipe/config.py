@@ -422,6 +422,12 @@ class UseCaseConfig(_Strict):
         clash = sorted(special & set(self.features.raw))
         if clash:
             raise ValueError(f"features must not include the time/id/target columns: {clash}")
+        derived_from = self.data.target_from and self.data.target_from.column
+        if derived_from in self.features.raw:
+            # It is dropped once the target is derived: a feature of it would leak the label.
+            raise ValueError(f"features must not include data.target_from.column "
+                             f"{derived_from!r}: the target is derived from it, so it is "
+                             "dropped from the source")
         for section, cols in (
             ("evaluation.slices", self.evaluation.slices),
             ("validation.domains", list(self.validation.domains)),

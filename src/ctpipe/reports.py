@@ -89,7 +89,10 @@ def plot_drift(profile: ReferenceProfile, current: pd.DataFrame, report: DriftRe
             cur = pd.to_numeric(current[f.feature], errors="coerce").to_numpy(dtype="float64")
             cur = cur[np.isfinite(cur)]
             both = np.concatenate([ref[[0, -1]], cur[[0, -1]] if cur.size else ref[[0, -1]]])
-            bins = np.linspace(both.min(), both.max(), 40) if ref.size else 10
+            low, high = (both.min(), both.max()) if ref.size else (0.0, 1.0)
+            if low == high:  # one value everywhere (a dry spell's rain): bins of width 0
+                low, high = low - 0.5, high + 0.5
+            bins = np.linspace(low, high, 40)
             ax.hist(ref, bins=bins, density=True, alpha=0.5, label="reference")
             ax.hist(cur, bins=bins, density=True, alpha=0.5, label="current")
         else:
@@ -106,7 +109,8 @@ def plot_drift(profile: ReferenceProfile, current: pd.DataFrame, report: DriftRe
             ax.set_xticks(x, levels, rotation=45, ha="right", fontsize=7)
         mark = "DRIFT" if f.drifted else "ok"
         ax.set_title(f"{f.feature}: {f.test} {f.statistic:.3g} ({mark})", fontsize=9)
-        ax.legend(fontsize=7)
+        # "best" searches every position over all the bars: slow, and matplotlib warns so.
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -9,6 +9,7 @@ rule; ``backtest.cut_source`` puts the file in front.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,14 @@ import pandas as pd
 from ctpipe.config import UseCaseConfig
 from ctpipe.landing import null_targets_problem
 from ctpipe.training import leaf_rows
-from ctpipe.validation.spec import allowed_columns
+from ctpipe.validation.spec import (
+    ERROR,
+    NULLS,
+    allowed_columns,
+    batch_columns,
+    max_null_share,
+    rule_severity,
+)
 from ctpipe.wording import first_few
 
 _SHOWN = 5  # values named in a message; more are counted
@@ -105,6 +113,26 @@ def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> st
 
 
 Batches = dict[dt.date, pd.DataFrame]  # a cut source: each batch's date and its rows
+
+
+def nulls_problem(batches: Batches, config: UseCaseConfig) -> str | None:
+    """A batch column with more nulls than validation allows in every batch: the "not null"
+    rule would quarantine them all. Features allow none by default, and real data has gaps."""
+    for column in batch_columns(config):
+        limit = max_null_share(config, column)
+        if limit >= 1 or rule_severity(config, NULLS, column) != ERROR:
+            continue
+        shares = [part[column].isna().mean() for part in batches.values()
+                  if column in part.columns and len(part)]
+        if not shares or min(shares) <= limit:
+            continue
+        low, high = min(shares), max(shares)
+        held = f"{low:.1%}" if f"{low:.1%}" == f"{high:.1%}" else f"{low:.1%} to {high:.1%}"
+        return (f"validation.null_fraction: column {column!r} is null in more than "
+                f"{limit:.1%} of the rows of every batch ({held}), so every batch would be "
+                f"quarantined: allow it with validation.null_fraction: "
+                f"{{{column}: {math.ceil(high * 100) / 100:g}}}, or fill the gaps")
+    return None
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,8 @@ def _describe(kind: str | None, kwargs: dict, result: dict, column: str | None,
         share = count / total if total else 0.0
         # Null "values" say nothing; where they are does. One vectorised pass, failures only.
         where = frame.index[frame[column].isna().to_numpy()][:EXAMPLES]
-        return (f"{_pct(share)} null (max {_pct(limit)}; {count:,} of {total:,} rows)",
+        return (f"{_pct(share)} null (max {_pct(limit)}, validation.null_fraction; {count:,} "
+                f"of {total:,} rows)",
                 [f"row {i}" for i in where])
     if kind == RANGE:
         bounds = range_text(kwargs.get("min_value"), kwargs.get("max_value"))

@@ -51,6 +51,12 @@ def batch_columns(config: UseCaseConfig) -> list[str]:
             *config.features.raw]
 
 
+def max_null_share(config: UseCaseConfig, column: str) -> float:
+    """The share of nulls a batch's column may hold: its validation.null_fraction entry, or
+    validation.max_null_fraction."""
+    return config.validation.null_fraction.get(column, config.validation.max_null_fraction)
+
+
 def allowed_columns(config: UseCaseConfig) -> list[str]:
     # The target may ride along (a labelled file validated by hand): it is never a feature.
     return [*batch_columns(config), config.data.target]

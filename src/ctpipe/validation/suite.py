@@ -33,6 +33,7 @@ from ctpipe.validation.spec import (
     batch_columns,
     extra_columns,
     load_gx,
+    max_null_share,
     range_text,
 )
 
@@ -114,10 +115,6 @@ def check_config_expectations(config: UseCaseConfig, source: Path | str) -> None
         raise ConfigError(config_problems(source, problems))
 
 
-def _max_null(config: UseCaseConfig, column: str) -> float:
-    return config.validation.null_fraction.get(column, config.validation.max_null_fraction)
-
-
 def _unseen_share(config: UseCaseConfig, column: str) -> float:
     v = config.validation
     return v.unseen_category_share_by_column.get(column, v.unseen_category_share)
@@ -178,7 +175,7 @@ def static_specs(config: UseCaseConfig) -> list[Spec]:
     specs += [Spec(DTYPE, "numeric dtype", E.ExpectColumnValuesToBeInTypeList,
                    {"column": c, "type_list": _NUMERIC_TYPES}) for c in config.features.numeric]
     for col in columns:
-        limit = _max_null(config, col)
+        limit = max_null_share(config, col)
         if limit < 1:  # a limit of 100 % constrains nothing
             specs.append(Spec(NULLS, "not null", E.ExpectColumnValuesToNotBeNull,
                               {"column": col, "mostly": 1.0 - limit}))
