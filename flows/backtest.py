@@ -131,6 +131,7 @@ def _replay_day(ws: Workspace, db: Database, day: dt.date,
     return {
         "date": day.isoformat(),
         "validation_passed": record["validation_passed"],
+        "validation_warnings": record.get("validation_warnings") or [],
         "drift_detected": record["drift_detected"],
         "drift_share": record["drift_share"],
         "retrained": record["retrained"],

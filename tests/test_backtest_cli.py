@@ -80,6 +80,9 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     source = tmp_path / "history"
     source.mkdir()
     history = _bike_history(days=12)
+    # A station opens on the last two days: a category no champion saw, warned about.
+    history.loc[(history["hour_start"] >= "2025-06-12") & (history["station"] == "market"),
+                "station"] = "pier"
     # A folder of files, split unevenly: batches come from the time column, not the files.
     history.iloc[:1000].to_csv(source / "part-1.csv", sep=";", index=False)
     history.iloc[1000:].to_csv(source / "part-2.csv", sep=";", index=False)
@@ -99,7 +102,10 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
                             "retrained", "gate_passed", "champion_version", "champion_metric",
                             "static_metric", "rows_scored", "live_metric", "estimated_metric",
                             "rolled_back", "rollback_reason", "message", "cron_metric",
-                            "cron_metrics"}
+                            "cron_metrics", "validation_warnings"}
+    assert [bool(d["validation_warnings"]) for d in days] == [False] * 10 + [True] * 2
+    assert ("bikes: validation warned on 2 batches, first 2025-06-12: station: seen in "
+            "training: 'pier' 20.0% of non-null values") in result.output
     assert all(d["validation_passed"] for d in days)
     # label delay 2: on day t batches 0..t-2 are labelled, so a window of 5 is full at t = 6
     assert [d["champion_version"] for d in days[:6]] == [None] * 6

@@ -135,6 +135,11 @@ def _print_summary(report: dict) -> None:
         s = summarize(result)
         typer.echo(f"{name}: {s['rows_scored']} rows scored and logged; live "
                    f"{result['metric_name']} {fmt(s['live_mean'])} on average")
+        if warned := [d for d in result["days"] if d.get("validation_warnings")]:
+            # Warnings let a batch through, so nothing else in the replay's output shows them.
+            first = warned[0]
+            typer.echo(f"{name}: validation warned on {count_of(len(warned), 'batch')}, first "
+                       f"{first['date']}: {first['validation_warnings'][0]}")
         if result.get("report"):
             typer.echo(f"  monitoring report: {result['report']}")
 

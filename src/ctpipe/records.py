@@ -17,6 +17,8 @@ class CycleRecord:
     status: CycleStatus = CycleStatus.RUNNING
     validation_passed: bool = False
     validation_failures: list[str] = field(default_factory=list)
+    # A batch that passed may still carry warnings (a category the champion never saw).
+    validation_warnings: list[str] = field(default_factory=list)
     drift_detected: bool = False
     drift_share: float = 0.0
     drifted_features: list[str] = field(default_factory=list)

@@ -76,6 +76,7 @@ def _cycle(attempt: Attempt, day: dt.date, retrain_inline: bool, force: bool) ->
         attempt.decide(decision)
         return
     record.validation_passed = True
+    record.validation_warnings = [w.line() for w in checked.result.warnings]
     checked.remember_if_passed(rt, day)
     attempt.decide(validate.passed_decision(rt, day, checked.result))
 
