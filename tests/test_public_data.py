@@ -57,6 +57,19 @@ def test_package_source_problems_are_named(source: str, message: str) -> None:
         landing.resolve_source(source)
 
 
+def test_a_package_source_is_named_once_as_the_config_names_it(ctpipe_home: Path,
+                                                                tmp_path: Path) -> None:
+    config = tmp_path / "rain.yaml"
+    config.write_text((PUBLIC / "seattle-rain.yaml").read_text().replace(
+        "column: precipitation", "column: precip"))
+    result = CliRunner().invoke(app, ["backtest", str(config)])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"cannot use {SEATTLE} as the backtest source: data.target_from.column 'precip' not "
+        "found; columns are ['date', 'precipitation',")
+    assert "site-packages" not in result.output
+
+
 def test_rain_target_is_derived_and_its_column_dropped() -> None:
     config = load_config(PUBLIC / "seattle-rain.yaml")
     raw = pd.read_csv(landing.resolve_source(SEATTLE))

@@ -582,6 +582,7 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
     name a file an installed package ships (``package:<package>/<path>``, resolve_source), and
     data.target_from derives the target (derive_target).
     """
+    named = path  # a package file is named as the config names it, not by where it lies
     path = resolve_source(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: source not found")
@@ -594,4 +595,4 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
         raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found"
                          + (f"; {skipped}" if skipped else ""))
     frame = pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
-    return derive_target(frame, config, str(path))
+    return derive_target(frame, config, str(named))
