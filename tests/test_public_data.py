@@ -27,6 +27,14 @@ pytest.importorskip("vega_datasets", reason="pip install 'ctpipe[public-data]'")
 pytest.importorskip("bokeh_sampledata", reason="pip install 'ctpipe[public-data]'")
 
 
+@pytest.mark.parametrize("path", sorted(
+    (PUBLIC.parents[1] / "benchmarks" / "other-data").glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_other_data_configs_stay_valid(path: Path) -> None:
+    # Their packages are not installed here (benchmarks/README.md): the configs are checked.
+    config = load_config(path)
+    assert config.data.source.startswith(landing.PACKAGE_SOURCE) and config.name == path.stem
+
+
 def test_every_public_config_names_a_shipped_file() -> None:
     assert len(CONFIGS) >= 2
     for path in CONFIGS:
