@@ -164,6 +164,12 @@ class DriftConfig(_Strict):
                                         "batches, 12: monthly); a feature then counts as "
                                         "drifted only when it also drifted against the batch "
                                         "one cycle earlier. Default null: off.")
+    training_spread: bool = Field(False, description="A feature its test finds drifted counts "
+                                  "only when the batch is further from the champion's profile "
+                                  "(KS distance, or the shift in category shares) than every "
+                                  "batch the champion was trained on: for rows that are not "
+                                  "independent (the hours of a week), where the test alone "
+                                  "finds drift in almost every batch. Default false.")
     # Performance drift and triggers (docs/retraining-policy.md, "Performance drift").
     performance_tolerance: float | None = Field(
         0.1, ge=0, description="Relative degradation of the champion's metric on newly labelled "
@@ -506,6 +512,7 @@ class UseCaseConfig(_Strict):
 # config_hash, and the registry's lineage names it). Add every new key with a default here.
 _HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, object]] = {
     "data": {"timezone": "UTC", "drop_null_targets": False, "na_values": []},
+    "drift": {"training_spread": False},
 }
 
 

@@ -21,6 +21,7 @@ from ctpipe.drift.results import (
     FeatureDrift,
 )
 from ctpipe.drift.stattests import Outcome, StatTest, choose_test, join_notes
+from ctpipe.drift.training_spread import within_training_spread
 from ctpipe.drift.window import (
     compare_windows,
     is_batch_constant_categorical,
@@ -34,7 +35,8 @@ __all__ = ["DriftReport", "FeatureDrift", "detect_drift", "performance_drift"]
 
 def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: DriftConfig,
                  history: Sequence[pd.DataFrame] | None = None, *,
-                 season_known: bool = True) -> DriftReport:
+                 season_known: bool = True,
+                 training: Sequence[pd.DataFrame] | None = None) -> DriftReport:
     """Compare every profiled feature of ``current`` with the reference profile.
 
     ``history``: the batches before ``current``, oldest first. It is only indexed from the end,
@@ -44,6 +46,8 @@ def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: Dri
     every feature is judged on this batch alone. ``season_known`` False: the batch one cycle
     earlier is newer than the reference (the model never saw it), so it cannot explain a
     change away: a lasting shift would otherwise stop counting once a cycle has passed.
+    ``training``: the champion's training batches; with ``drift.training_spread`` a drifted
+    row-level feature counts only beyond their spread (:mod:`~ctpipe.drift.training_spread`).
     """
     features = reference.features
     for field, names in (("per_feature", config.per_feature), ("exclude", config.exclude),
@@ -87,6 +91,8 @@ def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: Dri
                                           len(history), r.feature) + [current[r.feature]]
             results[i] = window_drift(r.feature, r.kind, reference, windows[r.feature], config,
                                       r.nan_current)
+    if training is not None and config.training_spread:
+        results = within_training_spread(results, reference, current, training)
     if config.exclude or config.weights:
         excluded = set(config.exclude)
         results = [replace(r, weight=0.0, excluded=True) if r.feature in excluded

@@ -45,7 +45,7 @@ from ctpipe.drift import (
     detect_drift,
 )
 from ctpipe.evaluation import metric_fn
-from ctpipe.lineage import LoadedVersion
+from ctpipe.lineage import Lineage, LoadedVersion
 from ctpipe.steps.ports import Runtime, TrackingRun
 from ctpipe.trace import Artifact, Decision
 from ctpipe.training import NotEnoughData, split_for_change
@@ -123,6 +123,15 @@ def earlier_batches(rt: Runtime, day: dt.date) -> _EarlierBatches | None:
     return _EarlierBatches(rt, readable[::-1])
 
 
+def training_batches(rt: Runtime, lineage: Lineage) -> _EarlierBatches:
+    """The stored batches the champion was trained on (its lineage's train_start..train_end),
+    read lazily; unreadable ones left out, as in earlier_batches."""
+    start, end = lineage.train_start or "", lineage.train_end or ""
+    dates = [d for d in rt.store.batch_dates() if start <= d.isoformat() <= end
+             and rt.store.row_counts([d])]
+    return _EarlierBatches(rt, dates)
+
+
 def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
                  champion: LoadedVersion | None, *, force: bool = False) -> DriftVerdict:
     """Load first (the pooled fresh labels, the recent cycle records), then decide.
@@ -148,7 +157,9 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     earlier = earlier_batches(rt, day)
     report = detect_drift(champion.profile, batch, cfg.drift, earlier,
                           season_known=_season_known(rt, earlier, cfg.drift.seasonal_period,
-                                                     seen_until))
+                                                     seen_until),
+                          training=training_batches(rt, lineage)
+                          if cfg.drift.training_spread else None)
     predictions = champion.model.predict(batch)
     outputs = [_output_drift(rt, champion.outputs, PREDICTION, predictions)]
     summaries = {PREDICTION: _moved(champion.outputs, PREDICTION, predictions, binary=False)}

@@ -1,0 +1,80 @@
+"""Drift against the spread of the champion's own training batches (``drift.training_spread``).
+
+A row-level test (Kolmogorov-Smirnov, chi-square) assumes independent rows. The hours of one
+week or the days of one month are not: against a training profile pooled from many such
+batches, almost every batch differs significantly, and on real data the drift share then fires
+on nearly every batch. This asks a second question of a feature the test found drifted: is the
+batch further from the profile than the batches the champion was trained on were? Each is
+measured by the same effect size against the same profile (numeric: the KS distance between
+the two distributions; categorical: the total variation distance between category shares).
+The feature stays drifted only when the batch's effect exceeds every training batch's.
+
+The training batches are part of the profile, so their own distances run a little small
+(each is one of n batches in it): the rule errs towards drift, never away from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from ctpipe.drift.columns import NULL_KEY, category_counts, sorted_finite
+from ctpipe.drift.profile import ReferenceProfile
+from ctpipe.drift.results import FeatureDrift
+from ctpipe.drift.stats import ks_2samp_sorted
+from ctpipe.drift.stattests import join_notes
+
+MIN_TRAINING_BATCHES = 3  # fewer give no spread to speak of: the test alone decides
+
+
+def numeric_effect(reference: np.ndarray, values: pd.Series, name: str) -> float | None:
+    """The KS distance between the profile's values and the batch's (None: nothing to compare)."""
+    current, _ = sorted_finite(values, name)
+    if reference.size == 0 or current.size == 0:
+        return None
+    return ks_2samp_sorted(reference, current)[0]
+
+
+def categorical_effect(reference: Mapping[str, int], values: pd.Series) -> float | None:
+    """Half the summed absolute difference of category shares, nulls left out (None: empty)."""
+    current = category_counts(values)
+    keys = sorted((set(reference) | set(current)) - {NULL_KEY})
+    ref = np.array([reference.get(k, 0) for k in keys], dtype=np.float64)
+    cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
+    if ref.sum() == 0 or cur.sum() == 0:
+        return None
+    return float(np.abs(ref / ref.sum() - cur / cur.sum()).sum() / 2)
+
+
+def _effect(profile: ReferenceProfile, feature: FeatureDrift, values: pd.Series) -> float | None:
+    if feature.kind == "numeric":
+        return numeric_effect(profile.numeric[feature.feature], values, feature.feature)
+    return categorical_effect(profile.categorical[feature.feature], values)
+
+
+def within_training_spread(results: list[FeatureDrift], profile: ReferenceProfile,
+                           current: pd.DataFrame,
+                           training: Sequence[pd.DataFrame]) -> list[FeatureDrift]:
+    """``results`` with each drifted row-level feature cleared when the batch is no further
+    from the profile than one of the champion's training batches; its note says so. Windowed
+    features (judged over batches already) and untested ones are left as they are."""
+    out = []
+    for result in results:
+        if not result.drifted or result.window or not result.tested:
+            out.append(result)
+            continue
+        name = result.feature
+        spread = [e for batch in training if name in batch.columns
+                  and (e := _effect(profile, result, batch[name])) is not None]
+        effect = _effect(profile, result, current[name])
+        if len(spread) < MIN_TRAINING_BATCHES or effect is None or effect > max(spread):
+            out.append(result)
+            continue
+        what = "KS distance" if result.kind == "numeric" else "category shift"
+        out.append(replace(result, drifted=False, note=join_notes(
+            result.note, f"within the champion's training batches: {what} {effect:.3g}, "
+                         f"theirs up to {max(spread):.3g} ({len(spread)} batches)")))
+    return out

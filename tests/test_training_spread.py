@@ -1,0 +1,71 @@
+"""drift.training_spread: drift counts only beyond the champion's own training batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctpipe.config import DriftConfig
+from ctpipe.drift import build_profile, detect_drift
+from ctpipe.drift.training_spread import categorical_effect, numeric_effect
+
+ROWS = 150  # six batches stay under small_reference_rows: the KS and chi-square tests
+
+
+def _week(rng: np.random.Generator, level: float, rain_share: float) -> pd.DataFrame:
+    # Rows of one batch share its conditions: the week's level, its weather.
+    return pd.DataFrame({
+        "pm25": level + rng.normal(0, 0.3, ROWS),
+        "sky": rng.choice(["rain", "dry"], ROWS, p=[rain_share, 1 - rain_share]),
+    })
+
+
+@pytest.fixture
+def weeks() -> list[pd.DataFrame]:
+    rng = np.random.default_rng(5)
+    return [_week(rng, level, share) for level, share in
+            [(0.0, 0.1), (1.0, 0.4), (-0.8, 0.2), (0.6, 0.05), (-0.3, 0.5), (0.9, 0.3)]]
+
+
+def _report(weeks: list[pd.DataFrame], current: pd.DataFrame, *, on: bool):
+    profile = build_profile(pd.concat(weeks, ignore_index=True), ["pm25"], ["sky"])
+    return detect_drift(profile, current, DriftConfig(training_spread=on), training=weeks)
+
+
+def test_a_week_like_the_training_weeks_is_not_drift(weeks: list[pd.DataFrame]) -> None:
+    current = _week(np.random.default_rng(9), 0.8, 0.45)
+    # The row-level tests alone: every week differs from the pooled profile.
+    plain = _report(weeks, current, on=False)
+    assert set(plain.drifted_features) == {"pm25", "sky"} and plain.dataset_drift
+    spread = _report(weeks, current, on=True)
+    assert spread.drifted_features == [] and not spread.dataset_drift
+    pm25 = next(f for f in spread.features if f.feature == "pm25")
+    assert "within the champion's training batches: KS distance" in pm25.note
+    assert "(6 batches)" in pm25.note
+    sky = next(f for f in spread.features if f.feature == "sky")
+    assert "category shift" in sky.note
+
+
+def test_a_week_beyond_every_training_week_stays_drift(weeks: list[pd.DataFrame]) -> None:
+    current = _week(np.random.default_rng(9), 3.0, 0.95)  # a level and a sky never seen
+    report = _report(weeks, current, on=True)
+    assert set(report.drifted_features) == {"pm25", "sky"} and report.dataset_drift
+
+
+def test_too_few_training_batches_leave_the_test_to_decide(weeks: list[pd.DataFrame]) -> None:
+    current = _week(np.random.default_rng(9), 0.8, 0.45)
+    profile = build_profile(pd.concat(weeks, ignore_index=True), ["pm25"], ["sky"])
+    report = detect_drift(profile, current, DriftConfig(training_spread=True),
+                          training=weeks[:2])
+    assert set(report.drifted_features) == {"pm25", "sky"}
+
+
+def test_effect_sizes() -> None:
+    reference = np.sort(np.arange(100, dtype=float))
+    assert numeric_effect(reference, pd.Series(np.arange(100, dtype=float)), "x") == 0.0
+    assert numeric_effect(reference, pd.Series(np.arange(100, 200, dtype=float)), "x") == 1.0
+    assert numeric_effect(reference, pd.Series([np.nan]), "x") is None
+    assert categorical_effect({"a": 50, "b": 50}, pd.Series(["a"] * 3 + ["b"])) == \
+        pytest.approx(0.25)
+    assert categorical_effect({"a": 1}, pd.Series(["c", "c"])) == 1.0
