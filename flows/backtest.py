@@ -99,8 +99,9 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
             print(f"  cron baselines {list(schedules)}: {replay.fits} fits in "
                   f"{replay.seconds:.1f} s", file=sys.stderr, flush=True)
     result["policies"] = backtest.policies(result)
-    # One flat row per batch: the per-schedule figures stay in the JSON.
-    create_table_artifact([{k: v for k, v in d.items() if k != "cron_metrics"} for d in days],
+    # One flat row per batch: the per-schedule figures and the warnings stay in the JSON.
+    nested = ("cron_metrics", "validation_warnings")
+    create_table_artifact([{k: v for k, v in d.items() if k not in nested} for d in days],
                           key=artifact_key(ws, "days"),
                           description="Backtest: one row per batch")
     # The monitoring report of the replay, as a bank would read it.

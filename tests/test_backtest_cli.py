@@ -299,8 +299,8 @@ def _refused(tmp_path: Path, config_text: str, history: pd.DataFrame) -> str:
      "batches (training.window 5 minus training.holdout 1), so no challenger could ever "
      "train: lower training.min_train_rows or widen training.window"),
     (BIKES_CONFIG, lambda h: h.assign(humidity=h["humidity"].where(h.index % 8 != 0)),
-     "validation.null_fraction: column 'humidity' is null in more than 0.0% of the rows of "
-     "every batch (12.5%), so every batch would be quarantined: allow it with "
+     "validation.max_null_fraction: column 'humidity' is null in more than 0.0% of the rows "
+     "of every batch (12.5%), so every batch would be quarantined: allow it with "
      "validation.null_fraction: {humidity: 0.13}, or fill the gaps"),
 ], ids=["numeric-time", "unexpected-columns", "binary-text", "binary-counts", "window",
         "window-label-delay", "min-train-rows", "nulls-in-every-batch"])
@@ -466,6 +466,7 @@ def test_a_quarantined_batch_s_progress_line_says_why(capsys: pytest.CaptureFixt
     ("", False, True),
     ("", True, False),  # one batch passes: the replay can use it, so it runs
     ("  null_fraction: {humidity: 0.2}\n", False, False),
+    ("  null_fraction: {humidity: 0.1}\n", False, True),  # 12.5% in each: still too many
     ("  warn: ['humidity:nulls']\n", False, False),  # a warning quarantines nothing
 ])
 def test_nulls_are_refused_only_when_they_would_quarantine_every_batch(
@@ -481,4 +482,6 @@ def test_nulls_are_refused_only_when_they_would_quarantine_every_batch(
     problem = nulls_problem(landing.split_into_batches(history, config), config)
     assert (problem is not None) is refused
     if refused:
-        assert problem.startswith("validation.null_fraction: column 'humidity'")
+        setting = "null_fraction.humidity" if "null_fraction" in validation else \
+            "max_null_fraction"
+        assert problem.startswith(f"validation.{setting}: column 'humidity' is null in more")

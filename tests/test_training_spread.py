@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,3 +71,37 @@ def test_effect_sizes() -> None:
     assert categorical_effect({"a": 50, "b": 50}, pd.Series(["a"] * 3 + ["b"])) == \
         pytest.approx(0.25)
     assert categorical_effect({"a": 1}, pd.Series(["c", "c"])) == 1.0
+
+
+class _Store:
+    """The two store calls training_batches makes, over batches held in memory."""
+
+    def __init__(self, batches: dict[dt.date, pd.DataFrame], labelled: list[dt.date]) -> None:
+        self.batches, self.labelled = batches, labelled
+        self.read: list[dt.date] = []
+
+    def labelled_dates(self, as_of: dt.date) -> list[dt.date]:
+        return [d for d in self.labelled if d <= as_of]
+
+    def read_batch(self, day: dt.date) -> pd.DataFrame:
+        self.read.append(day)
+        return self.batches[day]
+
+
+def test_the_training_batches_are_the_labelled_ones_of_the_champion_s_window(
+        weeks: list[pd.DataFrame]) -> None:
+    from types import SimpleNamespace
+
+    from ctpipe.lineage import Lineage
+    from ctpipe.steps.drift import training_batches
+
+    days = [dt.date(2015, 1, 5) + dt.timedelta(weeks=i) for i in range(len(weeks))]
+    # The fifth week's labels never arrived: the champion was not trained on it.
+    store = _Store(dict(zip(days, weeks, strict=True)), days[:4] + days[5:])
+    rt = SimpleNamespace(store=store)
+    lineage = Lineage(train_start=days[1].isoformat(), train_end=days[5].isoformat())
+    found = training_batches(rt, lineage, days[-1] + dt.timedelta(weeks=1))
+    assert found.dates == (days[1], days[2], days[3], days[5])
+    assert store.read == []  # read only when a drifted feature needs them
+    assert found[0] is weeks[1] and store.read == [days[1]]
+    assert training_batches(rt, Lineage(), days[-1]).dates == ()

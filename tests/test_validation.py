@@ -1095,6 +1095,15 @@ def test_a_binary_table_format_is_named(tmp_path: Path, fraud: UseCaseConfig, st
     assert str(err.value) == f"{path}: {kind}, not CSV or Parquet: export it as CSV or Parquet"
 
 
+def test_a_zipped_csv_is_read_although_it_starts_like_a_zip(tmp_path: Path,
+                                                            demand: UseCaseConfig) -> None:
+    path = tmp_path / "2026-03-02.csv.zip"
+    frame = pd.DataFrame({"date": ["2026-03-02"] * 3, "advance_bookings": [1.0, 2.0, 3.0]})
+    frame.to_csv(path, index=False)  # pandas zips by the suffix
+    assert path.read_bytes()[:4] == b"PK\x03\x04"
+    assert read_batch_file(path, demand)["advance_bookings"].tolist() == [1.0, 2.0, 3.0]
+
+
 def test_csv_header_in_brackets_is_still_csv(tmp_path: Path, demand: UseCaseConfig) -> None:
     path = tmp_path / "batch.csv"
     path.write_text("[unit],value\nkg,1\n", encoding="utf-8")

@@ -143,7 +143,7 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
         raise _read_error(
             path, f"not a Parquet file (it starts with {head!r}, not {_PARQUET_MAGIC!r})")
     binary = next((kind for magic, kind in _OTHER_FORMATS if start.startswith(magic)), None)
-    if binary is not None:
+    if binary is not None and not path.name.lower().endswith(".zip"):  # a zipped CSV reads
         # Read as CSV these fail as "not UTF-8 text", which suggests the wrong fix.
         raise _read_error(path, f"{binary}, not CSV or Parquet: export it as CSV or Parquet")
     if _starts_like_json(start):
@@ -304,6 +304,8 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
     # coerces): the caller's one-line error says which column, the warning only adds noise.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
+        # 13/01/2020 first: pandas reads the column day-first and says so over two lines.
+        warnings.filterwarnings("ignore", message="Parsing dates in", category=UserWarning)
         try:
             parsed = pd.to_datetime(times, errors=errors)
         except ValueError:

@@ -164,12 +164,14 @@ class DriftConfig(_Strict):
                                         "batches, 12: monthly); a feature then counts as "
                                         "drifted only when it also drifted against the batch "
                                         "one cycle earlier. Default null: off.")
-    training_spread: bool = Field(False, description="A feature its test finds drifted counts "
-                                  "only when the batch is further from the champion's profile "
-                                  "(KS distance, or the shift in category shares) than every "
-                                  "batch the champion was trained on: for rows that are not "
-                                  "independent (the hours of a week), where the test alone "
-                                  "finds drift in almost every batch. Default false.")
+    training_spread: bool = Field(False, description="A feature its test (whichever) finds "
+                                  "drifted counts only when the batch is further from the "
+                                  "champion's profile (KS distance, or the shift in category "
+                                  "shares) than every labelled batch the champion was trained "
+                                  "on: for rows that share their batch's conditions (the hours "
+                                  "of a week), where the test alone finds drift in almost every "
+                                  "batch. The drift step of a cycle only (`ctpipe drift` has no "
+                                  "training batches). Default false.")
     # Performance drift and triggers (docs/retraining-policy.md, "Performance drift").
     performance_tolerance: float | None = Field(
         0.1, ge=0, description="Relative degradation of the champion's metric on newly labelled "

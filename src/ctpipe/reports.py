@@ -88,8 +88,9 @@ def plot_drift(profile: ReferenceProfile, current: pd.DataFrame, report: DriftRe
             ref = profile.numeric[f.feature]
             cur = pd.to_numeric(current[f.feature], errors="coerce").to_numpy(dtype="float64")
             cur = cur[np.isfinite(cur)]
-            both = np.concatenate([ref[[0, -1]], cur[[0, -1]] if cur.size else ref[[0, -1]]])
-            low, high = (both.min(), both.max()) if ref.size else (0.0, 1.0)
+            present = [v for v in (ref, cur) if v.size]
+            low, high = (min(v.min() for v in present), max(v.max() for v in present)) \
+                if present else (0.0, 1.0)
             if low == high:  # one value everywhere (a dry spell's rain): bins of width 0
                 low, high = low - 0.5, high + 0.5
             bins = np.linspace(low, high, 40)

@@ -128,10 +128,12 @@ def nulls_problem(batches: Batches, config: UseCaseConfig) -> str | None:
             continue
         low, high = min(shares), max(shares)
         held = f"{low:.1%}" if f"{low:.1%}" == f"{high:.1%}" else f"{low:.1%} to {high:.1%}"
-        return (f"validation.null_fraction: column {column!r} is null in more than "
-                f"{limit:.1%} of the rows of every batch ({held}), so every batch would be "
-                f"quarantined: allow it with validation.null_fraction: "
-                f"{{{column}: {math.ceil(high * 100) / 100:g}}}, or fill the gaps")
+        setting = (f"validation.null_fraction.{column}" if column in
+                   config.validation.null_fraction else "validation.max_null_fraction")
+        return (f"{setting}: column {column!r} is null in more than {limit:.1%} of the rows "
+                f"of every batch ({held}), so every batch would be quarantined: allow it with "
+                f"validation.null_fraction: {{{column}: {math.ceil(high * 100) / 100:g}}}, or "
+                "fill the gaps")
     return None
 
 

@@ -1,16 +1,17 @@
 """Drift against the spread of the champion's own training batches (``drift.training_spread``).
 
-A row-level test (Kolmogorov-Smirnov, chi-square) assumes independent rows. The hours of one
-week or the days of one month are not: against a training profile pooled from many such
-batches, almost every batch differs significantly, and on real data the drift share then fires
-on nearly every batch. This asks a second question of a feature the test found drifted: is the
-batch further from the profile than the batches the champion was trained on were? Each is
-measured by the same effect size against the same profile (numeric: the KS distance between
-the two distributions; categorical: the total variation distance between category shares).
-The feature stays drifted only when the batch's effect exceeds every training batch's.
+A test's verdict compares one batch with a profile pooled from many: the p-value tests
+(Kolmogorov-Smirnov, chi-square) assume independent rows, the distance tests (Wasserstein,
+Jensen-Shannon) a fixed threshold. The hours of one week or the days of one month share their
+conditions, and on real data either kind finds drift in nearly every batch. This asks a second
+question of a feature its test found drifted, whichever test it was: is the batch further from
+the profile than the batches the champion was trained on were? Each is measured by one effect
+size against the same profile (numeric: the KS distance between the two distributions;
+categorical: the total variation distance between category shares). The feature stays drifted
+only when the batch's effect exceeds every training batch's.
 
-The training batches are part of the profile, so their own distances run a little small
-(each is one of n batches in it): the rule errs towards drift, never away from it.
+The training batches are part of the profile, so their own distances run a little small (each
+is one of n batches in it), which leans towards drift.
 """
 
 from __future__ import annotations

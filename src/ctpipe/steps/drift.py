@@ -123,13 +123,14 @@ def earlier_batches(rt: Runtime, day: dt.date) -> _EarlierBatches | None:
     return _EarlierBatches(rt, readable[::-1])
 
 
-def training_batches(rt: Runtime, lineage: Lineage) -> _EarlierBatches:
-    """The stored batches the champion was trained on (its lineage's train_start..train_end),
-    read lazily; unreadable ones left out, as in earlier_batches."""
-    start, end = lineage.train_start or "", lineage.train_end or ""
-    dates = [d for d in rt.store.batch_dates() if start <= d.isoformat() <= end
-             and rt.store.row_counts([d])]
-    return _EarlierBatches(rt, dates)
+def training_batches(rt: Runtime, lineage: Lineage, day: dt.date) -> _EarlierBatches:
+    """The stored batches the champion was trained on, read lazily: the labelled ones (a
+    batch without labels was never trained on) of its lineage's train_start..train_end."""
+    start, end = lineage.train_start, lineage.train_end
+    if not start or not end:
+        return _EarlierBatches(rt, [])
+    return _EarlierBatches(rt, [d for d in rt.store.labelled_dates(day)
+                                if start <= d.isoformat() <= end])
 
 
 def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
@@ -158,7 +159,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     report = detect_drift(champion.profile, batch, cfg.drift, earlier,
                           season_known=_season_known(rt, earlier, cfg.drift.seasonal_period,
                                                      seen_until),
-                          training=training_batches(rt, lineage)
+                          training=training_batches(rt, lineage, day)
                           if cfg.drift.training_spread else None)
     predictions = champion.model.predict(batch)
     outputs = [_output_drift(rt, champion.outputs, PREDICTION, predictions)]
