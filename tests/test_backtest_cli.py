@@ -351,18 +351,6 @@ def test_a_binary_target_of_one_class_is_named(target: list, value: str) -> None
         "classifier needs both classes")
 
 
-def test_a_derived_target_of_one_class_names_the_threshold(tmp_path: Path) -> None:
-    from ctpipe import landing
-
-    config = _binary(target_from="{column: p, above: 3}")
-    source = tmp_path / "history.csv"
-    pd.DataFrame({"t": "2025-01-01", "a": [1, 2, 3], "p": [0.0, 2.5, 1.0]}).to_csv(
-        source, index=False)
-    assert target_problem(landing.read_source(source, config), config) == (
-        "data.target: column 'y' is 0 on every labelled row (data.target_from: p is never "
-        "above 3) (task binary): a classifier needs both classes")
-
-
 def test_a_regression_target_of_words_is_named() -> None:
     config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
     frame = _bike_history(days=1).assign(rentals="many")
@@ -371,15 +359,21 @@ def test_a_regression_target_of_words_is_named() -> None:
         "category cannot be a regression target")
 
 
-def test_a_derived_target_is_judged_and_its_column_is_used(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("above", "problem"), [
+    (0, None),
+    (3, "data.target: column 'y' is 0 on every labelled row (data.target_from: p is never "
+        "above 3) (task binary): a classifier needs both classes"),
+])
+def test_a_derived_target_is_judged_and_its_column_is_used(tmp_path: Path, above: int,
+                                                           problem: str | None) -> None:
     from ctpipe import landing
 
-    config = _binary(target_from="{column: p, above: 0}")
+    config = _binary(target_from=f"{{column: p, above: {above}}}")
     source = tmp_path / "history.csv"
     pd.DataFrame({"t": "2025-01-01", "a": [1, 2, 3], "p": [0.0, 2.5, 1.0]}).to_csv(
         source, index=False)
     frame = landing.read_source(source, config)  # target_from applied, p dropped
-    assert target_problem(frame, config) is None
+    assert target_problem(frame, config) == problem
     assert unexpected_columns_problem(frame, config) is None
 
 
