@@ -311,3 +311,26 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
         except ValueError:
             parsed = pd.to_datetime(times, errors=errors, utc=True)
     return local_times(parsed, zone)
+
+
+def not_dates_problem(column: str, values: pd.Series, bad: pd.Series) -> str:
+    """Which values are not dates (empty ones counted apart), and, when the column is not
+    ISO dates, why a column of dates can still fail: pandas reads every value in the format
+    it took from the first (month first for 01/02/2020)."""
+    empty = int((bad & values.isna()).sum())
+    unread = values[bad & values.notna()]
+    parts = [f"{empty} empty value{'s' if empty != 1 else ''}"] if empty else []
+    if len(unread):
+        examples = ", ".join(repr(str(v)) for v in unread.head(3))
+        parts.append(f"{len(unread)} value{'s' if len(unread) != 1 else ''} that "
+                     f"{'are' if len(unread) != 1 else 'is'} not a date (e.g. {examples})")
+    text = f"time column {column!r}: {' and '.join(parts)}"
+    first = values[~bad]
+    if len(unread) and len(first) and isinstance(first.iloc[0], str) \
+            and not _ISO_DATE.match(first.iloc[0].strip()):
+        text += (f"; every value is read in the format of the first, {first.iloc[0]!r}: write "
+                 "dates as YYYY-MM-DD")
+    return text
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -41,6 +41,7 @@ from ctpipe.batch_reader import (
     BatchReadError,
     is_data_file,
     local_times,
+    not_dates_problem,
     parse_local_times,
     read_batch_file,
     skipped_json,
@@ -482,33 +483,10 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
     times = parse_local_times(frame[time_col], config.data.timezone, errors="coerce")
     bad = times.isna()
     if bad.any():
-        raise ValueError(_not_dates(time_col, frame[time_col], bad))
+        raise ValueError(not_dates_problem(time_col, frame[time_col], bad))
     starts = times.dt.to_period(_PERIOD[config.data.batch_frequency]).dt.start_time.dt.date
     frame = frame.assign(**{time_col: times})
     return {day: part.reset_index(drop=True) for day, part in frame.groupby(starts.to_numpy())}
-
-
-def _not_dates(column: str, values: pd.Series, bad: pd.Series) -> str:
-    """Which values are not dates (empty ones counted apart), and, when the column is not
-    ISO dates, why a column of dates can still fail: pandas reads every value in the format
-    it took from the first (month first for 01/02/2020)."""
-    empty = int((bad & values.isna()).sum())
-    unread = values[bad & values.notna()]
-    parts = [f"{empty} empty value{'s' if empty != 1 else ''}"] if empty else []
-    if len(unread):
-        examples = ", ".join(repr(str(v)) for v in unread.head(3))
-        parts.append(f"{len(unread)} value{'s' if len(unread) != 1 else ''} that "
-                     f"{'are' if len(unread) != 1 else 'is'} not a date (e.g. {examples})")
-    text = f"time column {column!r}: {' and '.join(parts)}"
-    first = values[~bad]
-    if len(unread) and len(first) and isinstance(first.iloc[0], str) \
-            and not _ISO_DATE.match(first.iloc[0].strip()):
-        text += (f"; every value is read in the format of the first, {first.iloc[0]!r}: write "
-                 "dates as YYYY-MM-DD")
-    return text
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 PACKAGE_SOURCE = "package:"
