@@ -3,6 +3,8 @@ categorical columns as counts per category, runs of equal values in sorted array
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -72,6 +74,15 @@ def category_counts(series: pd.Series) -> dict[str, int]:
             key = _category_key(value)
             out[key] = out.get(key, 0) + int(count)
     return out
+
+
+def aligned_counts(reference: Mapping[str, int], current: Mapping[str, int]
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The categories of either side (nulls left out), sorted, and each side's counts of
+    them in that order (0 where a side lacks one)."""
+    keys = sorted((set(reference) | set(current)) - {NULL_KEY})
+    return (keys, np.array([reference.get(k, 0) for k in keys], dtype=np.int64),
+            np.array([current.get(k, 0) for k in keys], dtype=np.int64))
 
 
 def _arrow_string_counts(series: pd.Series) -> dict[str, int] | None:

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from ctpipe.config import DriftConfig
-from ctpipe.drift.columns import NULL_KEY, category_counts, require_columns, sorted_finite
+from ctpipe.drift.columns import (
+    NULL_KEY,
+    aligned_counts,
+    category_counts,
+    require_columns,
+    sorted_finite,
+)
 from ctpipe.drift.profile import ReferenceProfile, build_profile
 from ctpipe.drift.results import (
     SEASONAL_CONFIRMED,
@@ -228,9 +234,7 @@ def _categorical_drift(name: str, test: StatTest, ref_counts: Mapping[str, int],
     cur_counts = category_counts(series)
     nan_ref = ref_counts.get(NULL_KEY, 0)
     nan_cur = cur_counts.get(NULL_KEY, 0)
-    keys = sorted((set(ref_counts) | set(cur_counts)) - {NULL_KEY})
-    f_ref = np.array([ref_counts.get(k, 0) for k in keys], dtype=np.int64)
-    f_cur = np.array([cur_counts.get(k, 0) for k in keys], dtype=np.int64)
+    keys, f_ref, f_cur = aligned_counts(ref_counts, cur_counts)
     n_ref, n_cur = int(f_ref.sum()), int(f_cur.sum())
     base = dict(feature=name, kind="categorical", test=test.name,
                 threshold=test.threshold_for(config), n_reference=n_ref, n_current=n_cur,

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ctpipe.drift.columns import NULL_KEY, category_counts, sorted_finite
+from ctpipe.drift.columns import aligned_counts, category_counts, sorted_finite
 from ctpipe.drift.profile import ReferenceProfile
 from ctpipe.drift.results import FeatureDrift
 from ctpipe.drift.stats import ks_2samp_sorted
@@ -41,10 +41,7 @@ def numeric_effect(reference: np.ndarray, values: pd.Series, name: str) -> float
 
 def categorical_effect(reference: Mapping[str, int], values: pd.Series) -> float | None:
     """Half the summed absolute difference of category shares, nulls left out (None: empty)."""
-    current = category_counts(values)
-    keys = sorted((set(reference) | set(current)) - {NULL_KEY})
-    ref = np.array([reference.get(k, 0) for k in keys], dtype=np.float64)
-    cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
+    _, ref, cur = aligned_counts(reference, category_counts(values))
     if ref.sum() == 0 or cur.sum() == 0:
         return None
     return float(np.abs(ref / ref.sum() - cur / cur.sum()).sum() / 2)
