@@ -210,3 +210,25 @@ def test_a_batch_unreadable_for_its_labels_is_logged_once_per_content(
             assert landing.labelled_dates(tmp_path, cfg, as_of) == []
     said = [r.getMessage() for r in caplog.records if "left out of the labelled" in r.getMessage()]
     assert len(said) == 1 and "batch unreadable for its labels" in said[0]
+
+
+def test_monthly_dates_that_read_both_ways_are_refused() -> None:
+    # A monthly series dated on the 1st, day first: month first, 01/03/2020 is 3 January and
+    # the whole year would land in January's batch without an error.
+    frame = pd.DataFrame({"date": [f"01/{m:02d}/2020" for m in range(1, 13)], "x": range(12)})
+    with pytest.raises(ValueError) as err:
+        landing.split_into_batches(frame, load_config("demand"))
+    assert str(err.value) == (
+        "time column 'date': dates such as '01/02/2020' read as 2 January (month first) or as "
+        "1 February (day first), and no value has a day above 12 to tell which: write dates "
+        "as YYYY-MM-DD")
+
+
+@pytest.mark.parametrize("dates", [
+    [f"{m:02d}/13/2020" for m in range(1, 13)],  # a day above 12 settles it: month first
+    [f"2020/{m:02d}/01" for m in range(1, 13)],  # year first
+    [f"{m:02d}/{m:02d}/2020" for m in range(1, 13)],  # the same both ways
+])
+def test_dates_that_read_one_way_are_split(dates: list[str]) -> None:
+    frame = pd.DataFrame({"date": dates, "x": range(12)})
+    assert len(landing.split_into_batches(frame, load_config("demand"))) == 12

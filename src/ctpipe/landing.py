@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from ctpipe.batch_reader import (
     BatchReadError,
+    ambiguous_dates_problem,
     is_data_file,
     local_times,
     not_dates_problem,
@@ -479,6 +480,9 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
     time_col = config.data.time_column
     if time_col not in frame.columns:
         raise ValueError(f"time column {time_col!r} not found; columns are {list(frame.columns)}")
+    problem = ambiguous_dates_problem(time_col, frame[time_col])
+    if problem is not None:
+        raise ValueError(problem)
     # Batches are that zone's days, as validation's period rule counts them.
     times = parse_local_times(frame[time_col], config.data.timezone, errors="coerce")
     bad = times.isna()
