@@ -8,7 +8,11 @@ import pandas as pd
 import pytest
 
 from ctpipe.config import UseCaseConfig, parse_config
-from ctpipe.source_checks import performance_rows_problem, training_rows_problem
+from ctpipe.source_checks import (
+    performance_rows_problem,
+    source_warnings,
+    training_rows_problem,
+)
 from tests.test_backtest_cli import BIKES_CONFIG
 
 WEEK0 = pd.Timestamp("2025-01-06").date()
@@ -117,3 +121,22 @@ def test_too_few_usable_labels_for_the_window_are_named() -> None:
         "training.window 5 needs 5 labelled batches; 4 have labels a replay can use; 4 batches' "
         "labels set aside for null targets (data.drop_null_targets: true drops those rows "
         "instead)")
+
+
+def test_periods_without_rows_are_named_before_a_replay() -> None:
+    # 30 weekly batches with weeks 3, 10-16 missing: a sensor's outage.
+    batches = _weekly([[1.0, 2.0, 3.0, 4.0]] * 30)
+    dates = sorted(batches)
+    for i in (3, *range(10, 17)):
+        del batches[dates[i]]
+    config = _config(drift="{performance_tolerance: null}")
+    weekly = config.model_copy(update={"data": config.data.model_copy(
+        update={"batch_frequency": "weekly"})})
+    assert source_warnings(batches, weekly) == [
+        "no rows for 8 weekly batches between 2025-01-06 and 2025-07-28 (2025-01-27, "
+        "2025-03-17, 2025-03-24, 2025-03-31, 2025-04-07 and 3 more): the replay skips them, "
+        "and counts batches, not calendar periods (training.window, data.label_delay, cron "
+        "schedules)"]
+    # Daily: 204 days from the first to the last, 22 with rows.
+    assert source_warnings(batches, config)[0].startswith("no rows for 182 daily batches ")
+    assert source_warnings(_weekly([[1.0]] * 5), weekly) == []

@@ -25,7 +25,7 @@ from ctpipe.source_checks import (
     unexpected_columns_problem,
 )
 from ctpipe.training import ScoringModel
-from ctpipe.wording import first_few
+from ctpipe.wording import count_of, first_few
 from ctpipe.workspace import Workspace
 
 DEFAULT_START = dt.date(2026, 3, 2)
@@ -313,11 +313,6 @@ def _change(value: float, base: float, higher_is_better: bool) -> str:
         return "the same"
     size = f"{abs(gain):.1%}" if abs(gain) < 0.01 else f"{abs(gain):.0%}"
     return f"{size} {'better' if gain > 0 else 'worse'}"
-
-
-def count_of(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless one: '1 retrain', '3 batches'."""
-    return f"{n} {noun}{'' if n == 1 else ('es' if noun.endswith('h') else 's')}"
 
 
 def nothing_served(result: dict) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
-from ctpipe.wording import first_few
+from ctpipe.wording import count_of, first_few
 
 
 class BatchReadError(ValueError):
@@ -319,10 +319,10 @@ def not_dates_problem(column: str, values: pd.Series, bad: pd.Series) -> str:
     it took from the first (month first for 01/02/2020)."""
     empty = int((bad & values.isna()).sum())
     unread = values[bad & values.notna()]
-    parts = [f"{empty} empty value{'s' if empty != 1 else ''}"] if empty else []
+    parts = [f"{count_of(empty, 'empty value')}"] if empty else []
     if len(unread):
         examples = ", ".join(repr(str(v)) for v in unread.head(3))
-        parts.append(f"{len(unread)} value{'s' if len(unread) != 1 else ''} that "
+        parts.append(f"{count_of(len(unread), 'value')} that "
                      f"{'are' if len(unread) != 1 else 'is'} not a date (e.g. {examples})")
     text = f"time column {column!r}: {' and '.join(parts)}"
     first = values[~bad]

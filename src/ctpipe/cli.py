@@ -45,7 +45,8 @@ def simulate(
 ) -> None:
     """Write synthetic daily batches and their (later-arriving) labels to a landing zone."""
     settings.configure_environment()
-    from ctpipe.backtest import count_of, simulate_to_landing
+    from ctpipe.backtest import simulate_to_landing
+    from ctpipe.wording import count_of
 
     ws = _workspace(use_case)
     _check_scenario([ws.name], scenario)

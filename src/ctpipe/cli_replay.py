@@ -22,6 +22,7 @@ from ctpipe.cli_base import (
     _workspace,
     app,
 )
+from ctpipe.wording import count_of
 from ctpipe.workspace import Workspace
 
 _CRON_HELP = ("Cron baseline: retrain every N batches behind the same gate (repeatable; "
@@ -74,7 +75,7 @@ def _run_backtests(runs: list[tuple[Workspace, int | None, list[str]]], cron: li
 
 
 def _print_summary(report: dict) -> None:
-    from ctpipe.backtest import count_of, summarize
+    from ctpipe.backtest import summarize
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -151,7 +152,7 @@ def _best_cron_mean(s: dict, result: dict) -> float | None:
 
 def _print_baselines(name: str, result: dict, s: dict) -> None:
     """ctpipe against the static model and the best cron, then each known change event."""
-    from ctpipe.backtest import count_of, nothing_served
+    from ctpipe.backtest import nothing_served
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.4f}"
@@ -232,7 +233,7 @@ def backtest(
     from ctpipe import backtest as bt
     from ctpipe.config import resolve_config_path
     from ctpipe.landing import configured_source, normal_source
-    from ctpipe.source_checks import performance_rows_problem
+    from ctpipe.source_checks import source_warnings
 
     ws = _workspace(config, backtest=True)
     if source is None and ws.config.data.source is None:
@@ -248,13 +249,13 @@ def backtest(
         _fail(f"cannot use {path} as the backtest source: {bt.source_problem(path, exc)}", 2)
     schedules = _schedules(cron, no_baselines)
     changes = _events(events or [], sorted(batches))
-    if warning := performance_rows_problem(batches, ws.config):
+    for warning in source_warnings(batches, ws.config):
         typer.echo(f"warning: {path}: {warning}", err=True)
     _database()  # an unreachable database: one line, before the previous replay is reset
     with _replays_held([ws], "backtest"):
         bt.reset(ws)
         dates = bt.write_batches(ws, batches)
-        typer.echo(f"{bt.count_of(len(dates), 'batch')} from {path}", err=True)
+        typer.echo(f"{count_of(len(dates), 'batch')} from {path}", err=True)
         report = _run_backtests([(ws, None, changes)], schedules)
         _print_summary(report)
         if json_path or png:

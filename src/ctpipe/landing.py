@@ -475,6 +475,12 @@ def _read_verified(path: Path, passed: str | None) -> io.BytesIO:
 _PERIOD = {"daily": "D", "weekly": "W-SUN", "monthly": "M"}
 
 
+def periods_between(first: dt.date, last: dt.date, config: UseCaseConfig) -> list[dt.date]:
+    """Every batch date from ``first`` to ``last`` at the config's frequency, rows or not."""
+    periods = pd.period_range(first, last, freq=_PERIOD[config.data.batch_frequency])
+    return [p.start_time.date() for p in periods]
+
+
 def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.date, pd.DataFrame]:
     """Cut a history into batches by the config's frequency; a batch is named by its first day."""
     time_col = config.data.time_column

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
-from ctpipe.landing import null_targets_problem
+from ctpipe.landing import null_targets_problem, periods_between
 from ctpipe.training import leaf_rows
 from ctpipe.validation.spec import (
     ERROR,
@@ -26,7 +26,7 @@ from ctpipe.validation.spec import (
     max_null_share,
     rule_severity,
 )
-from ctpipe.wording import first_few
+from ctpipe.wording import count_of, first_few
 
 _SHOWN = 5  # values named in a message; more are counted
 
@@ -237,3 +237,26 @@ def performance_rows_problem(batches: Batches, config: UseCaseConfig) -> str | N
             f"(drift.performance_window {drift.performance_window}){usable.why_set_aside}, "
             f"below {drift.min_performance_rows:,}: performance drift will never be judged on "
             "this history; lower drift.min_performance_rows or widen drift.performance_window")
+
+
+def gaps_problem(batches: Batches, config: UseCaseConfig) -> str | None:
+    """Which periods between the first and last batch have no rows (None: none).
+
+    Not a refusal: a closed market's days or a sensor's outage leave no batch. But the replay
+    counts batches, not calendar periods (training.window, data.label_delay, cron-N and
+    drift.seasonal_period), so a reader of its figures should know.
+    """
+    dates = sorted(batches)
+    missing = [d for d in periods_between(dates[0], dates[-1], config) if d not in batches]
+    if not missing:
+        return None
+    shown = first_few([str(d) for d in missing], _SHOWN)
+    return (f"no rows for {count_of(len(missing), config.data.batch_frequency + ' batch')} "
+            f"between {dates[0]} and {dates[-1]} ({shown}): the replay skips them, and counts "
+            "batches, not calendar periods (training.window, data.label_delay, cron schedules)")
+
+
+def source_warnings(batches: Batches, config: UseCaseConfig) -> list[str]:
+    """What a replay of these batches should say before it starts, but not refuse."""
+    found = (gaps_problem(batches, config), performance_rows_problem(batches, config))
+    return [warning for warning in found if warning is not None]
