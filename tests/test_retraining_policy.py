@@ -180,6 +180,21 @@ def test_pool_newest_first_until_enough_rows_within_the_window() -> None:
     assert pool_labelled([], window=3, min_rows=50) == []
 
 
+def test_a_batch_the_pool_may_not_use_is_skipped_and_the_pool_reaches_further_back() -> None:
+    d = _days(5)
+    fresh = [(day, 30) for day in d]
+    asked: list = []
+
+    def usable(day) -> bool:  # noqa: ANN001
+        asked.append(day)
+        return day != d[4]
+
+    assert pool_labelled(fresh, window=14, min_rows=50, usable=usable) == [d[2], d[3]]
+    assert asked == [d[4], d[3], d[2]]  # newest first, no further back than the pool reaches
+    # A skipped batch does not count towards the window.
+    assert pool_labelled(fresh, window=2, min_rows=500, usable=usable) == [d[2], d[3]]
+
+
 # --------------------------------------------------------------------------- triggers
 
 

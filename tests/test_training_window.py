@@ -317,3 +317,22 @@ def test_truncated_and_empty_files_in_a_backlog_are_quarantined_not_fatal(
     assert not truncated.exists() and not empty.exists()
     assert [d.subject for d in published if d.kind == "validation.failed"] == [
         f"batch {dates[3]}", f"batch {dates[5]}"]
+
+
+def test_performance_drift_pools_only_batches_that_pass_as_they_are_now() -> None:
+    # The check pools the newest labelled batches after the champion's data. Day 9 passed
+    # its own cycle, then its file was replaced by one that breaks a rule: its labels must
+    # not judge the champion; day 8 stands in, and the record names day 9.
+    p = Ports(_config(), days=12)
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    for i in (8, 9):
+        p.cycle(i)
+    _break(p.store.batches[day(9)])
+
+    p.cycle(10)
+
+    performance = p.store.records[day(10).isoformat()].performance_drift
+    assert performance["batches"] == [day(8).isoformat()] and performance["judged"]
+    assert performance["note"].endswith(
+        f"; not pooled, their files failing the current validation rules: {day(9)}")
+    assert day(9) in p.store.batches  # left for the next retrain's window check

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from ctpipe.drift import MetricInterval, performance_drift
@@ -68,21 +68,25 @@ class PerformanceCheck:
                 f"the whole interval is above the tolerance {self.tolerance:.0%})")
 
 
-def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int,
-                  min_rows: int) -> list[dt.date]:
+def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int, min_rows: int,
+                  usable: Callable[[dt.date], bool] | None = None) -> list[dt.date]:
     """The labelled batches the performance check pools, oldest first.
 
     ``fresh``: (batch date, labelled rows) of every labelled batch newer than the champion's
     training data. Newest first, at most ``window`` batches, until ``min_rows`` rows: the
     newest evidence, and no more of it than the check needs (older fresh rows would dilute a
-    recent change).
+    recent change). ``usable``: asked of each batch before it is pooled, newest first, and
+    only as far back as the pool reaches; a batch it refuses is skipped and does not count
+    towards ``window``.
     """
     chosen: list[dt.date] = []
     rows = 0
-    for day, n in sorted(fresh, reverse=True)[:window]:
+    for day, n in sorted(fresh, reverse=True):
+        if usable is not None and not usable(day):
+            continue
         chosen.append(day)
         rows += n
-        if rows >= min_rows:
+        if rows >= min_rows or len(chosen) == window:
             break
     return sorted(chosen)
 
@@ -108,18 +112,22 @@ def cannot_judge_performance(*, batches: Sequence[str], rows: int, min_rows: int
 def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | None,
                       interval: MetricInterval | None, rows: int, min_rows: int,
                       tolerance: float | None, higher_is_better: bool,
-                      seen_until: str = "") -> PerformanceCheck:
+                      seen_until: str = "", left_out: Sequence[str] = ()) -> PerformanceCheck:
     """Drifted only when the champion is significantly worse than at promotion: the whole
     bootstrap interval of the relative degradation lies above ``tolerance``.
 
     The tolerance absorbs that the baseline is itself a noisy, gate-selected (so optimistic)
-    holdout estimate; the interval absorbs the noise of the few pooled rows.
+    holdout estimate; the interval absorbs the noise of the few pooled rows. ``left_out``:
+    fresh labelled batches not pooled because their files do not pass validation as they
+    are now; the note names them.
     """
     newest = batches[-1] if batches else ""
+    unpooled = (f"; not pooled, their files failing the current validation rules: "
+                f"{', '.join(left_out)}" if left_out else "")
 
     def unjudged(note: str, current: float | None = None) -> PerformanceCheck:
         return PerformanceCheck(newest, metric, baseline, current, None, False, tolerance,
-                                tuple(batches), rows, judged=False, note=note)
+                                tuple(batches), rows, judged=False, note=note + unpooled)
 
     why = cannot_judge_performance(batches=batches, rows=rows, min_rows=min_rows,
                                    baseline=baseline, tolerance=tolerance,
@@ -143,7 +151,7 @@ def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | 
     low, high = sorted((worse(interval.low), worse(interval.high)))
     note = (f"bootstrap: {interval.resamples} resamples of the pooled rows"
             + (f", {interval.degenerate} skipped ({metric} undefined: one class only)"
-               if interval.degenerate else ""))
+               if interval.degenerate else "") + unpooled)
     return PerformanceCheck(newest, metric, baseline, interval.point, worse(interval.point),
                             low > tolerance, tolerance, tuple(batches), rows, low, high,
                             interval.confidence, interval.resamples, interval.degenerate,

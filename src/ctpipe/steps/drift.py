@@ -47,6 +47,7 @@ from ctpipe.drift import (
 from ctpipe.evaluation import metric_fn
 from ctpipe.lineage import Lineage, LoadedVersion
 from ctpipe.steps.ports import Runtime, TrackingRun
+from ctpipe.steps.validate import passes_as_it_is
 from ctpipe.trace import Artifact, Decision
 from ctpipe.training import NotEnoughData, split_for_change
 
@@ -147,10 +148,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     seen_until = lineage.seen_until
     fresh = [d for d in rt.store.labelled_dates(day) if not seen_until
              or d.isoformat() > seen_until]
-    pooled = pool_labelled([(d, rt.store.label_rows([d])) for d in fresh],
-                           window=cfg.drift.performance_window,
-                           min_rows=cfg.drift.min_performance_rows)
-    labelled = rt.store.read_labelled(pooled) if pooled else None
+    pooled, labelled, left_out = _pooled_labels(rt, fresh)
     history = retrain_history(day=day, batch_dates=rt.store.batch_dates(),
                               attempts=recent_attempts(rt, day, seen_until),
                               trained_until=lineage.train_end or "")
@@ -169,7 +167,8 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         outputs.append(_output_drift(rt, champion.outputs, LABEL, target))
         summaries[LABEL] = _moved(champion.outputs, LABEL, target.to_numpy(),
                                   binary=cfg.data.task == "binary")
-    performance = check_performance(rt, champion, pooled, labelled, seen_until)
+    performance = check_performance(rt, champion, pooled, labelled, seen_until,
+                                    left_out=left_out)
     onset = drift_onset(rt, day, seen_until)
     if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
         onset = min(onset, min(pooled))  # the labelled evidence is that old
@@ -204,6 +203,37 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     return replace(verdict, onset=drifted, change_onset=change_to_learn(
         drift_onset=drifted, awaiting=awaiting, learned=learned, seen=seen,
         until=cfg.training.follow_ups_until, retrains=call.reason is not None))
+
+
+def _pooled_labels(rt: Runtime, fresh: list[dt.date]
+                   ) -> tuple[list[dt.date], pd.DataFrame | None, list[dt.date]]:
+    """The labelled batches the performance and label checks pool, their rows, and the fresh
+    batches left out.
+
+    Only batches whose file passes validation as it is now (validate.passes_as_it_is), asked
+    newest first as far back as the pool reaches: a batch no cycle checked (a skipped day) or
+    one replaced since it passed must not move a retrain. A failing one stays where it is for
+    the next retrain's window check to quarantine. One replaced between that check and the
+    read leaves nothing pooled this run; the next run checks it again.
+    """
+    cfg = rt.config
+    left_out: list[dt.date] = []
+
+    def usable(day: dt.date) -> bool:
+        if passes_as_it_is(rt, day):
+            return True
+        left_out.append(day)
+        return False
+
+    pooled = pool_labelled([(d, rt.store.label_rows([d])) for d in fresh],
+                           window=cfg.drift.performance_window,
+                           min_rows=cfg.drift.min_performance_rows, usable=usable)
+    if not pooled:
+        return pooled, None, sorted(left_out)
+    try:
+        return pooled, rt.store.read_labelled(pooled, validated=True), sorted(left_out)
+    except ValueError:
+        return [], None, sorted(left_out)
 
 
 def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,
@@ -287,12 +317,14 @@ def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:
 
 
 def check_performance(rt: Runtime, champion: LoadedVersion, pooled: list[dt.date],
-                      labelled: pd.DataFrame | None, seen_until: str) -> PerformanceCheck:
+                      labelled: pd.DataFrame | None, seen_until: str, *,
+                      left_out: Sequence[dt.date] = ()) -> PerformanceCheck:
     """The champion's metric on the pooled rows with a seeded bootstrap interval, judged."""
     cfg = rt.config
     batches = [d.isoformat() for d in pooled]
     rows = 0 if labelled is None else len(labelled)
-    common = dict(batches=batches, metric=cfg.evaluation.metric,
+    common = dict(batches=batches, left_out=[d.isoformat() for d in left_out],
+                  metric=cfg.evaluation.metric,
                   baseline=champion.info.lineage.metric, rows=rows,
                   min_rows=cfg.drift.min_performance_rows,
                   tolerance=cfg.drift.performance_tolerance,

@@ -182,6 +182,19 @@ def check_training_window(rt: Runtime, day: dt.date,
     return None
 
 
+def passes_as_it_is(rt: Runtime, day: dt.date) -> bool:
+    """Whether the batch file, as it is now, passes the current rules: remembered from an
+    earlier pass of the same bytes, or checked now (and remembered). A batch that fails is
+    left where it is: the next retrain's window check quarantines it with its evidence."""
+    if rt.store.validated_as_is(day):
+        return True
+    step = _validated_for_training(rt, day)
+    if step is None or not step.passed:
+        return False
+    step.remember_if_passed(rt, day)
+    return True
+
+
 def _validated_for_training(rt: Runtime, day: dt.date) -> ValidationStep | None:
     """The batch checked as a training batch; None when it left the landing zone meanwhile."""
     fingerprint = _fingerprint(rt, day)
