@@ -92,7 +92,8 @@ def test_a_training_window_mostly_failing_is_refused_before_anything_moves() -> 
     assert message == ("training window as of batch 2026-03-09: 4 of 6 batches checked fail "
                        "validation, more than half of 6 (training.window 6), so none is moved "
                        "aside and nothing is trained (a rule changed since they passed? a "
-                       "backlog in another shape?); first: x.parquet: batch failed validation")
+                       "backlog in another shape? fix the rule, or move aside those you judge "
+                       "wrong with ctpipe set-aside); first: x.parquet: batch failed validation")
 
 
 def test_scoring_refusals_in_order() -> None:

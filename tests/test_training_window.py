@@ -218,6 +218,17 @@ def test_a_window_where_most_batches_fail_moves_nothing_and_trains_nothing() -> 
     assert again.status is CycleStatus.FAILED
     assert p.store.records[day(7).isoformat()].message == again.message
 
+    # An operator who has looked at them moves them aside (`ctpipe set-aside`): the retrain
+    # is no longer refused; it waits for enough good batches.
+    for i in (1, 2, 3, 4):
+        moved = validate.set_aside_by_operator(p.rt, day(i), reason="sensor swap", who="ops")
+        assert moved.kind == "batch.set_aside" and moved.details["passed_validation"] is False
+        assert "border_wait_minutes" in moved.reason and moved.actor == "ops"
+        assert "summary.md" in p.store.quarantined[day(i)]
+    waits = p.retrain(7, force=True)
+    assert waits.status is CycleStatus.WAITING
+    assert waits.message.startswith("cannot retrain yet: 3 labelled batches")
+
 
 def _disk_full_on_the_second_move(p: Ports):  # noqa: ANN202
     """The store's quarantine, failing on its second call; returns the working one."""

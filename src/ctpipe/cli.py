@@ -302,6 +302,45 @@ def accept_unlabelled(
     typer.echo(f"  audit: {ws.audit_path}")
 
 
+@app.command("set-aside")
+def set_aside(
+    use_case: str,
+    date: Annotated[list[str], typer.Option(help="A batch to move aside, YYYY-MM-DD "
+                                            "(repeatable).")],
+    reason: Annotated[str, typer.Option(help="Why it must not be trained on or judged: "
+                                        "audited, and kept beside the batch.")],
+    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+) -> None:
+    """Move batches out of the landing zone on your word, with their validation result beside
+    them: what a retrain refuses to do by itself when most of its window fails at once."""
+    settings.configure_environment()
+    from ctpipe import audit
+    from ctpipe.flows.trace_sink import prefect_sink
+    from ctpipe.steps.ports import Runtime
+    from ctpipe.steps.validate import set_aside_by_operator
+
+    ws = _workspace(use_case)
+    days = [_parse_date("--date", d) for d in date]
+    if not reason.strip():
+        _fail("--reason: say why the batch must be set aside (it is audited)", 2)
+    landed = set(ws.store.batch_dates())
+    if missing := [d for d in days if d not in landed]:
+        _fail(f"--date {missing[0]}: no such batch in {ws.landing} (nothing was moved)", 2)
+    server = os.environ.get("PREFECT_API_URL")
+    sink = prefect_sink(ws, artifacts_too=False, events=bool(server))
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=ws.registry, publish=sink.publish, traced=sink.traced)
+    who = operator or audit.actor()
+    for day in days:
+        try:
+            decision = set_aside_by_operator(rt, day, reason=reason, who=who)
+        except FileNotFoundError as exc:
+            _fail(f"batch {day}: {exc}", 1)
+        typer.echo(f"batch {day}: moved to {decision.details['quarantine']}")
+        typer.echo(f"  {decision.reason}")
+    typer.echo(f"  audit: {ws.audit_path}")
+
+
 @app.command()
 def serve(
     use_cases: Annotated[list[str] | None, typer.Argument(help="Default: demand fraud.")] = None,

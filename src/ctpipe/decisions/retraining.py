@@ -106,7 +106,8 @@ def window_check_refusal(*, day: dt.date, window: int, checked: int,
     return (f"training window as of batch {day}: {len(failing)} of {checked} batches checked "
             f"fail validation, more than half of {span} (training.window {window}), so none "
             "is moved aside and nothing is trained (a rule changed since they passed? a "
-            f"backlog in another shape?); first: {failing[0]}")
+            "backlog in another shape? fix the rule, or move aside those you judge wrong with "
+            f"ctpipe set-aside); first: {failing[0]}")
 
 
 def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day: dt.date,

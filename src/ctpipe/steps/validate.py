@@ -166,7 +166,7 @@ def check_training_window(rt: Runtime, day: dt.date,
             checked.add(batch_day)
             if rt.store.validated_as_is(batch_day):
                 continue
-            step = _validated_for_training(rt, batch_day)
+            step = validated_for_training(rt, batch_day)
             if step is None:  # moved aside meanwhile, by another run
                 continue
             if step.passed:
@@ -188,14 +188,14 @@ def passes_as_it_is(rt: Runtime, day: dt.date) -> bool:
     left where it is: the next retrain's window check quarantines it with its evidence."""
     if rt.store.validated_as_is(day):
         return True
-    step = _validated_for_training(rt, day)
+    step = validated_for_training(rt, day)
     if step is None or not step.passed:
         return False
     step.remember_if_passed(rt, day)
     return True
 
 
-def _validated_for_training(rt: Runtime, day: dt.date) -> ValidationStep | None:
+def validated_for_training(rt: Runtime, day: dt.date) -> ValidationStep | None:
     """The batch checked as a training batch; None when it left the landing zone meanwhile."""
     fingerprint = _fingerprint(rt, day)
     batch = _read_or_problem(rt, day)
@@ -270,3 +270,51 @@ def quarantine(rt: Runtime, day: dt.date, step: ValidationStep, *,
         "gx_result.json": json.dumps(gx_result, indent=2, default=str), "summary.md": summary},
         before_move=None if announce is None else lambda f: announce(decision(f)))
     return decision(folder)
+
+
+def set_aside_by_operator(rt: Runtime, day: dt.date, *, reason: str, who: str) -> Decision:
+    """Move a batch aside on an operator's word (`ctpipe set-aside`), with its evidence.
+
+    For the batches the window check's breaker holds (window_check_refusal: too many fail to
+    move any automatically) once someone has looked at them, or a batch known to be wrong that
+    passes the rules. The batch is validated as it is now and the result kept beside it with
+    who and why; the decision is published (audited) before the batch moves, as a cycle's
+    quarantine is. Raises FileNotFoundError when the batch is not in the landing zone.
+    """
+    if day not in rt.store.batch_dates():
+        raise FileNotFoundError(f"no batch {day} in {rt.store.batch_source(day)}")
+    step = validated_for_training(rt, day)
+    if step is None:  # moved aside by a run meanwhile
+        raise FileNotFoundError(f"batch {day} left the landing zone meanwhile")
+    source = rt.store.batch_source(day)
+    if step.result is None:
+        verdict, gx_result = f"it cannot be read: {step.read_error}", {}
+        summary = f"# Validation FAILED: {source}\n\n{step.read_error}\n"
+    else:
+        verdict = ("it passes the current validation rules" if step.passed
+                   else f"it fails the current validation rules: {step.result.message(source)}")
+        gx_result, summary = step.result.gx_result, step.result.summary_markdown(source)
+    header = f"# Set aside by {who}\n\n{reason}\n\nWhen set aside, {verdict}.\n\n"
+
+    def decision(folder: str) -> Decision:
+        return Decision(
+            kind="batch.set_aside", use_case=rt.use_case, subject=f"batch {day}",
+            reason=f"set aside by {who}: {reason} ({verdict})", actor=who,
+            details={"batch_date": day.isoformat(), "quarantine": folder, "operator": who,
+                     "passed_validation": step.passed},
+            artifact=Artifact("set-aside", "Batch set aside by an operator",
+                              header + summary + f"\n\nMoved to `{folder}`."),
+            event="ctpipe.batch.set_aside",
+            event_payload={"batch_date": day.isoformat(), "operator": who, "reason": reason,
+                           "quarantine": folder})
+
+    published: list[Decision] = []
+
+    def announce(folder: str) -> None:
+        published.append(decision(folder))
+        rt.publish(published[-1])
+
+    rt.store.quarantine(day, {
+        "gx_result.json": json.dumps(gx_result, indent=2, default=str),
+        "summary.md": header + summary}, before_move=announce)
+    return published[-1]
