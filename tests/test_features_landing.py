@@ -227,6 +227,8 @@ def test_monthly_dates_that_read_both_ways_are_refused() -> None:
 @pytest.mark.parametrize("dates", [
     [f"{m:02d}/13/2020" for m in range(1, 13)],  # a day above 12 settles it: month first
     [f"2020/{m:02d}/01" for m in range(1, 13)],  # year first
+    [f"2010-{m:02d}-03 09:51:00" for m in range(1, 13)],  # ISO, "10-03-03" inside
+    [f"20-{m:02d}-03" for m in range(1, 13)],  # two-digit year first: not day or month
     [f"{m:02d}/{m:02d}/2020" for m in range(1, 13)],  # the same both ways
 ])
 def test_dates_that_read_one_way_are_split(dates: list[str]) -> None:

@@ -74,7 +74,7 @@ def test_a_package_source_is_named_once_as_the_config_names_it(ctpipe_home: Path
     assert result.exit_code == 2
     assert result.output.startswith(
         f"cannot use {SEATTLE} as the backtest source: data.target_from.column 'precip' not "
-        "found; columns are ['date', 'precipitation',")
+        "found (columns: date, precipitation, ")
     assert "site-packages" not in result.output
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe import landing, registry
+from ctpipe.batch_reader import columns_found
 from ctpipe.config import UseCaseConfig
 from ctpipe.evaluation import evaluate
 from ctpipe.simulate import check_scenario, generate_day
@@ -25,7 +25,7 @@ from ctpipe.source_checks import (
     unexpected_columns_problem,
 )
 from ctpipe.training import ScoringModel
-from ctpipe.wording import count_of, first_few
+from ctpipe.wording import count_of
 from ctpipe.workspace import Workspace
 
 DEFAULT_START = dt.date(2026, 3, 2)
@@ -156,19 +156,6 @@ def window_problem(batches: int, config: UseCaseConfig, source: str) -> str | No
     return text
 
 
-def columns_found(frame: pd.DataFrame) -> str:
-    """The source's columns, and a hint when its header reads like data: a file whose first
-    line is something else (a station's name and coordinates) gets that line as its header."""
-    names = [str(c) for c in frame.columns]
-    text = f"columns: {first_few(names, 12)}"
-    data_like = sum(bool(_NUMBER.fullmatch(n.strip())) or n.startswith("Unnamed: ")
-                    for n in names)
-    if data_like * 2 > len(names):
-        text += "; the first line reads like data, not a header: is the header on line 1?"
-    return text
-
-
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:

@@ -336,7 +336,7 @@ def not_dates_problem(column: str, values: pd.Series, bad: pd.Series) -> str:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-_SHORT_DATE = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2\d{2}(?:\d{2})?(?!\d)")
+_SHORT_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2\d{2}(?:\d{2})?(?!\d)")
 
 
 def ambiguous_dates_problem(column: str, values: pd.Series) -> str | None:
@@ -369,3 +369,18 @@ def ambiguous_dates_problem(column: str, values: pd.Series) -> str | None:
     return (f"time column {column!r}: dates such as {example!r} read as {month_first} (month "
             f"first) or as {day_first} (day first), and no value has a day above 12 to tell "
             "which: write dates as YYYY-MM-DD")
+
+
+def columns_found(frame: pd.DataFrame) -> str:
+    """The source's columns, and a hint when its header reads like data: a file whose first
+    line is something else (a station's name and coordinates) gets that line as its header."""
+    names = [str(c) for c in frame.columns]
+    text = f"columns: {first_few(names, 12)}"
+    data_like = sum(bool(_NUMBER.fullmatch(n.strip())) or n.startswith("Unnamed: ")
+                    for n in names)
+    if data_like * 2 > len(names):
+        text += "; the first line reads like data, not a header: is the header on line 1?"
+    return text
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from ctpipe.batch_reader import (
     BatchReadError,
     ambiguous_dates_problem,
+    columns_found,
     is_data_file,
     local_times,
     not_dates_problem,
@@ -485,7 +486,7 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
     """Cut a history into batches by the config's frequency; a batch is named by its first day."""
     time_col = config.data.time_column
     if time_col not in frame.columns:
-        raise ValueError(f"time column {time_col!r} not found; columns are {list(frame.columns)}")
+        raise ValueError(f"time column {time_col!r} not found ({columns_found(frame)})")
     problem = ambiguous_dates_problem(time_col, frame[time_col])
     if problem is not None:
         raise ValueError(problem)
@@ -556,8 +557,8 @@ def derive_target(frame: pd.DataFrame, config: UseCaseConfig, source: str) -> pd
     if rule is None:
         return frame
     if rule.column not in frame.columns:
-        raise ValueError(f"{source}: data.target_from.column {rule.column!r} not found; "
-                         f"columns are {list(frame.columns)}")
+        raise ValueError(f"{source}: data.target_from.column {rule.column!r} not found "
+                         f"({columns_found(frame)})")
     if config.data.target in frame.columns:
         # Deriving it would silently replace a column of the source with the 0/1 target.
         raise ValueError(f"{source}: data.target {config.data.target!r} is already a column of "
