@@ -24,6 +24,7 @@ from ctpipe.drift import (
     build_profile,
     detect_drift,
     ks_2samp_sorted,
+    ks_statistic,
     performance_drift,
     wasserstein_sorted,
 )
@@ -113,6 +114,16 @@ def test_ks_matches_scipy_with_ties_and_missing(ref: np.ndarray, cur: np.ndarray
     assert result.drifted == (expected.pvalue < 0.05)
     assert (result.n_reference, result.n_current) == (a.size, b.size)
     assert (result.nan_reference, result.nan_current) == (ref.size - a.size, cur.size - b.size)
+
+
+@FAST
+@given(column(), column())
+def test_ks_statistic_alone_is_scipys(ref: np.ndarray, cur: np.ndarray) -> None:
+    a, b = np.sort(clean(ref)), np.sort(clean(cur))
+    assume(a.size and b.size)
+    expected = stats.ks_2samp(a, b).statistic  # up to the order of one subtraction
+    assert math.isclose(ks_statistic(a, b), expected, **TOL)
+    assert math.isclose(ks_statistic(b, a), expected, **TOL)
 
 
 @LARGE

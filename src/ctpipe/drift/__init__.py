@@ -58,7 +58,7 @@ from ctpipe.drift.columns import NULL_KEY
 from ctpipe.drift.performance import MetricInterval, bootstrap_metric
 from ctpipe.drift.profile import ReferenceProfile, build_profile
 from ctpipe.drift.report import DriftReport, FeatureDrift, detect_drift, performance_drift
-from ctpipe.drift.stats import PSI_BINS, ks_2samp_sorted, wasserstein_sorted
+from ctpipe.drift.stats import PSI_BINS, ks_2samp_sorted, ks_statistic, wasserstein_sorted
 from ctpipe.drift.stattests import (
     STATTESTS,
     Outcome,
@@ -83,6 +83,7 @@ __all__ = [
     "detect_drift",
     "get_stattest",
     "ks_2samp_sorted",
+    "ks_statistic",
     "performance_drift",
     "register_stattest",
     "stattest_names",

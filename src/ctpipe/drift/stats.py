@@ -46,6 +46,14 @@ def ks_2samp_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return d, p
 
 
+def ks_statistic(ref: np.ndarray, cur: np.ndarray) -> float:
+    """``ks_2samp_sorted``'s statistic without the p-value (same inputs; equal up to the last
+    bit, which the order of one subtraction decides): for a caller that compares distances
+    only, the exact p-value of small samples is wasted work."""
+    big, small = (ref, cur) if ref.size >= cur.size else (cur, ref)
+    return _ks_statistic(big, small)
+
+
 def _ks_statistic(big: np.ndarray, small: np.ndarray) -> float:
     """sup |F_big - F_small| over the data, bit-identical to scipy's ECDF differences.
 

@@ -25,7 +25,7 @@ import pandas as pd
 from ctpipe.drift.columns import aligned_counts, category_counts, sorted_finite
 from ctpipe.drift.profile import ReferenceProfile
 from ctpipe.drift.results import FeatureDrift
-from ctpipe.drift.stats import ks_2samp_sorted
+from ctpipe.drift.stats import ks_statistic
 from ctpipe.drift.stattests import join_notes
 
 MIN_TRAINING_BATCHES = 3  # fewer give no spread to speak of: the test alone decides
@@ -36,7 +36,7 @@ def numeric_effect(reference: np.ndarray, values: pd.Series, name: str) -> float
     current, _ = sorted_finite(values, name)
     if reference.size == 0 or current.size == 0:
         return None
-    return ks_2samp_sorted(reference, current)[0]
+    return ks_statistic(reference, current)
 
 
 def categorical_effect(reference: Mapping[str, int], values: pd.Series) -> float | None:
