@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,38 @@ def test_too_few_training_batches_leave_the_test_to_decide(weeks: list[pd.DataFr
     report = detect_drift(profile, current, DriftConfig(training_spread=True),
                           training=weeks[:2])
     assert set(report.drifted_features) == {"pm25", "sky"}
+
+
+class _CountedReads(Sequence):
+    """The training batches, counting each read (the cycle reads them from disk lazily)."""
+
+    def __init__(self, frames: list[pd.DataFrame]) -> None:
+        self.frames, self.reads = frames, 0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204
+        frame = self.frames[i]  # past the end: IndexError, no read
+        self.reads += 1
+        return frame
+
+
+def test_a_feature_that_counts_for_nothing_reads_no_training_batch(
+        weeks: list[pd.DataFrame]) -> None:
+    current = _week(np.random.default_rng(9), 0.8, 0.45)
+    profile = build_profile(pd.concat(weeks, ignore_index=True), ["pm25"], ["sky"])
+    training = _CountedReads(weeks)
+    report = detect_drift(profile, current, DriftConfig(
+        training_spread=True, exclude=["sky"], weights={"pm25": 0}), training=training)
+    assert training.reads == 0 and not report.dataset_drift
+    # Shown as the row-level test found them, counted for nothing.
+    assert {f.feature for f in report.features if f.drifted} == {"pm25", "sky"}
+    assert report.drifted_features == []
+    counted = detect_drift(profile, current, DriftConfig(training_spread=True,
+                                                         exclude=["sky"]), training=training)
+    assert training.reads == len(weeks) and counted.drifted_features == []
+    assert {f.feature for f in counted.features if f.drifted} == {"sky"}  # pm25 cleared
 
 
 def test_effect_sizes() -> None:

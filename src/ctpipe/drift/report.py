@@ -97,13 +97,13 @@ def detect_drift(reference: ReferenceProfile, current: pd.DataFrame, config: Dri
                                           len(history), r.feature) + [current[r.feature]]
             results[i] = window_drift(r.feature, r.kind, reference, windows[r.feature], config,
                                       r.nan_current)
-    if training is not None and config.training_spread:
-        results = within_training_spread(results, reference, current, training)
     if config.exclude or config.weights:
         excluded = set(config.exclude)
         results = [replace(r, weight=0.0, excluded=True) if r.feature in excluded
                    else replace(r, weight=float(config.weights[r.feature]))
                    if r.feature in config.weights else r for r in results]
+    if training is not None and config.training_spread:
+        results = within_training_spread(results, reference, current, training)
     if history is not None and config.seasonal_period:
         results = _seasonal_check(reference, current, config, history, results, windows,
                                   season_known)

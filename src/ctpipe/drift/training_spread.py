@@ -58,10 +58,11 @@ def within_training_spread(results: list[FeatureDrift], profile: ReferenceProfil
                            training: Sequence[pd.DataFrame]) -> list[FeatureDrift]:
     """``results`` with each drifted row-level feature cleared when the batch is no further
     from the profile than one of the champion's training batches; its note says so. Windowed
-    features (judged over batches already) and untested ones are left as they are."""
+    features (judged over batches already), untested ones and those that count for nothing
+    (weight 0, excluded) are left as they are: no training batch is read for them."""
     out = []
     for result in results:
-        if not result.drifted or result.window or not result.tested:
+        if not result.drifted or result.window or not result.tested or not result.weight:
             out.append(result)
             continue
         name = result.feature
