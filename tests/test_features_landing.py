@@ -213,8 +213,8 @@ def test_a_batch_unreadable_for_its_labels_is_logged_once_per_content(
 
 
 def test_monthly_dates_that_read_both_ways_are_refused() -> None:
-    # A monthly series dated on the 1st, day first: month first, 01/03/2020 is 3 January and
-    # the whole year would land in January's batch without an error.
+    # A monthly series dated on the 1st, day first: month first, 01/03/2020 is 3 January, and
+    # the year would become 1-12 January without an error.
     frame = pd.DataFrame({"date": [f"01/{m:02d}/2020" for m in range(1, 13)], "x": range(12)})
     with pytest.raises(ValueError) as err:
         landing.split_into_batches(frame, load_config("demand"))
@@ -224,13 +224,31 @@ def test_monthly_dates_that_read_both_ways_are_refused() -> None:
         "as YYYY-MM-DD")
 
 
-@pytest.mark.parametrize("dates", [
-    [f"{m:02d}/13/2020" for m in range(1, 13)],  # a day above 12 settles it: month first
-    [f"2020/{m:02d}/01" for m in range(1, 13)],  # year first
-    [f"2010-{m:02d}-03 09:51:00" for m in range(1, 13)],  # ISO, "10-03-03" inside
-    [f"20-{m:02d}-03" for m in range(1, 13)],  # two-digit year first: not day or month
-    [f"{m:02d}/{m:02d}/2020" for m in range(1, 13)],  # the same both ways
+@pytest.mark.parametrize(("dates", "example"), [
+    ([f"20-{m:02d}-03" for m in range(1, 13)], "20-01-03"),  # year first: read as 2003
+    ([f"{d:02d}.03.26" for d in range(1, 29)], "01.03.26"),  # day first, a day above 12
+    (["n/a", *[f"01/{m:02d}/20" for m in range(1, 13)]], "01/01/20"),  # a stray value
 ])
-def test_dates_that_read_one_way_are_split(dates: list[str]) -> None:
+def test_two_digit_years_are_refused(dates: list[str], example: str) -> None:
+    frame = pd.DataFrame({"date": dates, "x": range(len(dates))})
+    with pytest.raises(ValueError) as err:
+        landing.split_into_batches(frame, load_config("demand"))
+    assert str(err.value) == (f"time column 'date': dates such as {example!r} have a two-digit "
+                              "year, and nothing says which field it is: write dates as "
+                              "YYYY-MM-DD")
+
+
+@pytest.mark.parametrize(("dates", "first", "last"), [
+    # A day above 12 settles it: month first.
+    ([f"{m:02d}/13/2020" for m in range(1, 13)], "2020-01-13", "2020-12-13"),
+    ([f"2020/{m:02d}/01" for m in range(1, 13)], "2020-01-01", "2020-12-01"),  # year first
+    # ISO with a time: "10-03-03" inside must not match.
+    ([f"2010-{m:02d}-03 09:51:00" for m in range(1, 13)], "2010-01-03", "2010-12-03"),
+    ([f"{m:02d}/{m:02d}/2020" for m in range(1, 13)], "2020-01-01", "2020-12-12"),  # both ways
+    ([f"Jan {d} 2020" for d in range(1, 13)], "2020-01-01", "2020-01-12"),
+])
+def test_dates_that_read_one_way_are_split(dates: list[str], first: str, last: str) -> None:
     frame = pd.DataFrame({"date": dates, "x": range(12)})
-    assert len(landing.split_into_batches(frame, load_config("demand"))) == 12
+    batches = list(landing.split_into_batches(frame, load_config("demand")))
+    assert len(batches) == 12
+    assert (batches[0].isoformat(), batches[-1].isoformat()) == (first, last)

@@ -191,8 +191,20 @@ def test_a_batch_the_pool_may_not_use_is_skipped_and_the_pool_reaches_further_ba
 
     assert pool_labelled(fresh, window=14, min_rows=50, usable=usable) == [d[2], d[3]]
     assert asked == [d[4], d[3], d[2]]  # newest first, no further back than the pool reaches
-    # A skipped batch does not count towards the window.
-    assert pool_labelled(fresh, window=2, min_rows=500, usable=usable) == [d[2], d[3]]
+    # A skipped batch still counts towards the window: the reach stays the newest 2.
+    assert pool_labelled(fresh, window=2, min_rows=500, usable=usable) == [d[3]]
+
+
+def test_a_pool_the_validation_rules_emptied_says_so() -> None:
+    common = dict(metric="roc_auc", baseline=0.8, interval=None, rows=0, min_rows=50,
+                  tolerance=0.1, higher_is_better=True)
+    emptied = judge_performance(batches=[], left_out=["2026-03-19", "2026-03-20"], **common)
+    assert not emptied.judged and emptied.note == (
+        "cannot judge: every labelled batch it reached fails the current validation rules as "
+        "it is now: 2026-03-19, 2026-03-20")
+    replaced = judge_performance(batches=[], unread="b.parquet: changed since it passed "
+                                 "validation", **common)
+    assert replaced.note == "cannot judge: b.parquet: changed since it passed validation"
 
 
 # --------------------------------------------------------------------------- triggers

@@ -336,39 +336,44 @@ def not_dates_problem(column: str, values: pd.Series, bad: pd.Series) -> str:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-_SHORT_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2\d{2}(?:\d{2})?(?!\d)")
+_SHORT_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})(?!\d)")
 
 
 def ambiguous_dates_problem(column: str, values: pd.Series) -> str | None:
-    """What is wrong with a text time column whose dates read both ways (None: they don't).
+    """What is wrong with a text time column whose dates read more than one way (None:
+    nothing), judged on the values written as two numbers and a year (01/03/2020, 1.3.20).
 
-    pandas takes 01/03/2020 as 3 January (month first) and reads every value that way. When
-    no value has a day above 12 (a monthly series dated on the 1st, or a file of under two
-    weeks), nothing in the data says which field is the day, and a day-first file would be
-    read as the wrong months without an error. A file where some value settles it (13/03/2020
-    or 03/13/2020) is read, or refused, by the format of its first value (not_dates_problem).
+    - A two-digit year (03-01-20, 20-01-03): pandas guesses which field is the year, and a
+      year-first file is read day first (20-01-03 as 20 January 2003) without an error.
+    - A four-digit year last, and no value with a day above 12 (a monthly series dated on the
+      1st, a file of under two weeks): nothing says which field is the day, and pandas reads
+      01/03/2020 as 3 January, so a day-first file lands in the wrong months.
+    A file where some value settles it (13/03/2020 or 03/13/2020) is read, or refused, by the
+    format of its first value (not_dates_problem).
     """
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        present = values.dropna().astype(str)
-    else:
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return None
-    if present.empty:
+    present = values.dropna().astype(str)
+    fields = present.str.extract(_SHORT_DATE.pattern).dropna()
+    if fields.empty:
         return None
-    fields = present.str.extract(_SHORT_DATE.pattern)
-    if fields[0].isna().any():
-        return None
+    examples = present[fields.index]
+    two_digit = fields[3].str.len() == 2
+    if two_digit.any():
+        return (f"time column {column!r}: dates such as {examples[two_digit].iloc[0].strip()!r} "
+                "have a two-digit year, and nothing says which field it is: write dates as "
+                "YYYY-MM-DD")
     first, second = fields[0].astype(int), fields[2].astype(int)
     both = pd.concat([first, second])
     if both.min() < 1 or both.max() > 12 or (first == second).all():
         return None
     differ = first != second
-    example = present[differ].iloc[0].strip()
-    a, b = first[differ].iloc[0], second[differ].iloc[0]
-    month_first = dt.date(2000, a, b).strftime("%-d %B")
-    day_first = dt.date(2000, b, a).strftime("%-d %B")
-    return (f"time column {column!r}: dates such as {example!r} read as {month_first} (month "
-            f"first) or as {day_first} (day first), and no value has a day above 12 to tell "
-            "which: write dates as YYYY-MM-DD")
+    a, b = int(first[differ].iloc[0]), int(second[differ].iloc[0])
+    month_first, day_first = dt.date(2000, a, b), dt.date(2000, b, a)
+    return (f"time column {column!r}: dates such as {examples[differ].iloc[0].strip()!r} read "
+            f"as {month_first.day} {month_first:%B} (month first) or as {day_first.day} "
+            f"{day_first:%B} (day first), and no value has a day above 12 to tell which: write "
+            "dates as YYYY-MM-DD")
 
 
 def columns_found(frame: pd.DataFrame) -> str:

@@ -75,18 +75,18 @@ def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int, min_rows
     ``fresh``: (batch date, labelled rows) of every labelled batch newer than the champion's
     training data. Newest first, at most ``window`` batches, until ``min_rows`` rows: the
     newest evidence, and no more of it than the check needs (older fresh rows would dilute a
-    recent change). ``usable``: asked of each batch before it is pooled, newest first, and
-    only as far back as the pool reaches; a batch it refuses is skipped and does not count
-    towards ``window``.
+    recent change). ``usable``: asked of each of those batches before it is pooled, newest
+    first, and only as far back as the pool reaches; a batch it refuses is skipped but still
+    counts towards ``window`` (the reach stays the newest ``window`` batches).
     """
     chosen: list[dt.date] = []
     rows = 0
-    for day, n in sorted(fresh, reverse=True):
+    for day, n in sorted(fresh, reverse=True)[:window]:
         if usable is not None and not usable(day):
             continue
         chosen.append(day)
         rows += n
-        if rows >= min_rows or len(chosen) == window:
+        if rows >= min_rows:
             break
     return sorted(chosen)
 
@@ -112,14 +112,16 @@ def cannot_judge_performance(*, batches: Sequence[str], rows: int, min_rows: int
 def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | None,
                       interval: MetricInterval | None, rows: int, min_rows: int,
                       tolerance: float | None, higher_is_better: bool,
-                      seen_until: str = "", left_out: Sequence[str] = ()) -> PerformanceCheck:
+                      seen_until: str = "", left_out: Sequence[str] = (),
+                      unread: str | None = None) -> PerformanceCheck:
     """Drifted only when the champion is significantly worse than at promotion: the whole
     bootstrap interval of the relative degradation lies above ``tolerance``.
 
     The tolerance absorbs that the baseline is itself a noisy, gate-selected (so optimistic)
     holdout estimate; the interval absorbs the noise of the few pooled rows. ``left_out``:
-    fresh labelled batches not pooled because their files do not pass validation as they
-    are now; the note names them.
+    fresh labelled batches not pooled because their files fail the current validation rules
+    as they are now; ``unread``: why the pooled rows could not be read (a file replaced
+    between its check and the read). The note names both.
     """
     newest = batches[-1] if batches else ""
     unpooled = (f"; not pooled, their files failing the current validation rules: "
@@ -129,6 +131,13 @@ def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | 
         return PerformanceCheck(newest, metric, baseline, current, None, False, tolerance,
                                 tuple(batches), rows, judged=False, note=note + unpooled)
 
+    if unread is not None:
+        return unjudged(f"{CANNOT_JUDGE}{unread}")
+    if left_out and not batches and tolerance is not None:
+        return PerformanceCheck(newest, metric, baseline, None, None, False, tolerance, (), 0,
+                                judged=False, note=f"{CANNOT_JUDGE}every labelled batch it "
+                                "reached fails the current validation rules as it is now: "
+                                f"{', '.join(left_out)}")
     why = cannot_judge_performance(batches=batches, rows=rows, min_rows=min_rows,
                                    baseline=baseline, tolerance=tolerance,
                                    seen_until=seen_until)

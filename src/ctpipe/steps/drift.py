@@ -148,7 +148,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     seen_until = lineage.seen_until
     fresh = [d for d in rt.store.labelled_dates(day) if not seen_until
              or d.isoformat() > seen_until]
-    pooled, labelled, left_out = _pooled_labels(rt, fresh)
+    pooled, labelled, left_out, unread = _pooled_labels(rt, fresh)
     history = retrain_history(day=day, batch_dates=rt.store.batch_dates(),
                               attempts=recent_attempts(rt, day, seen_until),
                               trained_until=lineage.train_end or "")
@@ -168,7 +168,7 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         summaries[LABEL] = _moved(champion.outputs, LABEL, target.to_numpy(),
                                   binary=cfg.data.task == "binary")
     performance = check_performance(rt, champion, pooled, labelled, seen_until,
-                                    left_out=left_out)
+                                    left_out=left_out, unread=unread)
     onset = drift_onset(rt, day, seen_until)
     if pooled and seen_in_labels(performance, outputs, cfg.drift.triggers):
         onset = min(onset, min(pooled))  # the labelled evidence is that old
@@ -205,16 +205,16 @@ def assess_drift(rt: Runtime, day: dt.date, batch: pd.DataFrame,
         until=cfg.training.follow_ups_until, retrains=call.reason is not None))
 
 
-def _pooled_labels(rt: Runtime, fresh: list[dt.date]
-                   ) -> tuple[list[dt.date], pd.DataFrame | None, list[dt.date]]:
-    """The labelled batches the performance and label checks pool, their rows, and the fresh
-    batches left out.
+def _pooled_labels(rt: Runtime, fresh: list[dt.date]) -> tuple[
+        list[dt.date], pd.DataFrame | None, list[dt.date], str | None]:
+    """The labelled batches the performance and label checks pool, their rows, the fresh
+    batches left out, and why the rows could not be read (None: they were).
 
-    Only batches whose file passes validation as it is now (validate.passes_as_it_is), asked
-    newest first as far back as the pool reaches: a batch no cycle checked (a skipped day) or
-    one replaced since it passed must not move a retrain. A failing one stays where it is for
-    the next retrain's window check to quarantine. One replaced between that check and the
-    read leaves nothing pooled this run; the next run checks it again.
+    Only batches whose file passes validation as it is now (validate.passes_as_it_is, which
+    checks one no cycle ran on, or one replaced since it passed): a file that fails must not
+    move a retrain. It stays where it is, and is asked about again next cycle. A file replaced
+    between that check and the read leaves nothing pooled this run; the next run checks it
+    again.
     """
     cfg = rt.config
     left_out: list[dt.date] = []
@@ -228,12 +228,13 @@ def _pooled_labels(rt: Runtime, fresh: list[dt.date]
     pooled = pool_labelled([(d, rt.store.label_rows([d])) for d in fresh],
                            window=cfg.drift.performance_window,
                            min_rows=cfg.drift.min_performance_rows, usable=usable)
+    left_out.sort()
     if not pooled:
-        return pooled, None, sorted(left_out)
+        return pooled, None, left_out, None
     try:
-        return pooled, rt.store.read_labelled(pooled, validated=True), sorted(left_out)
-    except ValueError:
-        return [], None, sorted(left_out)
+        return pooled, rt.store.read_labelled(pooled, validated=True), left_out, None
+    except ValueError as exc:  # replaced since its check: the message names the file
+        return [], None, left_out, " ".join(str(exc).split())
 
 
 def _season_known(rt: Runtime, earlier: _EarlierBatches | None, period: int | None,
@@ -318,12 +319,13 @@ def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:
 
 def check_performance(rt: Runtime, champion: LoadedVersion, pooled: list[dt.date],
                       labelled: pd.DataFrame | None, seen_until: str, *,
-                      left_out: Sequence[dt.date] = ()) -> PerformanceCheck:
+                      left_out: Sequence[dt.date] = (),
+                      unread: str | None = None) -> PerformanceCheck:
     """The champion's metric on the pooled rows with a seeded bootstrap interval, judged."""
     cfg = rt.config
     batches = [d.isoformat() for d in pooled]
     rows = 0 if labelled is None else len(labelled)
-    common = dict(batches=batches, left_out=[d.isoformat() for d in left_out],
+    common = dict(batches=batches, left_out=[d.isoformat() for d in left_out], unread=unread,
                   metric=cfg.evaluation.metric,
                   baseline=champion.info.lineage.metric, rows=rows,
                   min_rows=cfg.drift.min_performance_rows,
