@@ -20,6 +20,7 @@ from ctpipe.decisions.retraining import promotion_move
 from ctpipe.landing import BATCH_KEY
 from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
 from ctpipe.records import CycleRecord, PromotionIntent, with_history
+from ctpipe.store import PendingSetAside
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -51,8 +52,27 @@ class MemoryStore:
     def working_on(self, day: dt.date) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def idle(self, day: dt.date) -> contextlib.AbstractContextManager[bool]:
+        return contextlib.nullcontext(True)
+
     def abandoned(self) -> list[CycleRecord]:
         return []  # one process: a run that died took the store with it
+
+    def open_attempt(self, day: dt.date, evidence: dict[str, str]) -> str:
+        held = self.quarantined.setdefault(day, {})
+        n = 1 + len({k.split("/")[0] for k in held if k.startswith("attempt-")})
+        held.update(evidence)
+        held.update({f"attempt-{n}/{name}": text for name, text in evidence.items()})
+        return f"memory://quarantine/{day}/attempt-{n}"
+
+    def pending_set_asides(self) -> list[PendingSetAside]:
+        return []  # one process: a set-aside that died took the store with it
+
+    def finish_set_aside(self, pending: PendingSetAside) -> str | None:
+        if self.batch_fingerprint(pending.day) != pending.intent["batch_sha256"]:
+            return "the batch was replaced before it moved"
+        self.batches.pop(pending.day)
+        return None
 
     def batch_source(self, day: dt.date) -> str:
         return f"memory://batches/{day}"
@@ -93,11 +113,7 @@ class MemoryStore:
 
         The newest attempt's files are also at the top level (``quarantined[day]["summary.md"]``).
         """
-        held = self.quarantined.setdefault(day, {})
-        n = 1 + len({k.split("/")[0] for k in held if k.startswith("attempt-")})
-        held.update(evidence)
-        held.update({f"attempt-{n}/{name}": text for name, text in evidence.items()})
-        folder = f"memory://quarantine/{day}/attempt-{n}"
+        folder = self.open_attempt(day, evidence)
         if before_move is not None:
             before_move(folder)
         self.batches.pop(day, None)

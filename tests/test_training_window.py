@@ -20,6 +20,7 @@ import yaml
 from ctpipe import landing
 from ctpipe.decisions.outcome import CycleStatus
 from ctpipe.steps import validate
+from ctpipe.steps.set_aside import set_aside
 from ctpipe.workspace import open_workspace
 from tests.helpers import simulated_workspace, small_config
 from tests.test_core_outcomes import Ports, _config, day
@@ -221,10 +222,13 @@ def test_a_window_where_most_batches_fail_moves_nothing_and_trains_nothing() -> 
     # An operator who has looked at them moves them aside (`ctpipe set-aside`): the retrain
     # is no longer refused; it waits for enough good batches.
     for i in (1, 2, 3, 4):
-        moved = validate.set_aside_by_operator(p.rt, day(i), reason="sensor swap", who="ops")
+        [moved] = set_aside(p.rt, day(i), reason="sensor swap", who="ops")
         assert moved.kind == "batch.set_aside" and moved.details["passed_validation"] is False
         assert "border_wait_minutes" in moved.reason and moved.actor == "ops"
-        assert "summary.md" in p.store.quarantined[day(i)]
+        assert moved in p.published and day(i) not in p.store.batches
+        assert p.store.quarantined[day(i)]["summary.md"].startswith(
+            "# Set aside by ops\n\nsensor swap\n\nWhen set aside, it fails the current "
+            "validation rules: ")
     waits = p.retrain(7, force=True)
     assert waits.status is CycleStatus.WAITING
     assert waits.message.startswith("cannot retrain yet: 3 labelled batches")

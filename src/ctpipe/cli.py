@@ -244,8 +244,9 @@ def doctor(
     use_case: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
     repair: Annotated[bool, typer.Option(help="Fix what is safe to fix (finish or abandon an "
-                                         "interrupted promotion, free a dead slot, trace an "
-                                         "untraced alias move) and audit it.")] = False,
+                                         "interrupted promotion, finish an interrupted "
+                                         "set-aside, free a dead slot, trace an untraced "
+                                         "alias move) and audit it.")] = False,
 ) -> None:
     """Check the use case's invariants; exit 0 when healthy, 1 with one line per problem."""
     settings.configure_environment()
@@ -317,28 +318,42 @@ def set_aside(
     from ctpipe import audit
     from ctpipe.flows.trace_sink import prefect_sink
     from ctpipe.steps.ports import Runtime
-    from ctpipe.steps.validate import set_aside_by_operator
+    from ctpipe.steps.set_aside import BatchBusy, finish_set_asides
+    from ctpipe.steps.set_aside import set_aside as set_batch_aside
 
     ws = _workspace(use_case)
-    days = [_parse_date("--date", d) for d in date]
+    days = list(dict.fromkeys(_parse_date("--date", d) for d in date))
     if not reason.strip():
         _fail("--reason: say why the batch must be set aside (it is audited)", 2)
-    landed = set(ws.store.batch_dates())
-    if missing := [d for d in days if d not in landed]:
-        _fail(f"--date {missing[0]}: no such batch in {ws.landing} (nothing was moved)", 2)
     server = os.environ.get("PREFECT_API_URL")
     sink = prefect_sink(ws, artifacts_too=False, events=bool(server))
     rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
                  models=ws.registry, publish=sink.publish, traced=sink.traced)
-    who = operator or audit.actor()
-    for day in days:
-        try:
-            decision = set_aside_by_operator(rt, day, reason=reason, who=who)
-        except FileNotFoundError as exc:
-            _fail(f"batch {day}: {exc}", 1)
-        typer.echo(f"batch {day}: moved to {decision.details['quarantine']}")
-        typer.echo(f"  {decision.reason}")
-    typer.echo(f"  audit: {ws.audit_path}")
+
+    def show(decisions: list) -> None:
+        for d in decisions:
+            typer.echo(f"{d.subject}: {d.reason}")
+            typer.echo(f"  evidence: {d.details['quarantine']}")
+
+    try:
+        # An earlier run of this command killed before its move: completed first.
+        completed = finish_set_asides(rt)
+        show(completed)
+        done = {d.details["batch_date"] for d in completed if d.kind == "batch.set_aside"}
+        days = [d for d in days if d.isoformat() not in done]
+        landed = set(ws.store.batch_dates())
+        if missing := [d for d in days if d not in landed]:
+            _fail(f"--date {missing[0]}: no such batch in {ws.landing} (nothing "
+                  f"{'else ' if completed else ''}was moved)", 2)
+        for day in days:
+            show(set_batch_aside(rt, day, reason=reason, who=operator or audit.actor()))
+            if ws.store.predictions_exist(day):
+                typer.echo(f"  its predictions were handed out already "
+                           f"({ws.store.predictions_location(day)}): they stay")
+    except (BatchBusy, OSError) as exc:
+        _fail(f"set-aside stopped: {' '.join(str(exc).split())} (batches listed above were "
+              "moved; `ctpipe doctor` shows one left half done)", 1)
+    typer.echo(f"audit: {ws.audit_path}")
 
 
 @app.command()

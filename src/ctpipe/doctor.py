@@ -59,7 +59,9 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
         cycled=sorted(p.stem for p in ws.records_dir.glob("*.json"))
         if ws.records_dir.is_dir() else [],
         unlanded=[f"{ws.landing / kind}: {found}" for kind in landing.LANDED
-                  if (found := landing.unlanded_files(ws.landing, kind=kind))])
+                  if (found := landing.unlanded_files(ws.landing, kind=kind))],
+        pending_set_asides=[(p.day.isoformat(), str(p.intent.get("operator")), p.folder)
+                            for p in store.pending_set_asides()])
 
 
 def _moved_to(entry: dict) -> int | None:
@@ -122,7 +124,7 @@ def _repair(ws: Workspace, problems: list[Problem], actor: str) -> list[str]:
     sink = TraceSink(ws.audit_path)
     done: list[str] = []
     codes = {p.code for p in problems if p.repairable}
-    if "interrupted-promotion" in codes:
+    if codes & {"interrupted-promotion", "set-aside-unfinished"}:
         rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
                      models=ws.registry, publish=sink.publish, traced=sink.traced)
         done += [f"{d.kind}: {d.reason}" for d in reconcile(rt)]

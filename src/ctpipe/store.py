@@ -45,6 +45,19 @@ def _readable(path: Path) -> CycleRecord | None:
         return None
 
 
+SET_ASIDE_INTENT = "set_aside.json"  # in a quarantine attempt folder: an operator's set-aside
+NOT_MOVED = "not_moved.md"  # beside it: why the batch never moved (it changed or left first)
+
+
+@dataclass(frozen=True)
+class PendingSetAside:
+    """An operator's set-aside written down (its evidence folder and intent) but not moved."""
+
+    day: dt.date
+    folder: str
+    intent: dict  # operator, reason, verdict, batch_sha256, decision_id, at
+
+
 class Store(Protocol):
     def batch_dates(self) -> list[dt.date]: ...
     def batch_source(self, day: dt.date) -> str: ...
@@ -71,7 +84,11 @@ class Store(Protocol):
     def release_intents(self) -> None: ...
     def write_predictions(self, day: dt.date, frame: pd.DataFrame) -> str: ...
     def working_on(self, day: dt.date) -> contextlib.AbstractContextManager[None]: ...
+    def idle(self, day: dt.date) -> contextlib.AbstractContextManager[bool]: ...
     def abandoned(self) -> list[CycleRecord]: ...
+    def open_attempt(self, day: dt.date, evidence: dict[str, str]) -> str: ...
+    def pending_set_asides(self) -> list[PendingSetAside]: ...
+    def finish_set_aside(self, pending: PendingSetAside) -> str | None: ...
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -142,15 +159,58 @@ class LandingZoneStore:
         leaves the batch in place, and the next run judges it again).
         """
         source = landing.batch_path(self.landing, day)
+        folder = self.open_attempt(day, evidence)
+        if before_move is not None:
+            before_move(folder)
+        # Gone already (another run moved it first): this attempt keeps its evidence only.
+        with contextlib.suppress(FileNotFoundError):
+            shutil.move(str(source), Path(folder) / source.name)
+        return folder
+
+    def open_attempt(self, day: dt.date, evidence: dict[str, str]) -> str:
+        """A new ``<date>/attempt-N/`` quarantine folder holding ``evidence`` (each file whole,
+        through a rename); the batch stays where it is."""
         folder = landing.new_attempt_folder(self.quarantine_root / day.isoformat())
         for name, text in evidence.items():
             landing.write_text_atomic(folder / name, text)
-        if before_move is not None:
-            before_move(str(folder))
-        # Gone already (another run moved it first): this attempt keeps its evidence only.
-        with contextlib.suppress(FileNotFoundError):
-            shutil.move(str(source), folder / source.name)
         return str(folder)
+
+    def pending_set_asides(self) -> list[PendingSetAside]:
+        """Set-asides whose intent was written but whose batch never moved (the run died in
+        between), oldest first; a folder that says why it never moved is done with."""
+        root = self.quarantine_root
+        found = []
+        for marker in sorted(root.glob(f"*/attempt-*/{SET_ASIDE_INTENT}")) \
+                if root.is_dir() else []:
+            folder = marker.parent
+            try:
+                day = dt.date.fromisoformat(folder.parent.name)
+                intent = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if (folder / landing.batch_path(self.landing, day).name).exists() \
+                    or (folder / NOT_MOVED).exists():
+                continue
+            found.append(PendingSetAside(day, str(folder), intent))
+        return found
+
+    def finish_set_aside(self, pending: PendingSetAside) -> str | None:
+        """Move the batch into the set-aside's folder if it is still the file the operator set
+        aside (same sha256); else say why not, in the folder too (None: moved)."""
+        source = landing.batch_path(self.landing, pending.day)
+        meant = str(pending.intent.get("batch_sha256", ""))
+        try:
+            found: str | None = file_sha256(source)
+        except FileNotFoundError:
+            found = None
+        if found == meant:
+            shutil.move(str(source), Path(pending.folder) / source.name)
+            return None
+        why = ("the batch left the landing zone before it moved" if found is None else
+               f"the batch was replaced before it moved (sha256 {found[:12]}, set aside as "
+               f"{meant[:12]})")
+        landing.write_text_atomic(Path(pending.folder) / NOT_MOVED, f"Not moved: {why}.\n")
+        return why
 
     def batch_fingerprint(self, day: dt.date) -> str:
         """The sha256 of the batch file's bytes. Taken before the batch is read for
@@ -231,6 +291,11 @@ class LandingZoneStore:
         kernel drops it when the run dies, which is how ``abandoned`` tells a record left
         "running" by a dead run from one a live run is still writing."""
         return held(self._run_lock(day.isoformat()), shared=True)
+
+    def idle(self, day: dt.date) -> contextlib.AbstractContextManager[bool]:
+        """True while no run works on the batch (and none can start on it until the block
+        ends); False when one does."""
+        return self._unless_worked_on(day.isoformat())
 
     def abandoned(self) -> list[CycleRecord]:
         """Records still "running" that no live run works on: their run died before deciding.

@@ -3,7 +3,8 @@
 A healthy use case has at most one champion (exactly one once any version passed the gate),
 serving a complete, gate-passed, approved-where-required and integrity-verified version, whose
 last alias move is in the audit trail; no dangling challenger; no interrupted promotion; no
-retraining slot held by a dead run; no batch left "running" by a dead run; no labels file
+retraining slot held by a dead run; no batch left "running" by a dead run; no operator's
+set-aside left half done; no labels file
 set aside and not replaced; no landed batch skipped by the cycles; no file in the landing zone
 that no cycle sees (another format, another name); lineage on every version; readable records
 and audit.
@@ -56,6 +57,8 @@ class HealthInputs:
     cycled: list[str] = field(default_factory=list)  # batch dates with a cycle record
     # Files in the landing zone's batches/ or labels/ no cycle sees, and why (one line each).
     unlanded: list[str] = field(default_factory=list)
+    # Operator set-asides written down but never moved: (date, who, evidence folder).
+    pending_set_asides: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def never_cycled(landed: list[str], cycled: list[str]) -> list[str]:
@@ -79,6 +82,11 @@ def check(h: HealthInputs) -> list[Problem]:
     out: list[Problem] = []
     for what in h.interrupted:
         out.append(Problem("interrupted-promotion", what, f"ctpipe doctor {uc} --repair",
+                           repairable=True))
+    for day, who, folder in h.pending_set_asides:
+        out.append(Problem("set-aside-unfinished", f"batch {day}: set aside by {who} "
+                           f"(evidence in {folder}) but still in the landing zone: the run was "
+                           "killed before the move", f"ctpipe doctor {uc} --repair",
                            repairable=True))
     passed = [v for v in h.versions if v.lineage.gate_passed]
     if h.champion is None and passed:

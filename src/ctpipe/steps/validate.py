@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -228,6 +228,35 @@ def passed_decision(rt: Runtime, day: dt.date, result: ValidationResult) -> Deci
                           result.summary_markdown(rt.store.batch_source(day))))
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a batch set aside leaves beside it: the validation summary and GX result, and the
+    GX Data Docs page (markdown line and link) when one was written."""
+
+    summary: str
+    gx_result: dict
+    docs: str = ""
+    link: tuple[str, str] | None = None
+
+    def files(self) -> dict[str, str]:
+        return {"gx_result.json": json.dumps(self.gx_result, indent=2, default=str),
+                "summary.md": self.summary}
+
+
+def evidence(rt: Runtime, day: dt.date, step: ValidationStep) -> Evidence:
+    """The step's result as evidence; an unreadable file's is its read error."""
+    source = rt.store.batch_source(day)
+    result = step.result
+    if result is None:
+        return Evidence(f"# Validation FAILED: {source}\n\n{step.read_error}\n", {})
+    if rt.data_docs is None or result.passed:
+        return Evidence(result.summary_markdown(source), result.gx_result)
+    page = write_data_docs(result, rt.config, rt.data_docs, batch_name=day.isoformat())
+    return Evidence(result.summary_markdown(source), result.gx_result,
+                    f"\n\nGX Data Docs: [{page.name}]({page.as_uri()})",
+                    (page.as_uri(), "GX Data Docs"))
+
+
 def quarantine(rt: Runtime, day: dt.date, step: ValidationStep, *,
                before_training: dt.date | None = None,
                announce: Callable[[Decision], None] | None = None) -> Decision:
@@ -236,85 +265,26 @@ def quarantine(rt: Runtime, day: dt.date, step: ValidationStep, *,
     trained on it, not by a cycle of its own. ``announce`` gets the decision once the
     evidence is written and before the batch moves (a run killed in between leaves the batch
     where it was, traced, and the next run judges it again)."""
-    source = rt.store.batch_source(day)
-    result = step.result
     message = _failure_message(rt, day, step)
-    if result is None:
-        summary, gx_result = f"# Validation FAILED: {source}\n\n{step.read_error}\n", {}
-    else:
-        summary, gx_result = result.summary_markdown(source), result.gx_result
+    found = evidence(rt, day, step)
     if before_training is not None:
         why = (f"checked before batch {before_training}'s retrain would train on it: this "
                "file, as it is now, had not passed the current validation rules (no cycle ran "
                "on it, it changed since it passed, or the rules did)")
         message = f"{message} [{why}]"
-        summary = f"{summary}\n\n{why[0].upper()}{why[1:]}.\n"
-    docs, link = "", None
-    if result is not None and rt.data_docs is not None:
-        page = write_data_docs(result, rt.config, rt.data_docs, batch_name=day.isoformat())
-        docs = f"\n\nGX Data Docs: [{page.name}]({page.as_uri()})"
-        link = (page.as_uri(), "GX Data Docs")
+        found = replace(found, summary=f"{found.summary}\n\n{why[0].upper()}{why[1:]}.\n")
 
     def decision(folder: str) -> Decision:
         return Decision(
             kind="validation.failed", use_case=rt.use_case, subject=f"batch {day}",
             reason=message, details={"batch_date": day.isoformat(), "quarantine": folder},
             artifact=Artifact("validation", "Validation: FAILED",
-                              summary + f"\n\nQuarantined to `{folder}`.{docs}",
-                              link=link, link_key="data-docs"),
+                              found.summary + f"\n\nQuarantined to `{folder}`.{found.docs}",
+                              link=found.link, link_key="data-docs"),
             event="ctpipe.validation.failed",
             event_payload={"batch_date": day.isoformat(), "message": message,
                            "quarantine": folder})
 
-    folder = rt.store.quarantine(day, {
-        "gx_result.json": json.dumps(gx_result, indent=2, default=str), "summary.md": summary},
-        before_move=None if announce is None else lambda f: announce(decision(f)))
+    folder = rt.store.quarantine(day, found.files(), before_move=None if announce is None
+                                 else lambda f: announce(decision(f)))
     return decision(folder)
-
-
-def set_aside_by_operator(rt: Runtime, day: dt.date, *, reason: str, who: str) -> Decision:
-    """Move a batch aside on an operator's word (`ctpipe set-aside`), with its evidence.
-
-    For the batches the window check's breaker holds (window_check_refusal: too many fail to
-    move any automatically) once someone has looked at them, or a batch known to be wrong that
-    passes the rules. The batch is validated as it is now and the result kept beside it with
-    who and why; the decision is published (audited) before the batch moves, as a cycle's
-    quarantine is. Raises FileNotFoundError when the batch is not in the landing zone.
-    """
-    if day not in rt.store.batch_dates():
-        raise FileNotFoundError(f"no batch {day} in {rt.store.batch_source(day)}")
-    step = validated_for_training(rt, day)
-    if step is None:  # moved aside by a run meanwhile
-        raise FileNotFoundError(f"batch {day} left the landing zone meanwhile")
-    source = rt.store.batch_source(day)
-    if step.result is None:
-        verdict, gx_result = f"it cannot be read: {step.read_error}", {}
-        summary = f"# Validation FAILED: {source}\n\n{step.read_error}\n"
-    else:
-        verdict = ("it passes the current validation rules" if step.passed
-                   else f"it fails the current validation rules: {step.result.message(source)}")
-        gx_result, summary = step.result.gx_result, step.result.summary_markdown(source)
-    header = f"# Set aside by {who}\n\n{reason}\n\nWhen set aside, {verdict}.\n\n"
-
-    def decision(folder: str) -> Decision:
-        return Decision(
-            kind="batch.set_aside", use_case=rt.use_case, subject=f"batch {day}",
-            reason=f"set aside by {who}: {reason} ({verdict})", actor=who,
-            details={"batch_date": day.isoformat(), "quarantine": folder, "operator": who,
-                     "passed_validation": step.passed},
-            artifact=Artifact("set-aside", "Batch set aside by an operator",
-                              header + summary + f"\n\nMoved to `{folder}`."),
-            event="ctpipe.batch.set_aside",
-            event_payload={"batch_date": day.isoformat(), "operator": who, "reason": reason,
-                           "quarantine": folder})
-
-    published: list[Decision] = []
-
-    def announce(folder: str) -> None:
-        published.append(decision(folder))
-        rt.publish(published[-1])
-
-    rt.store.quarantine(day, {
-        "gx_result.json": json.dumps(gx_result, indent=2, default=str),
-        "summary.md": header + summary}, before_move=announce)
-    return published[-1]
