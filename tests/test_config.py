@@ -277,3 +277,25 @@ def test_an_unknown_use_case_names_each_place_looked_in_once(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=f"in {tmp_path} and {repo}$"):
         load_config("nosuch")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # The derived hour would replace the source's own column of that name.
+    (MINIMAL.replace("numeric: [a]", "numeric: [a, hour], calendar: [hour]"),
+     "features: calendar part 'hour' is also listed as a feature column: the part derived "
+     "from the time column would replace it; rename the column or drop the calendar part"),
+    (MINIMAL + "validation: {ranges: {a: {min: 10, max: 0}}}\n",
+     "validation.ranges.a: min 10 is above max 0: no value could pass"),
+    # A domain column is read as text: a numeric feature would fail its dtype rule.
+    (MINIMAL + "validation: {domains: {a: ['1', '2']}}\n",
+     "validation.domains names the numeric feature 'a': bounds for numbers go under "
+     "validation.ranges"),
+    (MINIMAL.replace("numeric: [a]", "numeric: [a], categorical: [c]")
+     + "validation: {ranges: {c: {min: 0}}}\n",
+     "validation.ranges names the categorical feature 'c': allowed values of a category go "
+     "under validation.domains"),
+])
+def test_rules_every_batch_would_break_are_config_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("toy.yaml"))
+    assert str(err.value) == f"toy.yaml: {message}"

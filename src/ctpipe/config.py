@@ -126,6 +126,12 @@ class FeaturesConfig(_Strict):
             raise ValueError(f"columns listed twice across numeric/categorical: {dupes}")
         if not seen:
             raise ValueError("at least one numeric or categorical feature is required")
+        clash = [part for part in self.calendar if part in seen]
+        if clash:
+            # The derived part is a column of that name: it would replace the source's own.
+            raise ValueError(f"calendar part {clash[0]!r} is also listed as a feature column: "
+                             "the part derived from the time column would replace it; rename "
+                             "the column or drop the calendar part")
         return self
 
     @property
@@ -447,6 +453,15 @@ class UseCaseConfig(_Strict):
                 # The features listed too: a typo may be on either side (precipitaton).
                 raise ValueError(f"{section} names columns that are not features: {unknown} "
                                  f"(features: {self.features.raw})")
+        # Domain columns are read as text and ranges compare numbers: crossed, every batch fails.
+        for section, cols, kind, other in (
+                ("validation.domains", self.validation.domains, "numeric",
+                 "bounds for numbers go under validation.ranges"),
+                ("validation.ranges", self.validation.ranges, "categorical",
+                 "allowed values of a category go under validation.domains")):
+            crossed = [c for c in cols if c in getattr(self.features, kind)]
+            if crossed:
+                raise ValueError(f"{section} names the {kind} feature {crossed[0]!r}: {other}")
         batch_columns = {*self.features.raw, self.data.time_column, self.data.id_column}
         unknown = sorted(set(self.validation.null_fraction) - batch_columns)
         if unknown:

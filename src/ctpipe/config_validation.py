@@ -24,6 +24,12 @@ class RangeRule(StrictModel):
     min: float | None = None
     max: float | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: no value could pass")
+        return self
+
 
 # Rule names a config can mark as warnings (``validation.warn``) or switch off
 # (``validation.ignore``), alone ("nulls": every column) or for one column ("amount:nulls").
