@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from ctpipe.backtest import feature_problem
 from ctpipe.config import UseCaseConfig, parse_config
 from ctpipe.source_checks import (
     performance_rows_problem,
@@ -140,3 +142,29 @@ def test_periods_without_rows_are_named_before_a_replay() -> None:
     # Daily: 204 days from the first to the last, 22 with rows.
     assert source_warnings(batches, config)[0].startswith("no rows for 182 daily batches ")
     assert source_warnings(_weekly([[1.0]] * 5), weekly) == []
+
+
+def _bikes(**columns: list) -> pd.DataFrame:
+    frame = pd.DataFrame({"temperature_c": [1.5, 2.0, 3.25, 4.0], "humidity": [50, 60, 70, 80],
+                          "wind_kmh": [3, 4, 5, 6], "station": ["a"] * 4, "weather": ["rain"] * 4})
+    return frame.assign(**columns)
+
+
+@pytest.mark.parametrize(("column", "problem"), [
+    # What training reads as numbers: booleans, nullable integers, Decimals.
+    ([True, False, True, False], None),
+    (pd.array([1, None, 3, 4], dtype="Int64"), None),
+    ([Decimal("1.5"), Decimal("2"), None, Decimal("3")], None),
+    # A marker of missing values among numbers: name it and the setting.
+    (["1.5", "-", "3", "4"], "features.numeric: column 'wind_kmh' holds 1 value that is not a "
+     "number ('-'); if they mark missing values, list them under data.na_values"),
+    (["1,5", "2,25", "3", "4,0"], "features.numeric: column 'wind_kmh' holds numbers with a "
+     "decimal comma (e.g. '1,5'): export the file with a decimal point"),
+    (["calm", "gale", "calm", "storm"], "features.numeric: column 'wind_kmh' is not numeric "
+     "(dtype str); a category belongs under features.categorical"),
+])
+def test_a_numeric_feature_in_the_source(column: list, problem: str | None) -> None:
+    frame = _bikes(wind_kmh=column)
+    if isinstance(column[0], str):
+        frame["wind_kmh"] = frame["wind_kmh"].astype("str")
+    assert feature_problem(frame, _config()) == problem

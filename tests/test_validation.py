@@ -963,6 +963,27 @@ def test_narrow_numeric_dtypes_are_range_checked(fraud: UseCaseConfig) -> None:
         ("hour", "in range [0, 23]"), ("card_age_days", "not null")}
 
 
+def test_numbers_in_every_form_training_reads_pass_the_numeric_rules(
+        fraud: UseCaseConfig, tmp_path: Path) -> None:
+    # Parquet from pandas' nullable types, a database's DECIMAL, a boolean flag: training
+    # reads each as numbers (features.py), so validation must not refuse them.
+    from decimal import Decimal
+
+    frame = fraud_frame()
+    frame["card_age_days"] = frame["card_age_days"].astype("Int64")
+    frame["amount"] = pd.array(frame["amount"].round(2), dtype="Float64")
+    frame["txn_count_1h"] = [Decimal(int(v)) for v in frame["txn_count_1h"]]
+    frame.to_parquet(tmp_path / "b.parquet", index=False)
+    read = pd.read_parquet(tmp_path / "b.parquet")
+    assert validate_frame(read, fraud).passed
+    flagged = read.assign(hour=read["hour"] > 12)
+    assert validate_frame(flagged, fraud).passed
+    # Out of range is still out of range in any form.
+    read.loc[1, "amount"] = -5.0
+    assert {(f.column, f.rule) for f in validate_frame(read, fraud).failures} == {
+        ("amount", "in range [0, 1000000]")}
+
+
 def test_categories_of_mixed_types_are_compared_as_text(fraud: UseCaseConfig) -> None:
     config = with_validation(fraud, domains={"jurisdiction": ["HK", "1"]})
     frame = fraud_frame()

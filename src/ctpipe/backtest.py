@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ctpipe import landing, registry
-from ctpipe.batch_reader import columns_found
+from ctpipe.batch_reader import as_numbers, columns_found
 from ctpipe.config import UseCaseConfig
 from ctpipe.evaluation import evaluate
 from ctpipe.simulate import check_scenario, generate_day
@@ -167,9 +167,22 @@ def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
         if missing:
             return f"features.{kind}: column {missing[0]!r} is missing ({columns_found(frame)})"
     for column in features.numeric:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            return (f"features.numeric: column {column!r} is not numeric "
-                    f"(dtype {frame[column].dtype}); a category belongs under features.categorical")
+        values = frame[column]
+        if as_numbers(values) is not None:
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        words = values[numbers.isna() & values.notna()]
+        if len(words) * 2 < values.notna().sum():  # mostly numbers: a few markers of missing
+            shown = ", ".join(repr(str(v)) for v in words.unique()[:3])
+            return (f"features.numeric: column {column!r} holds {count_of(len(words), 'value')} "
+                    f"that {'is' if len(words) == 1 else 'are'} not a number ({shown}); if they "
+                    "mark missing values, list them under data.na_values")
+        present = values.dropna().astype(str)
+        if len(present) and present.str.fullmatch(r"\s*-?\d+,\d+\s*").mean() > 0.5:
+            return (f"features.numeric: column {column!r} holds numbers with a decimal comma "
+                    f"(e.g. {present.iloc[0]!r}): export the file with a decimal point")
+        return (f"features.numeric: column {column!r} is not numeric (dtype {values.dtype}); a "
+                "category belongs under features.categorical")
     return None
 
 

@@ -23,6 +23,7 @@ import datetime as dt
 import re
 import warnings
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -389,3 +390,18 @@ def columns_found(frame: pd.DataFrame) -> str:
 
 
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def as_numbers(values: pd.Series) -> pd.Series | None:
+    """A numeric feature's values as float64, as features.py turns them into model input, when
+    the column holds numbers in any form pandas or Parquet gives them: numpy or nullable
+    (Int64, Float64) numbers, booleans (0/1), or Python Decimals (a database's DECIMAL). None
+    when it holds anything else (text)."""
+    if pd.api.types.is_numeric_dtype(values):  # booleans included
+        return values.astype("float64")
+    if values.dtype == object:
+        present = values.dropna()
+        if len(present) and present.map(lambda v: isinstance(v, (int, float, Decimal))
+                                        and not isinstance(v, bool)).all():
+            return pd.to_numeric(values, errors="coerce").astype("float64")
+    return None

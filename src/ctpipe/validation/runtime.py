@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ctpipe.batch_reader import BatchReadError, local_times, read_batch_file
+from ctpipe.batch_reader import BatchReadError, as_numbers, local_times, read_batch_file
 from ctpipe.config import UseCaseConfig
 from ctpipe.validation.learned import LearnedSchema, as_category_text, learned_specs
 from ctpipe.validation.messages import Failure, ValidationResult, describe_failures
@@ -196,14 +196,16 @@ def _prepare(frame: pd.DataFrame, config: UseCaseConfig,
                 changes[time] = values.astype("datetime64[ns]")
             except (OverflowError, ValueError):  # outside 1677..2262: the slow path still works
                 pass
-    for col in config.validation.ranges:
-        # Likewise GX vectorises ranges only on int64/float64 columns; int32, float32 or
-        # nullable Int64 columns would be compared one value at a time.
+    for col in config.features.numeric:
+        # Numbers in any form training reads as numbers (features.py: pd.to_numeric, float64):
+        # booleans, nullable Int64/Float64 (GX refuses them by name), Decimals. GX also
+        # vectorises ranges only on int64/float64; other dtypes compare value by value.
         values = frame[col] if col in frame.columns else None
-        if (values is not None and pd.api.types.is_numeric_dtype(values)
-                and not pd.api.types.is_bool_dtype(values)
-                and values.dtype not in ("int64", "float64")):
-            changes[col] = values.astype("float64")
+        if values is None or values.dtype in ("int64", "float64"):
+            continue
+        numbers = as_numbers(values)
+        if numbers is not None:
+            changes[col] = numbers
     return (frame.assign(**changes) if changes else frame), config.data.timezone
 
 
