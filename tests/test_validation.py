@@ -117,7 +117,8 @@ def test_suite_is_generated_from_the_config(fraud: UseCaseConfig) -> None:
     assert types.count("expect_column_to_exist") == batch_columns
     assert types.count("expect_column_values_to_be_in_type_list") == len(fraud.features.numeric)
     assert types.count("expect_column_values_to_not_be_null") == batch_columns
-    assert types.count("expect_column_values_to_be_between") == len(fraud.validation.ranges)
+    # One per numeric feature: its range, or "finite" where it has none.
+    assert types.count("expect_column_values_to_be_between") == len(fraud.features.numeric)
     assert types.count("expect_column_values_to_be_in_set") == len(fraud.validation.domains)
     assert types.count("expect_column_values_to_be_unique") == 1
     columns = {e.column for e in suite.expectations if hasattr(e, "column")}
@@ -1129,3 +1130,19 @@ def test_csv_header_in_brackets_is_still_csv(tmp_path: Path, demand: UseCaseConf
     path = tmp_path / "batch.csv"
     path.write_text("[unit],value\nkg,1\n", encoding="utf-8")
     assert list(read_batch_file(path, demand).columns) == ["[unit]", "value"]
+
+
+def test_an_infinite_number_fails_even_without_a_range(fraud: UseCaseConfig) -> None:
+    frame = fraud_frame()
+    frame.loc[3, "amount_vs_avg_30d"] = np.inf  # no range in configs/fraud.yaml
+    frame.loc[5, "amount"] = -np.inf
+    failures = {(f.column, f.rule, f.observed) for f in validate_frame(frame, fraud).failures}
+    assert failures == {("amount_vs_avg_30d", "finite", "1 value outside (-inf, inf)"),
+                        ("amount", "in range [0, 1000000]", "1 value outside [0, 1000000]")}
+    # An open side admits no infinity either.
+    config = with_validation(fraud, ranges={"amount": RangeRule(min=0)})
+    frame = fraud_frame()
+    frame.loc[5, "amount"] = np.inf
+    [f] = validate_frame(frame, config).failures
+    assert (f.column, f.rule, f.observed) == ("amount", "in range [0, inf)",
+                                              "1 value outside [0, inf)")

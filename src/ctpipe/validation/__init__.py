@@ -15,7 +15,9 @@ column, the id column (if configured) and every feature. The suite checks, in th
   the time column a timestamp dtype [dtype];
 - at most ``validation.max_null_fraction`` nulls per column (``validation.null_fraction``
   overrides it per column) [nulls];
-- ``validation.ranges`` [range] and ``validation.domains`` [domain] hold; a domain tolerates
+- every numeric feature is finite, within ``validation.ranges`` where it has one (an
+  infinity is a number training learns nothing from) [range];
+- ``validation.domains`` [domain] hold; a domain tolerates
   ``unseen_category_share`` (or its per-column override) of values outside it (GX ``mostly``);
 - the id column is unique [unique];
 - every timestamp lies inside the batch's period [period], when the caller passes the batch

@@ -8,6 +8,7 @@ the GX expectation class and kwargs, and the severity the config gives it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +39,20 @@ def number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+# The bound a numeric rule puts on an open side: the largest float, so that only infinity
+# falls outside it. Training would take an infinite value as a number and learn nothing from it.
+FINITE = sys.float_info.max
+
+
+def finite_bounds(lo: float | None, hi: float | None) -> tuple[float, float]:
+    """A range's bounds for GX, the open sides closed at the largest finite float."""
+    return (-FINITE if lo is None else lo), (FINITE if hi is None else hi)
+
+
 def range_text(lo: float | None, hi: float | None) -> str:
-    left = "(-inf" if lo is None else f"[{number_text(lo)}"
-    right = "inf)" if hi is None else f"{number_text(hi)}]"
+    """[0, 23], or (-inf, inf) for a side that is open (None, or closed only at FINITE)."""
+    left = "(-inf" if lo is None or lo <= -FINITE else f"[{number_text(lo)}"
+    right = "inf)" if hi is None or hi >= FINITE else f"{number_text(hi)}]"
     return f"{left}, {right}"
 
 

@@ -32,6 +32,7 @@ from ctpipe.validation.spec import (
     apply_severity,
     batch_columns,
     extra_columns,
+    finite_bounds,
     load_gx,
     max_null_share,
     range_text,
@@ -127,7 +128,7 @@ def _rule_columns(config: UseCaseConfig, rule: str) -> list[str]:
         "column_exists": batch_columns(config),
         "nulls": batch_columns(config),
         "dtype": [data.time_column, *config.features.numeric],
-        "range": list(v.ranges),
+        "range": list(config.features.numeric),
         "domain": list(v.domains),
         "unique": [data.id_column] if data.id_column else [],
         "period": [data.time_column],
@@ -179,11 +180,14 @@ def static_specs(config: UseCaseConfig) -> list[Spec]:
         if limit < 1:  # a limit of 100 % constrains nothing
             specs.append(Spec(NULLS, "not null", E.ExpectColumnValuesToNotBeNull,
                               {"column": col, "mostly": 1.0 - limit}))
-    for col, rule in v.ranges.items():
-        if rule.min is not None or rule.max is not None:
-            specs.append(Spec(RANGE, f"in range {range_text(rule.min, rule.max)}",
-                              E.ExpectColumnValuesToBeBetween,
-                              {"column": col, "min_value": rule.min, "max_value": rule.max}))
+    for col in config.features.numeric:
+        # Every numeric feature is at least finite: an open side of a range admits no infinity.
+        rule = v.ranges.get(col)
+        lo, hi = (rule.min, rule.max) if rule is not None else (None, None)
+        name = "finite" if lo is None and hi is None else f"in range {range_text(lo, hi)}"
+        low, high = finite_bounds(lo, hi)
+        specs.append(Spec(RANGE, name, E.ExpectColumnValuesToBeBetween,
+                          {"column": col, "min_value": low, "max_value": high}))
     for col, values in v.domains.items():
         share = _unseen_share(config, col)
         kwargs: dict[str, Any] = {"column": col, "value_set": list(values)}
