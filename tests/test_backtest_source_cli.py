@@ -147,15 +147,17 @@ def _refused(tmp_path: Path, *options: str) -> str:
 @pytest.mark.parametrize(("options", "message"), [
     # 2025-06-04..06-09 leaves 6 daily batches: the checks judge those, not the whole file.
     (("--start", "2025-06-04"), "cannot use <file> as the backtest source: training.window 5 "
-     "needs 5 labelled batches; the source dated 2025-06-04 to the last makes 6 daily "
+     "needs 5 labelled batches; the source, from 2025-06-04 to its last batch, makes 6 daily "
      "batches, 4 of them labelled by the last one (data.label_delay 2)"),
     (("--start", "2025-06-03", "--end", "2025-06-06"), "cannot use <file> as the backtest "
-     "source: training.window 5 needs 5 labelled batches; the source dated 2025-06-03 to "
-     "2025-06-06 makes 4 daily batches"),
+     "source: training.window 5 needs 5 labelled batches; the source, from 2025-06-03 to "
+     "2025-06-06, makes 4 daily batches"),
     (("--start", "2030-01-01"), "cannot use <file> as the backtest source: no batch "
-     "dated 2030-01-01 to the last; its batches run from 2025-06-02 to 2025-06-09"),
+     "dated from 2030-01-01 to its last; its batches run from 2025-06-02 to 2025-06-09"),
     (("--end", "2025-05-31"), "cannot use <file> as the backtest source: no batch "
-     "dated the first to 2025-05-31; its batches run from 2025-06-02 to 2025-06-09"),
+     "dated from its first to 2025-05-31; its batches run from 2025-06-02 to 2025-06-09"),
+    (("--start", "2025-06-08", "--end", "2025-06-03"),
+     "--start 2025-06-08 is after --end 2025-06-03: no batch lies between"),
     (("--end", "june"),
      "--end 'june': not a valid date YYYY-MM-DD (Invalid isoformat string: 'june')"),
 ])

@@ -168,3 +168,10 @@ def test_a_numeric_feature_in_the_source(column: list, problem: str | None) -> N
     if isinstance(column[0], str):
         frame["wind_kmh"] = frame["wind_kmh"].astype("str")
     assert feature_problem(frame, _config()) == problem
+
+
+def test_a_missing_feature_shows_the_blanks_around_a_found_name() -> None:
+    frame = _bikes().rename(columns={"humidity": " humidity "})
+    assert feature_problem(frame, _config()) == (
+        "features.numeric: column 'humidity' is missing (columns: temperature_c, ' humidity ', "
+        "wind_kmh, station, weather)")

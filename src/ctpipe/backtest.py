@@ -92,7 +92,7 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
     if start is not None or end is not None:
         batches = _between(batches, start, end, str(source))
         frame = pd.concat(list(batches.values()), ignore_index=True)
-        named += f" dated {start or 'the first'} to {end or 'the last'}"
+        named += f", from {start or 'its first batch'} to {end or 'its last batch'},"
     # Each of these would quarantine every batch (or set aside every labels file): the
     # replay would run for minutes and serve nothing.
     problem = (feature_problem(frame, config) or target_problem(frame, config)
@@ -131,7 +131,7 @@ def _between(batches: Batches, start: dt.date | None, end: dt.date | None,
             if (start is None or day >= start) and (end is None or day <= end)}
     if not kept:
         dates = sorted(batches)
-        asked = f"{start or 'the first'} to {end or 'the last'}"
+        asked = f"from {start or 'its first'} to {end or 'its last'}"
         raise ValueError(f"{source}: no batch dated {asked}; its batches run from {dates[0]} "
                          f"to {dates[-1]}")
     return kept

@@ -378,10 +378,13 @@ def ambiguous_dates_problem(column: str, values: pd.Series) -> str | None:
 
 
 def columns_found(frame: pd.DataFrame) -> str:
-    """The source's columns, and a hint when its header reads like data: a file whose first
-    line is something else (a station's name and coordinates) gets that line as its header."""
+    """The source's columns (quoted where a blank starts or ends one), and a hint when its
+    header reads like data: a file whose first line is something else (a station's name and
+    coordinates) gets that line as its header."""
     names = [str(c) for c in frame.columns]
-    text = f"columns: {first_few(names, 12)}"
+    # A blank around a name (" humidity ") is what makes it differ from the config's: shown.
+    shown = [repr(n) if n != n.strip() else n for n in names]
+    text = f"columns: {first_few(shown, 12)}"
     data_like = sum(bool(_NUMBER.fullmatch(n.strip())) or n.startswith("Unnamed: ")
                     for n in names)
     if data_like * 2 > len(names):

@@ -240,11 +240,13 @@ def backtest(
         _fail("no --source given and the config has no data.source", 2)
     path = normal_source(source) if source is not None else configured_source(
         ws.config.data.source, resolve_config_path(ws.ref))
+    first = None if start is None else _parse_date("--start", start)
+    last = None if end is None else _parse_date("--end", end)
+    if first and last and first > last:
+        _fail(f"--start {first} is after --end {last}: no batch lies between", 2)
     try:
         # Read and cut before reset: a bad source must not cost the previous replay.
-        batches = bt.cut_source(ws, path,
-                                start=None if start is None else _parse_date("--start", start),
-                                end=None if end is None else _parse_date("--end", end))
+        batches = bt.cut_source(ws, path, start=first, end=last)
     except (OSError, ValueError) as exc:
         _fail(f"cannot use {path} as the backtest source: {bt.source_problem(path, exc)}", 2)
     schedules = _schedules(cron, no_baselines)
