@@ -249,6 +249,23 @@ def test_labels_rules_name_the_file_and_the_rule(change: object, rule: str) -> N
     assert landing.check_labels(ids, len(ids), labels, cfg, "l").problem is None
 
 
+def test_ids_read_from_csv_stay_exact_text_and_match_numeric_labels(tmp_path: Path) -> None:
+    # 18-digit ids with one empty: read as numbers they would become float64 and round
+    # neighbours into duplicates; leading zeros would be lost in the scores handed back.
+    cfg = UseCaseConfig.model_validate(_raw("fraud"))
+    big = [str(1234567890123456000 + i) for i in range(5)] + [""]
+    zeros = [f"{i:08d}" for i in range(6)]
+    for ids in (big, zeros):
+        path = tmp_path / "b.csv"
+        pd.DataFrame({"transaction_id": ids, "amount": range(6)}).to_csv(path, index=False)
+        read = landing.read_batch_file(path, cfg)["transaction_id"]
+        assert read.dropna().tolist() == [i for i in ids if i]
+    # A Parquet labels file with the same ids as numbers matches a CSV batch's text ids.
+    text_ids = pd.Series([str(i) for i in range(6)], name="transaction_id")
+    _, labels = _fraud_labels()
+    assert landing.check_labels(text_ids, 6, labels, cfg, "l").problem is None
+
+
 def test_infinite_regression_targets_break_a_rule() -> None:
     ids = pd.Series(["a", "b"], name="record_id")
     labels = pd.DataFrame({"record_id": ids, TARGET: [1.0, np.inf]})

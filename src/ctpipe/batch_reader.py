@@ -167,8 +167,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     delimiter = config.data.csv_delimiter
-    # Categoricals stay text, as they are in Parquet: "01" must not become the integer 1.
+    # Categoricals stay text, as they are in Parquet: "01" must not become the integer 1. So do
+    # ids: "00042" keeps its zeros in the scores handed back, and 18-digit ids stay exact (one
+    # empty id would otherwise turn the column into float64 and round neighbours together).
     text_columns = {c: "str" for c in config.features.categorical}
+    if config.data.id_column:
+        text_columns[config.data.id_column] = "str"
     try:
         # A column of mixed types makes pandas warn over several lines; the checks after the
         # read name the column that matters (a numeric feature of words) in one.

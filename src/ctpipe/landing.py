@@ -225,13 +225,13 @@ def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFr
     if id_col and batch_ids is not None:
         ids = labels[id_col].reset_index(drop=True)
         expected = batch_ids.reset_index(drop=True)
-        if not ids.equals(expected):
-            differ = np.flatnonzero(ids.astype("str").to_numpy()
-                                    != expected.astype("str").to_numpy())
-            where = (f"first difference at row {differ[0]}: {_plain(ids.iloc[differ[0]])!r} "
-                     f"vs the batch's {_plain(expected.iloc[differ[0]])!r}") if len(differ) \
-                else f"dtype {ids.dtype} vs the batch's {expected.dtype}"
-            return broken(f"ids do not match the batch's rows ({where})")
+        # Equal as text is equal: a CSV's ids are read as text, a Parquet file's may be numbers.
+        differ = np.flatnonzero(ids.astype("str").to_numpy() != expected.astype("str").to_numpy())
+        if len(differ):
+            at = differ[0]
+            return broken(f"ids do not match the batch's rows (first difference at row {at}: "
+                          f"{_plain(ids.iloc[at])!r} vs the batch's "
+                          f"{_plain(expected.iloc[at])!r})")
     values = labels[target]
     if not pd.api.types.is_numeric_dtype(values):
         shown = values.dropna().astype("str").unique()[:3].tolist()
