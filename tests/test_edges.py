@@ -552,3 +552,17 @@ def _tmy_config(folder: Path) -> Path:
                       "features: {numeric: [dni]}\nevaluation: {metric: mae}\n"
                       "gate: {floor: 100}\n")
     return config
+
+
+def test_a_header_that_repeats_a_name_is_refused(tmp_path: Path) -> None:
+    cfg = UseCaseConfig.model_validate(_raw("fraud"))
+    path = tmp_path / "b.csv"
+    path.write_text("transaction_id,amount,amount,hour\n1,2.5,250,3\n2,1.0,100,4\n")
+    with pytest.raises(landing.BatchReadError) as err:
+        landing.read_batch_file(path, cfg)
+    assert str(err.value) == (f"{path}: column 'amount' appears 2 times in the header: rename "
+                              "or drop the copies")
+    # A name that only looks like a copy is a name.
+    path.write_text("transaction_id,amount,amount.1\n1,2.5,250\n")
+    assert list(landing.read_batch_file(path, cfg).columns) == [
+        "transaction_id", "amount", "amount.1"]

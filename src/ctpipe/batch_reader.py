@@ -191,7 +191,29 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
             path, f"malformed CSV (delimiter {delimiter!r}): {exc}".strip()) from exc
     if frame.shape[1] == 1 and len(_batch_columns(config)) > 1:
         raise _read_error(path, _one_column_problem(frame.columns[0], delimiter))
+    twice = _repeated_header(path, frame, delimiter)
+    if twice is not None:
+        raise _read_error(path, twice)
     return frame
+
+
+def _repeated_header(path: Path, frame: pd.DataFrame, delimiter: str) -> str | None:
+    """A column name the header repeats (None: none). pandas renames the copies x.1, x.2, so
+    the file would fail as having an unexpected column 'x.1', or, with unexpected columns
+    ignored, lose a copy without a word."""
+    names = {str(c) for c in frame.columns}
+    if not any((m := _COPY.fullmatch(n)) and m[1] in names for n in names):
+        return None  # the common case: no name looks like a renamed copy
+    header = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", header=None, nrows=1,
+                         dtype="str").iloc[0].tolist()
+    repeated = [n for n in dict.fromkeys(header) if header.count(n) > 1]
+    if not repeated:
+        return None
+    return (f"column {repeated[0]!r} appears {header.count(repeated[0])} times in the header: "
+            "rename or drop the copies")
+
+
+_COPY = re.compile(r"(.+)\.(\d+)")
 
 
 def _batch_columns(config: UseCaseConfig) -> list[str]:
