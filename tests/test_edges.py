@@ -566,3 +566,11 @@ def test_a_header_that_repeats_a_name_is_refused(tmp_path: Path) -> None:
     path.write_text("transaction_id,amount,amount.1\n1,2.5,250\n")
     assert list(landing.read_batch_file(path, cfg).columns) == [
         "transaction_id", "amount", "amount.1"]
+
+
+def test_a_true_false_target_with_an_empty_label_reads_as_numbers(tmp_path: Path) -> None:
+    cfg = UseCaseConfig.model_validate(_raw("fraud"))
+    path = tmp_path / "labels.csv"
+    path.write_text("transaction_id,is_fraud\n0,True\n1,False\n2,\n3,True\n")
+    target = landing.read_batch_file(path, cfg)["is_fraud"]
+    assert target.dtype == "float64" and target.fillna(-1).tolist() == [1.0, 0.0, -1.0, 1.0]

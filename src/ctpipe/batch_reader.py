@@ -194,6 +194,13 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     twice = _repeated_header(path, frame, delimiter)
     if twice is not None:
         raise _read_error(path, twice)
+    target = config.data.target
+    if target in frame.columns and frame[target].dtype == object:
+        present = frame[target].dropna()
+        # True/False with an empty label among them: pandas keeps Python bools in an object
+        # column, which no numeric rule takes. Without the gap it reads them as bool (0/1).
+        if len(present) and present.map(lambda v: isinstance(v, bool)).all():
+            frame[target] = frame[target].astype("float64")
     return frame
 
 
