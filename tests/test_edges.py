@@ -574,3 +574,16 @@ def test_a_true_false_target_with_an_empty_label_reads_as_numbers(tmp_path: Path
     path.write_text("transaction_id,is_fraud\n0,True\n1,False\n2,\n3,True\n")
     target = landing.read_batch_file(path, cfg)["is_fraud"]
     assert target.dtype == "float64" and target.fillna(-1).tolist() == [1.0, 0.0, -1.0, 1.0]
+
+
+def test_a_category_named_like_a_missing_marker_is_a_category(tmp_path: Path) -> None:
+    # Namibia's code is "NA"; only an empty field is a missing category (or data.na_values).
+    raw = _raw("fraud")
+    path = tmp_path / "b.csv"
+    path.write_text("transaction_id,jurisdiction,amount\n0,NA,NA\n1,ZA,2.5\n2,,3.0\n3,null,1\n")
+    read = landing.read_batch_file(path, UseCaseConfig.model_validate(raw))
+    assert read["jurisdiction"].fillna("<missing>").tolist() == ["NA", "ZA", "<missing>", "null"]
+    assert read["amount"].isna().tolist() == [True, False, False, False]  # numbers: as before
+    raw["data"]["na_values"] = ["null"]
+    listed = landing.read_batch_file(path, UseCaseConfig.model_validate(raw))
+    assert listed["jurisdiction"].isna().tolist() == [False, False, True, True]

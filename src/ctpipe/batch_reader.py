@@ -194,6 +194,7 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     twice = _repeated_header(path, frame, delimiter)
     if twice is not None:
         raise _read_error(path, twice)
+    _keep_category_markers(path, frame, config)
     target = config.data.target
     if target in frame.columns and frame[target].dtype == object:
         present = frame[target].dropna()
@@ -202,6 +203,23 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
         if len(present) and present.map(lambda v: isinstance(v, bool)).all():
             frame[target] = frame[target].astype("float64")
     return frame
+
+
+def _keep_category_markers(path: Path, frame: pd.DataFrame, config: UseCaseConfig) -> None:
+    """Read the categorical columns again where pandas turned a value into a null: in a
+    category only an empty field (and data.na_values) is missing. pandas also reads "NA"
+    (Namibia's country code), "None" or "null" as missing, which would make a real category
+    a null without a word; a marker meant as missing is then reported as a category, by
+    name, and data.na_values lists it."""
+    nulled = [c for c in config.features.categorical
+              if c in frame.columns and frame[c].isna().any()]
+    if not nulled:
+        return  # the common case: one read
+    again = pd.read_csv(path, sep=config.data.csv_delimiter, encoding="utf-8-sig",
+                        usecols=nulled, dtype="str", keep_default_na=False,
+                        na_values=["", *config.data.na_values])
+    for column in nulled:
+        frame[column] = again[column]
 
 
 def _repeated_header(path: Path, frame: pd.DataFrame, delimiter: str) -> str | None:

@@ -81,7 +81,8 @@ class DataConfig(_Strict):
     csv_delimiter: str = ","
     na_values: list[str] = Field(
         default_factory=list, description="More strings a CSV file writes for a missing "
-        "value (pandas' own, such as an empty field, NA, NaN, null and n/a, always count): "
+        "value (pandas' own, such as an empty field, NA, NaN, null and n/a, always count, "
+        "except in a categorical column, where only an empty field and these do): "
         "e.g. [nil, '-'].")
     timezone: str = Field(
         "UTC", description="IANA time zone the batch periods are counted in: a tz-aware time "
