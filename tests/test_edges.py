@@ -132,6 +132,28 @@ def test_a_source_is_cut_into_days_of_the_configured_zone() -> None:
     assert batches[dt.date(2026, 3, 3)]["date"].tolist() == [pd.Timestamp("2026-03-03 00:30")]
 
 
+def test_times_with_and_without_an_offset_in_one_column_are_each_read_by_their_rule() -> None:
+    # Two writers concatenated: naive New York wall clock, and UTC with a Z.
+    values = pd.Series(["2026-03-02 00:14:20", "2026-03-02T07:43:14Z", "2026-03-02 23:50:00",
+                        "2026-03-03T04:30:00+00:00"])
+    frame = pd.DataFrame({"date": values, "x": range(4)})
+    batches = landing.split_into_batches(frame, _config(timezone="America/New_York"))
+    assert list(batches) == [dt.date(2026, 3, 2)]
+    assert batches[dt.date(2026, 3, 2)]["date"].tolist() == [pd.Timestamp(t) for t in (
+        "2026-03-02 00:14:20", "2026-03-02 02:43:14", "2026-03-02 23:50:00",
+        "2026-03-02 23:30:00")]
+    # Validation reads them the same way: every row inside the day.
+    from ctpipe.validation import validate_frame
+
+    config = _config(timezone="America/New_York")
+    batch = generate_day("demand", 0, day(0), rows=None, shift_day=None, seed=7).drop(
+        columns=[TARGET])
+    stamps = [f"{day(0)} 00:{m % 60:02d}:00" if m % 2 else f"{day(0)}T12:{m % 60:02d}:00Z"
+              for m in range(len(batch))]
+    result = validate_frame(batch.assign(date=stamps), config, batch_date=day(0))
+    assert result.passed, result.message("b.csv")
+
+
 # --- labels ------------------------------------------------------------------------------
 
 

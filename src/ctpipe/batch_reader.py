@@ -352,6 +352,9 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
     times = local_times(values, zone)
     if pd.api.types.is_datetime64_dtype(times):
         return times
+    mixed = naive_and_aware(times, zone, errors=errors)
+    if mixed is not None:
+        return mixed
     # Text that is not dates makes pandas warn that it guesses per value before it fails (or
     # coerces): the caller's one-line error says which column, the warning only adds noise.
     with warnings.catch_warnings():
@@ -363,6 +366,33 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
         except ValueError:
             parsed = pd.to_datetime(times, errors=errors, utc=True)
     return local_times(parsed, zone)
+
+
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})\s*$")
+
+
+def naive_and_aware(values: pd.Series, zone: str, *, errors: str = "coerce") -> pd.Series | None:
+    """Text times where some carry a UTC offset (or Z) and others none, as naive wall-clock
+    times in ``zone``; None when they do not mix (pandas reads those alone).
+
+    Batches concatenated from two writers mix them. Parsed together, pandas either fails on
+    the second kind or, through UTC, takes the naive ones as UTC: 00:14 in New York would
+    become 19:14 the day before. Each kind is read by its own rule instead: an offset is
+    converted to ``zone``, a naive time is already in it.
+    """
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return None
+    present = values.notna()
+    aware = present & values.astype("str").str.contains(_OFFSET)
+    if not aware.any() or not (present & ~aware).any():
+        return None
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    out[aware] = pd.to_datetime(values[aware], utc=True, errors=errors, format="ISO8601") \
+        .dt.tz_convert(zone).dt.tz_localize(None).astype("datetime64[ns]")
+    naive = present & ~aware
+    out[naive] = pd.to_datetime(values[naive], errors=errors, format="ISO8601") \
+        .astype("datetime64[ns]")
+    return out
 
 
 def not_dates_problem(column: str, values: pd.Series, bad: pd.Series) -> str:

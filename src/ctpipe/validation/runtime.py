@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ctpipe.batch_reader import BatchReadError, as_numbers, local_times, read_batch_file
+from ctpipe.batch_reader import (
+    BatchReadError,
+    as_numbers,
+    local_times,
+    naive_and_aware,
+    read_batch_file,
+)
 from ctpipe.config import UseCaseConfig
 from ctpipe.validation.learned import LearnedSchema, as_category_text, learned_specs
 from ctpipe.validation.messages import Failure, ValidationResult, describe_failures
@@ -183,7 +189,9 @@ def _prepare(frame: pd.DataFrame, config: UseCaseConfig,
                 .fillna(True).all()):
             # Not an object column holding numbers: to_datetime would read them as epoch
             # nanoseconds, hiding a broken column behind "dates in 1970".
-            parsed = _parse_times(values)
+            parsed = naive_and_aware(values, zone)
+            if parsed is None or parsed.isna().to_numpy().sum() > values.isna().sum():
+                parsed = _parse_times(values)
             if parsed is not None and pd.api.types.is_datetime64_any_dtype(parsed):
                 values = local_times(parsed, zone)  # text with UTC offsets is tz-aware
         if values is not original:
