@@ -609,3 +609,14 @@ def test_a_category_named_like_a_missing_marker_is_a_category(tmp_path: Path) ->
     raw["data"]["na_values"] = ["null"]
     listed = landing.read_batch_file(path, UseCaseConfig.model_validate(raw))
     assert listed["jurisdiction"].isna().tolist() == [False, False, True, True]
+
+
+def test_lines_of_delimiters_only_are_skipped_like_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text("transaction_id,amount,hour\n1,2.5,3\n,,\n2,1.0,4\n,,\n,,\n")
+    read = landing.read_batch_file(path, UseCaseConfig.model_validate(_raw("fraud")))
+    assert read["transaction_id"].tolist() == ["1", "2"] and read.index.tolist() == [0, 1]
+    # With a category pandas would have read as missing, row for row.
+    path.write_text("transaction_id,jurisdiction,hour\n1,NA,3\n,,\n2,HK,4\n")
+    read = landing.read_batch_file(path, UseCaseConfig.model_validate(_raw("fraud")))
+    assert read["jurisdiction"].tolist() == ["NA", "HK"]

@@ -194,7 +194,12 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     twice = _repeated_header(path, frame, delimiter)
     if twice is not None:
         raise _read_error(path, twice)
-    _keep_category_markers(path, frame, config)
+    _keep_category_markers(path, frame, config)  # row for row: before any row is dropped
+    # A line of delimiters only (",,,", what a spreadsheet leaves below its data) holds no
+    # value: skipped as a blank line is, not a row of nulls that breaks every null rule.
+    empty = frame.isna().all(axis=1)
+    if empty.any():
+        frame = frame[~empty].reset_index(drop=True)
     target = config.data.target
     if target in frame.columns and frame[target].dtype == object:
         present = frame[target].dropna()
