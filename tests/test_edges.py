@@ -259,7 +259,9 @@ def _fraud_labels(n: int = 6) -> tuple[pd.Series, pd.DataFrame]:
      "instead)"),
     (lambda f: f.iloc[:5], "5 labels for 6 batch rows"),
     (lambda f: f.assign(transaction_id=[0, 1, 2, 3, 5, 4]),
-     "ids do not match the batch's rows (first difference at row 4: 5 vs the batch's 4)"),
+     "ids do not match the batch's rows (first difference at row 4: 5 vs the batch's 4); the "
+     "same ids in another order: write the labels in the batch's row order"),
+
     (lambda f: f.drop(columns="is_fraud"), "column 'is_fraud' is missing"),
 ])
 def test_labels_rules_name_the_file_and_the_rule(change: object, rule: str) -> None:
@@ -286,6 +288,15 @@ def test_ids_read_from_csv_stay_exact_text_and_match_numeric_labels(tmp_path: Pa
     text_ids = pd.Series([str(i) for i in range(6)], name="transaction_id")
     _, labels = _fraud_labels()
     assert landing.check_labels(text_ids, 6, labels, cfg, "l").problem is None
+
+
+def test_other_ids_are_not_called_another_order() -> None:
+    cfg = UseCaseConfig.model_validate(_raw("fraud"))
+    ids, labels = _fraud_labels()
+    check = landing.check_labels(ids, 6, labels.assign(transaction_id=[0, 1, 2, 3, 4, 9]), cfg,
+                                 "l")
+    assert check.problem == ("l: ids do not match the batch's rows (first difference at row "
+                             "5: 9 vs the batch's 5)")
 
 
 def test_infinite_regression_targets_break_a_rule() -> None:

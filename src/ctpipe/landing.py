@@ -226,12 +226,15 @@ def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFr
         ids = labels[id_col].reset_index(drop=True)
         expected = batch_ids.reset_index(drop=True)
         # Equal as text is equal: a CSV's ids are read as text, a Parquet file's may be numbers.
-        differ = np.flatnonzero(ids.astype("str").to_numpy() != expected.astype("str").to_numpy())
+        text, wanted = ids.astype("str").to_numpy(), expected.astype("str").to_numpy()
+        differ = np.flatnonzero(text != wanted)
         if len(differ):
             at = differ[0]
+            order = ("; the same ids in another order: write the labels in the batch's row "
+                     "order" if sorted(text) == sorted(wanted) else "")
             return broken(f"ids do not match the batch's rows (first difference at row {at}: "
                           f"{_plain(ids.iloc[at])!r} vs the batch's "
-                          f"{_plain(expected.iloc[at])!r})")
+                          f"{_plain(expected.iloc[at])!r}){order}")
     values = labels[target]
     if not pd.api.types.is_numeric_dtype(values):
         shown = values.dropna().astype("str").unique()[:3].tolist()
