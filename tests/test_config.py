@@ -299,3 +299,16 @@ def test_rules_every_batch_would_break_are_config_errors(text: str, message: str
     with pytest.raises(ConfigError) as err:
         parse_config(text, Path("toy.yaml"))
     assert str(err.value) == f"toy.yaml: {message}"
+
+
+def test_week_start_is_for_weekly_batches_and_leaves_the_hashes_alone() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL.replace("task: regression", "task: regression, "
+                                     "week_start: sunday"), Path("toy.yaml"))
+    assert str(err.value) == ("toy.yaml: data: week_start 'sunday' applies to weekly batches "
+                              "only (batch_frequency is daily)")
+    plain = parse_config(MINIMAL, Path("toy.yaml"))
+    monday = parse_config(MINIMAL.replace("task: regression", "task: regression, "
+                                          "week_start: monday"), Path("toy.yaml"))
+    assert (plain.config_hash, plain.validation_hash) == (monday.config_hash,
+                                                          monday.validation_hash)

@@ -252,3 +252,22 @@ def test_dates_that_read_one_way_are_split(dates: list[str], first: str, last: s
     batches = list(landing.split_into_batches(frame, load_config("demand")))
     assert len(batches) == 12
     assert (batches[0].isoformat(), batches[-1].isoformat()) == (first, last)
+
+
+def test_weekly_batches_may_start_on_sunday() -> None:
+    base = load_config("demand")
+    weekly = base.data.model_copy(update={"batch_frequency": "weekly", "week_start": "sunday"})
+    cfg = base.model_copy(update={"data": weekly})
+    frame = pd.DataFrame({"date": pd.date_range("2026-03-01", periods=15, freq="D"), "x": 1})
+    batches = landing.split_into_batches(frame, cfg)
+    # 2026-03-01 is a Sunday: three weeks from Sunday, the last one day long.
+    assert list(batches) == [dt.date(2026, 3, 1), dt.date(2026, 3, 8), dt.date(2026, 3, 15)]
+    assert [len(b) for b in batches.values()] == [7, 7, 1]
+    assert landing.periods_between(dt.date(2026, 3, 1), dt.date(2026, 3, 15), cfg) == list(
+        batches)
+    from ctpipe.validation.rules import batch_period
+
+    assert batch_period(dt.date(2026, 3, 4), "weekly", "sunday") == (
+        dt.datetime(2026, 3, 1), dt.datetime(2026, 3, 8))
+    assert batch_period(dt.date(2026, 3, 1), "weekly") == (
+        dt.datetime(2026, 2, 23), dt.datetime(2026, 3, 2))

@@ -77,6 +77,9 @@ class DataConfig(_Strict):
     target: str
     task: Literal["regression", "binary"]
     batch_frequency: Literal["daily", "weekly", "monthly"] = "daily"
+    week_start: Literal["monday", "sunday"] = Field(
+        "monday", description="Weekly batches only: the day a batch's week starts on (a "
+        "weekly batch is named by that day).")
     label_delay: int = Field(1, ge=0, description="Batches until a batch's labels arrive.")
     csv_delimiter: str = ","
     na_values: list[str] = Field(
@@ -109,6 +112,9 @@ class DataConfig(_Strict):
             if self.target_from.column in (self.target, self.time_column, self.id_column):
                 raise ValueError(f"target_from.column {self.target_from.column!r} must be "
                                  "another column than the target, time and id columns")
+        if self.week_start != "monday" and self.batch_frequency != "weekly":
+            raise ValueError(f"week_start {self.week_start!r} applies to weekly batches only "
+                             f"(batch_frequency is {self.batch_frequency})")
         return self
 
 
@@ -522,6 +528,8 @@ class UseCaseConfig(_Strict):
         and the rules (validation). A batch that passed is checked again when this changes,
         not when a training or gate setting does."""
         dump = self.model_dump(mode="json", include={"data", "features", "validation"})
+        if dump["data"].get("week_start") == "monday":  # added later: the hash stays
+            del dump["data"]["week_start"]
         return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -529,7 +537,8 @@ class UseCaseConfig(_Strict):
 # so an unchanged config keeps its hash (a retrain looks up the batch's versions by
 # config_hash, and the registry's lineage names it). Add every new key with a default here.
 _HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, object]] = {
-    "data": {"timezone": "UTC", "drop_null_targets": False, "na_values": []},
+    "data": {"timezone": "UTC", "drop_null_targets": False, "na_values": [],
+             "week_start": "monday"},
     "drift": {"training_spread": False},
 }
 

@@ -476,12 +476,19 @@ def _read_verified(path: Path, passed: str | None) -> io.BytesIO:
     return io.BytesIO(data)
 
 
-_PERIOD = {"daily": "D", "weekly": "W-SUN", "monthly": "M"}
+_PERIOD = {"daily": "D", "monthly": "M"}
+_WEEK_ENDS = {"monday": "W-SUN", "sunday": "W-SAT"}  # a pandas week is named by its last day
+
+
+def _period_code(config: UseCaseConfig) -> str:
+    data = config.data
+    return _WEEK_ENDS[data.week_start] if data.batch_frequency == "weekly" \
+        else _PERIOD[data.batch_frequency]
 
 
 def periods_between(first: dt.date, last: dt.date, config: UseCaseConfig) -> list[dt.date]:
     """Every batch date from ``first`` to ``last`` at the config's frequency, rows or not."""
-    periods = pd.period_range(first, last, freq=_PERIOD[config.data.batch_frequency])
+    periods = pd.period_range(first, last, freq=_period_code(config))
     return [p.start_time.date() for p in periods]
 
 
@@ -498,7 +505,7 @@ def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.da
     bad = times.isna()
     if bad.any():
         raise ValueError(not_dates_problem(time_col, frame[time_col], bad))
-    starts = times.dt.to_period(_PERIOD[config.data.batch_frequency]).dt.start_time.dt.date
+    starts = times.dt.to_period(_period_code(config)).dt.start_time.dt.date
     frame = frame.assign(**{time_col: times})
     return {day: part.reset_index(drop=True) for day, part in frame.groupby(starts.to_numpy())}
 

@@ -87,7 +87,8 @@ def validate_batch(rt: Runtime, day: dt.date, batch: pd.DataFrame,
     previous = [d for d in rt.store.batch_dates() if d < day][-rules.row_count_window:]
     now = None
     if rt.replay:  # a replay validates as if just after the batch's period closed, there
-        now = dt.datetime.combine(batch_period(day, rt.config.data.batch_frequency)[1],
+        data = rt.config.data
+        now = dt.datetime.combine(batch_period(day, data.batch_frequency, data.week_start)[1],
                                   dt.time(), tzinfo=ZoneInfo(rt.config.data.timezone))
     return validate_frame(batch, rt.config, batch_date=day,
                           recent_rows=rt.store.row_counts(previous), now=now, training=training)

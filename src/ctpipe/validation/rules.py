@@ -31,17 +31,20 @@ from ctpipe.validation.spec import (
 )
 
 
-def batch_period(batch_date: dt.date, frequency: str) -> tuple[dt.datetime, dt.datetime]:
+def batch_period(batch_date: dt.date, frequency: str,
+                 week_start: str = "monday") -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of the batch period containing ``batch_date``, as naive datetimes.
 
-    daily: that day; weekly: Monday to Monday (landing.split_into_batches names a weekly batch by
-    its Monday); monthly: the calendar month.
+    daily: that day; weekly: a week from ``week_start`` (data.week_start, Monday by default)
+    to the next (landing.split_into_batches names a weekly batch by that day); monthly: the
+    calendar month.
     """
     if frequency == "daily":
         start = batch_date
         end = start + dt.timedelta(days=1)
     elif frequency == "weekly":
-        start = batch_date - dt.timedelta(days=batch_date.weekday())
+        back = (batch_date.weekday() + (1 if week_start == "sunday" else 0)) % 7
+        start = batch_date - dt.timedelta(days=back)
         end = start + dt.timedelta(days=7)
     elif frequency == "monthly":
         start = batch_date.replace(day=1)
@@ -88,7 +91,7 @@ def call_time_specs(config: UseCaseConfig, batch_date: dt.date | None,
     if batch_date is not None:
         if isinstance(batch_date, dt.datetime):  # a datetime is a date too: keep the day only
             batch_date = batch_date.date()
-        start, end = batch_period(batch_date, data.batch_frequency)
+        start, end = batch_period(batch_date, data.batch_frequency, data.week_start)
         label = f"[{_stamp(start)}, {_stamp(end)})"
         specs.append(Spec(PERIOD, "in batch period",
                           E.ExpectColumnValuesToBeBetween,
