@@ -68,11 +68,16 @@ class MemoryStore:
     def pending_set_asides(self) -> list[PendingSetAside]:
         return []  # one process: a set-aside that died took the store with it
 
-    def finish_set_aside(self, pending: PendingSetAside) -> str | None:
+    def finish_set_aside(self, pending: PendingSetAside,
+                         before_move: Callable[[], None]) -> str | None:
         if self.batch_fingerprint(pending.day) != pending.intent["batch_sha256"]:
             return "the batch was replaced before it moved"
+        before_move()
         self.batches.pop(pending.day)
         return None
+
+    def void_set_aside(self, pending: PendingSetAside, why: str) -> None:
+        self.quarantined[pending.day]["not_moved.md"] = why
 
     def batch_source(self, day: dt.date) -> str:
         return f"memory://batches/{day}"

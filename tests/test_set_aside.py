@@ -134,10 +134,10 @@ def test_a_set_aside_killed_before_its_audit_is_audited_by_the_next_command(
     result = _set_aside(ws, day(2), day(8), operator="lead")
     assert result.exit_code == 0, result.output
     assert day(2) not in _landed(ws) and day(8) not in _landed(ws) and day(7) in _landed(ws)
-    entries = _audited(ws)
-    assert [(e["who"], e["details"]["batch_date"], e["details"]["decision_id"])
-            for e in entries][:2] == [("ops", day(2), "d" * 32), ("ops", day(7), "e" * 32)]
-    assert entries[2]["who"] == "lead" and entries[2]["details"]["batch_date"] == day(8)
+    entries = _audited(ws)  # day 7's set-aside never audited: its batch never moved
+    assert [(e["who"], e["details"]["batch_date"]) for e in entries] == [
+        ("ops", day(2)), ("lead", day(8))]
+    assert entries[0]["details"]["decision_id"] == "d" * 32
     [void] = _audited(ws, "batch.set_aside_void")
     assert void["why"].startswith("not set aside after all: the batch was replaced before it "
                                   "moved (sha256 ")
@@ -145,4 +145,35 @@ def test_a_set_aside_killed_before_its_audit_is_audited_by_the_next_command(
     # Done with: nothing left for doctor, nothing done twice by the next command.
     assert "set-aside-unfinished" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
     again = _set_aside(ws, day(1))
-    assert again.exit_code == 0 and len(_audited(ws)) == 4
+    assert again.exit_code == 0 and len(_audited(ws)) == 3
+
+
+def test_a_batch_put_back_after_its_set_aside_stays(ws: Workspace) -> None:
+    assert _set_aside(ws, day(4)).exit_code == 0
+    folder = ws.quarantine / day(4) / "attempt-1"
+    shutil.copy(folder / f"{day(4)}.parquet", ws.landing / "batches")  # undone by hand
+    (folder / f"{day(4)}.parquet").unlink()
+    assert ws.store.pending_set_asides() == []
+    assert "set-aside-unfinished" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
+    assert day(4) in _landed(ws)
+
+
+def test_the_batch_s_own_cycle_completes_its_set_aside_before_it_reads_it(
+        ws: Workspace) -> None:
+    # Killed after the audit, before the move; the next run is that batch's own cycle.
+    from ctpipe.steps.cycle import run_cycle
+    from ctpipe.steps.ports import Runtime
+    from tests.fakes import MemoryRegistry
+
+    target = dt.date.fromisoformat(day(8))
+    intent = {"operator": "ops", "reason": "resent", "verdict": "it passes the current "
+              "validation rules", "decision_id": "f" * 32,
+              "batch_sha256": ws.store.batch_fingerprint(target), "at": "2026-12-06T10:00:00"}
+    ws.store.open_attempt(target, {SET_ASIDE_INTENT: json.dumps(intent)})
+    published: list = []
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=MemoryRegistry(ws.model_name), publish=published.append)
+    out = run_cycle(rt, target, explicit_date=True)
+    assert day(8) not in _landed(ws)
+    assert [d.kind for d in published][:1] == ["batch.set_aside"]
+    assert "validation.passed" not in [d.kind for d in out.decisions]

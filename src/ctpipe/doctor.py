@@ -12,6 +12,7 @@ from ctpipe import audit, landing, registry
 from ctpipe.decisions.health import HealthInputs, Problem, check
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
+from ctpipe.steps.set_aside import finish_set_asides
 from ctpipe.trace import Decision, TraceSink
 from ctpipe.workspace import Workspace
 
@@ -124,10 +125,12 @@ def _repair(ws: Workspace, problems: list[Problem], actor: str) -> list[str]:
     sink = TraceSink(ws.audit_path)
     done: list[str] = []
     codes = {p.code for p in problems if p.repairable}
-    if codes & {"interrupted-promotion", "set-aside-unfinished"}:
-        rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
-                     models=ws.registry, publish=sink.publish, traced=sink.traced)
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=ws.registry, publish=sink.publish, traced=sink.traced)
+    if "interrupted-promotion" in codes:
         done += [f"{d.kind}: {d.reason}" for d in reconcile(rt)]
+    if "set-aside-unfinished" in codes:
+        done += [f"{d.kind}: {d.reason}" for d in finish_set_asides(rt)]
     champion = registry.get_alias(ws.model_name, registry.CHAMPION)
     if "untraced-alias-move" in codes and champion is not None:
         sink.publish(Decision(

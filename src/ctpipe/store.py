@@ -46,6 +46,7 @@ def _readable(path: Path) -> CycleRecord | None:
 
 
 SET_ASIDE_INTENT = "set_aside.json"  # in a quarantine attempt folder: an operator's set-aside
+SET_ASIDE_DONE = "set_aside.done"  # beside it once the batch moved: a file put back stays
 NOT_MOVED = "not_moved.md"  # beside it: why the batch never moved (it changed or left first)
 
 
@@ -88,7 +89,9 @@ class Store(Protocol):
     def abandoned(self) -> list[CycleRecord]: ...
     def open_attempt(self, day: dt.date, evidence: dict[str, str]) -> str: ...
     def pending_set_asides(self) -> list[PendingSetAside]: ...
-    def finish_set_aside(self, pending: PendingSetAside) -> str | None: ...
+    def finish_set_aside(self, pending: PendingSetAside,
+                         before_move: Callable[[], None]) -> str | None: ...
+    def void_set_aside(self, pending: PendingSetAside, why: str) -> None: ...
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -176,41 +179,50 @@ class LandingZoneStore:
         return str(folder)
 
     def pending_set_asides(self) -> list[PendingSetAside]:
-        """Set-asides whose intent was written but whose batch never moved (the run died in
-        between), oldest first; a folder that says why it never moved is done with."""
+        """Set-asides whose intent was written but that neither moved their batch nor said
+        why not (the run died in between), oldest first."""
         root = self.quarantine_root
         found = []
         for marker in sorted(root.glob(f"*/attempt-*/{SET_ASIDE_INTENT}")) \
                 if root.is_dir() else []:
             folder = marker.parent
+            if (folder / SET_ASIDE_DONE).exists() or (folder / NOT_MOVED).exists():
+                continue
             try:
                 day = dt.date.fromisoformat(folder.parent.name)
                 intent = json.loads(marker.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if (folder / landing.batch_path(self.landing, day).name).exists() \
-                    or (folder / NOT_MOVED).exists():
-                continue
             found.append(PendingSetAside(day, str(folder), intent))
         return found
 
-    def finish_set_aside(self, pending: PendingSetAside) -> str | None:
+    def finish_set_aside(self, pending: PendingSetAside,
+                         before_move: Callable[[], None]) -> str | None:
         """Move the batch into the set-aside's folder if it is still the file the operator set
-        aside (same sha256); else say why not, in the folder too (None: moved)."""
+        aside (same sha256), calling ``before_move`` first (the audit); else why not (None:
+        moved, now or by another run already)."""
         source = landing.batch_path(self.landing, pending.day)
+        folder = Path(pending.folder)
+        if (folder / source.name).exists():  # moved by another run; its marker may be missing
+            landing.write_text_atomic(folder / SET_ASIDE_DONE, "moved\n")
+            return None
         meant = str(pending.intent.get("batch_sha256", ""))
         try:
             found: str | None = file_sha256(source)
         except FileNotFoundError:
             found = None
-        if found == meant:
-            shutil.move(str(source), Path(pending.folder) / source.name)
-            return None
-        why = ("the batch left the landing zone before it moved" if found is None else
-               f"the batch was replaced before it moved (sha256 {found[:12]}, set aside as "
-               f"{meant[:12]})")
+        if found != meant:
+            return ("the batch left the landing zone before it moved" if found is None else
+                    f"the batch was replaced before it moved (sha256 {found[:12]}, set aside "
+                    f"as {meant[:12]})")
+        before_move()
+        shutil.move(str(source), folder / source.name)
+        landing.write_text_atomic(folder / SET_ASIDE_DONE, "moved\n")
+        return None
+
+    def void_set_aside(self, pending: PendingSetAside, why: str) -> None:
+        """Say in the set-aside's folder why its batch never moved: it is done with."""
         landing.write_text_atomic(Path(pending.folder) / NOT_MOVED, f"Not moved: {why}.\n")
-        return why
 
     def batch_fingerprint(self, day: dt.date) -> str:
         """The sha256 of the batch file's bytes. Taken before the batch is read for
@@ -292,10 +304,21 @@ class LandingZoneStore:
         "running" by a dead run from one a live run is still writing."""
         return held(self._run_lock(day.isoformat()), shared=True)
 
-    def idle(self, day: dt.date) -> contextlib.AbstractContextManager[bool]:
+    @contextlib.contextmanager
+    def idle(self, day: dt.date) -> Iterator[bool]:
         """True while no run works on the batch (and none can start on it until the block
-        ends); False when one does."""
-        return self._unless_worked_on(day.isoformat())
+        ends); False when one does. The lock file is made if no run made it yet."""
+        self.records.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._run_lock(day.isoformat()), os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def abandoned(self) -> list[CycleRecord]:
         """Records still "running" that no live run works on: their run died before deciding.

@@ -17,12 +17,16 @@ from ctpipe.steps.attempt import Attempt
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
 from ctpipe.steps.retrain import retrain_and_decide
+from ctpipe.steps.set_aside import finish_set_asides
 from ctpipe.trace import Decision
 
 
 def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
               retrain_inline: bool = True, force: bool = False) -> Outcome:
     """Run the cycle on ``day``'s batch; the record is written whatever happens."""
+    # Before the batch is held: a set-aside of this very batch, killed before its move, must
+    # not be validated and trained on by its own cycle.
+    finish_set_asides(rt)
     previous = rt.store.read_record(day)
     refusal = refuse_processed(previous.status if previous else None,
                                explicit_date=explicit_date, day=day,

@@ -1,5 +1,4 @@
-"""Reconcile on start: finish, complete or abandon a promotion whose run died; complete an
-operator's set-aside whose run died (steps.set_aside).
+"""Reconcile on start: finish, complete or abandon a promotion whose run died.
 
 The rule is ctpipe.decisions.recovery.recover_promotion; this step loads what it needs (the
 intents nobody carries out any more, the champion, the version's tags), applies the answer
@@ -17,18 +16,16 @@ from ctpipe.lineage import Lineage
 from ctpipe.records import CycleRecord, PromotionIntent
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.promote import promoted_decision, promotion_tags
-from ctpipe.steps.set_aside import finish_set_asides
 from ctpipe.trace import Decision
 
 
 def reconcile(rt: Runtime) -> list[Decision]:
-    """Every interrupted promotion and set-aside of this use case, resolved; the decisions
-    made."""
+    """Every interrupted promotion of this use case, resolved; the decisions made."""
     decisions = []
     for intent in rt.store.claim_orphaned_intents():
         decisions.extend(_resolve(rt, intent))
         rt.store.clear_intent(intent.id)
-    return decisions + finish_set_asides(rt)
+    return decisions
 
 
 def _resolve(rt: Runtime, intent: PromotionIntent) -> list[Decision]:

@@ -34,6 +34,7 @@ from ctpipe.steps.drift import drift_onset, drift_persists
 from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
 from ctpipe.steps.promote import promote
 from ctpipe.steps.recovery import reconcile
+from ctpipe.steps.set_aside import finish_set_asides
 from ctpipe.trace import Artifact, Decision
 from ctpipe.training import NotEnoughData
 
@@ -271,6 +272,7 @@ def _approval_requested(req: ApprovalRequest, route: ApprovalRoute) -> Decision:
 
 def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) -> Outcome:
     """A retraining on its own (the drift-triggered deployment)."""
+    finish_set_asides(rt)  # before the batch is held, as the cycle does
     with rt.store.working_on(day):
         return _run_retrain(rt, day, reason, force)
 

@@ -5,21 +5,25 @@ too many fail to move any by themselves) once someone has looked at them, or a b
 be wrong that passes the rules (a supplier's resend). Each batch is validated as it is now, and
 its evidence and the operator's intent (who, why, the file's sha256) are written into a new
 quarantine attempt folder before anything else; then the decision is audited, then the batch
-moves. A run killed anywhere in between leaves the intent, which the next cycle's
-reconciliation (or `ctpipe doctor --repair`, or the command run again) completes: the audit
-written if it is missing, the batch moved if it is still the file that was set aside.
+moves, and a marker says it is done (a file put back later stays). A run killed anywhere in
+between leaves the intent, which the next cycle or retrain (before it holds its own batch),
+`ctpipe doctor --repair` or the command run again completes: audited if it is not yet, the
+batch moved if it is still the file that was set aside, else a void audited saying why not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.validate import evidence, validated_for_training
 from ctpipe.store import SET_ASIDE_INTENT, PendingSetAside
 from ctpipe.trace import Artifact, Decision
+
+log = logging.getLogger(__name__)
 
 
 class BatchBusy(RuntimeError):
@@ -55,29 +59,40 @@ def set_aside(rt: Runtime, day: dt.date, *, reason: str, who: str) -> list[Decis
                   "batch_sha256": step.fingerprint, "decision_id": uuid.uuid4().hex,
                   "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         header = f"# Set aside by {who}\n\n{reason}\n\nWhen set aside, {verdict}.\n\n"
+        # The intent last: a run killed while writing the evidence leaves no intent to
+        # complete, only an attempt folder with part of the evidence.
         folder = rt.store.open_attempt(day, {
-            SET_ASIDE_INTENT: json.dumps(intent, indent=2),
-            **found.files(), "summary.md": header + found.summary})
+            **found.files(), "summary.md": header + found.summary,
+            SET_ASIDE_INTENT: json.dumps(intent, indent=2)})
         return _complete(rt, PendingSetAside(day, folder, intent))
 
 
 def finish_set_asides(rt: Runtime) -> list[Decision]:
-    """Every set-aside a killed run left between its intent and the move, completed; one
-    whose batch a run works on now waits for the next call."""
+    """Every set-aside a killed run left between its intent and the move, completed. Called
+    before a run holds its own batch (cycle, retrain), by `ctpipe doctor --repair` and by the
+    command itself. One whose batch a run works on waits for the next call; one that cannot
+    be completed now (a file system error) is logged and left for doctor to name."""
     decisions: list[Decision] = []
     for pending in rt.store.pending_set_asides():
-        with rt.store.idle(pending.day) as free:
-            if free:
-                decisions += _complete(rt, pending)
+        try:
+            with rt.store.idle(pending.day) as free:
+                if free:
+                    decisions += _complete(rt, pending)
+        except OSError as exc:
+            log.warning("set-aside of batch %s not completed: %s", pending.day, exc)
     return decisions
 
 
 def _complete(rt: Runtime, pending: PendingSetAside) -> list[Decision]:
-    """Audit the set-aside unless it is already, then move the batch."""
+    """Move the batch if it is still the file set aside, audited just before (once); else
+    audit why it stays (a void)."""
     decision = _decision(rt, pending)
-    if not rt.traced(decision.id):
-        rt.publish(decision)
-    why_not = rt.store.finish_set_aside(pending)
+
+    def audit() -> None:
+        if not rt.traced(decision.id):
+            rt.publish(decision)
+
+    why_not = rt.store.finish_set_aside(pending, before_move=audit)
     if why_not is None:
         return [decision]
     void = Decision(
@@ -85,9 +100,12 @@ def _complete(rt: Runtime, pending: PendingSetAside) -> list[Decision]:
         reason=f"not set aside after all: {why_not}; run ctpipe set-aside again if it is "
                "still meant", actor=pending.intent.get("operator"),
         details={"batch_date": pending.day.isoformat(), "quarantine": pending.folder,
-                 "set_aside": decision.id})
-    rt.publish(void)
-    return [decision, void]
+                 "set_aside": decision.id},
+        id=f"{decision.id}-void")
+    if not rt.traced(void.id):
+        rt.publish(void)
+    rt.store.void_set_aside(pending, why_not)  # after the audit: a kill between repeats it
+    return [void]
 
 
 def _decision(rt: Runtime, pending: PendingSetAside) -> Decision:
