@@ -142,6 +142,18 @@ def test_times_with_and_without_an_offset_in_one_column_are_each_read_by_their_r
     assert batches[dt.date(2026, 3, 2)]["date"].tolist() == [pd.Timestamp(t) for t in (
         "2026-03-02 00:14:20", "2026-03-02 02:43:14", "2026-03-02 23:50:00",
         "2026-03-02 23:30:00")]
+    # PostgreSQL writes -05; a day-first date has no time of day before its "-2026".
+    pg = pd.Series(["2026-03-02 00:14:20", "2026-03-02 12:00:00-05"])
+    assert landing.split_into_batches(pd.DataFrame({"date": pg, "x": [1, 2]}), _config(
+        timezone="America/New_York"))[dt.date(2026, 3, 2)]["date"].tolist() == [
+        pd.Timestamp("2026-03-02 00:14:20"), pd.Timestamp("2026-03-02 12:00:00")]
+    from ctpipe.batch_reader import naive_and_aware, parse_local_times
+
+    assert naive_and_aware(pd.Series(["15-01-2026", "16-01-2026"]), "UTC") is None
+    # Coercing never raises: what cannot be read is NaT, for the caller to name.
+    odd = pd.Series(["2026-03-02 00:14:20", "2026-03-02T07:43:14Z", "next tuesday"])
+    assert parse_local_times(odd, "UTC", errors="coerce").isna().tolist() == [False, False,
+                                                                              True]
     # Validation reads them the same way: every row inside the day.
     from ctpipe.validation import validate_frame
 

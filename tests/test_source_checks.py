@@ -162,6 +162,8 @@ def _bikes(**columns: list) -> pd.DataFrame:
      "decimal comma (e.g. '1,5'): export the file with a decimal point"),
     (["calm", "gale", "calm", "storm"], "features.numeric: column 'wind_kmh' is not numeric "
      "(dtype str); a category belongs under features.categorical"),
+    (["1.5", "2", "3", "4"], "features.numeric: column 'wind_kmh' holds numbers written as "
+     "text (dtype str): write them as numbers"),
 ])
 def test_a_numeric_feature_in_the_source(column: list, problem: str | None) -> None:
     frame = _bikes(wind_kmh=column)

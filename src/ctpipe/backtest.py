@@ -172,11 +172,14 @@ def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
             continue
         numbers = pd.to_numeric(values, errors="coerce")
         words = values[numbers.isna() & values.notna()]
-        if len(words) * 2 < values.notna().sum():  # mostly numbers: a few markers of missing
+        if 0 < len(words) and len(words) * 2 < values.notna().sum():  # a few markers
             shown = ", ".join(repr(str(v)) for v in words.unique()[:3])
             return (f"features.numeric: column {column!r} holds {count_of(len(words), 'value')} "
                     f"that {'is' if len(words) == 1 else 'are'} not a number ({shown}); if they "
                     "mark missing values, list them under data.na_values")
+        if len(words) == 0 and values.notna().any():
+            return (f"features.numeric: column {column!r} holds numbers written as text (dtype "
+                    f"{values.dtype}): write them as numbers")
         present = values.dropna().astype(str)
         if len(present) and present.str.fullmatch(r"\s*-?\d+,\d+\s*").mean() > 0.5:
             return (f"features.numeric: column {column!r} holds numbers with a decimal comma "

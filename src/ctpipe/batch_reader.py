@@ -220,9 +220,15 @@ def _keep_category_markers(path: Path, frame: pd.DataFrame, config: UseCaseConfi
               if c in frame.columns and frame[c].isna().any()]
     if not nulled:
         return  # the common case: one read
-    again = pd.read_csv(path, sep=config.data.csv_delimiter, encoding="utf-8-sig",
-                        usecols=nulled, dtype="str", keep_default_na=False,
-                        na_values=["", *config.data.na_values])
+    try:
+        again = pd.read_csv(path, sep=config.data.csv_delimiter, encoding="utf-8-sig",
+                            usecols=nulled, dtype="str", keep_default_na=False,
+                            na_values=["", *config.data.na_values])
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise _read_error(path, f"changed while it was read: {exc}") from exc
+    if len(again) != len(frame):  # replaced between the two reads: never misalign rows
+        raise _read_error(path, "changed while it was read (a different row count on the "
+                          "second read of its categorical columns)")
     for column in nulled:
         frame[column] = again[column]
 
@@ -357,9 +363,6 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
     times = local_times(values, zone)
     if pd.api.types.is_datetime64_dtype(times):
         return times
-    mixed = naive_and_aware(times, zone, errors=errors)
-    if mixed is not None:
-        return mixed
     # Text that is not dates makes pandas warn that it guesses per value before it fails (or
     # coerces): the caller's one-line error says which column, the warning only adds noise.
     with warnings.catch_warnings():
@@ -369,11 +372,21 @@ def parse_local_times(values: pd.Series, zone: str, *, errors: str = "raise") ->
         try:
             parsed = pd.to_datetime(times, errors=errors)
         except ValueError:
+            parsed = None
+        # Naive and offset times mixed fail, or coerce one kind to NaT: read each by its rule
+        # (only then, so that a column of one kind pays nothing for it).
+        if parsed is None or (errors == "coerce" and (parsed.isna() & times.notna()).any()):
+            mixed = naive_and_aware(times, zone, errors=errors)
+            if mixed is not None:
+                return mixed
+        if parsed is None:
             parsed = pd.to_datetime(times, errors=errors, utc=True)
     return local_times(parsed, zone)
 
 
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})\s*$")
+# An offset after a time of day: Z, +05:30, +0530 or -05 (PostgreSQL's text); a date such
+# as 15-01-2026 has no time of day before its "-2026".
+_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$")
 
 
 def naive_and_aware(values: pd.Series, zone: str, *, errors: str = "coerce") -> pd.Series | None:
@@ -392,11 +405,17 @@ def naive_and_aware(values: pd.Series, zone: str, *, errors: str = "coerce") -> 
     if not aware.any() or not (present & ~aware).any():
         return None
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    out[aware] = pd.to_datetime(values[aware], utc=True, errors=errors, format="ISO8601") \
-        .dt.tz_convert(zone).dt.tz_localize(None).astype("datetime64[ns]")
     naive = present & ~aware
-    out[naive] = pd.to_datetime(values[naive], errors=errors, format="ISO8601") \
-        .astype("datetime64[ns]")
+    try:
+        out[aware] = pd.to_datetime(values[aware], utc=True, errors=errors, format="ISO8601") \
+            .dt.tz_convert(zone).dt.tz_localize(None).astype("datetime64[ns]")
+        out[naive] = pd.to_datetime(values[naive], errors=errors, format="ISO8601") \
+            .astype("datetime64[ns]")
+    except (ValueError, TypeError, OverflowError):
+        if errors == "raise":
+            raise ValueError("times with and without a UTC offset, and some of either kind "
+                             "not ISO 8601") from None
+        return None  # the caller's own parsing names what it cannot read
     return out
 
 
@@ -490,7 +509,6 @@ def as_numbers(values: pd.Series) -> pd.Series | None:
         return values.astype("float64")
     if values.dtype == object:
         present = values.dropna()
-        if len(present) and present.map(lambda v: isinstance(v, (int, float, Decimal))
-                                        and not isinstance(v, bool)).all():
-            return pd.to_numeric(values, errors="coerce").astype("float64")
+        if len(present) and present.map(lambda v: isinstance(v, (int, float, Decimal))).all():
+            return pd.to_numeric(values, errors="coerce").astype("float64")  # bools too
     return None

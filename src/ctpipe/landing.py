@@ -225,8 +225,12 @@ def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFr
     if id_col and batch_ids is not None:
         ids = labels[id_col].reset_index(drop=True)
         expected = batch_ids.reset_index(drop=True)
-        # Equal as text is equal: a CSV's ids are read as text, a Parquet file's may be numbers.
-        text, wanted = ids.astype("str").to_numpy(), expected.astype("str").to_numpy()
+        # Equal as text is equal: a CSV's ids are read as text, a Parquet file's may be numbers
+        # (compared as text only then: 2M ids as text cost a second a labels file).
+        same = ids.equals(expected)
+        text = wanted = np.array([])
+        if not same:
+            text, wanted = ids.astype("str").to_numpy(), expected.astype("str").to_numpy()
         differ = np.flatnonzero(text != wanted)
         if len(differ):
             at = differ[0]

@@ -146,20 +146,29 @@ def _as_category_text(frame: pd.DataFrame, config: UseCaseConfig,
     return changes
 
 
-def _parse_times(values: pd.Series) -> pd.Series | None:
-    """Text timestamps parsed as features.py would (pd.to_datetime); None if any value fails."""
+def _parse_times(values: pd.Series, zone: str) -> pd.Series | None:
+    """Text timestamps parsed as features.py would (batch_reader.parse_local_times); None if
+    any value fails."""
     present = values.notna()
-    # ISO first: fast, and it takes date-only and full stamps. utc=True last: text with mixed
-    # UTC offsets (a day across a DST change) parses only that way; local_times then converts
+    # ISO first: fast, and it takes date-only and full stamps. Then times with and without an
+    # offset mixed, each by its rule (naive_and_aware). utc=True last: text with mixed UTC
+    # offsets (a day across a DST change) parses only that way; local_times then converts
     # it to data.timezone.
-    for fmt, utc in (("ISO8601", False), (None, False), ("ISO8601", True)):
+    for fmt, utc in (("ISO8601", False), (None, False)):
         try:
             parsed = pd.to_datetime(values, errors="coerce", format=fmt, utc=utc)
         except (ValueError, TypeError, OverflowError):  # e.g. mixed UTC offsets
             continue
         if not (parsed.isna() & present).any():
             return parsed
-    return None
+    mixed = naive_and_aware(values, zone)
+    if mixed is not None and not (mixed.isna() & present).any():
+        return mixed
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if (parsed.isna() & present).any() else parsed
 
 
 def _is_text_or_date(value: Any) -> bool:
@@ -189,9 +198,7 @@ def _prepare(frame: pd.DataFrame, config: UseCaseConfig,
                 .fillna(True).all()):
             # Not an object column holding numbers: to_datetime would read them as epoch
             # nanoseconds, hiding a broken column behind "dates in 1970".
-            parsed = naive_and_aware(values, zone)
-            if parsed is None or parsed.isna().to_numpy().sum() > values.isna().sum():
-                parsed = _parse_times(values)
+            parsed = _parse_times(values, zone)
             if parsed is not None and pd.api.types.is_datetime64_any_dtype(parsed):
                 values = local_times(parsed, zone)  # text with UTC offsets is tz-aware
         if values is not original:
