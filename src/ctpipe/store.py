@@ -304,21 +304,10 @@ class LandingZoneStore:
         "running" by a dead run from one a live run is still writing."""
         return held(self._run_lock(day.isoformat()), shared=True)
 
-    @contextlib.contextmanager
-    def idle(self, day: dt.date) -> Iterator[bool]:
+    def idle(self, day: dt.date) -> contextlib.AbstractContextManager[bool]:
         """True while no run works on the batch (and none can start on it until the block
         ends); False when one does. The lock file is made if no run made it yet."""
-        self.records.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._run_lock(day.isoformat()), os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+        return self._unless_worked_on(day.isoformat(), create=True)
 
     def abandoned(self) -> list[CycleRecord]:
         """Records still "running" that no live run works on: their run died before deciding.
@@ -337,14 +326,17 @@ class LandingZoneStore:
         return found
 
     @contextlib.contextmanager
-    def _unless_worked_on(self, day: str) -> Iterator[bool]:
+    def _unless_worked_on(self, day: str, *, create: bool = False) -> Iterator[bool]:
         """True (and no run can start on the batch until the block ends) when no run holds
-        it; False when one does."""
+        it; False when one does. ``create``: make the lock file when no run made it yet (else
+        nobody holds one, and nothing is locked)."""
         path = self._run_lock(day)
-        if not path.exists():  # written before runs took the lock: nobody holds one
+        if create:
+            self.records.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():  # written before runs took the lock: nobody holds one
             yield True
             return
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
