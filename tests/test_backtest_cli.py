@@ -366,13 +366,13 @@ def test_a_regression_target_of_words_is_named() -> None:
 ])
 def test_a_derived_target_is_judged_and_its_column_is_used(tmp_path: Path, above: int,
                                                            problem: str | None) -> None:
-    from ctpipe import landing
+    from ctpipe import labelled_history
 
     config = _binary(target_from=f"{{column: p, above: {above}}}")
     source = tmp_path / "history.csv"
     pd.DataFrame({"t": "2025-01-01", "a": [1, 2, 3], "p": [0.0, 2.5, 1.0]}).to_csv(
         source, index=False)
-    frame = landing.read_source(source, config)  # target_from applied, p dropped
+    frame = labelled_history.read_source(source, config)  # target_from applied, p dropped
     assert target_problem(frame, config) == problem
     assert unexpected_columns_problem(frame, config) is None
 
@@ -465,7 +465,7 @@ def test_a_quarantined_batch_s_progress_line_says_why(capsys: pytest.CaptureFixt
 ])
 def test_nulls_are_refused_only_when_they_would_quarantine_every_batch(
         validation: str, clean_day: bool, refused: bool) -> None:
-    from ctpipe import landing
+    from ctpipe import labelled_history
     from ctpipe.source_checks import nulls_problem
 
     config = parse_config(BIKES_CONFIG.replace("validation:\n", "validation:\n" + validation),
@@ -473,7 +473,7 @@ def test_nulls_are_refused_only_when_they_would_quarantine_every_batch(
     history = _bike_history(days=3)
     history = history.assign(humidity=history["humidity"].where(
         (history.index % 8 != 0) | (clean_day & (history.index < 120))))
-    problem = nulls_problem(landing.split_into_batches(history, config), config)
+    problem = nulls_problem(labelled_history.split_into_batches(history, config), config)
     assert (problem is not None) is refused
     if refused:
         setting = "null_fraction.humidity" if "null_fraction" in validation else \

@@ -34,7 +34,7 @@ def test_backtest_names_a_json_source_as_json(ctpipe_home: Path, tmp_path: Path,
 
 
 def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Path) -> None:
-    from ctpipe import landing
+    from ctpipe import labelled_history
 
     config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
     history = _bike_history(days=3)
@@ -46,13 +46,13 @@ def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Pa
     third.to_csv(folder / "c.CSV.BZ2", sep=";", index=False)
     (folder / "notes.txt").write_text("not data")
     (folder / "d.gz").write_bytes(b"")  # compressed, but not a CSV by name
-    frame = landing.read_source(folder, config)
+    frame = labelled_history.read_source(folder, config)
     assert len(frame) == len(history)
     assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
 
 
 def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -> None:
-    from ctpipe import landing
+    from ctpipe import labelled_history
 
     config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
     folder = tmp_path / "history"
@@ -63,7 +63,7 @@ def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -
     (folder / "export.txt").write_text("  \n" + records)  # JSON by its first bytes
     (folder / "notes.txt").write_text("not data")  # skipped, but not JSON: not named
     with pytest.raises(ValueError) as err:
-        landing.read_source(folder, config)
+        labelled_history.read_source(folder, config)
     assert str(err.value) == (
         f"{folder}: no .parquet, .pq or .csv (.csv.gz, ...) files found; skipped 7 files that "
         "look like JSON, not CSV or Parquet (a.json, b.JSON, c.jsonl, d.ndjson, e.json and 2 "
@@ -73,7 +73,7 @@ def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -
             path.unlink()
     with pytest.raises(ValueError, match=r"found; skipped 1 file that looks like JSON, not CSV "
                        r"or Parquet \(a\.json\): export it as CSV or Parquet$"):
-        landing.read_source(folder, config)
+        labelled_history.read_source(folder, config)
 
 
 def test_a_relative_data_source_is_read_from_the_configs_folder(

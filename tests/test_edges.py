@@ -20,7 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ctpipe import backtest, landing
+from ctpipe import backtest, labelled_history, landing
 from ctpipe.cli import app
 from ctpipe.config import UseCaseConfig, repo_configs_dir
 from ctpipe.decisions.outcome import CycleStatus
@@ -126,7 +126,7 @@ def test_a_source_is_cut_into_days_of_the_configured_zone() -> None:
     stamps = pd.Series(pd.to_datetime(["2026-03-02 15:30", "2026-03-02 16:30"]).tz_localize(
         "UTC"))
     frame = pd.DataFrame({"date": stamps, "x": [1, 2]})
-    batches = landing.split_into_batches(frame, _config(timezone="Asia/Hong_Kong"))
+    batches = labelled_history.split_into_batches(frame, _config(timezone="Asia/Hong_Kong"))
     # 16:30 UTC is 00:30 on 3 March in Hong Kong.
     assert list(batches) == [dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
     assert batches[dt.date(2026, 3, 3)]["date"].tolist() == [pd.Timestamp("2026-03-03 00:30")]
@@ -137,14 +137,14 @@ def test_times_with_and_without_an_offset_in_one_column_are_each_read_by_their_r
     values = pd.Series(["2026-03-02 00:14:20", "2026-03-02T07:43:14Z", "2026-03-02 23:50:00",
                         "2026-03-03T04:30:00+00:00"])
     frame = pd.DataFrame({"date": values, "x": range(4)})
-    batches = landing.split_into_batches(frame, _config(timezone="America/New_York"))
+    batches = labelled_history.split_into_batches(frame, _config(timezone="America/New_York"))
     assert list(batches) == [dt.date(2026, 3, 2)]
     assert batches[dt.date(2026, 3, 2)]["date"].tolist() == [pd.Timestamp(t) for t in (
         "2026-03-02 00:14:20", "2026-03-02 02:43:14", "2026-03-02 23:50:00",
         "2026-03-02 23:30:00")]
     # PostgreSQL writes -05; a day-first date has no time of day before its "-2026".
     pg = pd.Series(["2026-03-02 00:14:20", "2026-03-02 12:00:00-05"])
-    assert landing.split_into_batches(pd.DataFrame({"date": pg, "x": [1, 2]}), _config(
+    assert labelled_history.split_into_batches(pd.DataFrame({"date": pg, "x": [1, 2]}), _config(
         timezone="America/New_York"))[dt.date(2026, 3, 2)]["date"].tolist() == [
         pd.Timestamp("2026-03-02 00:14:20"), pd.Timestamp("2026-03-02 12:00:00")]
     from ctpipe.batch_reader import naive_and_aware, parse_local_times

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctpipe import landing
+from ctpipe import labelled_history, landing
 from ctpipe.config import load_config
 from ctpipe.features import FeatureSpec, fit_feature_spec
 
@@ -143,7 +143,7 @@ def test_split_into_weekly_batches() -> None:
     weekly = base.data.model_copy(update={"batch_frequency": "weekly"})
     cfg = base.model_copy(update={"data": weekly})
     frame = pd.DataFrame({"date": pd.date_range("2026-03-01", periods=15, freq="D"), "x": 1})
-    batches = landing.split_into_batches(frame, cfg)
+    batches = labelled_history.split_into_batches(frame, cfg)
     # 2026-03-01 is a Sunday: weeks start on Monday
     assert list(batches) == [dt.date(2026, 2, 23), dt.date(2026, 3, 2), dt.date(2026, 3, 9)]
     assert [len(b) for b in batches.values()] == [1, 7, 7]
@@ -158,7 +158,7 @@ def test_split_refuses_a_time_column_of_numbers(values: list, shown: str, exampl
     cfg = load_config("demand")
     frame = pd.DataFrame({"date": values, "x": range(len(values))})
     with pytest.raises(ValueError) as err:
-        landing.split_into_batches(frame, cfg)
+        labelled_history.split_into_batches(frame, cfg)
     assert str(err.value) == (f"data.time_column: column 'date' holds numbers ({shown}), not "
                               f"dates or times: write them as dates (e.g. {example})")
 
@@ -176,7 +176,7 @@ def test_split_rejects_unparseable_times() -> None:
     cfg = load_config("demand")
     frame = pd.DataFrame({"date": ["2026-03-01", "not a date", None], "x": [1, 2, 3]})
     with pytest.raises(ValueError) as err:
-        landing.split_into_batches(frame, cfg)
+        labelled_history.split_into_batches(frame, cfg)
     # ISO dates already: no advice on the format
     assert str(err.value) == ("time column 'date': 1 empty value and 1 value that is not a "
                               "date (e.g. 'not a date')")
@@ -186,7 +186,7 @@ def test_day_first_dates_are_named_with_the_format_they_were_read_in() -> None:
     # pandas guesses month first from 01/02/2020 and then cannot read 13/02/2020.
     frame = pd.DataFrame({"date": [f"{d:02d}/02/2020" for d in range(1, 16)], "x": range(15)})
     with pytest.raises(ValueError) as err:
-        landing.split_into_batches(frame, load_config("demand"))
+        labelled_history.split_into_batches(frame, load_config("demand"))
     assert str(err.value) == (
         "time column 'date': 3 values that are not a date (e.g. '13/02/2020', '14/02/2020', "
         "'15/02/2020'); every value is read in the format of the first, '01/02/2020': write "
@@ -217,7 +217,7 @@ def test_monthly_dates_that_read_both_ways_are_refused() -> None:
     # the year would become 1-12 January without an error.
     frame = pd.DataFrame({"date": [f"01/{m:02d}/2020" for m in range(1, 13)], "x": range(12)})
     with pytest.raises(ValueError) as err:
-        landing.split_into_batches(frame, load_config("demand"))
+        labelled_history.split_into_batches(frame, load_config("demand"))
     assert str(err.value) == (
         "time column 'date': dates such as '01/02/2020' read as 2 January (month first) or as "
         "1 February (day first), and no value has a day above 12 to tell which: write dates "
@@ -232,7 +232,7 @@ def test_monthly_dates_that_read_both_ways_are_refused() -> None:
 def test_two_digit_years_are_refused(dates: list[str], example: str) -> None:
     frame = pd.DataFrame({"date": dates, "x": range(len(dates))})
     with pytest.raises(ValueError) as err:
-        landing.split_into_batches(frame, load_config("demand"))
+        labelled_history.split_into_batches(frame, load_config("demand"))
     assert str(err.value) == (f"time column 'date': dates such as {example!r} have a two-digit "
                               "year, and nothing says which field it is: write dates as "
                               "YYYY-MM-DD")
@@ -249,7 +249,7 @@ def test_two_digit_years_are_refused(dates: list[str], example: str) -> None:
 ])
 def test_dates_that_read_one_way_are_split(dates: list[str], first: str, last: str) -> None:
     frame = pd.DataFrame({"date": dates, "x": range(12)})
-    batches = list(landing.split_into_batches(frame, load_config("demand")))
+    batches = list(labelled_history.split_into_batches(frame, load_config("demand")))
     assert len(batches) == 12
     assert (batches[0].isoformat(), batches[-1].isoformat()) == (first, last)
 
@@ -259,11 +259,11 @@ def test_weekly_batches_may_start_on_sunday() -> None:
     weekly = base.data.model_copy(update={"batch_frequency": "weekly", "week_start": "sunday"})
     cfg = base.model_copy(update={"data": weekly})
     frame = pd.DataFrame({"date": pd.date_range("2026-03-01", periods=15, freq="D"), "x": 1})
-    batches = landing.split_into_batches(frame, cfg)
+    batches = labelled_history.split_into_batches(frame, cfg)
     # 2026-03-01 is a Sunday: three weeks from Sunday, the last one day long.
     assert list(batches) == [dt.date(2026, 3, 1), dt.date(2026, 3, 8), dt.date(2026, 3, 15)]
     assert [len(b) for b in batches.values()] == [7, 7, 1]
-    assert landing.periods_between(dt.date(2026, 3, 1), dt.date(2026, 3, 15), cfg) == list(
+    assert labelled_history.periods_between(dt.date(2026, 3, 1), dt.date(2026, 3, 15), cfg) == list(
         batches)
     from ctpipe.validation.rules import batch_period
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ctpipe import landing
+from ctpipe import labelled_history
 from ctpipe.cli import app
 from ctpipe.config import ConfigError, load_config, parse_config
 
@@ -32,16 +32,17 @@ pytest.importorskip("bokeh_sampledata", reason="pip install 'ctpipe[public-data]
 def test_the_other_data_configs_stay_valid(path: Path) -> None:
     # Their packages are not installed here (benchmarks/README.md): the configs are checked.
     config = load_config(path)
-    assert config.data.source.startswith(landing.PACKAGE_SOURCE) and config.name == path.stem
+    assert config.data.source.startswith(labelled_history.PACKAGE_SOURCE)
+    assert config.name == path.stem
 
 
 def test_every_public_config_names_a_shipped_file() -> None:
     assert len(CONFIGS) >= 2
     for path in CONFIGS:
         config = load_config(path)
-        assert config.data.source and config.data.source.startswith(landing.PACKAGE_SOURCE)
-        history = landing.read_source(config.data.source, config)
-        batches = landing.split_into_batches(history, config)
+        assert config.data.source and config.data.source.startswith(labelled_history.PACKAGE_SOURCE)
+        history = labelled_history.read_source(config.data.source, config)
+        batches = labelled_history.split_into_batches(history, config)
         # dozens of batches with a meaningful number of rows each
         assert len(batches) >= 24, path.name
         assert min(len(b) for b in batches.values()) >= config.validation.min_rows, path.name
@@ -49,10 +50,11 @@ def test_every_public_config_names_a_shipped_file() -> None:
 
 
 def test_package_source_resolves_to_the_installed_file() -> None:
-    path = landing.resolve_source(SEATTLE)
+    path = labelled_history.resolve_source(SEATTLE)
     assert path.is_file() and path.name == "seattle-weather.csv"
     assert "vega_datasets" in path.parts
-    assert landing.resolve_source("data/x.csv") == Path("data/x.csv")  # plain paths unchanged
+    # Plain paths unchanged.
+    assert labelled_history.resolve_source("data/x.csv") == Path("data/x.csv")
 
 
 @pytest.mark.parametrize(("source", "message"), [
@@ -62,7 +64,7 @@ def test_package_source_resolves_to_the_installed_file() -> None:
 ])
 def test_package_source_problems_are_named(source: str, message: str) -> None:
     with pytest.raises((FileNotFoundError, ValueError), match=message):
-        landing.resolve_source(source)
+        labelled_history.resolve_source(source)
 
 
 def test_a_package_source_is_named_once_as_the_config_names_it(ctpipe_home: Path,
@@ -80,8 +82,8 @@ def test_a_package_source_is_named_once_as_the_config_names_it(ctpipe_home: Path
 
 def test_rain_target_is_derived_and_its_column_dropped() -> None:
     config = load_config(PUBLIC / "seattle-rain.yaml")
-    raw = pd.read_csv(landing.resolve_source(SEATTLE))
-    history = landing.read_source(SEATTLE, config)
+    raw = pd.read_csv(labelled_history.resolve_source(SEATTLE))
+    history = labelled_history.read_source(SEATTLE, config)
     assert "precipitation" not in history.columns  # it would leak the target
     assert history["rain"].tolist() == (raw["precipitation"] > 0).astype(float).tolist()
     # the stream's point: the positive rate moves through the year
@@ -92,7 +94,7 @@ def test_rain_target_is_derived_and_its_column_dropped() -> None:
 
 def test_the_glucose_stream_reads_nil_as_missing_and_its_relation_moves() -> None:
     config = load_config(PUBLIC / "cgm-glucose.yaml")
-    history = landing.read_source(config.data.source, config)
+    history = labelled_history.read_source(config.data.source, config)
     assert pd.api.types.is_float_dtype(history["isig"])  # "nil" would make it text
     day = pd.to_datetime(history["datetime"]).dt.date
     missing = history["isig"].isna().groupby(day).sum()
@@ -116,13 +118,13 @@ def test_target_from_rules() -> None:
         parse_config(base % ("binary", "a", "roc_auc"), Path("x.yaml"))
     config = parse_config(base % ("binary", "p", "roc_auc"), Path("x.yaml"))
     frame = pd.DataFrame({"t": ["2024-01-01"] * 3, "a": [1, 2, 3], "p": [0.0, 2.5, None]})
-    derived = landing.derive_target(frame, config, "f.csv")
+    derived = labelled_history.derive_target(frame, config, "f.csv")
     assert derived["y"].iloc[:2].tolist() == [0.0, 1.0] and pd.isna(derived["y"].iloc[2])
     with pytest.raises(ValueError, match="has dtype"):
-        landing.derive_target(frame.assign(p=["a", "b", "c"]), config, "f.csv")
+        labelled_history.derive_target(frame.assign(p=["a", "b", "c"]), config, "f.csv")
     # a source column with the target's name would be silently replaced by the 0/1 target
     with pytest.raises(ValueError, match="f.csv: data.target 'y' is already a column"):
-        landing.derive_target(frame.assign(y=[7.0, 8.0, 9.0]), config, "f.csv")
+        labelled_history.derive_target(frame.assign(y=[7.0, 8.0, 9.0]), config, "f.csv")
 
 
 def _backtest(config: Path, source: Path, tmp_path: Path) -> tuple[dict, str]:
@@ -148,7 +150,7 @@ def test_fifteen_months_of_public_data_replays_with_baselines(name: str, ctpipe_
     the 14th batch is the first a champion serves.
     """
     config = PUBLIC / f"{name}.yaml"
-    raw = pd.read_csv(landing.resolve_source(SEATTLE))
+    raw = pd.read_csv(labelled_history.resolve_source(SEATTLE))
     months = raw[raw["date"] < "2013/04/01"]
     source = tmp_path / "seattle-15-months.csv"
     months.to_csv(source, index=False)
@@ -174,7 +176,7 @@ def test_two_weeks_of_glucose_readings_replay_up_to_a_nil_day(ctpipe_home: Path,
     unchanged: the cold start needs 8 labelled days (label delay 1), so the 9th is the first
     served; the last is scored with its unrecorded currents as missing values."""
     config = PUBLIC / "cgm-glucose.yaml"
-    raw = pd.read_csv(landing.resolve_source(CGM), dtype=str)  # as shipped, "nil" and all
+    raw = pd.read_csv(labelled_history.resolve_source(CGM), dtype=str)  # as shipped, "nil" and all
     days = raw[(raw["datetime"] >= "2010-08-10") & (raw["datetime"] < "2010-08-25")]
     assert (days["isig"] == "nil").sum() == 86
     source = tmp_path / "cgm-15-days.csv"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctpipe import landing, registry
+from ctpipe import labelled_history, landing, registry
 from ctpipe.batch_reader import as_numbers, columns_found
 from ctpipe.config import UseCaseConfig
 from ctpipe.evaluation import evaluate
@@ -78,12 +78,12 @@ def cut_source(ws: Workspace, source: Path, *, start: dt.date | None = None,
     previous replay, so a bad source leaves that replay whole.
     """
     config = ws.config
-    frame = landing.read_source(source, config)
+    frame = labelled_history.read_source(source, config)
     if config.data.target not in frame.columns:
         raise ValueError(f"{source}: target column {config.data.target!r} is missing "
                          f"({columns_found(frame)})")
     try:
-        batches = landing.split_into_batches(frame, config)
+        batches = labelled_history.split_into_batches(frame, config)
     except ValueError as exc:  # no time column, numbers or words in it: name the file
         raise ValueError(f"{source}: {exc}") from None
     if not batches:

@@ -11,7 +11,7 @@
 - Every failure is a BatchReadError whose message names the file and the problem.
 
 Used for batches (validation, the cycle, ``ctpipe validate``/``drift``) and for a labelled
-history (``landing.read_source``). No Great Expectations here.
+history (``labelled_history.read_source``). No Great Expectations here.
 
 ``local_times`` is the one rule for time zones: validation, the labelled rows training reads,
 and feature derivation (training and scoring) all see the time column through it.
@@ -48,8 +48,9 @@ def _read_error(path: Path, problem: str) -> BatchReadError:
 
 _PARQUET_MAGIC = b"PAR1"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-# The files a folder of them is read from (landing.read_source); a file named on its own is read
-# whatever its name. pandas reads a compressed CSV by its suffix, as it does a file named alone.
+# The files a folder of them is read from (labelled_history.read_source); a file named on its
+# own is read whatever its name. pandas reads a compressed CSV by its suffix, as it does a file
+# named alone.
 DATA_SUFFIXES = (*_PARQUET_SUFFIXES, ".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 
 

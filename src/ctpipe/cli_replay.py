@@ -232,7 +232,7 @@ def backtest(
     settings.configure_environment()
     from ctpipe import backtest as bt
     from ctpipe.config import resolve_config_path
-    from ctpipe.landing import configured_source, normal_source
+    from ctpipe.labelled_history import configured_source, normal_source
     from ctpipe.source_checks import source_warnings
 
     ws = _workspace(config, backtest=True)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ctpipe.config import UseCaseConfig
-from ctpipe.landing import null_targets_problem, periods_between
+from ctpipe.labelled_history import periods_between
+from ctpipe.landing import null_targets_problem
 from ctpipe.training import leaf_rows
 from ctpipe.validation.spec import (
     ERROR,
@@ -95,7 +96,7 @@ def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> st
 
     "Used" is validation's own list (spec.allowed_columns): the time and id columns, the
     features and the target. data.target_from's column is already gone from ``frame``
-    (landing.derive_target drops it). Every batch would carry the columns and fail the
+    (labelled_history.derive_target drops it). Every batch would carry the columns and fail the
     "no unexpected columns" rule.
     """
     if config.validation.unexpected_columns != "error":

@@ -36,7 +36,7 @@ def batch_period(batch_date: dt.date, frequency: str,
     """[start, end) of the batch period containing ``batch_date``, as naive datetimes.
 
     daily: that day; weekly: a week from ``week_start`` (data.week_start, Monday by default)
-    to the next (landing.split_into_batches names a weekly batch by that day); monthly: the
+    to the next (labelled_history.split_into_batches names a weekly batch by that day); monthly: the
     calendar month.
     """
     if frequency == "daily":
