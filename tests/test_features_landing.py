@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ctpipe import labelled_history, landing
-from ctpipe.config import load_config
+from ctpipe.config import UseCaseConfig, load_config
 from ctpipe.features import FeatureSpec, fit_feature_spec
 
 
@@ -138,12 +138,17 @@ def test_a_folder_in_batches_is_named(tmp_path: Path) -> None:
         "batches/)")
 
 
-def test_split_into_weekly_batches() -> None:
+def _weekly(**data: str) -> tuple[UseCaseConfig, dict]:
+    """The demand config cut weekly, and 15 days from Sunday 2026-03-01 cut by it."""
     base = load_config("demand")
-    weekly = base.data.model_copy(update={"batch_frequency": "weekly"})
-    cfg = base.model_copy(update={"data": weekly})
+    cfg = base.model_copy(update={"data": base.data.model_copy(
+        update={"batch_frequency": "weekly", **data})})
     frame = pd.DataFrame({"date": pd.date_range("2026-03-01", periods=15, freq="D"), "x": 1})
-    batches = labelled_history.split_into_batches(frame, cfg)
+    return cfg, labelled_history.split_into_batches(frame, cfg)
+
+
+def test_split_into_weekly_batches() -> None:
+    _, batches = _weekly()
     # 2026-03-01 is a Sunday: weeks start on Monday
     assert list(batches) == [dt.date(2026, 2, 23), dt.date(2026, 3, 2), dt.date(2026, 3, 9)]
     assert [len(b) for b in batches.values()] == [1, 7, 7]
@@ -255,16 +260,12 @@ def test_dates_that_read_one_way_are_split(dates: list[str], first: str, last: s
 
 
 def test_weekly_batches_may_start_on_sunday() -> None:
-    base = load_config("demand")
-    weekly = base.data.model_copy(update={"batch_frequency": "weekly", "week_start": "sunday"})
-    cfg = base.model_copy(update={"data": weekly})
-    frame = pd.DataFrame({"date": pd.date_range("2026-03-01", periods=15, freq="D"), "x": 1})
-    batches = labelled_history.split_into_batches(frame, cfg)
+    cfg, batches = _weekly(week_start="sunday")
     # 2026-03-01 is a Sunday: three weeks from Sunday, the last one day long.
     assert list(batches) == [dt.date(2026, 3, 1), dt.date(2026, 3, 8), dt.date(2026, 3, 15)]
     assert [len(b) for b in batches.values()] == [7, 7, 1]
-    assert labelled_history.periods_between(dt.date(2026, 3, 1), dt.date(2026, 3, 15), cfg) == list(
-        batches)
+    assert labelled_history.periods_between(dt.date(2026, 3, 1), dt.date(2026, 3, 15),
+                                            cfg) == list(batches)
     from ctpipe.validation.rules import batch_period
 
     assert batch_period(dt.date(2026, 3, 4), "weekly", "sunday") == (
