@@ -140,6 +140,33 @@ def test_lower_is_better_metric_swaps_the_bounds() -> None:
     assert not wide.drifted and wide.judged  # 50 % worse, but 0 % is inside the interval
 
 
+def test_a_champion_wholly_beyond_the_gate_floor_has_drifted_whatever_its_degradation() -> None:
+    # Promoted just inside the floor (ROC-AUC 0.62 against 0.6), now 0.56: 10 % worse is not
+    # above a 10 % tolerance, but no challenger that bad would be promoted today.
+    common = {"batches": ["d"], "metric": "roc_auc", "baseline": 0.62, "rows": 400,
+              "min_rows": 50, "tolerance": 0.1, "higher_is_better": True, "floor": 0.6}
+    slipped = judge_performance(interval=MetricInterval(0.56, 0.53, 0.59, 0.95, 400, 0, 400),
+                                **common)
+    assert slipped.drifted and slipped.below_floor
+    assert slipped.degradation_low < slipped.tolerance  # the floor alone made it drift
+    assert slipped.summary().endswith("; beyond the gate floor: its roc_auc interval 0.5300 "
+                                      "to 0.5900 lies wholly below gate.floor 0.6000")
+    straddling = judge_performance(
+        interval=MetricInterval(0.58, 0.55, 0.61, 0.95, 400, 0, 400), **common)
+    assert not straddling.drifted and not straddling.below_floor
+    assert "floor" not in straddling.summary()
+    # Lower is better: the floor is a maximum, and the interval's lower bound must clear it.
+    wape_common = {**common, "metric": "wape", "baseline": 0.38, "higher_is_better": False,
+                   "floor": 0.4}
+    above = judge_performance(interval=MetricInterval(0.42, 0.41, 0.43, 0.95, 400, 0, 400),
+                              **wape_common)
+    assert above.drifted and above.below_floor and "lies wholly above gate.floor 0.4000" \
+        in above.summary()
+    assert not judge_performance(interval=MetricInterval(0.42, 0.39, 0.45, 0.95, 400, 0, 400),
+                                 **wape_common).drifted
+    assert json.loads(json.dumps(slipped.to_dict()))["below_floor"] is True
+
+
 def test_cannot_judge_says_why() -> None:
     common = {"metric": "roc_auc", "min_rows": 50, "higher_is_better": True}
     few = judge_performance(batches=["2026-03-20"], baseline=0.7, interval=None, rows=32,

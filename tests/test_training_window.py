@@ -351,3 +351,37 @@ def test_performance_drift_pools_only_batches_that_pass_as_they_are_now() -> Non
     assert performance["note"].endswith(
         f"; not pooled, their files failing the current validation rules: {day(9)}")
     assert day(9) in p.store.batches  # left for the next retrain's window check
+
+
+@pytest.mark.parametrize("floor", [0.40, 0.05])
+def test_a_champion_beyond_the_gate_floor_is_retrained_though_its_degradation_is_small(
+        floor: float) -> None:
+    # Live monitoring can only report a champion beyond the floor when no earlier version
+    # may serve; the cycle's performance check retrains it. A tolerance nothing reaches
+    # leaves the floor as the only way the check can fire. (The floor is tightened after the
+    # promotion: the simulated champion never slips that far by itself.)
+    p = Ports(_config(drift={"performance_tolerance": 5.0, "triggers": ["performance"]}),
+              days=11)
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    p.cycle(8)
+    p.rt = dataclasses.replace(p.rt, config=p.rt.config.model_copy(
+        update={"gate": p.rt.config.gate.model_copy(update={"floor": floor})}))
+
+    waiting, out = p.cycle(9), p.cycle(10)
+
+    performance = p.store.records[day(9).isoformat()].performance_drift
+    assert performance["judged"] and performance["floor"] == floor
+    if floor == 0.40:  # the demand config's own floor: the champion's WAPE is well inside it
+        assert not performance["drifted"] and not performance["below_floor"]
+        assert (waiting.status, out.status) == (CycleStatus.NO_DRIFT, CycleStatus.NO_DRIFT)
+        return
+    assert performance["drifted"] and performance["below_floor"]
+    assert performance["current_low"] > floor
+    # A change waits for a labelled batch of it before a challenger trains (as any drift).
+    assert waiting.status is CycleStatus.COOLING_DOWN and "waiting for the new data" \
+        in waiting.message
+    record = p.store.records[day(10).isoformat()]
+    assert record.retrained and "beyond the gate floor" in record.retrain_reason
+    # No challenger reaches a floor the champion is that far from: rejected, alias unmoved.
+    assert out.status is CycleStatus.REJECTED, out.message
+    assert p.models.champion().version == 1

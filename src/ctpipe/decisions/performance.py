@@ -2,8 +2,9 @@
 
 The labelled batches are pooled until they hold enough rows (``pool_labelled``); the champion's
 metric on them is judged against its holdout metric with a bootstrap interval of the
-degradation (``judge_performance``), or the check says why it could not judge
-(``cannot_judge_performance``). ctpipe.decisions.retraining turns the result into a reason.
+degradation, and against the gate's floor (``judge_performance``), or the check says why it
+could not judge (``cannot_judge_performance``). ctpipe.decisions.retraining turns the result
+into a reason.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ class PerformanceCheck:
     promotion, with the bootstrap interval of the degradation; or why it could not judge.
 
     ``degradation`` is relative (positive = worse); ``degradation_low``/``degradation_high``
-    its interval at ``confidence``. ``batch`` is the newest pooled batch (as in records written
-    before pooling); ``judged`` False means ``note`` says why nothing was judged.
+    its interval at ``confidence``, ``current_low``/``current_high`` the metric's.
+    ``below_floor``: the metric's whole interval lies on the wrong side of ``floor`` (the
+    gate's), which is drift whatever the degradation. ``batch`` is the newest pooled batch (as
+    in records written before pooling); ``judged`` False means ``note`` says why nothing was
+    judged.
     """
 
     batch: str
@@ -45,6 +49,10 @@ class PerformanceCheck:
     degenerate: int = 0  # resamples skipped: the metric was undefined on them
     judged: bool = True
     note: str = ""
+    floor: float | None = None
+    current_low: float | None = None
+    current_high: float | None = None
+    below_floor: bool = False
 
     def to_dict(self) -> dict:
         return {**asdict(self), "batches": list(self.batches)}
@@ -62,10 +70,17 @@ class PerformanceCheck:
     def summary(self) -> str:
         if not self.judged:
             return self.note
-        return (f"{self.metric} {self.current:.4f} on {self.pooled} vs {self.baseline:.4f} at "
+        text = (f"{self.metric} {self.current:.4f} on {self.pooled} vs {self.baseline:.4f} at "
                 f"promotion: {self.degradation:+.1%} worse ({self.confidence:.0%} interval "
                 f"{self.degradation_low:+.1%} to {self.degradation_high:+.1%}; drifted when "
                 f"the whole interval is above the tolerance {self.tolerance:.0%})")
+        if self.below_floor:
+            # current_low/high are set whenever below_floor is (judge_performance)
+            side = "below" if self.current_high < self.floor else "above"
+            text += (f"; beyond the gate floor: its {self.metric} interval "
+                     f"{self.current_low:.4f} to {self.current_high:.4f} lies wholly {side} "
+                     f"gate.floor {self.floor:.4f}")
+        return text
 
 
 def pool_labelled(fresh: Sequence[tuple[dt.date, int]], *, window: int, min_rows: int,
@@ -113,12 +128,17 @@ def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | 
                       interval: MetricInterval | None, rows: int, min_rows: int,
                       tolerance: float | None, higher_is_better: bool,
                       seen_until: str = "", left_out: Sequence[str] = (),
-                      unread: str | None = None) -> PerformanceCheck:
-    """Drifted only when the champion is significantly worse than at promotion: the whole
-    bootstrap interval of the relative degradation lies above ``tolerance``.
+                      unread: str | None = None,
+                      floor: float | None = None) -> PerformanceCheck:
+    """Drifted only when the champion is significantly worse than at promotion (the whole
+    bootstrap interval of the relative degradation lies above ``tolerance``) or significantly
+    worse than ``floor``, the gate's bound (the metric's whole interval lies beyond it).
 
     The tolerance absorbs that the baseline is itself a noisy, gate-selected (so optimistic)
-    holdout estimate; the interval absorbs the noise of the few pooled rows. ``left_out``:
+    holdout estimate; the interval absorbs the noise of the few pooled rows. The floor catches
+    a champion promoted just inside it that then slips below: a small relative change, but no
+    challenger that bad would be promoted today, and with no earlier version to roll back to
+    live monitoring can only report it. ``left_out``:
     fresh labelled batches not pooled because their files fail the current validation rules
     as they are now; ``unread``: why the pooled rows could not be read (a file replaced
     between its check and the read). The note names both.
@@ -158,10 +178,13 @@ def judge_performance(*, batches: Sequence[str], metric: str, baseline: float | 
 
     # The degradation falls as the metric rises when higher is better: bounds swap.
     low, high = sorted((worse(interval.low), worse(interval.high)))
+    below_floor = floor is not None and (interval.high < floor if higher_is_better
+                                         else interval.low > floor)
     note = (f"bootstrap: {interval.resamples} resamples of the pooled rows"
             + (f", {interval.degenerate} skipped ({metric} undefined: one class only)"
                if interval.degenerate else "") + unpooled)
     return PerformanceCheck(newest, metric, baseline, interval.point, worse(interval.point),
-                            low > tolerance, tolerance, tuple(batches), rows, low, high,
-                            interval.confidence, interval.resamples, interval.degenerate,
-                            True, note)
+                            low > tolerance or below_floor, tolerance, tuple(batches), rows,
+                            low, high, interval.confidence, interval.resamples,
+                            interval.degenerate, True, note, floor, interval.low,
+                            interval.high, below_floor)

@@ -330,7 +330,8 @@ def check_performance(rt: Runtime, champion: LoadedVersion, pooled: list[dt.date
                   baseline=champion.info.lineage.metric, rows=rows,
                   min_rows=cfg.drift.min_performance_rows,
                   tolerance=cfg.drift.performance_tolerance,
-                  higher_is_better=cfg.higher_is_better, seen_until=seen_until)
+                  higher_is_better=cfg.higher_is_better, seen_until=seen_until,
+                  floor=cfg.gate.floor)
     interval = None
     if cannot_judge_performance(batches=batches, rows=rows,
                                 min_rows=cfg.drift.min_performance_rows,
