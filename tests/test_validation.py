@@ -174,7 +174,12 @@ def test_nulls_over_the_limit_fail(fraud: UseCaseConfig) -> None:
     assert (f.column, f.rule) == ("amount", "not null")
     assert f.expectation == "expect_column_values_to_not_be_null"
     assert f.observed == "0.2% null (max 0.0%, validation.null_fraction; 3 of 1,200 rows)"
-    assert f.examples == ["row 3", "row 7", "row 11"]
+    # Counted from 1 under the header, as a reader of the file counts (the frame's 3 is the
+    # fourth data row).
+    assert f.examples == ["data row 4", "data row 8", "data row 12"]
+    # A frame whose index has gaps (rows dropped before validation) counts positions too.
+    gapped = only_failure(validate_frame(frame.set_axis(frame.index * 2 + 100), fraud))
+    assert gapped.examples == f.examples
 
 
 def test_per_column_null_override_is_honoured(demand: UseCaseConfig) -> None:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ctpipe.batch_reader import numeric_times
@@ -272,10 +273,12 @@ def _describe(kind: str | None, kwargs: dict, result: dict, column: str | None,
         limit = 1.0 - float(kwargs.get("mostly", 1.0))
         share = count / total if total else 0.0
         # Null "values" say nothing; where they are does. One vectorised pass, failures only.
-        where = frame.index[frame[column].isna().to_numpy()][:EXAMPLES]
+        # Positions counted from 1, as a reader counts the rows under a header (a CSV's file
+        # line is one more); never the frame's index, which starts at 0 and may have gaps.
+        where = np.flatnonzero(frame[column].isna().to_numpy())[:EXAMPLES]
         return (f"{_pct(share)} null (max {_pct(limit)}, validation.null_fraction; {count:,} "
                 f"of {total:,} rows)",
-                [f"row {i}" for i in where])
+                [f"data row {i + 1}" for i in where])
     if kind == RANGE:
         bounds = range_text(kwargs.get("min_value"), kwargs.get("max_value"))
         return f"{_values(count)} outside {bounds}", _distinct_examples(result)
