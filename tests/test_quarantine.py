@@ -185,7 +185,7 @@ DEMAND_CASES = [
          ("table: no unexpected columns", "'notes'")),
     Case("nulls in a categorical", parquet(lambda f: setting(f, [3], "commodity", None)),
          ("commodity: not null: 0.4% null (max 0.0%, validation.null_fraction; 1 of 240 "
-          "rows) (e.g. row 3)",)),
+          "rows) (e.g. data row 4)",)),
     Case("bookings as text", parquet(
         lambda f: as_text(f, "advance_bookings", [8], ["TBC"])),
          ("advance_bookings: numeric dtype: dtype str", "'TBC'")),
