@@ -271,8 +271,8 @@ def _fraud_labels(n: int = 6) -> tuple[pd.Series, pd.DataFrame]:
      "instead)"),
     (lambda f: f.iloc[:5], "5 labels for 6 batch rows"),
     (lambda f: f.assign(transaction_id=[0, 1, 2, 3, 5, 4]),
-     "ids do not match the batch's rows (first difference at row 4: 5 vs the batch's 4); the "
-     "same ids in another order: write the labels in the batch's row order"),
+     "ids do not match the batch's rows (first difference at data row 5: 5 vs the batch's 4); "
+     "the same ids in another order: write the labels in the batch's row order"),
 
     (lambda f: f.drop(columns="is_fraud"), "column 'is_fraud' is missing"),
 ])
@@ -307,8 +307,8 @@ def test_other_ids_are_not_called_another_order() -> None:
     ids, labels = _fraud_labels()
     check = landing.check_labels(ids, 6, labels.assign(transaction_id=[0, 1, 2, 3, 4, 9]), cfg,
                                  "l")
-    assert check.problem == ("l: ids do not match the batch's rows (first difference at row "
-                             "5: 9 vs the batch's 5)")
+    assert check.problem == ("l: ids do not match the batch's rows (first difference at data "
+                             "row 6: 9 vs the batch's 5)")
 
 
 def test_infinite_regression_targets_break_a_rule() -> None:

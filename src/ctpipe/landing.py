@@ -229,8 +229,9 @@ def check_labels(batch_ids: pd.Series | None, batch_rows: int, labels: pd.DataFr
             at = differ[0]
             order = ("; the same ids in another order: write the labels in the batch's row "
                      "order" if sorted(text) == sorted(wanted) else "")
-            return broken(f"ids do not match the batch's rows (first difference at row {at}: "
-                          f"{_plain(ids.iloc[at])!r} vs the batch's "
+            # "data row" counted from 1, as a reader counts the rows under the header
+            return broken("ids do not match the batch's rows (first difference at data row "
+                          f"{at + 1}: {_plain(ids.iloc[at])!r} vs the batch's "
                           f"{_plain(expected.iloc[at])!r}){order}")
     values = labels[target]
     if not pd.api.types.is_numeric_dtype(values):
