@@ -334,6 +334,28 @@ def test_truncated_and_empty_files_in_a_backlog_are_quarantined_not_fatal(
         f"batch {dates[3]}", f"batch {dates[5]}"]
 
 
+def test_batches_written_with_their_time_column_as_the_parquet_index_train(
+        tmp_path: Path, ctpipe_home: Path) -> None:
+    """``df.set_index(time).to_parquet()`` keeps the time column in pandas' index metadata:
+    validation read it as a column, then training read the window without it."""
+    from ctpipe.steps.cycle import run_cycle
+    from ctpipe.steps.ports import Runtime
+    from tests.fakes import MemoryRegistry
+
+    ws = simulated_workspace(small_config(tmp_path), days=10)
+    time_column = ws.config.data.time_column
+    for d in landing.batch_dates(ws.landing):
+        path = landing.batch_path(ws.landing, d)
+        pd.read_parquet(path).set_index(time_column).to_parquet(path)
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=MemoryRegistry(ws.model_name), publish=lambda _: None)
+
+    out = run_cycle(rt, landing.batch_dates(ws.landing)[-1], explicit_date=True)
+
+    assert out.status is CycleStatus.PROMOTED, out.message
+    assert not out.result.get("training_set_aside")
+
+
 def test_performance_drift_pools_only_batches_that_pass_as_they_are_now() -> None:
     # The check pools the newest labelled batches after the champion's data. Day 9 passed
     # its own cycle, then its file was replaced by one that breaks a rule: its labels must

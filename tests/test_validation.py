@@ -425,6 +425,20 @@ def test_parquet_batch_reads_back(tmp_path: Path, fraud: UseCaseConfig) -> None:
     assert validate_frame(frame, fraud).passed
 
 
+def test_a_time_column_written_as_the_parquet_index_reads_back_as_a_column(
+        tmp_path: Path, fraud: UseCaseConfig) -> None:
+    # df.set_index("event_time").to_parquet() keeps the column as pandas' index metadata: read
+    # as it comes, every rule called event_time missing, and a concatenated history dropped it.
+    path = tmp_path / "2026-03-01.parquet"
+    fraud_frame().set_index("event_time").to_parquet(path)
+    frame = read_batch_file(path, fraud)
+    assert "event_time" in frame.columns and isinstance(frame.index, pd.RangeIndex)
+    assert validate_frame(frame, fraud).passed
+    # pandas' own unnamed position index stays an index, never a column.
+    fraud_frame().iloc[::2].to_parquet(path)
+    assert list(read_batch_file(path, fraud).columns) == list(fraud_frame().columns)
+
+
 def test_csv_with_the_configured_delimiter_reads_back(tmp_path: Path,
                                                        demand: UseCaseConfig) -> None:
     config = with_data(demand, csv_delimiter=";")

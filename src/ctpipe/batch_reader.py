@@ -159,11 +159,22 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow as pa
 
     try:
-        return pd.read_parquet(path)
+        return named_index_as_columns(pd.read_parquet(path))
     except (OSError, ValueError, NotImplementedError, pa.ArrowException) as exc:
         # Arrow's messages can span lines; the quarantine message is one line.
         raise _read_error(path, f"unreadable Parquet file: {' '.join(str(exc).split())}") \
             from exc
+
+
+def named_index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame written with ``df.set_index("date").to_parquet()`` keeps its time column as
+    the index: pandas restores it there, where every rule would call the column missing (and a
+    concatenated history would drop it). Named index levels come back as columns; an unnamed
+    one (pandas' own position index) is left alone."""
+    named = [n for n in frame.index.names if n is not None and n not in frame.columns]
+    if not named:
+        return frame
+    return frame.reset_index(level=named if len(named) < frame.index.nlevels else None)
 
 
 def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from ctpipe.batch_reader import (
     BatchReadError,
     local_times,
+    named_index_as_columns,
     read_batch_file,
     starts_like_parquet,
 )
@@ -438,8 +439,9 @@ def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]
     """
     frames = []
     for day in dates:
-        batch = pd.read_parquet(_read_verified(batch_path(landing, day), passed[day])) \
-            if passed is not None else pd.read_parquet(batch_path(landing, day))
+        batch = named_index_as_columns(
+            pd.read_parquet(_read_verified(batch_path(landing, day), passed[day]))
+            if passed is not None else pd.read_parquet(batch_path(landing, day)))
         labels = _read_labels(labels_path(landing, day), config)
         id_col = config.data.id_column
         check = check_labels(batch[id_col] if id_col else None, len(batch), labels, config,
