@@ -32,6 +32,27 @@ def test_unknown_key_names_file_and_path() -> None:
     assert "data.colour: unknown key" in str(err.value)
 
 
+@pytest.mark.parametrize(("params", "error"), [
+    ("{n_estimater: 150}", "toy.yaml: training.params.n_estimater: not a LightGBM parameter "
+     "(did you mean n_estimators?)"),
+    ("{num_leaves: seven}", "toy.yaml: training.params: LightGBM refuses them: Parameter "
+     'num_leaves should be of type int, got "seven"'),
+    ("{learning_rate: -1}", "toy.yaml: training.params: LightGBM refuses them: learning_rate "
+     "must be > 0.0"),
+])
+def test_lightgbm_params_are_checked_when_the_config_loads(
+        params: str, error: str, capfd: pytest.CaptureFixture[str]) -> None:
+    # LightGBM reads them only when it trains: a typo was dropped without a word, and a wrong
+    # value failed the first retrain, deep in a run, with a traceback.
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL + f"training: {{params: {params}}}\n", Path("toy.yaml"))
+    assert str(err.value) == error
+    assert "[LightGBM]" not in capfd.readouterr().err  # LightGBM's own print is muted
+    # Its own names and aliases pass, with sane values.
+    ok = "{num_leaves: 15, min_data_in_leaf: 5, bagging_fraction: 0.8, bagging_freq: 1}"
+    assert parse_config(MINIMAL + f"training: {{params: {ok}}}\n", Path("toy.yaml"))
+
+
 def test_wrong_type_names_key_path() -> None:
     text = MINIMAL.replace("gate: {floor: 0.5}", "gate: {floor: high}")
     with pytest.raises(ConfigError, match=r"gate\.floor"):
