@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -49,6 +50,46 @@ def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Pa
     frame = labelled_history.read_source(folder, config)
     assert len(frame) == len(history)
     assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
+
+
+def test_a_folder_whose_files_overlap_or_rename_a_column_is_refused_naming_the_file(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    # Before: an overlapping export made batches of doubled rows that trained, gated and
+    # scored twice, without a word; a column renamed in one file was "an unexpected column
+    # of every batch", naming neither the file nor the column it replaced.
+    config = tmp_path / "bikes.yaml"
+    config.write_text(BIKES_CONFIG)
+    history = _bike_history(days=3)
+    folder = tmp_path / "history"
+    folder.mkdir()
+    days = [history[history["hour_start"].dt.day == d] for d in (2, 3, 4)]
+    days[0].to_csv(folder / "a.csv", sep=";", index=False)
+    pd.concat([days[1], days[2]]).to_csv(folder / "b.csv", sep=";", index=False)
+    days[2].to_csv(folder / "b (1).csv", sep=";", index=False)  # a second download
+
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"cannot use {folder} as the backtest source: b.csv: {len(days[2]):,} "
+        "of its rows are also in b (1).csv, value for value: the files of a folder source "
+        "must not overlap (remove the copy, or cut the overlapping period from one of them)"]
+
+    (folder / "b (1).csv").unlink()
+    renamed = days[2].rename(columns={"temperature_c": "Temperature_C"})
+    renamed.to_csv(folder / "c.csv", sep=";", index=False)
+    days[1].to_csv(folder / "b.csv", sep=";", index=False)
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"cannot use {folder} as the backtest source: c.csv: its columns differ "
+        "from a.csv's (missing 'temperature_c'; extra 'Temperature_C'): every file of a "
+        "folder source must have the same columns"]
+    # The same rows twice within one file are left alone: only files repeating each other.
+    pd.concat([days[0], days[0].head(2)]).to_csv(folder / "a.csv", sep=";", index=False)
+    (folder / "c.csv").unlink()
+    from ctpipe import labelled_history
+    assert len(labelled_history.read_source(folder, parse_config(BIKES_CONFIG, config))) == \
+        len(days[0]) + 2 + len(days[1])
 
 
 def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -> None:

@@ -150,5 +150,42 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
         skipped = skipped_json(path.iterdir())
         raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found"
                          + (f"; {skipped}" if skipped else ""))
-    frame = pd.concat([read_batch_file(p, config) for p in files], ignore_index=True)
+    frames = [read_batch_file(p, config) for p in files]
+    problem = files_disagree(files, frames)
+    if problem is not None:
+        raise ValueError(problem)
+    frame = pd.concat(frames, ignore_index=True)
     return derive_target(frame, config, str(named))
+
+
+def files_disagree(files: list[Path], frames: list[pd.DataFrame]) -> str | None:
+    """Why a folder's files cannot make one history, naming the file; None when they can.
+
+    A column renamed in one file (an export of another year) would otherwise surface as an
+    unexpected column of every batch, and a file that repeats rows of another (an overlapping
+    export, "2018 (1).csv") as batches of doubled rows that train, gate and score twice.
+    """
+    if len(frames) < 2:
+        return None
+    first, columns = files[0], list(frames[0].columns)
+    for path, frame in zip(files[1:], frames[1:], strict=True):
+        if set(frame.columns) != set(columns):
+            missing = [c for c in columns if c not in frame.columns]
+            extra = [c for c in frame.columns if c not in columns]
+            said = "; ".join(part for part in (
+                f"missing {', '.join(repr(c) for c in missing)}" if missing else "",
+                f"extra {', '.join(repr(c) for c in extra)}" if extra else "") if part)
+            return (f"{path}: its columns differ from {first.name}'s ({said}): every file of "
+                    "a folder source must have the same columns")
+    seen: dict[int, Path] = {}
+    for path, frame in zip(files, frames, strict=True):
+        hashes = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+        repeated = [h for h in set(hashes.tolist()) if h in seen]
+        if repeated:
+            other = seen[repeated[0]]
+            rows = int(pd.Series(hashes).isin(repeated).sum())
+            return (f"{path}: {rows:,} of its rows are also in {other.name}, value for value: "
+                    "the files of a folder source must not overlap (remove the copy, or cut "
+                    "the overlapping period from one of them)")
+        seen.update(dict.fromkeys(hashes.tolist(), path))
+    return None
