@@ -58,7 +58,7 @@ def batch_day(ws: Workspace, batch_date: str | None) -> dt.date:
             return dt.date.fromisoformat(batch_date)
         except ValueError as exc:
             raise ValueError(f"batch_date {batch_date!r}: expected YYYY-MM-DD") from exc
-    dates = landing.batch_dates(ws.landing)
+    dates = landing.batch_dates(ws.landing, ws.config)
     if not dates:
         raise FileNotFoundError(f"{ws.landing / 'batches'}: no batches in the landing zone")
     return dates[-1]

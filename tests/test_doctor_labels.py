@@ -107,3 +107,43 @@ def test_doctor_names_labels_no_cycle_sees(ctpipe_home: Path, tmp_path: Path) ->
     path.with_suffix(".csv").unlink()
     (ws.landing / "batches" / "notes.parquet").unlink()
     assert "files-not-landed" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
+
+
+def test_a_weekly_batch_named_by_another_day_of_its_week_is_not_a_second_batch(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    # Before: 2026-03-08.parquet (a Sunday) beside 2026-03-02.parquet (its week's Monday)
+    # counted as two batches, and a challenger was gated on a copy of the rows it served.
+    import yaml
+
+    from ctpipe.workspace import open_workspace
+
+    path = small_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["batch_frequency"] = "weekly"
+    path.write_text(yaml.safe_dump(raw))
+    ws = open_workspace(str(path))
+    folder = ws.landing / "batches"
+    folder.mkdir(parents=True)
+    for name in ("2026-03-02", "2026-03-08", "2026-03-09"):
+        pd.DataFrame({"a": [1]}).to_parquet(folder / f"{name}.parquet")
+
+    assert ws.store.batch_dates() == [dt.date(2026, 3, 2), dt.date(2026, 3, 9)]
+    said = ("found 2026-03-08.parquet, but a weekly batch is named by the first day of its "
+            "week (Monday, data.week_start): 2026-03-08 is in the week of 2026-03-02 (rename "
+            "it to its week's first day, or remove it if that file holds the same rows)")
+    doctor = CliRunner().invoke(app, ["doctor", ws.ref])
+    assert doctor.exit_code == 1
+    assert f"files-not-landed: {folder}: {said} (fix: " in doctor.output
+    cycle = CliRunner().invoke(app, ["cycle", ws.ref, "--date", "2026-03-08"])
+    assert cycle.exit_code == 2
+    assert cycle.output.strip() == (f"--date 2026-03-08: no batch for that date in {folder}: "
+                                    f"{said}")
+
+    (folder / "2026-03-08.parquet").unlink()
+    assert "files-not-landed" not in CliRunner().invoke(app, ["doctor", ws.ref]).output
+    monthly = ws.config.model_copy(update={"data": ws.config.data.model_copy(
+        update={"batch_frequency": "monthly"})})
+    assert landing.misnamed_batches(ws.landing, monthly) == (
+        "found 2026-03-02.parquet, 2026-03-09.parquet, but a monthly batch is named by the "
+        "first day of its month (the 1st): 2026-03-02 is in the month of 2026-03-01 (rename "
+        "each to its month's first day, or remove it if that file holds the same rows)")

@@ -65,7 +65,7 @@ def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
     write a record that `ctpipe status` shows as the last cycle, an audit line and an MLflow
     run.
     """
-    from ctpipe.landing import unlanded_files
+    from ctpipe.landing import misnamed_batches, unlanded_files
 
     dates = ws.store.batch_dates()
     if date is None:
@@ -77,7 +77,7 @@ def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
     day = _parse_date("--date", date)
     if day not in dates:
         where = ws.quarantine / day.isoformat()
-        other = unlanded_files(ws.landing, day)
+        other = misnamed_batches(ws.landing, ws.config, day) or unlanded_files(ws.landing, day)
         hint = f": {other}" if other else ""
         if where.is_dir():
             hint += (f"; it was quarantined to {where}: put a corrected file back to run it "

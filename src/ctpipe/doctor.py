@@ -60,7 +60,9 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
         cycled=sorted(p.stem for p in ws.records_dir.glob("*.json"))
         if ws.records_dir.is_dir() else [],
         unlanded=[f"{ws.landing / kind}: {found}" for kind in landing.LANDED
-                  if (found := landing.unlanded_files(ws.landing, kind=kind))],
+                  if (found := landing.unlanded_files(ws.landing, kind=kind))]
+        + [f"{ws.landing / 'batches'}: {found}"
+           for found in [landing.misnamed_batches(ws.landing, ws.config)] if found],
         pending_set_asides=[(p.day.isoformat(), str(p.intent.get("operator")), p.folder)
                             for p in store.pending_set_asides()])
 

@@ -79,13 +79,49 @@ def write_batch(landing: Path, config: UseCaseConfig, day: dt.date, frame: pd.Da
 _BATCH_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
 
 
-def batch_dates(landing: Path) -> list[dt.date]:
+def batch_dates(landing: Path, config: UseCaseConfig | None = None) -> list[dt.date]:
     """The dates of the landed batches: ``<YYYY-MM-DD>.parquet`` files. Any other file (a
-    ``notes.parquet``, a CSV) is not a batch; unlanded_files names it for the operator."""
+    ``notes.parquet``, a CSV) is not a batch; unlanded_files names it for the operator. With
+    ``config``, only files named by their period's first day (a weekly batch by its week's
+    first day, a monthly one by the 1st): another day of the period would land the same
+    period twice, and misnamed_batches names such files."""
     folder = landing / "batches"
     if not folder.is_dir():
         return []
-    return sorted(d for path in folder.glob("*.parquet") if (d := _landed_date(path.name)))
+    dates = sorted(d for path in folder.glob("*.parquet") if (d := _landed_date(path.name)))
+    if config is None or config.data.batch_frequency == "daily":
+        return dates
+    return [d for d in dates if period_start(d, config) == d]
+
+
+def period_start(day: dt.date, config: UseCaseConfig) -> dt.date:
+    """The first day of the batch period ``day`` falls in (data.batch_frequency, week_start)."""
+    from ctpipe.validation.rules import batch_period
+
+    return batch_period(day, config.data.batch_frequency, config.data.week_start)[0].date()
+
+
+def misnamed_batches(landing: Path, config: UseCaseConfig,
+                     day: dt.date | None = None) -> str | None:
+    """Batch files named by a day that is not their period's first (``day``: only that one),
+    and what to do (None: none). No cycle sees them (batch_dates)."""
+    if config.data.batch_frequency == "daily":
+        return None
+    named = [day] if day is not None else batch_dates(landing)
+    wrong = [d for d in named if batch_path(landing, d).is_file()
+             and period_start(d, config) != d]
+    if not wrong:
+        return None
+    unit = "week" if config.data.batch_frequency == "weekly" else "month"
+    first = (f"{config.data.week_start.capitalize()}, data.week_start"
+             if unit == "week" else "the 1st")
+    names = first_few([batch_path(landing, d).name for d in wrong], _SHOWN)
+    it = "it" if len(wrong) == 1 else "each"
+    example = wrong[0]
+    return (f"found {names}, but a {config.data.batch_frequency} batch is named by the first "
+            f"day of its {unit} ({first}): {example} is in the {unit} of "
+            f"{period_start(example, config)} (rename {it} to its {unit}'s first day, or "
+            "remove it if that file holds the same rows)")
 
 
 def _landed_date(name: str) -> dt.date | None:
@@ -164,7 +200,7 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
 def arrived_dates(landing: Path, config: UseCaseConfig, as_of: dt.date) -> list[dt.date]:
     """Batches whose labels file has arrived by ``as_of`` (label_delay counted in batches),
     whether or not the labels, or the batch, can be used."""
-    dates = [d for d in batch_dates(landing) if d <= as_of]
+    dates = [d for d in batch_dates(landing, config) if d <= as_of]
     cutoff = len(dates) - config.data.label_delay
     return [d for d in dates[: max(cutoff, 0)] if labels_path(landing, d).is_file()]
 

@@ -114,7 +114,7 @@ class LandingZoneStore:
     intents: Path
 
     def batch_dates(self) -> list[dt.date]:
-        return landing.batch_dates(self.landing)
+        return landing.batch_dates(self.landing, self.config)
 
     def batch_source(self, day: dt.date) -> str:
         return str(landing.batch_path(self.landing, day))
