@@ -38,7 +38,7 @@ def print_progress(i: int, total: int, day: dict) -> None:
         "R" if day["retrained"] else ".",
         {True: "P", False: "x", None: "."}[day["gate_passed"]],
     ])
-    rolled = "  ROLLED BACK" if day.get("rolled_back") else ""
+    rolled = f"  ROLLED BACK to v{day.get('rolled_back_to')}" if day.get("rolled_back") else ""
     # Why a batch was quarantined is otherwise only in the JSON and the batch's evidence.
     why = f"  {day['message']}" if not day["validation_passed"] and day.get("message") else ""
     print(f"  [{i + 1:>3}/{total}] {day['date']} {flags} champion v{day['champion_version'] or '-'}"
@@ -137,13 +137,16 @@ def _replay_day(ws: Workspace, db: Database, day: dt.date,
         "drift_share": record["drift_share"],
         "retrained": record["retrained"],
         "gate_passed": record["gate_passed"],
-        "champion_version": watched.result.get("champion_version", record["champion_version"]),
+        # The version that served the batch, beside its metric; a rollback after it is
+        # rolled_back_to (the version serving from the next batch on).
+        "champion_version": champion,
         "champion_metric": score.champion_metric,
         "static_metric": score.static_metric,
         "rows_scored": scored.result.get("rows", 0) if scored is not None else 0,
         "live_metric": None,  # filled in once the batch's labels have arrived
         "estimated_metric": None if scored is None else scored.result.get("estimated_metric"),
         "rolled_back": rolled_back,
+        "rolled_back_to": watched.result.get("champion_version") if rolled_back else None,
         "rollback_reason": watched.message if rolled_back else None,
         # The cycle's own verdict: the summary says from it why nothing was served.
         "message": record.get("message"),

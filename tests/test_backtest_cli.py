@@ -101,7 +101,8 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     assert set(days[0]) == {"date", "validation_passed", "drift_detected", "drift_share",
                             "retrained", "gate_passed", "champion_version", "champion_metric",
                             "static_metric", "rows_scored", "live_metric", "estimated_metric",
-                            "rolled_back", "rollback_reason", "message", "cron_metric",
+                            "rolled_back", "rolled_back_to", "rollback_reason", "message",
+                            "cron_metric",
                             "cron_metrics", "validation_warnings"}
     assert [bool(d["validation_warnings"]) for d in days] == [False] * 10 + [True] * 2
     assert ("bikes: validation warned on 2 batches, first 2025-06-12: station: seen in "

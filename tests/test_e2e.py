@@ -110,8 +110,12 @@ def test_bad_promotion_is_rolled_back_automatically(ctpipe_home: Path, tmp_path:
     assert len(rolled) == 1 and rolled[0] > promoted, rolled
     # Labels come 3 batches late and K = 3: never before the third bad batch's labels.
     assert rolled[0] - promoted >= 3 + 3 - 1
-    assert days[rolled[0]]["champion_version"] == before
-    assert days[rolled[0] - 1]["champion_version"] == days[promoted]["champion_version"]
+    # The rollback's batch was served (and is measured) by the bad champion; the one it
+    # rolled back to serves from the next batch on.
+    bad = days[promoted]["champion_version"]
+    assert days[rolled[0]]["champion_version"] == days[rolled[0] - 1]["champion_version"] == bad
+    assert days[rolled[0]]["rolled_back_to"] == before
+    assert rolled[0] + 1 == len(days) or days[rolled[0] + 1]["champion_version"] == before
     assert "automatic rollback on" in result.output and "automatic: v" in result.output
     # Every row the replay scored is in the prediction log, once.
     cold = next(i for i, d in enumerate(days) if d["champion_version"] is not None)
