@@ -294,9 +294,15 @@ def test_an_unknown_use_case_names_each_place_looked_in_once(
     with pytest.raises(ConfigError) as raised:
         load_config("nosuch")
     assert str(raised.value) == ("no config for use case 'nosuch': looked for "
-                                 f"configs/nosuch.yaml in {repo}")
+                                 f"configs/nosuch.yaml in {repo}; a config elsewhere: pass "
+                                 "its path")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=f"in {tmp_path} and {repo}$"):
+    with pytest.raises(ConfigError, match=f"in {tmp_path} and {repo}; a config"):
+        load_config("nosuch")
+    # A config beside the user is named: a use-case name is looked up in configs/ only.
+    (tmp_path / "nosuch.yaml").write_text("name: nosuch\n")
+    with pytest.raises(ConfigError, match=r"; nosuch\.yaml is here: pass its path "
+                       r"\(ctpipe \.\.\. \./nosuch\.yaml\)$"):
         load_config("nosuch")
 
 

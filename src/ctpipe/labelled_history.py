@@ -94,7 +94,8 @@ def resolve_source(source: str | Path) -> Path:
         root = importlib.resources.files(package)
     except ModuleNotFoundError:
         raise FileNotFoundError(f"{text}: package {package!r} is not installed (it ships the "
-                                "data; see the config's comments for its pip name)") from None
+                                f"data: pip install the distribution that provides the "
+                                f"{package!r} module, or check the name)") from None
     resource = root.joinpath(*inside.split("/"))
     if not isinstance(resource, Path):  # a zipped package: no file to read in place
         raise ValueError(f"{text}: package {package!r} is not installed as files on disk")
