@@ -53,6 +53,14 @@ def test_lightgbm_params_are_checked_when_the_config_loads(
     assert parse_config(MINIMAL + f"training: {{params: {ok}}}\n", Path("toy.yaml"))
 
 
+def test_a_bad_use_case_name_is_told_the_rule_in_words() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL.replace("name: toy", "name: Taylor Demand"), Path("toy.yaml"))
+    assert str(err.value) == ("toy.yaml: name: 'Taylor Demand' is not a use-case name: "
+                              "lower-case letters, digits, '_' and '-', starting with a letter "
+                              "(e.g. taylor-demand)")
+
+
 def test_wrong_type_names_key_path() -> None:
     text = MINIMAL.replace("gate: {floor: 0.5}", "gate: {floor: high}")
     with pytest.raises(ConfigError, match=r"gate\.floor"):

@@ -503,13 +503,22 @@ def config_problems(source: Path | str, problems: Sequence[tuple[str, str]]) -> 
                      for loc, rule in problems)
 
 
+# The use case's name becomes folder, registry and flow names: say the rule, not the regex.
+_NAME_RULE = ("{!r} is not a use-case name: lower-case letters, digits, '_' and '-', starting "
+              "with a letter (e.g. taylor-demand)")
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
     problems = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
         # pydantic prefixes the ValueErrors our validators raise; the rule reads better bare.
-        rule = "unknown key" if e["type"] == "extra_forbidden" else \
-            e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            rule = "unknown key"
+        elif loc == "name" and e["type"] == "string_pattern_mismatch":
+            rule = _NAME_RULE.format(e.get("input"))
+        else:
+            rule = e["msg"].removeprefix("Value error, ")
         problems.append((loc, rule))
     return config_problems(path, problems)
 
