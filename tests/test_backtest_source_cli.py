@@ -92,6 +92,26 @@ def test_a_folder_whose_files_overlap_or_rename_a_column_is_refused_naming_the_f
         len(days[0]) + 2 + len(days[1])
 
 
+def test_a_folder_names_the_file_whose_dates_are_written_another_way(tmp_path: Path) -> None:
+    from ctpipe import labelled_history
+
+    config = parse_config(BIKES_CONFIG, Path("bikes.yaml"))
+    history = _bike_history(days=14)
+    folder = tmp_path / "history"
+    folder.mkdir()
+    early = history[history["hour_start"].dt.day < 10]
+    late = history[history["hour_start"].dt.day >= 10]
+    early.to_csv(folder / "a.csv", sep=";", index=False)
+    late.assign(hour_start=late["hour_start"].dt.strftime("%d/%m/%Y %H:%M")).to_csv(
+        folder / "b.csv", sep=";", index=False)  # one export written day first
+    with pytest.raises(ValueError) as err:
+        labelled_history.read_source(folder, config)
+    assert str(err.value).startswith(f"b.csv: time column 'hour_start': {len(late)} values "
+                                     "that are not a date (e.g. ")
+    late.to_csv(folder / "b.csv", sep=";", index=False)
+    assert len(labelled_history.read_source(folder, config)) == len(history)
+
+
 def test_a_folder_without_data_files_names_the_json_it_skipped(tmp_path: Path) -> None:
     from ctpipe import labelled_history
 

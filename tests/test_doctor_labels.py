@@ -32,8 +32,9 @@ def test_doctor_names_labels_set_aside_until_they_are_replaced(ctpipe_home: Path
     [line] = [x for x in doctor.output.splitlines() if x.startswith("labels-set-aside: ")]
     assert line.startswith(f"labels-set-aside: batch {day(3)}: its labels were set aside (")
     assert f"column {target!r} is missing" in line
+    # The fix's command names the use case as the operator did (here its config's path).
     assert line.endswith(f"(fix: put a corrected labels file at {path}, or, if none will "
-                         f"come, ctpipe accept-unlabelled {ws.name} --date {day(3)} --reason "
+                         f"come, ctpipe accept-unlabelled {ws.ref} --date {day(3)} --reason "
                          "TEXT)")
 
     shutil.copy(good, path)

@@ -107,7 +107,7 @@ def test_a_set_aside_killed_before_the_move_is_finished_by_doctor_repair(
     [line] = [x for x in doctor.output.splitlines() if x.startswith("set-aside-unfinished: ")]
     assert line == (f"set-aside-unfinished: batch {day(6)}: set aside by ops (evidence in "
                     f"{ws.quarantine / day(6) / 'attempt-1'}) but still in the landing zone: "
-                    f"the run was killed before the move (fix: ctpipe doctor {ws.name} --repair)")
+                    f"the run was killed before the move (fix: ctpipe doctor {ws.ref} --repair)")
 
     monkeypatch.setattr("ctpipe.store.shutil.move", moved)
     repaired = CliRunner().invoke(app, ["doctor", ws.ref, "--repair"])

@@ -47,7 +47,7 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
                    f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
     store.release_intents()  # only looked at: the repair, or the next run, reconciles them
     return HealthInputs(
-        use_case=ws.name, model_name=model, versions=versions, champion=champion,
+        use_case=ws.ref or ws.name, model_name=model, versions=versions, champion=champion,
         challenger=registry.get_alias(model, registry.CHALLENGER),
         integrity={v.version: verify(v.version) for v in versions},
         interrupted=interrupted, alias_moves_traced=moves,

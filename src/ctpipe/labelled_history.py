@@ -9,6 +9,7 @@ import datetime as dt
 import importlib.resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ctpipe.batch_reader import (
@@ -41,19 +42,51 @@ def periods_between(first: dt.date, last: dt.date, config: UseCaseConfig) -> lis
 def split_into_batches(frame: pd.DataFrame, config: UseCaseConfig) -> dict[dt.date, pd.DataFrame]:
     """Cut a history into batches by the config's frequency; a batch is named by its first day."""
     time_col = config.data.time_column
-    if time_col not in frame.columns:
-        raise ValueError(f"time column {time_col!r} not found ({columns_found(frame)})")
-    problem = ambiguous_dates_problem(time_col, frame[time_col])
+    times, problem, _ = _read_times(frame, config)
     if problem is not None:
         raise ValueError(problem)
+    starts = times.dt.to_period(_period_code(config)).dt.start_time.dt.date
+    frame = frame.assign(**{time_col: times})
+    return {day: part.reset_index(drop=True) for day, part in frame.groupby(starts.to_numpy())}
+
+
+def _read_times(frame: pd.DataFrame, config: UseCaseConfig
+                ) -> tuple[pd.Series, str | None, pd.Series | None]:
+    """The time column as local times, or why it cannot be read and, when known, which rows."""
+    time_col = config.data.time_column
+    if time_col not in frame.columns:
+        return pd.Series(dtype="datetime64[ns]"), \
+            f"time column {time_col!r} not found ({columns_found(frame)})", None
+    problem = ambiguous_dates_problem(time_col, frame[time_col])
+    if problem is not None:
+        return pd.Series(dtype="datetime64[ns]"), problem, None
     # Batches are that zone's days, as validation's period rule counts them.
     times = parse_local_times(frame[time_col], config.data.timezone, errors="coerce")
     bad = times.isna()
     if bad.any():
-        raise ValueError(not_dates_problem(time_col, frame[time_col], bad))
-    starts = times.dt.to_period(_period_code(config)).dt.start_time.dt.date
-    frame = frame.assign(**{time_col: times})
-    return {day: part.reset_index(drop=True) for day, part in frame.groupby(starts.to_numpy())}
+        return times, not_dates_problem(time_col, frame[time_col], bad), bad
+    return times, None, None
+
+
+def _files_with_unread_times(files: list[Path], frames: list[pd.DataFrame],
+                             config: UseCaseConfig) -> str | None:
+    """A folder's time column read as one (pandas takes the format of the first value for
+    all): why it cannot be, prefixed with the files that hold the values it cannot read
+    (None: it can). Without the files, "330 values that are not a date" leaves the user to
+    find the one export written day first among many."""
+    joined = pd.concat(frames, ignore_index=True)
+    _, problem, bad = _read_times(joined, config)
+    if problem is None:
+        return None
+    if bad is not None:
+        origin = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+        holders = sorted(set(origin[bad.to_numpy()].tolist()))
+    else:
+        column = config.data.time_column
+        holders = [i for i, f in enumerate(frames)
+                   if column in f.columns and ambiguous_dates_problem(column, f[column])]
+    named = ", ".join(files[i].name for i in holders)
+    return f"{named}: {problem}" if named else problem
 
 
 PACKAGE_SOURCE = "package:"
@@ -152,7 +185,8 @@ def read_source(path: str | Path, config: UseCaseConfig) -> pd.DataFrame:
         raise ValueError(f"{path}: no .parquet, .pq or .csv (.csv.gz, ...) files found"
                          + (f"; {skipped}" if skipped else ""))
     frames = [read_batch_file(p, config) for p in files]
-    problem = files_disagree(files, frames)
+    problem = files_disagree(files, frames) or (
+        _files_with_unread_times(files, frames, config) if len(files) > 1 else None)
     if problem is not None:
         raise ValueError(problem)
     frame = pd.concat(frames, ignore_index=True)

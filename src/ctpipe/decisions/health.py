@@ -39,7 +39,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class HealthInputs:
-    use_case: str
+    use_case: str  # as the operator named it (a name or a config path): the fixes' commands
     model_name: str
     versions: list[ModelVersionInfo]
     champion: ModelVersionInfo | None
