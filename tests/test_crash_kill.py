@@ -108,7 +108,7 @@ def test_doctor_names_the_batch_a_killed_run_left_open(ctpipe_home: Path,
     doctor = _run(["doctor", ws.ref], tmp_path)
     assert doctor.returncode == 1, doctor.stdout
     assert f"batch-left-open: batch {day(7)}: its run died before deciding" in doctor.stdout
-    assert f"(fix: ctpipe cycle {ws.name} --date {day(7)})" in doctor.stdout
+    assert f"(fix: ctpipe cycle {ws.ref} --date {day(7)})" in doctor.stdout
     assert _run(["cycle", ws.ref, "--date", day(7)], tmp_path).returncode == 0
     assert _run(["doctor", ws.ref], tmp_path).returncode == 0
 
