@@ -285,11 +285,11 @@ def _refused(tmp_path: Path, config_text: str, history: pd.DataFrame) -> str:
      "default) quarantines every batch: list them as features, or set "
      "validation.unexpected_columns: ignore"),
     (BINARY, lambda h: h.assign(rentals=np.where(h["rentals"] > 20, "yes", "no")),
-     "data.target: column 'rentals' holds 'no', 'yes', not 0/1 (task binary): derive "
-     "it with data.target_from or map it to 0/1"),
+     "data.target: column 'rentals' holds 'no', 'yes', not 0/1 (task binary): map it to "
+     "0/1 in the file (data.target_from thresholds numbers only)"),
     (BINARY, lambda h: h,
      "data.target: column 'rentals' holds 95 distinct numbers (1..119), not 0/1 "
-     "(task binary): derive it with data.target_from or map it to 0/1"),
+     "(task binary): derive it with data.target_from (1 above a threshold) or map it to 0/1"),
     (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-06"],
      "training.window 5 needs 5 labelled batches; the source makes 4 daily batches"),
     (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-08"],
@@ -329,9 +329,12 @@ def _binary(**data: object) -> UseCaseConfig:
 ])
 def test_a_binary_target_that_is_not_0_or_1_is_named(target: list, held: str) -> None:
     frame = pd.DataFrame({"t": "2025-01-01", "a": range(len(target)), "y": target})
+    # data.target_from thresholds a number: it is offered only for numbers.
+    fix = ("derive it with data.target_from (1 above a threshold) or map it to 0/1"
+           if isinstance(target[0], int | float) else
+           "map it to 0/1 in the file (data.target_from thresholds numbers only)")
     assert target_problem(frame, _binary()) == (
-        f"data.target: column 'y' holds {held}, not 0/1 (task binary): derive it with "
-        "data.target_from or map it to 0/1")
+        f"data.target: column 'y' holds {held}, not 0/1 (task binary): {fix}")
 
 
 @pytest.mark.parametrize("target", [[0, 1, 1], [0.0, 1.0, None], [True, False, True],

@@ -70,8 +70,10 @@ def target_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
                     f"{distinct[-1]:g})")
     else:
         held = _text_values(values)
-    return (f"data.target: column {column!r} holds {held}, not 0/1 (task binary): derive "
-            "it with data.target_from or map it to 0/1")
+    derive = ("derive it with data.target_from (1 above a threshold) or map it to 0/1"
+              if pd.api.types.is_numeric_dtype(values) else
+              "map it to 0/1 in the file (data.target_from thresholds numbers only)")
+    return (f"data.target: column {column!r} holds {held}, not 0/1 (task binary): {derive}")
 
 
 def _one_class(column: str, value: float, config: UseCaseConfig) -> str:
