@@ -343,17 +343,22 @@ def test_batches_written_with_their_time_column_as_the_parquet_index_train(
     from tests.fakes import MemoryRegistry
 
     ws = simulated_workspace(small_config(tmp_path), days=10)
-    time_column = ws.config.data.time_column
-    for d in landing.batch_dates(ws.landing):
+    # Half with the time column as the index, half with the id column (which the labels
+    # check reads alone, and which a column read does not see there).
+    time_column, id_column = ws.config.data.time_column, ws.config.data.id_column
+    for i, d in enumerate(landing.batch_dates(ws.landing)):
         path = landing.batch_path(ws.landing, d)
-        pd.read_parquet(path).set_index(time_column).to_parquet(path)
+        pd.read_parquet(path).set_index(time_column if i % 2 else id_column).to_parquet(path)
     rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
                  models=MemoryRegistry(ws.model_name), publish=lambda _: None)
 
-    out = run_cycle(rt, landing.batch_dates(ws.landing)[-1], explicit_date=True)
+    dates = landing.batch_dates(ws.landing)
+    out = run_cycle(rt, dates[-1], explicit_date=True)
 
     assert out.status is CycleStatus.PROMOTED, out.message
     assert not out.result.get("training_set_aside")
+    # Every batch whose labels have arrived counts as labelled: none lost to its ids' index.
+    assert len(ws.store.labelled_dates(dates[-1])) == len(dates) - ws.config.data.label_delay
 
 
 def test_performance_drift_pools_only_batches_that_pass_as_they_are_now() -> None:

@@ -434,9 +434,16 @@ def test_a_time_column_written_as_the_parquet_index_reads_back_as_a_column(
     frame = read_batch_file(path, fraud)
     assert "event_time" in frame.columns and isinstance(frame.index, pd.RangeIndex)
     assert validate_frame(frame, fraud).passed
-    # pandas' own unnamed position index stays an index, never a column.
+    # pandas' own position index stays an index, never a column, even when named.
     fraud_frame().iloc[::2].to_parquet(path)
     assert list(read_batch_file(path, fraud).columns) == list(fraud_frame().columns)
+    fraud_frame().rename_axis("row").to_parquet(path)
+    assert list(read_batch_file(path, fraud).columns) == list(fraud_frame().columns)
+    # An id column 0..n-1 written as the index is stored as a range (start, stop, step): it
+    # comes back because the config reads it.
+    fraud_frame().set_index("transaction_id").to_parquet(path)
+    frame = read_batch_file(path, fraud)
+    assert "transaction_id" in frame.columns and validate_frame(frame, fraud).passed
 
 
 def test_csv_with_the_configured_delimiter_reads_back(tmp_path: Path,

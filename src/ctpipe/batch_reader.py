@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -140,7 +140,7 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
             raise _read_error(
                 path, f"truncated Parquet file ({size:,} bytes): it starts like Parquet but "
                 "the footer is missing; the writer probably did not finish")
-        return _read_parquet(path)
+        return _read_parquet(path, config)
     if path.suffix.lower() in _PARQUET_SUFFIXES:
         raise _read_error(
             path, f"not a Parquet file (it starts with {head!r}, not {_PARQUET_MAGIC!r})")
@@ -155,22 +155,32 @@ def read_batch_file(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     return _read_csv(path, config)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     import pyarrow as pa
 
     try:
-        return named_index_as_columns(pd.read_parquet(path))
+        return named_index_as_columns(pd.read_parquet(path), config_columns(config))
     except (OSError, ValueError, NotImplementedError, pa.ArrowException) as exc:
         # Arrow's messages can span lines; the quarantine message is one line.
         raise _read_error(path, f"unreadable Parquet file: {' '.join(str(exc).split())}") \
             from exc
 
 
-def named_index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def config_columns(config: UseCaseConfig) -> frozenset[str]:
+    """The columns the config reads from a batch or its history: features, time, id, target."""
+    return frozenset(c for c in (*config.features.raw, config.data.time_column,
+                                 config.data.id_column, config.data.target) if c)
+
+
+def named_index_as_columns(frame: pd.DataFrame, wanted: Collection[str]) -> pd.DataFrame:
     """A frame written with ``df.set_index("date").to_parquet()`` keeps its time column as
     the index: pandas restores it there, where every rule would call the column missing (and a
-    concatenated history would drop it). Named index levels come back as columns; an unnamed
-    one (pandas' own position index) is left alone."""
+    concatenated history would drop it). Named index levels come back as columns. A range
+    index (pandas stores only its start, stop and step, also for ids 5, 6, 7) comes back only
+    when ``wanted`` names it: a ``rename_axis("row")`` of pandas' positions is no column."""
+    if isinstance(frame.index, pd.RangeIndex):
+        name = frame.index.name
+        return frame.reset_index() if name in wanted and name not in frame.columns else frame
     named = [n for n in frame.index.names if n is not None and n not in frame.columns]
     if not named:
         return frame

@@ -132,7 +132,7 @@ def _print_summary(report: dict) -> None:
         for d in result["days"]:
             if d.get("rolled_back"):
                 typer.echo(f"{name}: automatic rollback on {d['date']} -> champion "
-                           f"v{d['champion_version']}: {d['rollback_reason']}")
+                           f"v{d['rolled_back_to']}: {d['rollback_reason']}")
         s = summarize(result)
         typer.echo(f"{name}: {s['rows_scored']} rows scored and logged; live "
                    f"{result['metric_name']} {fmt(s['live_mean'])} on average")

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from ctpipe.batch_reader import (
     BatchReadError,
+    config_columns,
     local_times,
     named_index_as_columns,
     read_batch_file,
@@ -205,6 +206,18 @@ def arrived_dates(landing: Path, config: UseCaseConfig, as_of: dt.date) -> list[
     return [d for d in dates[: max(cutoff, 0)] if labels_path(landing, d).is_file()]
 
 
+def _batch_ids(source: Path, id_col: str) -> pd.Series:
+    """The batch's id column, read alone; from the whole file when the writer kept it as the
+    index (named_index_as_columns), which a column read does not see."""
+    try:
+        return pd.read_parquet(source, columns=[id_col])[id_col]
+    except (ValueError, KeyError, pa.ArrowException):
+        frame = named_index_as_columns(pd.read_parquet(source), {id_col})
+        if id_col not in frame.columns:
+            raise
+        return frame[id_col]
+
+
 def row_count(path: Path) -> int:
     """Rows in a Parquet file, from its footer: no data is read."""
     return pq.ParquetFile(path).metadata.num_rows
@@ -323,7 +336,7 @@ def _check_day(landing: Path, config: UseCaseConfig, day: dt.date) -> LabelCheck
     id_col = config.data.id_column
     try:
         # Only the ids (or the footer's row count) of the batch: a batch can be large.
-        ids = pd.read_parquet(source, columns=[id_col])[id_col] if id_col else None
+        ids = _batch_ids(source, id_col) if id_col else None
         rows = len(ids) if ids is not None else row_count(source)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         # Not the labels' fault: the batch is judged by its own cycle's validation.
@@ -477,7 +490,8 @@ def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]
     for day in dates:
         batch = named_index_as_columns(
             pd.read_parquet(_read_verified(batch_path(landing, day), passed[day]))
-            if passed is not None else pd.read_parquet(batch_path(landing, day)))
+            if passed is not None else pd.read_parquet(batch_path(landing, day)),
+            config_columns(config))
         labels = _read_labels(labels_path(landing, day), config)
         id_col = config.data.id_column
         check = check_labels(batch[id_col] if id_col else None, len(batch), labels, config,
