@@ -13,6 +13,7 @@ import difflib
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
@@ -21,42 +22,78 @@ from functools import lru_cache
 _CHECK_FAILED = re.compile(r"Check failed: \((\w+)\) (\S+) \(([^)]*)\)")
 
 
+# Settings a probe on 20 synthetic rows of 2 unnamed features cannot judge: sized or named
+# per feature, files, devices this host may lack. Their names are checked, not their values.
+_NOT_PROBED = frozenset({
+    "monotone_constraints", "max_bin_by_feature", "feature_contri",
+    "cegb_penalty_feature_coupled", "cegb_penalty_feature_lazy", "interaction_constraints",
+    "forcedsplits_filename", "forcedbins_filename", "categorical_feature", "ignore_column",
+    "weight_column", "group_column", "label_column", "input_model", "output_model", "data",
+    "valid", "device_type", "num_gpu", "gpu_device_id", "gpu_use_dp", "gpu_device_id_list",
+    "gpu_platform_id"})
+# Set by the probe itself (one round, silent, one thread): the user's values of these are
+# checked here, then left out of the probe, whose own must win whatever alias the user wrote.
+_COUNTS = {"num_iterations": 1, "num_threads": None, "verbosity": None}
+
+
 @lru_cache(maxsize=1)
-def known_names() -> frozenset[str]:
-    """Every name LightGBM's scikit-learn estimators take: theirs, and each core parameter
-    with its aliases."""
+def _aliases() -> dict[str, str]:
+    """Every name LightGBM's scikit-learn estimators take -> its core parameter's name (the
+    estimators' own names that are no alias map to themselves)."""
     import lightgbm as lgb
     from lightgbm.basic import _ConfigAliases
 
-    names = set(lgb.LGBMRegressor().get_params()) | set(lgb.LGBMClassifier().get_params())
+    canonical = {}
     for name, aliases in _ConfigAliases._get_all_param_aliases().items():
-        names.add(name)
-        names.update(aliases)
-    return frozenset(names)
+        canonical[name] = name
+        canonical.update(dict.fromkeys(aliases, name))
+    for name in {*lgb.LGBMRegressor().get_params(), *lgb.LGBMClassifier().get_params()}:
+        canonical.setdefault(name, name)
+    return canonical
+
+
+def known_names() -> frozenset[str]:
+    """Every name LightGBM's scikit-learn estimators take: theirs, and each core parameter
+    with its aliases."""
+    return frozenset(_aliases())
 
 
 def params_problem(params: Mapping[str, object], task: str) -> str | None:
     """Why LightGBM would refuse ``params`` (``training.params.<name>: ...``), or None."""
-    known = known_names()
-    for name in params:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
+    canonical = _aliases()
+    probed = {}
+    for name, value in params.items():
+        core = canonical.get(name)
+        if core is None:
+            close = difflib.get_close_matches(name, sorted(canonical), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             return f"training.params.{name}: not a LightGBM parameter{hint}"
-    return _fit_problem(tuple(sorted(params.items(), key=lambda kv: kv[0])), task)
+        if core in _COUNTS:
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if not whole or (_COUNTS[core] is not None and value < _COUNTS[core]):
+                least = f" >= {_COUNTS[core]}" if _COUNTS[core] is not None else ""
+                return (f"training.params.{name}: must be a whole number{least}, got "
+                        f"{value!r}")
+        elif core not in _NOT_PROBED and not core.startswith("gpu_"):
+            probed[name] = value
+    # The type is part of the key: 3 == 3.0 == True for a cache, not for LightGBM.
+    return _fit_problem(tuple(sorted((k, type(v).__name__, v) for k, v in probed.items())),
+                        task)
 
 
 @lru_cache(maxsize=64)
-def _fit_problem(items: tuple[tuple[str, object], ...], task: str) -> str | None:
+def _fit_problem(items: tuple[tuple[str, str, object], ...], task: str) -> str | None:
     import lightgbm as lgb
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 2))
-    y = (rng.random(20) < 0.5).astype(float) if task == "binary" else rng.normal(size=20)
-    params = {**dict(items), "n_estimators": 1, "verbose": -1, "n_jobs": 1}
+    # Positive and inside (0, 1): what tweedie, poisson, gamma and cross_entropy accept.
+    y = (rng.random(20) < 0.5).astype(float) if task == "binary" \
+        else rng.uniform(0.05, 0.95, size=20)
+    params = {**{k: v for k, _, v in items}, "n_estimators": 1, "verbose": -1, "n_jobs": 1}
     estimator = lgb.LGBMClassifier if task == "binary" else lgb.LGBMRegressor
-    with _quiet_lightgbm():
+    with _quiet_stderr():
         try:
             estimator(**params).fit(x, y)
         except (lgb.basic.LightGBMError, ValueError, TypeError) as exc:
@@ -70,20 +107,31 @@ def _plain(message: str) -> str:
     if found:
         name, op, bound = found.groups()
         return f"{name} must be {op} {bound}"
-    return " ".join(message.split())
+    return " ".join(_SOURCE_PATH.sub("", message).split())
+
+
+_SOURCE_PATH = re.compile(r"\s+at \S+\.(?:cpp|h|hpp), line \d+\s*\.?")
+_MUTED = threading.Lock()
 
 
 @contextmanager
-def _quiet_lightgbm() -> Iterator[None]:
+def _quiet_stderr() -> Iterator[None]:
     """LightGBM's native code writes '[LightGBM] [Fatal] ...' to the process's stderr before
     it raises: the refusal is reported once, by the config error. Only the probe's few
-    milliseconds are muted."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    milliseconds are muted, one probe at a time (two overlapping would leave fd 2 muted);
+    where fd 2 cannot be redirected, the probe runs unmuted."""
+    with _MUTED:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except OSError:
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
