@@ -56,7 +56,7 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     """
     settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
     ws = open_workspace(use_case, backtest=True)
-    dates = landing.batch_dates(ws.landing)
+    dates = landing.batch_dates(ws.landing, ws.config)
     if not dates:
         raise FileNotFoundError(f"{ws.landing}: no batches to replay")
     problem = backtest.check_events(dates, [dt.date.fromisoformat(e) for e in events or []])

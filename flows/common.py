@@ -60,7 +60,9 @@ def batch_day(ws: Workspace, batch_date: str | None) -> dt.date:
             raise ValueError(f"batch_date {batch_date!r}: expected YYYY-MM-DD") from exc
     dates = landing.batch_dates(ws.landing, ws.config)
     if not dates:
-        raise FileNotFoundError(f"{ws.landing / 'batches'}: no batches in the landing zone")
+        misnamed = landing.misnamed_batches(ws.landing, ws.config)
+        raise FileNotFoundError(f"{ws.landing / 'batches'}: no batches in the landing zone"
+                                + (f": {misnamed}" if misnamed else ""))
     return dates[-1]
 
 

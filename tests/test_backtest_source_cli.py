@@ -108,7 +108,15 @@ def test_a_folder_names_the_file_whose_dates_are_written_another_way(tmp_path: P
         labelled_history.read_source(folder, config)
     assert str(err.value).startswith(f"b.csv: time column 'hour_start': {len(late)} values "
                                      "that are not a date (e.g. ")
-    late.to_csv(folder / "b.csv", sep=";", index=False)
+    # The odd file first: pandas reads the rest in its format, yet it is the one named.
+    day = late["hour_start"].dt.day
+    late[day < 12].to_csv(folder / "b.csv", sep=";", index=False)
+    late[day >= 12].to_csv(folder / "c.csv", sep=";", index=False)
+    early.assign(hour_start=early["hour_start"].dt.strftime("%d/%m/%Y %H:%M")).to_csv(
+        folder / "a.csv", sep=";", index=False)
+    with pytest.raises(ValueError, match=r"^a\.csv: time column 'hour_start': "):
+        labelled_history.read_source(folder, config)
+    early.to_csv(folder / "a.csv", sep=";", index=False)
     assert len(labelled_history.read_source(folder, config)) == len(history)
 
 

@@ -131,7 +131,7 @@ def test_a_weekly_batch_named_by_another_day_of_its_week_is_not_a_second_batch(
     assert ws.store.batch_dates() == [dt.date(2026, 3, 2), dt.date(2026, 3, 9)]
     said = ("found 2026-03-08.parquet, but a weekly batch is named by the first day of its "
             "week (Monday, data.week_start): 2026-03-08 is in the week of 2026-03-02 (rename "
-            "it to its week's first day, or remove it if that file holds the same rows)")
+            "it to 2026-03-02.parquet, or remove it if that file holds the same rows)")
     doctor = CliRunner().invoke(app, ["doctor", ws.ref])
     assert doctor.exit_code == 1
     assert f"files-not-landed: {folder}: {said} (fix: " in doctor.output
@@ -147,4 +147,14 @@ def test_a_weekly_batch_named_by_another_day_of_its_week_is_not_a_second_batch(
     assert landing.misnamed_batches(ws.landing, monthly) == (
         "found 2026-03-02.parquet, 2026-03-09.parquet, but a monthly batch is named by the "
         "first day of its month (the 1st): 2026-03-02 is in the month of 2026-03-01 (rename "
-        "each to its month's first day, or remove it if that file holds the same rows)")
+        "each to its month's first day, keeping one file per month)")
+    # A cycle with no --date names them when no batch is left.
+    (folder / "2026-03-02.parquet").rename(folder / "2026-03-03.parquet")
+    (folder / "2026-03-09.parquet").unlink()
+    cycle = CliRunner().invoke(app, ["cycle", ws.ref])
+    assert cycle.exit_code == 2
+    assert cycle.output.strip() == (
+        f"no batches in {folder}: found 2026-03-03.parquet, but a weekly batch is named by the "
+        "first day of its week (Monday, data.week_start): 2026-03-03 is in the week of "
+        "2026-03-02 (rename it to 2026-03-02.parquet, or remove it if that file holds the "
+        "same rows)")

@@ -70,7 +70,7 @@ def _batch_to_run(ws: Workspace, date: str | None) -> dt.date:
     dates = ws.store.batch_dates()
     if date is None:
         if not dates:
-            other = unlanded_files(ws.landing)
+            other = misnamed_batches(ws.landing, ws.config) or unlanded_files(ws.landing)
             _fail(f"no batches in {ws.landing / 'batches'}: "
                   + (other if other else "nothing to run"), 2)
         return dates[-1]

@@ -117,12 +117,13 @@ def misnamed_batches(landing: Path, config: UseCaseConfig,
     first = (f"{config.data.week_start.capitalize()}, data.week_start"
              if unit == "week" else "the 1st")
     names = first_few([batch_path(landing, d).name for d in wrong], _SHOWN)
-    it = "it" if len(wrong) == 1 else "each"
     example = wrong[0]
+    fix = (f"rename it to {batch_path(landing, period_start(example, config)).name}, or "
+           "remove it if that file holds the same rows" if len(wrong) == 1 else
+           f"rename each to its {unit}'s first day, keeping one file per {unit}")
     return (f"found {names}, but a {config.data.batch_frequency} batch is named by the first "
             f"day of its {unit} ({first}): {example} is in the {unit} of "
-            f"{period_start(example, config)} (rename {it} to its {unit}'s first day, or "
-            "remove it if that file holds the same rows)")
+            f"{period_start(example, config)} ({fix})")
 
 
 def _landed_date(name: str) -> dt.date | None:
