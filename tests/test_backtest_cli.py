@@ -289,7 +289,8 @@ def _refused(tmp_path: Path, config_text: str, history: pd.DataFrame) -> str:
      "0/1 in the file (data.target_from thresholds numbers only)"),
     (BINARY, lambda h: h,
      "data.target: column 'rentals' holds 95 distinct numbers (1..119), not 0/1 "
-     "(task binary): derive it with data.target_from (1 above a threshold) or map it to 0/1"),
+     "(task binary): derive a 0/1 target from it with data.target_from (1 above a "
+     "threshold; data.target then names the new column) or map it to 0/1"),
     (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-06"],
      "training.window 5 needs 5 labelled batches; the source makes 4 daily batches"),
     (BIKES_CONFIG, lambda h: h[h["hour_start"] < "2025-06-08"],
@@ -330,7 +331,8 @@ def _binary(**data: object) -> UseCaseConfig:
 def test_a_binary_target_that_is_not_0_or_1_is_named(target: list, held: str) -> None:
     frame = pd.DataFrame({"t": "2025-01-01", "a": range(len(target)), "y": target})
     # data.target_from thresholds a number: it is offered only for numbers.
-    fix = ("derive it with data.target_from (1 above a threshold) or map it to 0/1"
+    fix = ("derive a 0/1 target from it with data.target_from (1 above a threshold; "
+           "data.target then names the new column) or map it to 0/1"
            if isinstance(target[0], int | float) else
            "map it to 0/1 in the file (data.target_from thresholds numbers only)")
     assert target_problem(frame, _binary()) == (

@@ -564,7 +564,8 @@ def resolve_config_path(name_or_path: str) -> Path:
     # A config beside the user (./taylor.yaml) is not a use-case name's place: name the file.
     nearby = next((p for p in (Path(f"{name_or_path}.yaml"), Path(f"{name_or_path}.yml"))
                    if p.is_file()), None)
-    hint = (f"; {nearby} is here: pass its path (ctpipe ... ./{nearby})" if nearby
+    shown = nearby if nearby is None or nearby.is_absolute() else f"./{nearby}"
+    hint = (f"; {nearby} is here: pass its path (ctpipe ... {shown})" if nearby
             else "; a config elsewhere: pass its path")
     raise ConfigError(
         f"no config for use case {name_or_path!r}: looked for configs/{name_or_path}.yaml "

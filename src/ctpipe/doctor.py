@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +48,8 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
                    f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
     store.release_intents()  # only looked at: the repair, or the next run, reconciles them
     return HealthInputs(
-        use_case=ws.ref or ws.name, model_name=model, versions=versions, champion=champion,
+        use_case=shlex.quote(ws.ref or ws.name), model_name=model, versions=versions,
+        champion=champion,
         challenger=registry.get_alias(model, registry.CHALLENGER),
         integrity={v.version: verify(v.version) for v in versions},
         interrupted=interrupted, alias_moves_traced=moves,

@@ -70,7 +70,8 @@ def target_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
                     f"{distinct[-1]:g})")
     else:
         held = _text_values(values)
-    derive = ("derive it with data.target_from (1 above a threshold) or map it to 0/1"
+    derive = ("derive a 0/1 target from it with data.target_from (1 above a threshold; "
+              "data.target then names the new column) or map it to 0/1"
               if pd.api.types.is_numeric_dtype(values) else
               "map it to 0/1 in the file (data.target_from thresholds numbers only)")
     return (f"data.target: column {column!r} holds {held}, not 0/1 (task binary): {derive}")
