@@ -52,12 +52,6 @@ def _aliases() -> dict[str, str]:
     return canonical
 
 
-def known_names() -> frozenset[str]:
-    """Every name LightGBM's scikit-learn estimators take: theirs, and each core parameter
-    with its aliases."""
-    return frozenset(_aliases())
-
-
 def params_problem(params: Mapping[str, object], task: str) -> str | None:
     """Why LightGBM would refuse ``params`` (``training.params.<name>: ...``), or None."""
     canonical = _aliases()
