@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ctpipe.config import ConfigError, load_config, parse_config
+from ctpipe.config import ConfigError, load_config, parse_config, repo_configs_dir
 from ctpipe.workspace import open_workspace
 
 MINIMAL = """
@@ -55,8 +55,9 @@ def test_lightgbm_params_are_checked_when_the_config_loads(
     from ctpipe import lightgbm_params
 
     lightgbm_params._fit_problem.cache_clear()  # LightGBM runs, and would print, here
+    config = parse_config(MINIMAL + f"training: {{params: {params}}}\n", Path("toy.yaml"))
     with pytest.raises(ConfigError) as err:
-        parse_config(MINIMAL + f"training: {{params: {params}}}\n", Path("toy.yaml"))
+        lightgbm_params.check_training_params(config, Path("toy.yaml"))
     assert str(err.value) == error
     assert "[LightGBM]" not in capfd.readouterr().err  # LightGBM's own print is muted
 
@@ -71,8 +72,30 @@ def test_lightgbm_params_are_checked_when_the_config_loads(
     "{n_jobs: -1, verbosity: 1, num_iterations: 100000}",
 ])
 def test_lightgbm_params_it_accepts_pass(params: str, capfd: pytest.CaptureFixture[str]) -> None:
-    assert parse_config(MINIMAL + f"training: {{params: {params}}}\n", Path("toy.yaml"))
+    from ctpipe.lightgbm_params import check_training_params
+
+    config = parse_config(MINIMAL + f"training: {{params: {params}}}\n", Path("toy.yaml"))
+    check_training_params(config, Path("toy.yaml"))
     assert "[LightGBM]" not in capfd.readouterr().out  # the user's verbosity is not probed
+
+
+def test_bad_lightgbm_params_stop_a_replay_before_it_starts(ctpipe_home: Path,
+                                                            tmp_path: Path) -> None:
+    # Checked when the workspace opens (config loading stays free of LightGBM): a replay
+    # once trained 8 batches before the first retrain died with an 860-line traceback.
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+
+    config = tmp_path / "demand.yaml"
+    config.write_text((repo_configs_dir() / "demand.yaml").read_text().replace(
+        "num_leaves: 31", "num_leaves: seven"))
+    result = CliRunner().invoke(app, ["backtest", str(config)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"{config}: training.params: LightGBM refuses them: Parameter num_leaves should be of "
+        'type int, got "seven"']
+    assert not (ctpipe_home / "backtests").exists()
 
 
 def test_wrong_type_names_key_path() -> None:

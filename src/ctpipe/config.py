@@ -434,16 +434,6 @@ class UseCaseConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _lightgbm_takes_the_params(self) -> UseCaseConfig:
-        if self.training.params:
-            from ctpipe.lightgbm_params import params_problem
-
-            problem = params_problem(self.training.params, self.data.task)
-            if problem is not None:
-                raise ValueError(problem)
-        return self
-
-    @model_validator(mode="after")
     def _floor_reachable(self) -> UseCaseConfig:
         from ctpipe.metrics import get_metric
 

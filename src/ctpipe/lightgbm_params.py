@@ -1,10 +1,12 @@
-"""Whether ``training.params`` is something LightGBM accepts, asked when the config loads.
+"""Whether ``training.params`` is something LightGBM accepts, asked when a workspace opens.
 
 LightGBM reads its parameters only when it trains: a typo (``n_estimater``) is dropped with a
 warning ctpipe's ``verbose: -1`` hides, and a wrong value (``num_leaves: seven``) fails the
 first retrain, deep in a run, with a traceback. Here the names are checked against LightGBM's
 own list (its scikit-learn names, every core parameter and alias), and the values by a one-round
-fit on 20 synthetic rows, so a bad value fails at load with LightGBM's own words, one line.
+fit on 20 synthetic rows, so a bad value fails before anything runs, in LightGBM's own words,
+one line. Not in the config's own validation: loading a config stays free of LightGBM (and
+the scipy it imports), as with GX's expectations (workspace.open_workspace).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
+
+from ctpipe.config import ConfigError, UseCaseConfig
 
 # LightGBM's failed range checks: "Check failed: (learning_rate) > (0.0) at <path>, line 349".
 _CHECK_FAILED = re.compile(r"Check failed: \((\w+)\) (\S+) \(([^)]*)\)")
@@ -50,6 +55,14 @@ def _aliases() -> dict[str, str]:
     for name in {*lgb.LGBMRegressor().get_params(), *lgb.LGBMClassifier().get_params()}:
         canonical.setdefault(name, name)
     return canonical
+
+
+def check_training_params(config: UseCaseConfig, source: Path) -> None:
+    """Raise ConfigError naming ``source`` when LightGBM would refuse training.params."""
+    if config.training.params:
+        problem = params_problem(config.training.params, config.data.task)
+        if problem is not None:
+            raise ConfigError(f"{source}: {problem}")
 
 
 def params_problem(params: Mapping[str, object], task: str) -> str | None:

@@ -92,12 +92,15 @@ class Workspace:
 def open_workspace(use_case: str, backtest: bool = False) -> Workspace:
     """``use_case`` is a name under configs/ or a path to a YAML file.
 
-    Raises ConfigError for a config that does not load, or whose ``validation.extra``
-    expectations GX does not accept (GX is imported only when the config has some).
+    Raises ConfigError for a config that does not load, whose ``validation.extra``
+    expectations GX does not accept (GX is imported only when the config has some), or whose
+    ``training.params`` LightGBM would refuse.
     """
+    from ctpipe.lightgbm_params import check_training_params
     from ctpipe.validation import check_config_expectations
 
     path = resolve_config_path(str(use_case))
     config = load_config(path)
     check_config_expectations(config, path)
+    check_training_params(config, path)
     return Workspace(config, backtest, ref=str(use_case))
