@@ -27,9 +27,7 @@ def test_backtest_names_a_json_source_as_json(ctpipe_home: Path, tmp_path: Path,
     source.write_text(_bike_history(days=1).to_json(orient="records", indent=indent,
                                                      date_format="iso"))
 
-    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source)])
-    assert result.exit_code == 2, result.output
-    assert result.output.splitlines() == [
+    assert _refusal(config, source) == [
         f"cannot use {source} as the backtest source: looks like JSON, not CSV or "
         "Parquet: export it as CSV or Parquet"]
 
@@ -52,6 +50,13 @@ def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Pa
     assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
 
 
+def _refusal(config: Path, source: Path) -> list[str]:
+    """The lines of a `ctpipe backtest` refused up front (exit 2)."""
+    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(source)])
+    assert result.exit_code == 2, result.output
+    return result.output.splitlines()
+
+
 def test_a_folder_whose_files_overlap_or_rename_a_column_is_refused_naming_the_file(
         ctpipe_home: Path, tmp_path: Path) -> None:
     # Before: an overlapping export made batches of doubled rows that trained, gated and
@@ -67,9 +72,7 @@ def test_a_folder_whose_files_overlap_or_rename_a_column_is_refused_naming_the_f
     pd.concat([days[1], days[2]]).to_csv(folder / "b.csv", sep=";", index=False)
     days[2].to_csv(folder / "b (1).csv", sep=";", index=False)  # a second download
 
-    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(folder)])
-    assert result.exit_code == 2, result.output
-    assert result.output.splitlines() == [
+    assert _refusal(config, folder) == [
         f"cannot use {folder} as the backtest source: b.csv: {len(days[2]):,} "
         "of its rows are also in b (1).csv, value for value: the files of a folder source "
         "must not overlap (remove the copy, or cut the overlapping period from one of them)"]
@@ -78,9 +81,7 @@ def test_a_folder_whose_files_overlap_or_rename_a_column_is_refused_naming_the_f
     renamed = days[2].rename(columns={"temperature_c": "Temperature_C"})
     renamed.to_csv(folder / "c.csv", sep=";", index=False)
     days[1].to_csv(folder / "b.csv", sep=";", index=False)
-    result = CliRunner().invoke(app, ["backtest", str(config), "--source", str(folder)])
-    assert result.exit_code == 2, result.output
-    assert result.output.splitlines() == [
+    assert _refusal(config, folder) == [
         f"cannot use {folder} as the backtest source: c.csv: its columns differ "
         "from a.csv's (missing 'temperature_c'; extra 'Temperature_C'): every file of a "
         "folder source must have the same columns"]
