@@ -92,9 +92,10 @@ class MemoryStore:
         return self.labels_arrived(as_of)
 
     def labels_arrived(self, as_of: dt.date) -> list[dt.date]:
-        dates = [d for d in self.batch_dates() if d <= as_of]
+        # A quarantined batch still came: it counts towards the delay, as in the landing zone.
+        dates = sorted(d for d in set(self.batch_dates()) | set(self.quarantined) if d <= as_of)
         cutoff = max(len(dates) - self.config.data.label_delay, 0)
-        return [d for d in dates[:cutoff] if d in self.labels]
+        return [d for d in dates[:cutoff] if d in self.batches and d in self.labels]
 
     def read_labelled(self, dates: list[dt.date], *,
                       validated: bool = False) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import pytest
 from ctpipe import labelled_history, landing
 from ctpipe.config import UseCaseConfig, load_config
 from ctpipe.features import FeatureSpec, fit_feature_spec
+from ctpipe.store import LandingZoneStore
 
 
 def _demand_rows(n: int, day: dt.date) -> pd.DataFrame:
@@ -66,6 +67,23 @@ def test_landing_zone_label_delay(tmp_path: Path) -> None:
         [days[1].isoformat()] * 10
     original = _demand_rows(10, days[0])["volume_tonnes"].to_numpy()
     np.testing.assert_array_equal(frame["volume_tonnes"].to_numpy()[:10], original)
+
+
+def test_a_quarantined_batch_still_counts_towards_the_label_delay(tmp_path: Path) -> None:
+    cfg = load_config("demand")  # label_delay 1
+    days = [dt.date(2026, 3, 2) + dt.timedelta(days=i) for i in range(4)]
+    for d in days:
+        landing.write_batch(tmp_path, cfg, d, _demand_rows(10, d))
+    store = LandingZoneStore(cfg, tmp_path, tmp_path / "records", tmp_path / "quarantine",
+                             tmp_path / "predictions", tmp_path / "intents")
+    store.quarantine(days[3], {"summary.md": "broke a rule"})
+    assert days[3] not in landing.batch_dates(tmp_path)
+    # The newest batch came and was set aside: the one before it has waited its one batch.
+    assert store.labels_arrived(days[3]) == days[:3]
+    assert store.labelled_dates(days[3]) == days[:3]
+    assert landing.quarantined_dates(tmp_path / "quarantine") == [days[3]]
+    # Without the quarantine folder only landed batches count, as before.
+    assert landing.arrived_dates(tmp_path, cfg, days[3]) == days[:2]
 
 
 def test_labels_must_match_batch_ids(tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
     once; without a quarantine folder it is only left out.
     """
     usable = []
-    for day in arrived_dates(landing, config, as_of):
+    for day in arrived_dates(landing, config, as_of, quarantine=quarantine):
         check, judged_now = _judged(landing, config, day)
         if check.problem is None:
             usable.append(day)
@@ -199,12 +199,27 @@ def labelled_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
     return usable
 
 
-def arrived_dates(landing: Path, config: UseCaseConfig, as_of: dt.date) -> list[dt.date]:
+def arrived_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
+                  quarantine: Path | None = None) -> list[dt.date]:
     """Batches whose labels file has arrived by ``as_of`` (label_delay counted in batches),
-    whether or not the labels, or the batch, can be used."""
-    dates = [d for d in batch_dates(landing, config) if d <= as_of]
-    cutoff = len(dates) - config.data.label_delay
-    return [d for d in dates[: max(cutoff, 0)] if labels_path(landing, d).is_file()]
+    whether or not the labels, or the batch, can be used.
+
+    A batch moved to ``quarantine`` still came, so it still counts towards the delay: else
+    the batch before a quarantined one would wait a batch longer for its labels, and the
+    last batch of a replay that ends on a quarantine would never be labelled."""
+    landed = set(batch_dates(landing, config))
+    counted = sorted(d for d in landed | set(quarantined_dates(quarantine)) if d <= as_of)
+    cutoff = max(len(counted) - config.data.label_delay, 0)
+    return [d for d in counted[:cutoff] if d in landed and labels_path(landing, d).is_file()]
+
+
+def quarantined_dates(quarantine: Path | None) -> list[dt.date]:
+    """Batches moved out of the landing zone into a quarantine ``<date>/attempt-N/`` folder
+    (not those whose labels alone were set aside: their batch stays)."""
+    if quarantine is None or not quarantine.is_dir():
+        return []
+    return sorted({day for path in quarantine.glob("*/attempt-*/*.parquet")
+                   if (day := _landed_date(path.name)) and path.parent.parent.name == str(day)})
 
 
 def _batch_ids(source: Path, id_col: str) -> pd.Series:

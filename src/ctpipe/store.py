@@ -139,7 +139,8 @@ class LandingZoneStore:
                                       quarantine=self.quarantine_root)
 
     def labels_arrived(self, as_of: dt.date) -> list[dt.date]:
-        return landing.arrived_dates(self.landing, self.config, as_of)
+        return landing.arrived_dates(self.landing, self.config, as_of,
+                                     quarantine=self.quarantine_root)
 
     def read_labelled(self, dates: list[dt.date], *,
                       validated: bool = False) -> pd.DataFrame:
