@@ -40,7 +40,12 @@ def test_validate_cli_exit_codes_summary_and_docs(tmp_path: Path) -> None:
     assert page.suffix == ".html" and "border_wait_minutes" in page.read_text()
 
     missing = runner.invoke(app, ["validate", "demand", "--file", str(tmp_path / "no.parquet")])
-    assert missing.exit_code == 1 and "could not be read" in missing.output
+    assert missing.exit_code == 2
+    assert missing.output.strip() == f"{tmp_path / 'no.parquet'}: batch file not found (--file)"
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")  # there, but no batch: that fails validation
+    unreadable = runner.invoke(app, ["validate", "demand", "--file", str(empty)])
+    assert unreadable.exit_code == 1 and "could not be read: file is empty" in unreadable.output
 
 
 def test_validate_cli_checks_the_future_without_a_date(tmp_path: Path, ctpipe_home: Path) -> None:

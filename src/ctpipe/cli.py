@@ -101,7 +101,8 @@ def validate(
                                              "timestamps' period.")] = None,
     docs: Annotated[Path | None, typer.Option(help="Write GX Data Docs (HTML) here.")] = None,
 ) -> None:
-    """One-off check of a file: exit 0 when it passes (warnings allowed), 1 when it fails.
+    """One-off check of a file: exit 0 when it passes (warnings allowed), 1 when it fails,
+    2 when it is not there.
 
     Timestamps are checked against the current time (no date needed); categorical values
     against the categories the workspace's champion saw in training, when there is one.
@@ -115,6 +116,8 @@ def validate(
     ws = _workspace(use_case)
     cfg = ws.config
     batch_date = _parse_date("--date", date) if date else None
+    if not file.exists():  # a mistyped path is the caller's error, not a batch that failed
+        _fail(f"{file}: batch file not found (--file)", 2)
     training = None
     if checked_columns(cfg):
         embedded = settings.tracking_uri() == settings.default_tracking_uri()
