@@ -177,3 +177,55 @@ def test_the_batch_s_own_cycle_completes_its_set_aside_before_it_reads_it(
     assert day(8) not in _landed(ws)
     assert [d.kind for d in published][:1] == ["batch.set_aside"]
     assert "validation.passed" not in [d.kind for d in out.decisions]
+
+
+def _repair_in_its_own_process(config_path: str, barrier, results) -> None:  # noqa: ANN001
+    """A second `doctor --repair` (or cycle) completing set-asides at the same moment."""
+    import time
+
+    from ctpipe import audit
+    from ctpipe.steps.ports import Runtime
+    from ctpipe.steps.set_aside import finish_set_asides
+    from ctpipe.trace import TraceSink
+    from ctpipe.workspace import open_workspace
+    from tests.fakes import MemoryRegistry
+
+    real_record = audit.record
+
+    def slow_record(*args: object, **kwargs: object) -> object:
+        time.sleep(0.5)  # the other process checks the trail while this one writes to it
+        return real_record(*args, **kwargs)
+
+    audit.record = slow_record
+    ws = open_workspace(config_path)
+    sink = TraceSink(ws.audit_path)
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=MemoryRegistry(ws.model_name), publish=sink.publish, traced=sink.traced)
+    barrier.wait(timeout=120)
+    results.put([d.kind for d in finish_set_asides(rt)])
+
+
+def test_two_processes_completing_the_same_set_aside_move_and_audit_it_once(
+        ws: Workspace) -> None:
+    import multiprocessing
+
+    target = dt.date.fromisoformat(day(5))
+    intent = {"operator": "ops", "reason": "resent", "verdict": "it passes the current "
+              "validation rules", "decision_id": "a" * 32,
+              "batch_sha256": ws.store.batch_fingerprint(target), "at": "2026-12-07T10:00:00"}
+    ws.store.open_attempt(target, {SET_ASIDE_INTENT: json.dumps(intent)})
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    runs = [context.Process(target=_repair_in_its_own_process,
+                            args=(ws.ref, barrier, results)) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=180)
+    assert [run.exitcode for run in runs] == [0, 0]
+    done = results.get(timeout=5) + results.get(timeout=5)
+    assert "batch.set_aside" in done and "batch.set_aside_void" not in done
+    folder = ws.quarantine / day(5) / "attempt-1"
+    assert (folder / f"{day(5)}.parquet").is_file() and day(5) not in _landed(ws)
+    assert [e["details"]["decision_id"] for e in _audited(ws)] == ["a" * 32]
+    assert _audited(ws, "batch.set_aside_void") == [] and ws.store.pending_set_asides() == []
