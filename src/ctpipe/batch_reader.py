@@ -159,17 +159,11 @@ def _read_parquet(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     import pyarrow as pa
 
     try:
-        return named_index_as_columns(pd.read_parquet(path), config_columns(config))
+        return named_index_as_columns(pd.read_parquet(path), config.read_columns)
     except (OSError, ValueError, NotImplementedError, pa.ArrowException) as exc:
         # Arrow's messages can span lines; the quarantine message is one line.
         raise _read_error(path, f"unreadable Parquet file: {' '.join(str(exc).split())}") \
             from exc
-
-
-def config_columns(config: UseCaseConfig) -> frozenset[str]:
-    """The columns the config reads from a batch or its history: features, time, id, target."""
-    return frozenset(c for c in (*config.features.raw, config.data.time_column,
-                                 config.data.id_column, config.data.target) if c)
 
 
 def named_index_as_columns(frame: pd.DataFrame, wanted: Collection[str]) -> pd.DataFrame:
@@ -211,7 +205,7 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise _read_error(
             path, f"malformed CSV (delimiter {delimiter!r}): {exc}".strip()) from exc
-    if frame.shape[1] == 1 and len(_batch_columns(config)) > 1:
+    if frame.shape[1] == 1 and len(config.batch_columns) > 1:
         raise _read_error(path, _one_column_problem(frame.columns[0], delimiter))
     twice = _repeated_header(path, frame, delimiter)
     if twice is not None:
@@ -272,13 +266,6 @@ def _repeated_header(path: Path, frame: pd.DataFrame, delimiter: str) -> str | N
 
 
 _COPY = re.compile(r"(.+)\.(\d+)")
-
-
-def _batch_columns(config: UseCaseConfig) -> list[str]:
-    """Columns a batch must carry: time, id (if any), features (ctpipe.validation's list)."""
-    data = config.data
-    return [data.time_column, *([data.id_column] if data.id_column else []),
-            *config.features.raw]
 
 
 def _one_column_problem(header: object, delimiter: str) -> str:

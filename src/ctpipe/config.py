@@ -406,12 +406,23 @@ class UseCaseConfig(_Strict):
             crossed = [c for c in cols if c in getattr(self.features, kind)]
             if crossed:
                 raise ValueError(f"{section} names the {kind} feature {crossed[0]!r}: {other}")
-        batch_columns = {*self.features.raw, self.data.time_column, self.data.id_column}
-        unknown = sorted(set(self.validation.null_fraction) - batch_columns)
+        unknown = sorted(set(self.validation.null_fraction) - set(self.batch_columns))
         if unknown:
             raise ValueError(f"validation.null_fraction names columns not in the batch: {unknown} "
-                             f"(batch columns: {sorted(c for c in batch_columns if c)})")
+                             f"(batch columns: {sorted(self.batch_columns)})")
         return self
+
+    @property
+    def batch_columns(self) -> list[str]:
+        """Columns a batch must carry: time, id (if any), features. Not the target."""
+        data = self.data
+        return [data.time_column, *([data.id_column] if data.id_column else []),
+                *self.features.raw]
+
+    @property
+    def read_columns(self) -> list[str]:
+        """Every column ctpipe reads from a batch or its history: the batch's and the target."""
+        return [*self.batch_columns, self.data.target]
 
     @property
     def registered_model(self) -> str:

@@ -38,7 +38,6 @@ import pyarrow.parquet as pq
 
 from ctpipe.batch_reader import (
     BatchReadError,
-    config_columns,
     local_times,
     named_index_as_columns,
     read_batch_file,
@@ -507,7 +506,7 @@ def load_labelled(landing: Path, config: UseCaseConfig, dates: Iterable[dt.date]
         batch = named_index_as_columns(
             pd.read_parquet(_read_verified(batch_path(landing, day), passed[day]))
             if passed is not None else pd.read_parquet(batch_path(landing, day)),
-            config_columns(config))
+            config.read_columns)
         labels = _read_labels(labels_path(landing, day), config)
         id_col = config.data.id_column
         check = check_labels(batch[id_col] if id_col else None, len(batch), labels, config,

@@ -22,8 +22,6 @@ from ctpipe.training import leaf_rows
 from ctpipe.validation.spec import (
     ERROR,
     NULLS,
-    allowed_columns,
-    batch_columns,
     max_null_share,
     rule_severity,
 )
@@ -97,14 +95,14 @@ def _text_values(values: pd.Series) -> str:
 def unexpected_columns_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
     """Source columns the config does not use while validation.unexpected_columns is error.
 
-    "Used" is validation's own list (spec.allowed_columns): the time and id columns, the
+    "Used" is validation's own list (UseCaseConfig.read_columns): the time and id columns, the
     features and the target. data.target_from's column is already gone from ``frame``
     (labelled_history.derive_target drops it). Every batch would carry the columns and fail the
     "no unexpected columns" rule.
     """
     if config.validation.unexpected_columns != "error":
         return None
-    allowed = set(allowed_columns(config))
+    allowed = set(config.read_columns)
     extra = [str(c) for c in frame.columns if c not in allowed]
     if not extra:
         return None
@@ -122,7 +120,7 @@ Batches = dict[dt.date, pd.DataFrame]  # a cut source: each batch's date and its
 def nulls_problem(batches: Batches, config: UseCaseConfig) -> str | None:
     """A batch column with more nulls than validation allows in every batch: the "not null"
     rule would quarantine them all. Features allow none by default, and real data has gaps."""
-    for column in batch_columns(config):
+    for column in config.batch_columns:
         limit = max_null_share(config, column)
         if limit >= 1 or rule_severity(config, NULLS, column) != ERROR:
             continue

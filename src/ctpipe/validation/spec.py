@@ -56,22 +56,10 @@ def range_text(lo: float | None, hi: float | None) -> str:
     return f"{left}, {right}"
 
 
-def batch_columns(config: UseCaseConfig) -> list[str]:
-    """Columns a batch must carry: time, id (if any), features. Not the target."""
-    data = config.data
-    return [data.time_column, *([data.id_column] if data.id_column else []),
-            *config.features.raw]
-
-
 def max_null_share(config: UseCaseConfig, column: str) -> float:
     """The share of nulls a batch's column may hold: its validation.null_fraction entry, or
     validation.max_null_fraction."""
     return config.validation.null_fraction.get(column, config.validation.max_null_fraction)
-
-
-def allowed_columns(config: UseCaseConfig) -> list[str]:
-    # The target may ride along (a labelled file validated by hand): it is never a feature.
-    return [*batch_columns(config), config.data.target]
 
 
 PRESENT_COLUMNS = "ctpipe_allowed_columns_present"  # GX suite parameter, set per batch

@@ -30,7 +30,6 @@ from ctpipe.validation.spec import (
     WARNING,
     Spec,
     apply_severity,
-    batch_columns,
     extra_columns,
     finite_bounds,
     load_gx,
@@ -125,8 +124,8 @@ def _rule_columns(config: UseCaseConfig, rule: str) -> list[str]:
     """Columns a column rule applies to, for checking `column:rule` entries in warn/ignore."""
     data, v = config.data, config.validation
     return {
-        "column_exists": batch_columns(config),
-        "nulls": batch_columns(config),
+        "column_exists": config.batch_columns,
+        "nulls": config.batch_columns,
         "dtype": [data.time_column, *config.features.numeric],
         "range": list(config.features.numeric),
         "domain": list(v.domains),
@@ -153,7 +152,7 @@ def static_specs(config: UseCaseConfig) -> list[Spec]:
     E = gx.expectations
     v = config.validation
     data = config.data
-    columns = batch_columns(config)
+    columns = config.batch_columns
     unknown = sorted(set(v.null_fraction) - set(columns))
     if unknown:
         # Also checked by config.py; kept for configs built in code with model_copy(update=...).
