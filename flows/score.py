@@ -19,6 +19,7 @@ from ctpipe.flows.common import (
     runtime,
     tag_flow_run,
 )
+from ctpipe.integrity import file_sha256
 from ctpipe.steps.score import run_score, run_score_file
 from ctpipe.workspace import open_workspace
 
@@ -37,7 +38,9 @@ def score_flow(use_case: str = "demand", batch_date: str | None = None,
         if output_path is None:
             raise ValueError("input_path needs output_path")
         source = Path(input_path)
+        sha256 = file_sha256(source)  # before the read: the key names bytes no newer than those
         frame = read_batch_file(source, ws.config)
-        return final_state(run_score_file(runtime(ws), db, frame, source, Path(output_path)))
+        return final_state(run_score_file(runtime(ws), db, frame, source, Path(output_path),
+                                          sha256))
     day = batch_day(ws, batch_date)
     return final_state(run_score(runtime(ws), db, day, explicit_date=bool(batch_date)))

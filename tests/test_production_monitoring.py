@@ -22,6 +22,7 @@ import yaml
 from ctpipe import db as production
 from ctpipe import landing, registry, settings
 from ctpipe.db import open_database
+from ctpipe.integrity import file_sha256
 from ctpipe.lineage import Lineage
 from ctpipe.training import ScoringModel
 from tests.helpers import day, repo_configs_dir, simulated_workspace
@@ -187,4 +188,25 @@ def test_training_and_serving_compute_identical_features(
                                served.predict(training_rows), rtol=0, atol=1e-12)
     logged = production.prediction_count(open_database(), ws.model_name)
     assert logged == ROWS
-    assert production.scoring_runs(open_database(), ws.model_name)[0].batch == "input:input.csv"
+    sha = file_sha256(csv)
+    assert production.scoring_runs(open_database(), ws.model_name)[0].batch == \
+        f"input:input.csv@{sha[:16]}"
+
+    # Tomorrow's file under the same name is another batch: today's logged rows stay.
+    tomorrow = tmp_path / "tomorrow"
+    tomorrow.mkdir()
+    ws.store.read_batch(batch + dt.timedelta(days=1)).to_csv(tomorrow / "input.csv", index=False)
+    score_flow(use_case=ws.ref, input_path=str(tomorrow / "input.csv"),
+               output_path=str(tomorrow / "scores.csv"))
+    runs = production.scoring_runs(open_database(), ws.model_name)
+    assert sorted(r.batch for r in runs) == sorted(
+        [f"input:input.csv@{sha[:16]}",
+         f"input:input.csv@{file_sha256(tomorrow / 'input.csv')[:16]}"])
+    assert production.prediction_count(open_database(), ws.model_name) == 2 * ROWS
+    # The same bytes scored again replace their own log, not add to it.
+    score_flow(use_case=ws.ref, input_path=str(csv), output_path=str(out))
+    assert production.prediction_count(open_database(), ws.model_name) == 2 * ROWS
+    entry = next(json.loads(line) for line in ws.audit_path.read_text().splitlines()
+                 if '"batch.scored"' in line)
+    assert entry["details"]["input"] == str(csv.absolute())
+    assert entry["details"]["input_sha256"] == sha

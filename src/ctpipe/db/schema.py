@@ -73,7 +73,7 @@ class Version(TypeDecorator[int]):
 
 
 _NAME = 200  # model names, use cases, metric names: short identifiers
-_BATCH = 300  # an ISO date or "input:<file name>"
+_BATCH = 300  # an ISO date or "input:<file name>@<sha256 start>"
 
 scoring_runs = Table(
     "scoring_runs", metadata,

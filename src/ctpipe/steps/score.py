@@ -31,9 +31,12 @@ from ctpipe.validation import validate_frame
 log = logging.getLogger(__name__)
 
 
-def input_batch(path: Path) -> str:
-    """The prediction log's batch key of a file scored with `ctpipe score --input`."""
-    return f"{INPUT_PREFIX}{path.name}"
+def input_batch(path: Path, sha256: str) -> str:
+    """The prediction log's batch key of a file scored with `ctpipe score --input`: its name
+    and the start of its bytes' sha256. Not the name alone: today's ``today.parquet`` must
+    not replace yesterday's logged predictions; the same bytes scored again replace their
+    own log."""
+    return f"{INPUT_PREFIX}{path.name[:200]}@{sha256[:16]}"
 
 
 def write_output(frame: pd.DataFrame, path: Path) -> str:
@@ -181,17 +184,21 @@ def run_score(rt: Runtime, db: Database, day: dt.date, *, explicit_date: bool) -
 
 
 def run_score_file(rt: Runtime, db: Database, frame: pd.DataFrame, source: Path,
-                   output: Path) -> Outcome:
-    """Score rows read from ``source`` into ``output`` (Parquet or CSV by suffix)."""
+                   output: Path, sha256: str) -> Outcome:
+    """Score rows read from ``source`` (whose bytes had ``sha256``) into ``output`` (Parquet
+    or CSV by suffix)."""
     result = rt.step("validate-input", validate_frame, frame, rt.config)
     with rt.guard():
         champion = rt.step("load-champion", rt.models.load_champion, remote=True)
-    details = {"input": str(source), "output": str(output)}
+    # Absolute: the audit trail is read later, from anywhere.
+    details = {"input": str(source.absolute()), "input_sha256": sha256,
+               "output": str(output.absolute())}
     if not result.passed:
         return _refused(rt, source.name, result.message(str(source)), details)
     if champion is None:
         return _refused(rt, source.name, f"{rt.model_name}: no champion yet; run a cycle first",
                         details)
-    scored, run = score_and_log(rt, db, input_batch(source), frame, champion, str(output))
+    scored, run = score_and_log(rt, db, input_batch(source, sha256), frame, champion,
+                                details["output"])
     write_output(scored, output)
-    return _scored(rt, source.name, scored, run, str(output), details)
+    return _scored(rt, source.name, scored, run, details["output"], details)
