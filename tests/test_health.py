@@ -43,7 +43,9 @@ def test_each_broken_invariant_is_one_problem_with_its_fix() -> None:
     assert _codes(_inputs(champion=pending, versions=[_v(1), pending])) == ["champion-unfit"]
     tampered = check(_inputs(integrity={1: None, 2: "sha256 expected aa, found bb"}))
     assert [p.code for p in tampered] == ["champion-tampered"]
-    assert "expected aa, found bb" in tampered[0].message
+    assert tampered[0].message == "m v2: sha256 expected aa, found bb"
+    named = check(_inputs(integrity={2: "m v2: stored files do not match"}))
+    assert named[0].message == "m v2: stored files do not match"  # not named twice
     assert _codes(_inputs(alias_moves_traced={2: False})) == ["untraced-alias-move"]
     assert _codes(_inputs(challenger=_v(3, gate_decision=""))) == ["dangling-challenger"]
     assert _codes(_inputs(dead_slot_holders=["slot taken"])) == ["dead-slot-holder"]

@@ -210,3 +210,41 @@ def test_training_and_serving_compute_identical_features(
                  if '"batch.scored"' in line)
     assert entry["details"]["input"] == str(csv.absolute())
     assert entry["details"]["input_sha256"] == sha
+
+
+def test_a_tampered_champion_is_a_refusal_audited_and_nothing_is_scored(
+        ctpipe_home: Path, tmp_path: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.parse import unquote, urlparse
+
+    from ctpipe.flows.score import score_flow
+
+    ws = champion_serving(tmp_path, database_url, monkeypatch, days=9)
+    stored = Path(unquote(urlparse(registry.client().get_model_version_download_uri(
+        ws.model_name, "1")).path))
+    booster = stored / "artifacts" / "booster.txt"
+    booster.write_bytes(booster.read_bytes().replace(b"leaf_value=", b"leaf_value=9", 1))
+    csv = tmp_path / "input.csv"
+    ws.store.read_batch(dt.date.fromisoformat(day(8))).to_csv(csv, index=False)
+
+    for run in ({"batch_date": day(8)},
+                {"input_path": str(csv), "output_path": str(tmp_path / "scores.csv")}):
+        state = score_flow(use_case=ws.ref, return_state=True, **run)
+        assert not state.is_completed()
+        assert state.message.startswith(
+            "the champion failed its integrity check, nothing was scored: "
+            f"{ws.model_name} v1: stored files do not match the sha256 recorded at registration")
+    refusals = [json.loads(line) for line in ws.audit_path.read_text().splitlines()
+                if '"scoring.refused"' in line]
+    assert [r["details"].get("batch_date", r["details"].get("input")) for r in refusals] == [
+        day(8), str(csv.absolute())]
+    assert production.prediction_count(open_database(), ws.model_name) == 0
+    assert not ws.store.predictions_exist(dt.date.fromisoformat(day(8)))
+    assert not (tmp_path / "scores.csv").exists()
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+
+    shown = CliRunner().invoke(app, ["status", ws.ref]).output
+    assert f"  INTEGRITY FAILED, it cannot serve: {ws.model_name} v1: stored files do not " \
+        "match" in shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -218,6 +219,9 @@ def status(
                        f"{t.rolled_back_by}'s rollback; reason: {t.rollback_reason}")
         if hold := rollback_hold(t):
             typer.echo(f"  promotions held: {hold}")
+        if tampered := _verifier(ws.model_name)(champion.version):
+            typer.secho(f"  INTEGRITY FAILED, it cannot serve: {tampered} (fix: ctpipe "
+                        f"rollback {shlex.quote(ws.ref)} --reason TEXT)", fg=typer.colors.RED)
     versions = registry.list_versions(ws.model_name)
     typer.echo(f"versions: {len(versions)} "
                f"({sum(v.lineage.gate_passed for v in versions)} passed the gate)")

@@ -101,7 +101,7 @@ def check(h: HealthInputs) -> list[Problem]:
             out.append(Problem("champion-unfit", f"{h.model_name} v{v} serves although {unfit}",
                                f"ctpipe rollback {uc} --reason TEXT"))
         if h.integrity.get(v):
-            out.append(Problem("champion-tampered", f"{h.model_name} v{v}: {h.integrity[v]}",
+            out.append(Problem("champion-tampered", _named(h, v, h.integrity[v]),
                                f"ctpipe rollback {uc} --reason TEXT"))
         if not h.alias_moves_traced.get(v, False):
             out.append(Problem("untraced-alias-move", f"{h.model_name}: champion v{v} has no "
@@ -122,8 +122,8 @@ def check(h: HealthInputs) -> list[Problem]:
                                f"`ctpipe cycle {uc} --date {v.lineage.batch_date} --force`"))
         if h.champion is None or v.version != h.champion.version:
             if h.integrity.get(v.version):
-                out.append(Problem("version-tampered", f"{h.model_name} v{v.version}: "
-                                   f"{h.integrity[v.version]} (it can never serve)",
+                out.append(Problem("version-tampered", _named(h, v.version, h.integrity[
+                                   v.version]) + " (it can never serve)",
                                    "nothing to do unless you need it: retrain its batch"))
     for day, started in h.abandoned:
         out.append(Problem("batch-left-open", f"batch {day}: its run died before deciding (the "
@@ -150,3 +150,9 @@ def check(h: HealthInputs) -> list[Problem]:
     for what in h.unreadable:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
     return out
+
+
+def _named(h: HealthInputs, version: int, why: str) -> str:
+    """``why`` led by the model and version, once: the integrity check's text names them."""
+    name = f"{h.model_name} v{version}: "
+    return why if why.startswith(name) else name + why

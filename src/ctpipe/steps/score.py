@@ -21,10 +21,11 @@ from ctpipe.db import CHAMPION, INPUT_PREFIX, SHADOW, Database, ScoringRun
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.retraining import refuse_scoring
 from ctpipe.estimate import estimate_binary
+from ctpipe.integrity import IntegrityError
 from ctpipe.lineage import LoadedVersion
 from ctpipe.links import mlflow_version_link
 from ctpipe.scoring import score_frame
-from ctpipe.steps.ports import Runtime
+from ctpipe.steps.ports import Models, Runtime
 from ctpipe.trace import Artifact, Decision
 from ctpipe.validation import validate_frame
 
@@ -158,6 +159,20 @@ def _scored(rt: Runtime, subject: str, scored: pd.DataFrame, run: ScoringRun, wh
         **details})
 
 
+def servable_champion(models: Models) -> tuple[LoadedVersion | None, str | None]:
+    """The champion (None: none yet), or why it may not serve: its stored files no longer
+    match their sha256. Returned, not raised: a refusal to audit, not a crash to trace back."""
+    try:
+        return models.load_champion(), None
+    except IntegrityError as exc:
+        return None, f"the champion failed its integrity check, nothing was scored: {exc}"
+
+
+def _load_champion(rt: Runtime) -> tuple[LoadedVersion | None, str | None]:
+    with rt.guard():
+        return rt.step("load-champion", servable_champion, rt.models, remote=True)
+
+
 def run_score(rt: Runtime, db: Database, day: dt.date, *, explicit_date: bool) -> Outcome:
     """Score one landed batch; a scheduled run never re-scores a batch already handed out."""
     where = rt.store.predictions_location(day)
@@ -169,13 +184,14 @@ def run_score(rt: Runtime, db: Database, day: dt.date, *, explicit_date: bool) -
     batch = rt.step("load-batch", rt.store.read_batch, day)
     # Scoring may run before the day's cycle: bad input must never reach the model.
     result = rt.step("validate-batch", validate_frame, batch, rt.config, batch_date=day)
-    with rt.guard():
-        champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+    champion, tampered = _load_champion(rt)
+    details = {"batch_date": day.isoformat()}
+    if tampered:
+        return _refused(rt, f"batch {day}", tampered, details)
     refusal = refuse_scoring(
         already_scored=False, explicit_date=explicit_date, where=where, day=day,
         invalid=None if result.passed else result.message(rt.store.batch_source(day)),
         champion_model=rt.model_name if champion is None else None)
-    details = {"batch_date": day.isoformat()}
     if not refusal.go_on:
         return _refused(rt, f"batch {day}", refusal.message, details)
     scored, run = score_and_log(rt, db, day.isoformat(), batch, champion, where, day)
@@ -188,11 +204,12 @@ def run_score_file(rt: Runtime, db: Database, frame: pd.DataFrame, source: Path,
     """Score rows read from ``source`` (whose bytes had ``sha256``) into ``output`` (Parquet
     or CSV by suffix)."""
     result = rt.step("validate-input", validate_frame, frame, rt.config)
-    with rt.guard():
-        champion = rt.step("load-champion", rt.models.load_champion, remote=True)
+    champion, tampered = _load_champion(rt)
     # Absolute: the audit trail is read later, from anywhere.
     details = {"input": str(source.absolute()), "input_sha256": sha256,
                "output": str(output.absolute())}
+    if tampered:
+        return _refused(rt, source.name, tampered, details)
     if not result.passed:
         return _refused(rt, source.name, result.message(str(source)), details)
     if champion is None:
