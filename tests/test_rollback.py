@@ -256,3 +256,21 @@ def test_the_monitors_rollback_from_a_held_champion_keeps_the_hold(history: Path
                    operator=AUTOMATIC_ROLLBACK_OPERATOR, publish=_sink(history))
     assert _champion() == 1
     assert rollback_hold(registry.get_version(MODEL, 1).lineage) == held
+
+
+def test_doctor_names_a_rollback_missing_from_the_audit_trail(history: Path) -> None:
+    from ctpipe.doctor import examine
+    from ctpipe.workspace import open_workspace
+
+    ws = open_workspace("demand")
+    trail = ws.audit_path
+    for version in (1, 2, 4):
+        audit.record("model.promoted", "demand", "gate passed", who="auto", path=trail,
+                     details={"model": MODEL, "version": version})
+    apply_rollback(plan_rollback(MODEL), "v4 is bad", operator="ana", publish=_sink(trail))
+    assert examine(ws, lambda version: None).alias_moves_traced == {2: True}
+
+    # The rollback's line deleted: v2's own earlier promotion does not account for the move.
+    lines = trail.read_text(encoding="utf-8").splitlines(keepends=True)
+    trail.write_text("".join(x for x in lines if "model.rolled_back" not in x), encoding="utf-8")
+    assert examine(ws, lambda version: None).alias_moves_traced == {2: False}

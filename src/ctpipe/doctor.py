@@ -42,7 +42,10 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
     unreadable += _unreadable_records(ws)
     moves: dict[int, bool] = {}
     if champion is not None:
-        moves[champion.version] = any(_moved_to(e) == champion.version for e in entries)
+        # The last move the trail records must be the one that made it champion: an earlier
+        # promotion of the same version does not account for a rollback back to it.
+        last = next((v for e in reversed(entries) if (v := _moved_to(e)) is not None), None)
+        moves[champion.version] = last == champion.version
     store = ws.store
     interrupted = [f"{model}: the {i.action} from v{i.expected or '-'} to v{i.version} "
                    f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
