@@ -136,6 +136,9 @@ class MemoryStore:
     def remember_passed(self, day: dt.date, fingerprint: str) -> None:
         self.passed[day] = (fingerprint, self.config.validation_hash)
 
+    def last_passed(self, day: dt.date) -> tuple[str, str] | None:
+        return (self.passed[day][0], "") if day in self.passed else None
+
     def validated_as_is(self, day: dt.date) -> bool:
         return day in self.batches and self.passed.get(day) == (
             self.batch_fingerprint(day), self.config.validation_hash)

@@ -412,3 +412,39 @@ def test_a_champion_beyond_the_gate_floor_is_retrained_though_its_degradation_is
     # No challenger reaches a floor the champion is that far from: rejected, alias unmoved.
     assert out.status is CycleStatus.REJECTED, out.message
     assert p.models.champion().version == 1
+
+
+def test_a_batch_replaced_after_it_passed_is_audited_once_when_it_passes_again() -> None:
+    p = Ports(_config(), days=10)
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    before = p.store.last_passed(day(4))[0]
+    p.store.batches[day(4)]["advance_bookings"] *= 1.01  # a supplier's resend: still valid
+
+    p.cycle(8, force=True)  # the retrain checks its window again: day 4 changed
+
+    [replaced] = [d for d in p.published if d.kind == "batch.replaced"]
+    now = p.store.batch_fingerprint(day(4))
+    assert replaced.subject == f"batch {day(4)}"
+    assert replaced.details == {"batch_date": day(4).isoformat(), "previous_sha256": before,
+                                "sha256": now, "previous_passed_at": ""}
+    assert replaced.reason.startswith(f"batch {day(4)} was replaced after it passed "
+                                      f"validation: sha256 {before[:12]} -> {now[:12]}")
+    assert p.store.validated_as_is(day(4))
+    p.cycle(9, force=True)  # the same bytes again: nothing more to say
+    assert [d.kind for d in p.published].count("batch.replaced") == 1
+
+
+def test_the_validated_note_keeps_the_passes_of_a_replaced_file(tmp_path: Path,
+                                                                 ctpipe_home: Path) -> None:
+    ws = simulated_workspace(small_config(tmp_path), 2)
+    store, first = ws.store, landing.batch_dates(ws.landing)[0]
+    store.remember_passed(first, "a" * 64)
+    store.remember_passed(first, "a" * 64)  # the same file again: no history
+    assert "earlier" not in json.loads((ws.records_dir / "validated" / f"{first}.json")
+                                       .read_text(encoding="utf-8"))
+    store.remember_passed(first, "b" * 64)
+    store.remember_passed(first, "c" * 64)
+    note = json.loads((ws.records_dir / "validated" / f"{first}.json").read_text(encoding="utf-8"))
+    assert note["batch_sha256"] == "c" * 64
+    assert [e["batch_sha256"] for e in note["earlier"]] == ["a" * 64, "b" * 64]
+    assert store.last_passed(first)[0] == "c" * 64

@@ -73,6 +73,7 @@ class Store(Protocol):
                    before_move: Callable[[str], None] | None = None) -> str: ...
     def batch_fingerprint(self, day: dt.date) -> str: ...
     def remember_passed(self, day: dt.date, fingerprint: str) -> None: ...
+    def last_passed(self, day: dt.date) -> tuple[str, str] | None: ...
     def validated_as_is(self, day: dt.date) -> bool: ...
     def read_record(self, day: dt.date) -> CycleRecord | None: ...
     def write_record(self, record: CycleRecord) -> None: ...
@@ -234,20 +235,43 @@ class LandingZoneStore:
         return self.records / "validated" / f"{day.isoformat()}.json"
 
     def remember_passed(self, day: dt.date, fingerprint: str) -> None:
-        """Note that the batch with this fingerprint passed this config's validation rules."""
+        """Note that the batch with this fingerprint passed this config's validation rules.
+        The passes of other files for that date stay in the note (``earlier``): a replaced
+        batch's evidence is kept, not overwritten."""
         self._passed_path(day).parent.mkdir(parents=True, exist_ok=True)
+        note = self._passed_note(day)
+        earlier = list(note.pop("earlier", [])) if note else []
+        if note and note.get("batch_sha256") != fingerprint:
+            earlier.append(note)
         landing.write_text_atomic(self._passed_path(day), json.dumps({
             "batch_sha256": fingerprint, "validation_hash": self.config.validation_hash,
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}))
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **({"earlier": earlier} if earlier else {})}))
+
+    def last_passed(self, day: dt.date) -> tuple[str, str] | None:
+        """The sha256 of the file that last passed validation for that date, under any rules,
+        and when (None: none did, or the note cannot be read)."""
+        note = self._passed_note(day)
+        try:
+            return (str(note["batch_sha256"]), str(note.get("at", ""))) if note else None
+        except (KeyError, TypeError):
+            return None
+
+    def _passed_note(self, day: dt.date) -> dict | None:
+        try:
+            note = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return note if isinstance(note, dict) else None
 
     def _passed_fingerprint(self, day: dt.date) -> str | None:
         """The sha256 of the file that passed this config's validation rules (None: none did,
         or the note cannot be read)."""
+        passed = self._passed_note(day)
         try:
-            passed = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
             return str(passed["batch_sha256"]) \
-                if passed["validation_hash"] == self.config.validation_hash else None
-        except (OSError, ValueError, KeyError, TypeError):
+                if passed and passed["validation_hash"] == self.config.validation_hash else None
+        except (KeyError, TypeError):
             return None
 
     def validated_as_is(self, day: dt.date) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,9 +40,17 @@ class ValidationStep:
 
     def remember_if_passed(self, rt: Runtime, day: dt.date) -> None:
         """A pass is remembered, so a training window holding the batch need not check it
-        again while its file stays the same."""
-        if self.passed and self.fingerprint is not None:
-            rt.store.remember_passed(day, self.fingerprint)
+        again while its file stays the same. A pass of other bytes than the last one that
+        passed for that date is audited first (``batch.replaced``): what was scored or
+        trained on before may no longer exist anywhere else."""
+        if not self.passed or self.fingerprint is None:
+            return
+        previous = rt.store.last_passed(day)
+        if previous is not None and previous[0] != self.fingerprint:
+            replaced = batch_replaced(rt.use_case, day, previous, self.fingerprint)
+            if not rt.traced(replaced.id):  # a run killed before the note audits it once
+                rt.publish(replaced)
+        rt.store.remember_passed(day, self.fingerprint)
 
     @property
     def passed(self) -> bool:
@@ -51,6 +60,21 @@ class ValidationStep:
         if self.result is None:
             return [self.read_error or "unreadable"]
         return [f.line() for f in self.result.failures]
+
+
+def batch_replaced(use_case: str, day: dt.date, previous: tuple[str, str],
+                   fingerprint: str) -> Decision:
+    """The audit of a batch file that passed validation after other bytes had passed for the
+    same date: a supplier's resend, or a file changed by hand."""
+    old, when = previous
+    return Decision(
+        kind="batch.replaced", use_case=use_case, subject=f"batch {day}",
+        reason=f"batch {day} was replaced after it passed validation{f' ({when})' if when else ''}"
+               f": sha256 {old[:12]} -> {fingerprint[:12]}; the new file passed and is used "
+               "from now on (the earlier passes stay in the validated note)",
+        details={"batch_date": day.isoformat(), "previous_sha256": old, "sha256": fingerprint,
+                 "previous_passed_at": when},
+        id=hashlib.sha256(f"{use_case}|{day}|{old}|{fingerprint}".encode()).hexdigest()[:32])
 
 
 def learned_schema(champion: LoadedVersion | None) -> LearnedSchema:
