@@ -245,6 +245,10 @@ def test_a_tampered_champion_is_a_refusal_audited_and_nothing_is_scored(
 
     from ctpipe.cli import app
 
+    newest = CliRunner().invoke(app, ["score", ws.ref])  # no --date: the newest batch, named
+    assert newest.exit_code == 1
+    assert newest.output.strip().splitlines()[-1].startswith(
+        f"score {ws.ref} {day(8)}: the champion failed its integrity check")
     shown = CliRunner().invoke(app, ["status", ws.ref]).output
     assert f"  INTEGRITY FAILED, it cannot serve: {ws.model_name} v1: stored files do not " \
         "match" in shown

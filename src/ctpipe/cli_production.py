@@ -40,8 +40,10 @@ def score(
             read_batch_file(input_path, ws.config)
         except BatchReadError as exc:
             _fail(str(exc), 2)
+        subject = str(input_path)
     else:
         day = _batch_to_run(ws, date)
+        subject = day.isoformat()  # the newest batch when no --date: named all the same
         date = day.isoformat() if date else None
     _database()
     with embedded_server(root):
@@ -53,7 +55,7 @@ def score(
                            return_state=True)
         result = state.result(raise_on_failure=False)
     if not state.is_completed():
-        _fail(f"score {use_case} {date or input_path or ''}: {state.message}")
+        _fail(f"score {use_case} {subject}: {state.message}")
     typer.echo(f"{state.message}; written to {result['path']}")
     if result.get("estimated_metric") is not None:
         typer.echo(f"  estimated {ws.config.evaluation.metric} (label-free): "
