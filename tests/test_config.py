@@ -35,6 +35,9 @@ def test_unknown_key_names_file_and_path() -> None:
 @pytest.mark.parametrize(("params", "error"), [
     ("{n_estimater: 150}", "toy.yaml: training.params.n_estimater: not a LightGBM parameter "
      "(did you mean n_estimators?)"),
+    # Nearest is the alias num_leaf; the hint names what a config writes.
+    ("{num_leafs: 7}", "toy.yaml: training.params.num_leafs: not a LightGBM parameter "
+     "(did you mean num_leaves?)"),
     ("{num_leaves: seven}", "toy.yaml: training.params: LightGBM refuses them: Parameter "
      'num_leaves should be of type int, got "seven"'),
     ("{learning_rate: -1}", "toy.yaml: training.params: LightGBM refuses them: learning_rate "

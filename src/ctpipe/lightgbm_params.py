@@ -45,16 +45,34 @@ _COUNTS = {"num_iterations": 1, "num_threads": None, "verbosity": None}
 def _aliases() -> dict[str, str]:
     """Every name LightGBM's scikit-learn estimators take -> its core parameter's name (the
     estimators' own names that are no alias map to themselves)."""
-    import lightgbm as lgb
     from lightgbm.basic import _ConfigAliases
 
     canonical = {}
     for name, aliases in _ConfigAliases._get_all_param_aliases().items():
         canonical[name] = name
         canonical.update(dict.fromkeys(aliases, name))
-    for name in {*lgb.LGBMRegressor().get_params(), *lgb.LGBMClassifier().get_params()}:
+    for name in _estimator_names():
         canonical.setdefault(name, name)
     return canonical
+
+
+@lru_cache(maxsize=1)
+def _estimator_names() -> frozenset[str]:
+    """The names the scikit-learn estimators take (num_leaves, n_estimators): the configs'."""
+    import lightgbm as lgb
+
+    return frozenset({*lgb.LGBMRegressor().get_params(), *lgb.LGBMClassifier().get_params()})
+
+
+def _nearest(name: str, canonical: dict[str, str]) -> str | None:
+    """The name ``name`` most likely misspells, as a config would write it: an estimator's
+    own name or LightGBM's core name, never a bare alias (num_leafs: num_leaves, whose alias
+    num_leaf is a letter closer)."""
+    close = difflib.get_close_matches(name, sorted(canonical), n=1)
+    if not close:
+        return None
+    known = close[0]
+    return known if known in _estimator_names() else canonical[known]
 
 
 def check_training_params(config: UseCaseConfig, source: Path) -> None:
@@ -72,8 +90,8 @@ def params_problem(params: Mapping[str, object], task: str) -> str | None:
     for name, value in params.items():
         core = canonical.get(name)
         if core is None:
-            close = difflib.get_close_matches(name, sorted(canonical), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            close = _nearest(name, canonical)
+            hint = f" (did you mean {close}?)" if close else ""
             return f"training.params.{name}: not a LightGBM parameter{hint}"
         if core in _COUNTS:
             whole = isinstance(value, int) and not isinstance(value, bool)
