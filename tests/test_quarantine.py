@@ -115,7 +115,7 @@ FRAUD_CASES = [
          ("amount: numeric dtype: dtype str",)),
     Case("mixed numbers and text", parquet(
         lambda f: as_text(f, "card_age_days", [3, 9], ["n/a", "unknown"])),
-         ("card_age_days: numeric dtype", "non-numbers 'n/a', 'unknown'")),
+         ("card_age_days: numeric dtype", "not numbers (e.g. 'n/a', 'unknown')")),
     Case("nulls in a feature", parquet(lambda f: setting(f, [1, 2, 3, 4, 5], "amount", np.nan)),
          ("amount: not null: 0.2% null (max 0.0%, validation.null_fraction; 5 of 2,000 "
           "rows)",)),

@@ -973,8 +973,10 @@ def test_numbers_stored_as_text_name_the_non_numbers(fraud: UseCaseConfig) -> No
     frame.loc[[4, 6], "txn_count_1h"] = ["n/a", "?"]
     f = only_failure(validate_frame(frame, fraud))
     assert (f.column, f.rule) == ("txn_count_1h", "numeric dtype")
-    assert f.observed == ("dtype str (expected an int or float dtype); e.g. non-numbers "
-                          "'n/a', '?'")
+    assert f.observed == ("dtype str (expected an int or float dtype); values that are not "
+                          "numbers")
+    assert f.examples == ["'n/a'", "'?'"]  # in the report's examples column
+    assert f.line().endswith("values that are not numbers (e.g. 'n/a', '?')")
 
 
 def test_narrow_numeric_dtypes_are_range_checked(fraud: UseCaseConfig) -> None:
@@ -1074,7 +1076,7 @@ def test_csv_with_a_mixed_type_numeric_column(tmp_path: Path, demand: UseCaseCon
     result = validate_file(path, demand, batch_date=DAY, now=NOW)
     f = only_failure(result)
     assert (f.column, f.rule) == ("advance_bookings", "numeric dtype")
-    assert "'unknown', '12 bookings'" in f.observed
+    assert f.examples == ["'unknown'", "'12 bookings'"]
 
 
 # --------------------------------------------------------------------------- Data Docs

@@ -253,7 +253,7 @@ def _describe(kind: str | None, kwargs: dict, result: dict, column: str | None,
             # Numbers stored as text: name the values that are not numbers at all.
             values = frame[column]
             bad = _bad_values(values, pd.to_numeric(values, errors="coerce").notna())
-            return observed + (f"; e.g. non-numbers {', '.join(bad)}" if bad else ""), []
+            return (observed + ("; values that are not numbers" if bad else ""), bad)
         return observed, []
     if kind == TIME_DTYPE:
         values = frame[column]
