@@ -84,6 +84,8 @@ def test_killed_at_a_boundary_the_next_plain_run_repairs_it(point: str, ctpipe_h
     record = ws.read_record(day(7))  # as stored: every attempt at the batch
     outcomes = [record["status"], *(a["status"] for a in record["attempts"])]
     assert "promoted" in outcomes, outcomes
+    # What the rerun printed is the record as stored: the killed attempt is in it.
+    assert record["attempts"] and json.loads(rerun.stdout)["attempts"] == record["attempts"]
 
     versions = registry.versions_for_batch(ws.model_name, day(7), ws.config.config_hash)
     assert len(versions) == 1, [v.version for v in versions]  # no duplicate for the batch

@@ -85,8 +85,10 @@ def cycle(
                            return_state=True)
         # This run's own record (another run of the batch may have written since).
         result = state.result(raise_on_failure=False)
-    record = result if isinstance(result, dict) else \
-        (ws.read_record(date) if date else ws.last_record())
+    stored = ws.read_record(date) if date else ws.last_record()
+    record = result if isinstance(result, dict) else stored
+    if stored and record and stored.get("attempt_id") == record.get("attempt_id"):
+        record = stored  # as written: with the batch's earlier attempts under "attempts"
     if record:
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():
