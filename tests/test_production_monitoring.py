@@ -135,6 +135,16 @@ def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_bat
     # The bad batches before the K-th were watched, not logged as healthy.
     assert decided[-K:-1] == ["watching"] * (K - 1)
 
+    # The next day judges v1, which scored none of those batches: the table says whom it
+    # judged, not "healthy" beside the bad version's figures.
+    from ctpipe.cli_production import decision_text
+    from ctpipe.monitoring_view import batch_rows
+
+    monitor_flow(use_case=ws.ref, batch_date=day(9 + K))
+    last = batch_rows(db, ws.model_name)[-1]
+    assert (last["version"], last["decision_version"]) == (bad, 1)
+    assert decision_text(last) == f"{last['decision']} (on v1)"
+
 
 def test_late_labels_are_joined_when_they_arrive(
         ctpipe_home: Path, tmp_path: Path, database_url: str,

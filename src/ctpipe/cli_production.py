@@ -75,7 +75,16 @@ def print_monitor_table(rows: list[dict], metric: str) -> None:
         typer.echo(f"{r['batch']:<12} {'v' + str(r['version']):>5} {r['rows_scored']:>8} "
                    f"{r['rows_labelled'] if r['rows_labelled'] is not None else '-':>8} "
                    f"{_fmt(r['live_metric']):>10} {_fmt(r['estimated_metric']):>9} "
-                   f"{shadow:>14}  {r['decision'] or ''}")
+                   f"{shadow:>14}  {decision_text(r)}")
+
+
+def decision_text(row: dict) -> str:
+    """The decision, naming the champion it judged when that is not the batch's model."""
+    if not row["decision"]:
+        return ""
+    judged = row.get("decision_version")
+    return row["decision"] if judged in (None, row["version"]) else \
+        f"{row['decision']} (on v{judged})"
 
 
 @app.command()

@@ -44,6 +44,8 @@ def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[
             "shadow_version": None if shadow_run is None else shadow_run.model_version,
             "shadow_metric": None if shadow is None else shadow.value,
             "decision": None if decision is None else decision.kind,
+            # The champion the decision judged: after a promotion, not this batch's model.
+            "decision_version": None if decision is None else decision.champion_version,
             "reason": None if decision is None else decision.reason,
         })
     return rows
