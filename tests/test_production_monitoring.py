@@ -262,3 +262,28 @@ def test_a_tampered_champion_is_a_refusal_audited_and_nothing_is_scored(
     shown = CliRunner().invoke(app, ["status", ws.ref]).output
     assert f"  INTEGRITY FAILED, it cannot serve: {ws.model_name} v1: stored files do not " \
         "match" in shown
+
+
+def test_monitor_names_labels_it_set_aside(
+        ctpipe_home: Path, tmp_path: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+    from ctpipe.flows.score import score_flow
+
+    ws = champion_serving(tmp_path, database_url, monkeypatch, days=10)
+    for i in (7, 8):
+        score_flow(use_case=ws.ref, batch_date=day(i))
+    labels = landing.labels_path(ws.landing, dt.date.fromisoformat(day(8)))
+    target = ws.config.data.target
+    pd.read_parquet(labels).rename(columns={target: "label"}).to_parquet(labels)
+
+    shown = CliRunner().invoke(app, ["monitor", ws.ref, "--date", day(9)])
+
+    assert shown.exit_code == 0, shown.output
+    [line] = [x for x in shown.output.splitlines() if x.startswith("labels of ")]
+    assert line.startswith(f"labels of {day(8)} set aside, not measured: ") and target in line
+    assert str(ws.quarantine / day(8) / "labels-attempt-1") in line
+    measured = {m.batch for m in production.live_metrics(open_database(), ws.model_name)}
+    assert measured == {day(7)}

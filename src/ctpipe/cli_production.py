@@ -114,6 +114,11 @@ def monitor(
     rows = batch_rows(db, ws.model_name, ws.config.monitoring.recent_batches)
     print_monitor_table(rows, ws.config.evaluation.metric)
     typer.echo(state.message)
+    from ctpipe.landing import labels_set_aside
+
+    for held in labels_set_aside(ws.landing, ws.quarantine):  # else only doctor would say
+        typer.echo(f"labels of {held.day} set aside, not measured: {held.problem} (the file "
+                   f"is in {held.folder}; put a corrected one back)")
     from ctpipe.monitoring_report import report_paths
 
     if (page := report_paths(ws)[0]).exists():  # written by the flow (a failure only warns)
