@@ -82,9 +82,10 @@ def test_batches_the_cycles_skipped_after_the_first_are_named() -> None:
 
 def test_only_safe_problems_are_repairable() -> None:
     problems = check(_inputs(interrupted=["i"], alias_moves_traced={2: False},
-                             integrity={1: None, 2: "bad"}))
+                             integrity={1: None, 2: "bad"}, audit_chain_breaks=["line 9"]))
     assert {p.code: p.repairable for p in problems} == {
-        "interrupted-promotion": True, "untraced-alias-move": True, "champion-tampered": False}
+        "interrupted-promotion": True, "untraced-alias-move": True, "champion-tampered": False,
+        "audit-chain-broken": False}
     assert problems[0].line().startswith("interrupted-promotion: i (fix: ctpipe doctor demand")
 
 

@@ -56,6 +56,7 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
         challenger=registry.get_alias(model, registry.CHALLENGER),
         integrity={v.version: verify(v.version) for v in versions},
         interrupted=interrupted, alias_moves_traced=moves,
+        audit_chain_breaks=audit.chain_breaks(ws.audit_path),
         dead_slot_holders=_dead_slot_holders(ws), unreadable=unreadable,
         abandoned=[(r.batch_date, r.started_at) for r in store.abandoned()],
         labels_set_aside=[(a.day.isoformat(), a.problem, str(a.folder),

@@ -49,6 +49,7 @@ class HealthInputs:
     alias_moves_traced: dict[int, bool]  # champion version -> an audit record of its move
     dead_slot_holders: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # records or audit lines that fail
+    audit_chain_breaks: list[str] = field(default_factory=list)  # audit.chain_breaks
     # Batches whose record says "running" while no run works on them: (date, started at).
     abandoned: list[tuple[str, str]] = field(default_factory=list)
     # Batches unlabelled because their labels were set aside: (date, why, where, put back at).
@@ -149,6 +150,9 @@ def check(h: HealthInputs) -> list[Problem]:
                            "zone"))
     for what in h.unreadable:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
+    for where in h.audit_chain_breaks:
+        out.append(Problem("audit-chain-broken", where, "compare the audit trail with its "
+                           "backup: the decisions there were altered after they were written"))
     return out
 
 

@@ -1,0 +1,72 @@
+"""The audit trail's hash chain: each line names the sha256 of the line before it, so a
+decision changed or deleted after it was written is found (ctpipe doctor: audit-chain-broken).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from ctpipe import audit
+
+
+def _write(path: Path, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        audit.record("model.promoted", "demand", f"decision {i}", who="ops", path=path,
+                     details={"version": i})
+
+
+def test_each_line_names_the_hash_of_the_line_before(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    _write(trail, 3)
+    lines = trail.read_bytes().splitlines()
+    claimed = [json.loads(line)["prev_sha256"] for line in lines]
+    assert claimed == [audit.GENESIS, audit.line_sha256(lines[0]), audit.line_sha256(lines[1])]
+    assert audit.chain_breaks(trail) == []
+    assert [e["why"] for e in audit.read("demand", trail)] == [f"decision {i}" for i in range(3)]
+
+
+def test_a_changed_or_deleted_line_breaks_the_chain_at_the_next(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    _write(trail, 4)
+    lines = trail.read_text(encoding="utf-8").splitlines(keepends=True)
+
+    trail.write_text("".join(lines[:1] + lines[2:]), encoding="utf-8")  # line 2 deleted
+    assert audit.chain_breaks(trail) == [
+        f"{trail}: line 2's prev_sha256 does not match line 1: a line was changed, deleted or "
+        "inserted there"]
+
+    edited = lines[1].replace("decision 1", "decision one")
+    trail.write_text("".join([lines[0], edited, *lines[2:]]), encoding="utf-8")
+    assert [b.split(": ", 1)[1][:7] for b in audit.chain_breaks(trail)] == ["line 3'"]
+
+    stripped = json.dumps({k: v for k, v in json.loads(lines[2]).items()
+                           if k != "prev_sha256"}) + "\n"
+    trail.write_text("".join([lines[0], lines[1], stripped, lines[3]]), encoding="utf-8")
+    breaks = audit.chain_breaks(trail)
+    assert breaks[0] == f"{trail}: line 3 has no prev_sha256 after chained lines"
+    assert len(breaks) == 2  # and line 4 no longer follows the line it was chained to
+
+
+def test_lines_from_before_the_chain_and_a_torn_line_are_no_break(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    old = [json.dumps({"at": "2026-01-01T00:00:00+00:00", "who": "ops", "action": "x",
+                       "use_case": "demand", "why": f"old {i}", "details": {}}) for i in range(2)]
+    trail.write_text("\n".join(old) + "\n" + '{"at": "2026-', encoding="utf-8")  # killed
+    _write(trail, 2)
+    lines = trail.read_bytes().splitlines()
+    assert lines[2] == b'{"at": "2026-'  # the torn line stays, ended; doctor names it apart
+    assert json.loads(lines[3])["prev_sha256"] == audit.line_sha256(lines[2])
+    assert audit.chain_breaks(trail) == []
+
+
+def test_writers_at_once_never_chain_to_the_same_line(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    writers = [threading.Thread(target=_write, args=(trail, 60, 100 * w)) for w in range(3)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert len(trail.read_bytes().splitlines()) == 180
+    assert audit.chain_breaks(trail) == []
