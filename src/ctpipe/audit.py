@@ -82,25 +82,25 @@ def chain_breaks(path: Path) -> list[str]:
     without it after a chained line is a break (stripped, or inserted by hand)."""
     if not path.is_file():
         return []
-    breaks, previous, chained = [], b"", False
+    breaks, previous, previous_n, chained = [], b"", 0, False
     for n, line in enumerate(path.read_bytes().splitlines(), 1):
         if not line.strip():
             continue
         try:
             claimed = json.loads(line).get("prev_sha256")
         except (ValueError, AttributeError):  # named apart (doctor: unreadable); the next
-            previous = line                   # line's hash still covers it
+            previous, previous_n = line, n    # line's hash still covers it
             continue
         if claimed is None:
             if chained:
                 breaks.append(f"{path}: line {n} has no prev_sha256 after chained lines")
         elif claimed != line_sha256(previous):
             chained = True
-            breaks.append(f"{path}: line {n}'s prev_sha256 does not match line {n - 1}: a "
-                          "line was changed, deleted or inserted there")
+            breaks.append(f"{path}: line {n}'s prev_sha256 does not match line {previous_n}: "
+                          "a line was changed, deleted or inserted there")
         else:
             chained = True
-        previous = line
+        previous, previous_n = line, n
     return breaks
 
 
