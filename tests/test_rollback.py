@@ -273,4 +273,12 @@ def test_doctor_names_a_rollback_missing_from_the_audit_trail(history: Path) -> 
     # The rollback's line deleted: v2's own earlier promotion does not account for the move.
     lines = trail.read_text(encoding="utf-8").splitlines(keepends=True)
     trail.write_text("".join(x for x in lines if "model.rolled_back" not in x), encoding="utf-8")
-    assert examine(ws, lambda version: None).alias_moves_traced == {2: False}
+    found = examine(ws, lambda version: None)
+    assert found.alias_moves_traced == {2: False}
+    assert found.audit_chain_breaks == []  # the last line cut off: only the alias check sees it
+
+    # A line deleted from the middle (v2's promotion) breaks the hash chain at the next line.
+    trail.write_text("".join([lines[0], *lines[2:]]), encoding="utf-8")
+    assert examine(ws, lambda version: None).audit_chain_breaks == [
+        f"{trail}: line 2's prev_sha256 does not match line 1: a line was changed, deleted or "
+        "inserted there"]
