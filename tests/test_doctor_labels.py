@@ -158,3 +158,49 @@ def test_a_weekly_batch_named_by_another_day_of_its_week_is_not_a_second_batch(
         "first day of its week (Monday, data.week_start): 2026-03-03 is in the week of "
         "2026-03-02 (rename it to 2026-03-02.parquet, or remove it if that file holds the "
         "same rows)")
+
+
+def test_labels_a_run_set_aside_are_audited_once(ctpipe_home: Path, tmp_path: Path) -> None:
+    from ctpipe.flows.cycle import cycle_flow
+
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    bad_day = dt.date.fromisoformat(day(3))
+    path = landing.labels_path(ws.landing, bad_day)
+    target = ws.config.data.target
+    pd.read_parquet(path).rename(columns={target: "tonnes"}).to_parquet(path)
+
+    cycle_flow(use_case=ws.ref, batch_date=day(7))  # its training window reads the labels
+
+    [entry] = [e for e in audit.read(ws.name, ws.audit_path) if e["action"] == "labels.set_aside"]
+    folder = ws.quarantine / day(3) / "labels-attempt-1"
+    assert entry["why"].startswith(f"labels of batch {day(3)} set aside: ")
+    assert f"column {target!r} is missing" in entry["why"]
+    assert entry["details"]["folder"] == str(folder) and not path.exists()
+    assert (folder / landing.LABELS_AUDITED).is_file()
+    cycle_flow(use_case=ws.ref, batch_date=day(8))  # nothing new set aside: nothing again
+    assert [e["action"] for e in audit.read(ws.name, ws.audit_path)].count(
+        "labels.set_aside") == 1
+
+
+def test_a_set_aside_killed_before_its_audit_is_audited_by_the_next_run(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    from ctpipe.steps.labels_set_aside import audit_labels_set_aside
+    from ctpipe.steps.ports import Runtime
+    from ctpipe.trace import TraceSink
+    from tests.fakes import MemoryRegistry
+
+    ws = simulated_workspace(small_config(tmp_path), days=9)
+    path = landing.labels_path(ws.landing, dt.date.fromisoformat(day(3)))
+    pd.read_parquet(path).iloc[:-1].to_parquet(path)  # a row short
+    ws.store.labelled_dates(dt.date.fromisoformat(day(8)))  # moved; the run dies here
+    sink = TraceSink(ws.audit_path)
+    rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
+                 models=MemoryRegistry(ws.model_name), publish=sink.publish, traced=sink.traced)
+
+    first = audit_labels_set_aside(rt)
+    (ws.quarantine / day(3) / "labels-attempt-1" / landing.LABELS_AUDITED).unlink()  # killed
+    again = audit_labels_set_aside(rt)  # before its mark: the trail has it, not written twice
+
+    assert [d.subject for d in first] == [f"batch {day(3)}"] and again == []
+    assert [e["action"] for e in audit.read(ws.name, ws.audit_path)] == ["labels.set_aside"]
+    assert audit_labels_set_aside(rt) == [] and ws.store.unaudited_labels_set_aside() == []

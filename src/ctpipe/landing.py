@@ -430,6 +430,7 @@ class SetAsideLabels:
 
 
 ACCEPTED_UNLABELLED = "accepted.json"  # in a labels-attempt folder: see accept_unlabelled
+LABELS_AUDITED = "audited"  # in a labels-attempt folder: its set-aside is in the audit trail
 
 
 def labels_set_aside(landing: Path, quarantine: Path) -> list[SetAsideLabels]:
@@ -446,6 +447,17 @@ def labels_set_aside(landing: Path, quarantine: Path) -> list[SetAsideLabels]:
             if parent.is_dir() else []
         if attempts and not (attempts[-1] / ACCEPTED_UNLABELLED).is_file():
             found.append(SetAsideLabels(day, attempts[-1], _set_aside_problem(attempts[-1])))
+    return found
+
+
+def unaudited_labels_set_aside(quarantine: Path) -> list[SetAsideLabels]:
+    """Labels files set aside (set_aside_labels) whose folder does not say the audit trail
+    holds them yet, oldest date first; also those a corrected file has replaced since."""
+    found = []
+    for folder in sorted(quarantine.glob("*/labels-attempt-*")) if quarantine.is_dir() else []:
+        day = _landed_date(f"{folder.parent.name}.parquet")
+        if day is not None and not (folder / LABELS_AUDITED).exists():
+            found.append(SetAsideLabels(day, folder, _set_aside_problem(folder)))
     return found
 
 

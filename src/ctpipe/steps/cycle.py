@@ -14,6 +14,7 @@ from ctpipe.decisions.retraining import after_drift, refuse_processed
 from ctpipe.records import CycleRecord
 from ctpipe.steps import drift, validate
 from ctpipe.steps.attempt import Attempt
+from ctpipe.steps.labels_set_aside import audit_labels_set_aside
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
 from ctpipe.steps.retrain import retrain_and_decide
@@ -27,6 +28,7 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
     # Before the batch is held: a set-aside of this very batch, killed before its move, must
     # not be validated and trained on by its own cycle.
     finish_set_asides(rt)
+    audit_labels_set_aside(rt)  # any an earlier run set aside and did not live to audit
     previous = rt.store.read_record(day)
     refusal = refuse_processed(previous.status if previous else None,
                                explicit_date=explicit_date, day=day,
@@ -35,7 +37,9 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
     if not refusal.go_on:  # nothing is written: the batch's record stays as it was
         return Outcome(refusal.status, refusal.message)
     with rt.store.working_on(day):
-        return _run_cycle(rt, day, retrain_inline, force)
+        outcome = _run_cycle(rt, day, retrain_inline, force)
+    audit_labels_set_aside(rt)  # those this run's labelled reads set aside
+    return outcome
 
 
 def _run_cycle(rt: Runtime, day: dt.date, retrain_inline: bool, force: bool) -> Outcome:

@@ -19,6 +19,7 @@ from ctpipe.decisions.monitoring import LabelledBatch, LiveVerdict, judge_live
 from ctpipe.decisions.outcome import CycleStatus, Outcome
 from ctpipe.decisions.rollback import never_served
 from ctpipe.live import BatchFigures, Figures, JoinError, join_labels, measure
+from ctpipe.steps.labels_set_aside import audit_labels_set_aside
 from ctpipe.steps.ports import Runtime
 from ctpipe.trace import Artifact, Decision
 
@@ -96,6 +97,7 @@ def run_monitor(rt: Runtime, db: Database, as_of: dt.date, *,
                 roll_back: RollBack | None = None) -> Outcome:
     """Measure what newly has labels, judge the champion, and roll back when confirmed."""
     rows, notes = measure_new(rt, db, as_of)
+    audit_labels_set_aside(rt)  # those the join's labelled read set aside
     for note in notes:
         log.warning("%s", note)
     champion = rt.models.champion()

@@ -31,6 +31,7 @@ from ctpipe.records import CycleRecord
 from ctpipe.steps import train, validate
 from ctpipe.steps.attempt import Attempt
 from ctpipe.steps.drift import drift_onset, drift_persists
+from ctpipe.steps.labels_set_aside import audit_labels_set_aside
 from ctpipe.steps.ports import ApprovalRequest, ApprovalRoute, Runtime
 from ctpipe.steps.promote import promote
 from ctpipe.steps.recovery import reconcile
@@ -274,7 +275,9 @@ def run_retrain(rt: Runtime, day: dt.date, reason: str, *, force: bool = False) 
     """A retraining on its own (the drift-triggered deployment)."""
     finish_set_asides(rt)  # before the batch is held, as the cycle does
     with rt.store.working_on(day):
-        return _run_retrain(rt, day, reason, force)
+        outcome = _run_retrain(rt, day, reason, force)
+    audit_labels_set_aside(rt)  # those its training window's read set aside
+    return outcome
 
 
 def _run_retrain(rt: Runtime, day: dt.date, reason: str, force: bool) -> Outcome:
