@@ -38,6 +38,7 @@ class MemoryStore:
     live: set[str] = field(default_factory=set)  # intents whose run is alive; clear() = crash
     # batch -> (fingerprint, validation hash) of what passed
     passed: dict[dt.date, tuple[str, str]] = field(default_factory=dict)
+    replaced: dict[dt.date, list[str]] = field(default_factory=dict)  # earlier passes
 
     def add(self, day: dt.date, frame: pd.DataFrame) -> None:
         """A labelled day, split as the landing zone splits it."""
@@ -133,11 +134,13 @@ class MemoryStore:
                                     pd.util.hash_pandas_object(frame).tolist())).encode()
                               ).hexdigest()
 
-    def remember_passed(self, day: dt.date, fingerprint: str) -> None:
+    def remember_passed(self, day: dt.date, fingerprint: str, *,
+                        on_replaced: Callable[[str, str], None] | None = None) -> None:
+        earlier = self.passed.get(day)
+        if earlier is not None and earlier[0] != fingerprint and on_replaced is not None:
+            on_replaced(earlier[0], f"pass {len(self.replaced.setdefault(day, []))}")
+            self.replaced[day].append(earlier[0])
         self.passed[day] = (fingerprint, self.config.validation_hash)
-
-    def last_passed(self, day: dt.date) -> tuple[str, str] | None:
-        return (self.passed[day][0], "") if day in self.passed else None
 
     def unaudited_labels_set_aside(self) -> list:
         return []  # labelled_dates here never sets labels aside

@@ -416,35 +416,61 @@ def test_a_champion_beyond_the_gate_floor_is_retrained_though_its_degradation_is
 
 def test_a_batch_replaced_after_it_passed_is_audited_once_when_it_passes_again() -> None:
     p = Ports(_config(), days=10)
+    p.rt = dataclasses.replace(p.rt, traced=lambda i: any(d.id == i for d in p.published))
     assert p.cycle(7).status is CycleStatus.PROMOTED
-    before = p.store.last_passed(day(4))[0]
+    before, first_bytes = p.store.passed[day(4)][0], p.store.batches[day(4)].copy()
     p.store.batches[day(4)]["advance_bookings"] *= 1.01  # a supplier's resend: still valid
+    now, second_bytes = p.store.batch_fingerprint(day(4)), p.store.batches[day(4)].copy()
+    remember = p.store.remember_passed
 
-    p.cycle(8, force=True)  # the retrain checks its window again: day 4 changed
+    def killed_after_the_audit(d: dt.date, fingerprint: str, **kwargs: object) -> None:
+        if d == day(4):
+            kwargs["on_replaced"](*[before, "pass 0"])  # audited, then the run dies
+            raise KeyboardInterrupt
+        remember(d, fingerprint, **kwargs)
 
-    [replaced] = [d for d in p.published if d.kind == "batch.replaced"]
-    now = p.store.batch_fingerprint(day(4))
+    p.store.remember_passed = killed_after_the_audit
+    with pytest.raises(KeyboardInterrupt):
+        p.cycle(8, force=True)  # the retrain checks its window again: day 4 changed
+    p.store.remember_passed = remember
+    p.cycle(8, force=True)  # the next run: the note still says the old bytes
+
+    [replaced] = [d for d in p.published if d.kind == "batch.replaced"]  # once, not twice
     assert replaced.subject == f"batch {day(4)}"
     assert replaced.details == {"batch_date": day(4).isoformat(), "previous_sha256": before,
-                                "sha256": now, "previous_passed_at": ""}
+                                "sha256": now, "previous_passed_at": "pass 0"}
     assert replaced.reason.startswith(f"batch {day(4)} was replaced after it passed "
-                                      f"validation: sha256 {before[:12]} -> {now[:12]}")
-    assert p.store.validated_as_is(day(4))
-    p.cycle(9, force=True)  # the same bytes again: nothing more to say
-    assert [d.kind for d in p.published].count("batch.replaced") == 1
+                                      f"validation (pass 0): sha256 {before[:12]} -> "
+                                      f"{now[:12]}")
+    assert p.store.passed[day(4)][0] == now and p.store.replaced[day(4)] == [before]
+
+    # Back to the first bytes, then to the second again: each replacement is audited.
+    for frame in (first_bytes, second_bytes):
+        p.store.batches[day(4)] = frame.copy()
+        p.cycle(9, force=True)
+    assert [(d.details["previous_sha256"], d.details["sha256"]) for d in p.published
+            if d.kind == "batch.replaced"] == [(before, now), (now, before), (before, now)]
 
 
 def test_the_validated_note_keeps_the_passes_of_a_replaced_file(tmp_path: Path,
                                                                  ctpipe_home: Path) -> None:
     ws = simulated_workspace(small_config(tmp_path), 2)
     store, first = ws.store, landing.batch_dates(ws.landing)[0]
-    store.remember_passed(first, "a" * 64)
-    store.remember_passed(first, "a" * 64)  # the same file again: no history
-    assert "earlier" not in json.loads((ws.records_dir / "validated" / f"{first}.json")
-                                       .read_text(encoding="utf-8"))
-    store.remember_passed(first, "b" * 64)
+    note_path = ws.records_dir / "validated" / f"{first}.json"
+    seen: list[tuple[str, str]] = []
+    store.remember_passed(first, "a" * 64, on_replaced=lambda sha, at: seen.append((sha, at)))
+    store.remember_passed(first, "a" * 64, on_replaced=lambda sha, at: seen.append((sha, at)))
+    assert seen == [] and "earlier" not in json.loads(note_path.read_text(encoding="utf-8"))
+    first_at = json.loads(note_path.read_text(encoding="utf-8"))["at"]
+    store.remember_passed(first, "b" * 64, on_replaced=lambda sha, at: seen.append((sha, at)))
     store.remember_passed(first, "c" * 64)
-    note = json.loads((ws.records_dir / "validated" / f"{first}.json").read_text(encoding="utf-8"))
+    note = json.loads(note_path.read_text(encoding="utf-8"))
+    assert seen == [("a" * 64, first_at)]
     assert note["batch_sha256"] == "c" * 64
     assert [e["batch_sha256"] for e in note["earlier"]] == ["a" * 64, "b" * 64]
-    assert store.last_passed(first)[0] == "c" * 64
+
+    note_path.write_text("{not json", encoding="utf-8")  # kept aside, not written over
+    store.remember_passed(first, "d" * 64)
+    assert json.loads(note_path.read_text(encoding="utf-8"))["batch_sha256"] == "d" * 64
+    [kept] = note_path.parent.glob(f"{first}.json.unreadable-*")
+    assert kept.read_text(encoding="utf-8") == "{not json"

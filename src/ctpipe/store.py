@@ -72,8 +72,8 @@ class Store(Protocol):
     def quarantine(self, day: dt.date, evidence: dict[str, str], *,
                    before_move: Callable[[str], None] | None = None) -> str: ...
     def batch_fingerprint(self, day: dt.date) -> str: ...
-    def remember_passed(self, day: dt.date, fingerprint: str) -> None: ...
-    def last_passed(self, day: dt.date) -> tuple[str, str] | None: ...
+    def remember_passed(self, day: dt.date, fingerprint: str, *,
+                        on_replaced: Callable[[str, str], None] | None = None) -> None: ...
     def unaudited_labels_set_aside(self) -> list[landing.SetAsideLabels]: ...
     def mark_audited(self, held: landing.SetAsideLabels) -> None: ...
     def validated_as_is(self, day: dt.date) -> bool: ...
@@ -242,35 +242,44 @@ class LandingZoneStore:
     def _passed_path(self, day: dt.date) -> Path:
         return self.records / "validated" / f"{day.isoformat()}.json"
 
-    def remember_passed(self, day: dt.date, fingerprint: str) -> None:
+    def remember_passed(self, day: dt.date, fingerprint: str, *,
+                        on_replaced: Callable[[str, str], None] | None = None) -> None:
         """Note that the batch with this fingerprint passed this config's validation rules.
-        The passes of other files for that date stay in the note (``earlier``): a replaced
-        batch's evidence is kept, not overwritten."""
-        self._passed_path(day).parent.mkdir(parents=True, exist_ok=True)
-        note = self._passed_note(day)
-        earlier = list(note.pop("earlier", [])) if note else []
-        if note and note.get("batch_sha256") != fingerprint:
-            earlier.append(note)
-        landing.write_text_atomic(self._passed_path(day), json.dumps({
-            "batch_sha256": fingerprint, "validation_hash": self.config.validation_hash,
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            **({"earlier": earlier} if earlier else {})}))
 
-    def last_passed(self, day: dt.date) -> tuple[str, str] | None:
-        """The sha256 of the file that last passed validation for that date, under any rules,
-        and when (None: none did, or the note cannot be read)."""
-        note = self._passed_note(day)
-        try:
-            return (str(note["batch_sha256"]), str(note.get("at", ""))) if note else None
-        except (KeyError, TypeError):
-            return None
+        When other bytes passed last for that date, ``on_replaced(their sha256, when)`` runs
+        first (the audit), and their pass stays in the note (``earlier``): a replaced batch's
+        evidence is kept, not overwritten. Read, decide and write hold the note's lock, so two
+        runs never both take the same note for the last word; a note that cannot be read is
+        kept beside it, not written over.
+        """
+        path = self._passed_path(day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with held(path.with_name(f".{path.name}.lock")):
+            note = self._passed_note(day)
+            earlier = list(note.pop("earlier", [])) if note else []
+            if note and note.get("batch_sha256") != fingerprint:
+                if on_replaced is not None:
+                    on_replaced(str(note.get("batch_sha256")), str(note.get("at", "")))
+                earlier.append(note)
+            landing.write_text_atomic(path, json.dumps({
+                "batch_sha256": fingerprint, "validation_hash": self.config.validation_hash,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                **({"earlier": earlier} if earlier else {})}))
 
     def _passed_note(self, day: dt.date) -> dict | None:
+        """The validated note (None: none). One that cannot be read is moved aside first."""
+        path = self._passed_path(day)
         try:
-            note = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            note = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return None
-        return note if isinstance(note, dict) else None
+        except (OSError, ValueError):
+            note = None
+        if isinstance(note, dict):
+            return note
+        with contextlib.suppress(OSError):
+            path.replace(path.with_name(f"{path.name}.unreadable-{os.getpid()}"))
+        return None
 
     def _passed_fingerprint(self, day: dt.date) -> str | None:
         """The sha256 of the file that passed this config's validation rules (None: none did,

@@ -45,12 +45,14 @@ class ValidationStep:
         trained on before may no longer exist anywhere else."""
         if not self.passed or self.fingerprint is None:
             return
-        previous = rt.store.last_passed(day)
-        if previous is not None and previous[0] != self.fingerprint:
-            replaced = batch_replaced(rt.use_case, day, previous, self.fingerprint)
+        fingerprint = self.fingerprint
+
+        def audit(previous: str, when: str) -> None:
+            replaced = batch_replaced(rt.use_case, day, (previous, when), fingerprint)
             if not rt.traced(replaced.id):  # a run killed before the note audits it once
                 rt.publish(replaced)
-        rt.store.remember_passed(day, self.fingerprint)
+
+        rt.store.remember_passed(day, fingerprint, on_replaced=audit)
 
     @property
     def passed(self) -> bool:
@@ -74,7 +76,9 @@ def batch_replaced(use_case: str, day: dt.date, previous: tuple[str, str],
                "from now on (the earlier passes stay in the validated note)",
         details={"batch_date": day.isoformat(), "previous_sha256": old, "sha256": fingerprint,
                  "previous_passed_at": when},
-        id=hashlib.sha256(f"{use_case}|{day}|{old}|{fingerprint}".encode()).hexdigest()[:32])
+        # The earlier pass's time too: A -> B -> A -> B is two replacements to B, not one.
+        id=hashlib.sha256(f"{use_case}|{day}|{old}|{when}|{fingerprint}".encode()
+                          ).hexdigest()[:32])
 
 
 def learned_schema(champion: LoadedVersion | None) -> LearnedSchema:
