@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow
 from prefect.states import State
 
 from ctpipe import settings
-from ctpipe.batch_reader import read_batch_file
+from ctpipe.batch_reader import BatchReadError, read_batch_file
 from ctpipe.db import open_database
 from ctpipe.flows.common import (
     batch_day,
@@ -21,7 +22,7 @@ from ctpipe.flows.common import (
 )
 from ctpipe.integrity import file_sha256
 from ctpipe.steps.score import run_score, run_score_file
-from ctpipe.workspace import open_workspace
+from ctpipe.workspace import Workspace, open_workspace
 
 
 @flow(name="ctpipe-score", flow_run_name=flow_run_name, log_prints=True,
@@ -38,9 +39,26 @@ def score_flow(use_case: str = "demand", batch_date: str | None = None,
         if output_path is None:
             raise ValueError("input_path needs output_path")
         source = Path(input_path)
-        sha256 = file_sha256(source)  # before the read: the key names bytes no newer than those
-        frame = read_batch_file(source, ws.config)
+        frame, sha256 = _read_whole(source, ws)
         return final_state(run_score_file(runtime(ws), db, frame, source, Path(output_path),
                                           sha256))
     day = batch_day(ws, batch_date)
     return final_state(run_score(runtime(ws), db, day, explicit_date=bool(batch_date)))
+
+
+def _read_whole(source: Path, ws: Workspace) -> tuple[pd.DataFrame, str]:
+    """The file's rows and the sha256 of the very bytes they came from: hashed before and
+    after the read, refused (one line) when a writer changed it in between."""
+    try:
+        before = file_sha256(source)
+    except OSError:
+        before = None  # missing, a folder, unreadable: the read names it
+    frame = read_batch_file(source, ws.config)
+    try:
+        after = file_sha256(source)
+    except OSError as exc:
+        raise BatchReadError(f"{source}: gone while it was read ({exc})", path=source) from exc
+    if after != before:
+        raise BatchReadError(f"{source}: changed while it was read; score it once it is "
+                             "complete", path=source)
+    return frame, after

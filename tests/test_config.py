@@ -38,6 +38,10 @@ def test_unknown_key_names_file_and_path() -> None:
     # Nearest is the alias num_leaf; the hint names what a config writes.
     ("{num_leafs: 7}", "toy.yaml: training.params.num_leafs: not a LightGBM parameter "
      "(did you mean num_leaves?)"),
+    ("{num_boost_roud: 7}", "toy.yaml: training.params.num_boost_roud: not a LightGBM "
+     "parameter (did you mean n_estimators?)"),
+    ("{bagging_fractoin: 0.5}", "toy.yaml: training.params.bagging_fractoin: not a LightGBM "
+     "parameter (did you mean bagging_fraction?)"),
     ("{num_leaves: seven}", "toy.yaml: training.params: LightGBM refuses them: Parameter "
      'num_leaves should be of type int, got "seven"'),
     ("{learning_rate: -1}", "toy.yaml: training.params: LightGBM refuses them: learning_rate "

@@ -137,8 +137,7 @@ def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_bat
 
     # The next day judges v1, which scored none of those batches: the table says whom it
     # judged, not "healthy" beside the bad version's figures.
-    from ctpipe.cli_production import decision_text
-    from ctpipe.monitoring_view import batch_rows
+    from ctpipe.monitoring_view import batch_rows, decision_text
 
     monitor_flow(use_case=ws.ref, batch_date=day(9 + K))
     last = batch_rows(db, ws.model_name)[-1]
@@ -279,11 +278,18 @@ def test_monitor_names_labels_it_set_aside(
     target = ws.config.data.target
     pd.read_parquet(labels).rename(columns={target: "label"}).to_parquet(labels)
 
-    shown = CliRunner().invoke(app, ["monitor", ws.ref, "--date", day(9)])
+    figures = tmp_path / "monitor.json"
+    shown = CliRunner().invoke(app, ["monitor", ws.ref, "--date", day(9), "--json",
+                                     str(figures)])
 
     assert shown.exit_code == 0, shown.output
     [line] = [x for x in shown.output.splitlines() if x.startswith("labels of ")]
     assert line.startswith(f"labels of {day(8)} set aside, not measured: ") and target in line
     assert str(ws.quarantine / day(8) / "labels-attempt-1") in line
+    [held] = json.loads(figures.read_text(encoding="utf-8"))["labels_set_aside"]
+    assert (held["batch"], held["folder"]) == (day(8), str(ws.quarantine / day(8) /
+                                                              "labels-attempt-1"))
+    earlier = CliRunner().invoke(app, ["monitor", ws.ref, "--date", day(7)])
+    assert "labels of " not in earlier.output  # as of day 7, day 8's labels were not due
     measured = {m.batch for m in production.live_metrics(open_database(), ws.model_name)}
     assert measured == {day(7)}

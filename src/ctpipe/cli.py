@@ -6,6 +6,7 @@ this module registers every command on ``app``, the console script's entry point
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -85,10 +86,13 @@ def cycle(
                            return_state=True)
         # This run's own record (another run of the batch may have written since).
         result = state.result(raise_on_failure=False)
-    stored = ws.read_record(date) if date else ws.last_record()
-    record = result if isinstance(result, dict) else stored
-    if stored and record and stored.get("attempt_id") == record.get("attempt_id"):
-        record = stored  # as written: with the batch's earlier attempts under "attempts"
+    record = result if isinstance(result, dict) else \
+        (ws.read_record(date) if date else ws.last_record())
+    if isinstance(result, dict) and result.get("batch_date"):
+        with contextlib.suppress(OSError, ValueError):  # unreadable: this run's own, then
+            stored = ws.read_record(result["batch_date"])
+            if stored and stored.get("attempt_id") == result.get("attempt_id"):
+                record = stored  # as written: with the batch's earlier attempts
     if record:
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():
@@ -221,7 +225,12 @@ def status(
                        f"{t.rolled_back_by}'s rollback; reason: {t.rollback_reason}")
         if hold := rollback_hold(t):
             typer.echo(f"  promotions held: {hold}")
-        if tampered := _verifier(ws.model_name)(champion.version):
+        try:
+            tampered = _verifier(ws.model_name)(champion.version)
+        except Exception as exc:  # noqa: BLE001 - the artifact store unreachable: say so
+            typer.echo(f"  integrity not checked: {type(exc).__name__}: {exc}")
+            tampered = None
+        if tampered:
             typer.secho(f"  INTEGRITY FAILED, it cannot serve: {tampered} (fix: ctpipe "
                         f"rollback {shlex.quote(ws.ref)} --reason TEXT)", fg=typer.colors.RED)
     versions = registry.list_versions(ws.model_name)

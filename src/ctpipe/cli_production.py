@@ -67,6 +67,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def print_monitor_table(rows: list[dict], metric: str) -> None:
+    from ctpipe.monitoring_view import decision_text
+
     typer.echo(f"{'batch':<12} {'model':>5} {'scored':>8} {'labelled':>8} {metric:>10} "
                f"{'estimate':>9} {'shadow':>14}  decision")
     for r in rows:
@@ -77,14 +79,6 @@ def print_monitor_table(rows: list[dict], metric: str) -> None:
                    f"{_fmt(r['live_metric']):>10} {_fmt(r['estimated_metric']):>9} "
                    f"{shadow:>14}  {decision_text(r)}")
 
-
-def decision_text(row: dict) -> str:
-    """The decision, naming the champion it judged when that is not the batch's model."""
-    if not row["decision"]:
-        return ""
-    judged = row.get("decision_version")
-    return row["decision"] if judged in (None, row["version"]) else \
-        f"{row['decision']} (on v{judged})"
 
 
 @app.command()
@@ -116,7 +110,10 @@ def monitor(
     typer.echo(state.message)
     from ctpipe.landing import labels_set_aside
 
-    for held in labels_set_aside(ws.landing, ws.quarantine):  # else only doctor would say
+    as_of = str(result.get("as_of") or "9999-12-31")  # none: no champion, every batch
+    held_back = [held for held in labels_set_aside(ws.landing, ws.quarantine)
+                 if held.day.isoformat() <= as_of]
+    for held in held_back:  # else only doctor would say
         typer.echo(f"labels of {held.day} set aside, not measured: {held.problem} (the file "
                    f"is in {held.folder}; put a corrected one back)")
     from ctpipe.monitoring_report import report_paths
@@ -127,7 +124,10 @@ def monitor(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({
             "use_case": ws.name, "model": ws.model_name, **result,
-            "metric": ws.config.evaluation.metric, "batches": rows}, indent=2), encoding="utf-8")
+            "metric": ws.config.evaluation.metric, "batches": rows,
+            "labels_set_aside": [{"batch": h.day.isoformat(), "problem": h.problem,
+                                  "folder": str(h.folder)} for h in held_back]},
+            indent=2), encoding="utf-8")
         typer.echo(f"figures written to {json_path}")
 
 

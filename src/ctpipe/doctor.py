@@ -44,7 +44,8 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
     if champion is not None:
         # The last move the trail records must be the one that made it champion: an earlier
         # promotion of the same version does not account for a rollback back to it.
-        last = next((v for e in reversed(entries) if (v := _moved_to(e)) is not None), None)
+        last = next((v for e in reversed(entries) if (v := _moved_to(e, model)) is not None),
+                    None)
         moves[champion.version] = last == champion.version
     store = ws.store
     interrupted = [f"{model}: the {i.action} from v{i.expected or '-'} to v{i.version} "
@@ -73,8 +74,12 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
                             for p in store.pending_set_asides()])
 
 
-def _moved_to(entry: dict) -> int | None:
+def _moved_to(entry: dict, model: str) -> int | None:
+    """The version an audited alias move of ``model`` made champion (None: not such a move;
+    a use case's earlier model_name moved other versions)."""
     details = entry.get("details") or {}
+    if details.get("model", model) != model:
+        return None
     if entry.get("action") in ("model.promoted", "champion.observed"):
         return details.get("version")
     if entry.get("action") == "model.rolled_back":

@@ -65,14 +65,18 @@ def _estimator_names() -> frozenset[str]:
 
 
 def _nearest(name: str, canonical: dict[str, str]) -> str | None:
-    """The name ``name`` most likely misspells, as a config would write it: an estimator's
+    """The name ``name`` most likely misspells, as a config would write it: the estimators'
     own name or LightGBM's core name, never a bare alias (num_leafs: num_leaves, whose alias
-    num_leaf is a letter closer)."""
+    num_leaf is a letter closer; num_boost_roud: n_estimators, not num_boost_round)."""
     close = difflib.get_close_matches(name, sorted(canonical), n=1)
     if not close:
         return None
     known = close[0]
-    return known if known in _estimator_names() else canonical[known]
+    if known in _estimator_names() or canonical[known] == known:
+        return known
+    core = canonical[known]  # an alias: the estimators' own name for it, if they have one
+    return next((name for name in sorted(_estimator_names()) if canonical.get(name) == core),
+                core)
 
 
 def check_training_params(config: UseCaseConfig, source: Path) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctpipe import db as production
-from ctpipe.monitoring_view import batch_rows, slice_rows
+from ctpipe.monitoring_view import batch_rows, decision_text, slice_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -324,7 +324,7 @@ def _table(rows: list[dict], metric: str) -> str:
             f"<td>v{html.escape(str(r['version']))}</td><td>{r['rows_scored']}</td>"
             f"<td>{labelled}</td><td>{_fmt(r['live_metric'])}</td>"
             f"<td>{_fmt(r['estimated_metric'])}</td><td>{html.escape(shadow)}</td>"
-            f"<td class=l>{html.escape(kind)}</td></tr>")
+            f"<td class=l>{html.escape(decision_text(r))}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 

@@ -51,6 +51,16 @@ def batch_rows(db: Database, model_name: str, limit: int | None = None) -> list[
     return rows
 
 
+def decision_text(row: dict) -> str:
+    """A row's decision, naming the champion it judged when that is not the batch's model
+    (the day after a promotion or rollback): ``healthy (on v3)``."""
+    if not row["decision"]:
+        return ""
+    judged = row.get("decision_version")
+    return row["decision"] if judged in (None, row["version"]) else \
+        f"{row['decision']} (on v{judged})"
+
+
 def slice_rows(db: Database, model_name: str) -> list[dict]:
     """The champion's live metric per slice and batch (for the report)."""
     scored = production.scored_batches(production.scoring_runs(db, model_name))
