@@ -205,9 +205,13 @@ def arrived_dates(landing: Path, config: UseCaseConfig, as_of: dt.date, *,
 
     A batch moved to ``quarantine`` still came, so it still counts towards the delay: else
     the batch before a quarantined one would wait a batch longer for its labels, and the
-    last batch of a replay that ends on a quarantine would never be labelled."""
+    last batch of a replay that ends on a quarantine would never be labelled. (A quarantine
+    folder deleted by a retention job no longer counts: keep them while labels are due.)"""
     landed = set(batch_dates(landing, config))
-    counted = sorted(d for d in landed | set(quarantined_dates(quarantine)) if d <= as_of)
+    # Named as batch_dates names them: a period's first day (a weekly zone's old daily files
+    # in the quarantine are no batches of it).
+    came = {d for d in quarantined_dates(quarantine) if period_start(d, config) == d}
+    counted = sorted(d for d in landed | came if d <= as_of)
     cutoff = max(len(counted) - config.data.label_delay, 0)
     return [d for d in counted[:cutoff] if d in landed and labels_path(landing, d).is_file()]
 
