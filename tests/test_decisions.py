@@ -110,6 +110,12 @@ def test_scoring_refusals_in_order() -> None:
     assert refuse_scoring(already_scored=False, explicit_date=True, invalid=None,
                           champion_model="m", **common).message == \
         "m: no champion yet; run a cycle first"
+    # A champion failing its integrity check comes before the input's own problems.
+    tampered = refuse_scoring(already_scored=False, explicit_date=True, invalid="bad",
+                              champion_model=None, tampered="m v2: files changed", **common)
+    assert (tampered.status, tampered.message) == (
+        CycleStatus.REFUSED, "the champion failed its integrity check, nothing was scored: "
+        "m v2: files changed")
 
 
 def _report(drifted: bool) -> DriftReport:

@@ -110,18 +110,24 @@ def window_check_refusal(*, day: dt.date, window: int, checked: int,
             f"ctpipe set-aside); first: {failing[0]}")
 
 
-def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str, day: dt.date,
-                   invalid: str | None, champion_model: str | None) -> Verdict:
-    """Scoring writes nothing for a batch already handed out, bad input or no champion.
+def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str,
+                   day: dt.date | None, invalid: str | None, champion_model: str | None,
+                   tampered: str | None = None) -> Verdict:
+    """Scoring writes nothing for a batch already handed out, a champion that failed its
+    integrity check, bad input or no champion.
 
     ``invalid`` is the validation message of a failed batch; ``champion_model`` names the
-    model when it has no champion yet.
+    model when it has no champion yet; ``tampered`` says how the champion failed its check.
+    ``day`` None: a file, not a landed batch (never "already scored").
     """
     if already_scored and not explicit_date:
         # A scheduled run passes no date: never rewrite predictions already handed out.
         return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: batch {day} already scored; no "
                        f"new batch has landed (pass --date {day}, or batch_date as a flow "
                        "parameter, to score it again)")
+    if tampered is not None:  # before the input: no batch is fit for a model that is not
+        return Verdict(CycleStatus.REFUSED, "the champion failed its integrity check, nothing "
+                       f"was scored: {tampered}")
     if invalid is not None:
         return Verdict(CycleStatus.REFUSED, invalid)
     if champion_model is not None:

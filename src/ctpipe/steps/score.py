@@ -165,7 +165,7 @@ def servable_champion(models: Models) -> tuple[LoadedVersion | None, str | None]
     try:
         return models.load_champion(), None
     except IntegrityError as exc:
-        return None, f"the champion failed its integrity check, nothing was scored: {exc}"
+        return None, str(exc)
 
 
 def _load_champion(rt: Runtime) -> tuple[LoadedVersion | None, str | None]:
@@ -184,14 +184,12 @@ def run_score(rt: Runtime, db: Database, day: dt.date, *, explicit_date: bool) -
     batch = rt.step("load-batch", rt.store.read_batch, day)
     # Scoring may run before the day's cycle: bad input must never reach the model.
     result = rt.step("validate-batch", validate_frame, batch, rt.config, batch_date=day)
-    champion, tampered = _load_champion(rt)
+    champion, why_not = _load_champion(rt)
     details = {"batch_date": day.isoformat()}
-    if tampered:
-        return _refused(rt, f"batch {day}", tampered, details)
     refusal = refuse_scoring(
         already_scored=False, explicit_date=explicit_date, where=where, day=day,
         invalid=None if result.passed else result.message(rt.store.batch_source(day)),
-        champion_model=rt.model_name if champion is None else None)
+        champion_model=rt.model_name if champion is None else None, tampered=why_not)
     if not refusal.go_on:
         return _refused(rt, f"batch {day}", refusal.message, details)
     scored, run = score_and_log(rt, db, day.isoformat(), batch, champion, where, day)
@@ -204,17 +202,16 @@ def run_score_file(rt: Runtime, db: Database, frame: pd.DataFrame, source: Path,
     """Score rows read from ``source`` (whose bytes had ``sha256``) into ``output`` (Parquet
     or CSV by suffix)."""
     result = rt.step("validate-input", validate_frame, frame, rt.config)
-    champion, tampered = _load_champion(rt)
+    champion, why_not = _load_champion(rt)
     # Absolute: the audit trail is read later, from anywhere.
     details = {"input": str(source.absolute()), "input_sha256": sha256,
                "output": str(output.absolute())}
-    if tampered:
-        return _refused(rt, source.name, tampered, details)
-    if not result.passed:
-        return _refused(rt, source.name, result.message(str(source)), details)
-    if champion is None:
-        return _refused(rt, source.name, f"{rt.model_name}: no champion yet; run a cycle first",
-                        details)
+    refusal = refuse_scoring(
+        already_scored=False, explicit_date=True, where=details["output"], day=None,
+        invalid=None if result.passed else result.message(str(source)),
+        champion_model=rt.model_name if champion is None else None, tampered=why_not)
+    if not refusal.go_on:
+        return _refused(rt, source.name, refusal.message, details)
     scored, run = score_and_log(rt, db, input_batch(source, sha256), frame, champion,
                                 details["output"])
     write_output(scored, output)
