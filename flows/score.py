@@ -49,16 +49,16 @@ def score_flow(use_case: str = "demand", batch_date: str | None = None,
 def _read_whole(source: Path, ws: Workspace) -> tuple[pd.DataFrame, str]:
     """The file's rows and the sha256 of the very bytes they came from: hashed before and
     after the read, refused (one line) when a writer changed it in between."""
+    if not source.is_file():
+        read_batch_file(source, ws.config)  # raises, naming what it is: missing, a folder
     try:
         before = file_sha256(source)
-    except OSError:
-        before = None  # missing, a folder, unreadable: the read names it
-    frame = read_batch_file(source, ws.config)
-    try:
+        frame = read_batch_file(source, ws.config)
         after = file_sha256(source)
     except OSError as exc:
-        raise BatchReadError(f"{source}: gone while it was read ({exc})", path=source) from exc
+        raise BatchReadError(f"{source}: cannot be read whole ({exc})", path=source,
+                             problem=f"cannot be read whole ({exc})") from exc
     if after != before:
         raise BatchReadError(f"{source}: changed while it was read; score it once it is "
-                             "complete", path=source)
+                             "complete", path=source, problem="changed while it was read")
     return frame, after

@@ -70,3 +70,44 @@ def test_writers_at_once_never_chain_to_the_same_line(tmp_path: Path) -> None:
         w.join()
     assert len(trail.read_bytes().splitlines()) == 180
     assert audit.chain_breaks(trail) == []
+
+
+def test_blank_and_crlf_lines_chain_as_the_check_reads_them(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    _write(trail, 1)
+    with trail.open("ab") as fh:
+        fh.write(b"   \n\n")  # blank lines, e.g. an editor's
+    _write(trail, 1, start=1)
+    line = trail.read_bytes().rstrip(b"\n") + b"\r\n"  # a Windows editor's line end
+    trail.write_bytes(line)
+    _write(trail, 1, start=2)
+    assert audit.chain_breaks(trail) == []
+
+
+def test_the_first_lines_deleted_are_named(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    _write(trail, 3)
+    trail.write_bytes(b"\n".join(trail.read_bytes().split(b"\n")[1:]))
+    assert audit.chain_breaks(trail) == [
+        f"{trail}: line 1's prev_sha256 does not match the start of the trail: a line was "
+        "changed, deleted or inserted there"]
+
+
+def test_doctor_names_an_altered_line_but_not_one_torn_by_a_crash(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from ctpipe.doctor import _audit_entries
+
+    trail = tmp_path / "audit.jsonl"
+    _write(trail, 1)
+    with trail.open("ab") as fh:
+        fh.write(b'{"at": "2026-')  # killed mid-line; the next record chains over it
+    _write(trail, 1, start=1)
+    ws = SimpleNamespace(audit_path=trail, name="demand")
+    entries, bad = _audit_entries(ws)
+    assert [e["why"] for e in entries] == ["decision 0", "decision 1"] and bad == []
+
+    lines = trail.read_bytes().split(b"\n")
+    lines[1] = b'{"at": "2027-'  # the torn line changed afterwards: no longer vouched for
+    trail.write_bytes(b"\n".join(lines))
+    assert _audit_entries(ws)[1] == [f"{trail}: line 2 is not JSON"]

@@ -173,7 +173,7 @@ def test_labels_a_run_set_aside_are_audited_once(ctpipe_home: Path, tmp_path: Pa
 
     [entry] = [e for e in audit.read(ws.name, ws.audit_path) if e["action"] == "labels.set_aside"]
     folder = ws.quarantine / day(3) / "labels-attempt-1"
-    assert entry["why"].startswith(f"labels of batch {day(3)} set aside: ")
+    assert entry["why"].startswith(f"labels of batch {day(3)} were set aside: ")
     assert f"column {target!r} is missing" in entry["why"]
     assert entry["details"]["folder"] == str(folder) and not path.exists()
     assert (folder / landing.LABELS_AUDITED).is_file()

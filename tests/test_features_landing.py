@@ -86,6 +86,22 @@ def test_a_quarantined_batch_still_counts_towards_the_label_delay(tmp_path: Path
     assert landing.arrived_dates(tmp_path, cfg, days[3]) == days[:2]
 
 
+def test_only_quarantined_batches_named_by_their_period_count_towards_the_delay(
+        tmp_path: Path) -> None:
+    daily = load_config("demand")
+    weekly = daily.model_copy(update={"data": daily.data.model_copy(
+        update={"batch_frequency": "weekly"})})
+    mondays = [dt.date(2026, 3, 2) + dt.timedelta(weeks=i) for i in range(3)]
+    for d in mondays:
+        landing.write_batch(tmp_path, weekly, d, _demand_rows(10, d))
+    stray = tmp_path / "quarantine" / "2026-03-18" / "attempt-1"  # a Wednesday: no batch
+    stray.mkdir(parents=True)
+    (stray / "2026-03-18.parquet").write_bytes(b"PAR1")
+    # label_delay 1: the Wednesday does not make the newest Monday's labels arrive.
+    assert landing.arrived_dates(tmp_path, weekly, mondays[2],
+                                 quarantine=tmp_path / "quarantine") == mondays[:2]
+
+
 def test_labels_must_match_batch_ids(tmp_path: Path) -> None:
     cfg = load_config("demand")
     day = dt.date(2026, 3, 2)

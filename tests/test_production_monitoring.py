@@ -293,3 +293,30 @@ def test_monitor_names_labels_it_set_aside(
     assert "labels of " not in earlier.output  # as of day 7, day 8's labels were not due
     measured = {m.batch for m in production.live_metrics(open_database(), ws.model_name)}
     assert measured == {day(7)}
+
+
+def test_an_input_file_changed_while_it_is_read_is_refused(
+        ctpipe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctpipe.batch_reader import BatchReadError, read_batch_file
+    from ctpipe.flows import score
+    from ctpipe.workspace import open_workspace
+
+    ws = open_workspace("demand")
+    source = tmp_path / "today.csv"
+    source.write_text("date,record_id\n2026-03-02,a\n", encoding="utf-8")
+
+    def read_while_a_writer_appends(path: Path, config: object) -> pd.DataFrame:
+        frame = read_batch_file(path, config)
+        with Path(path).open("a", encoding="utf-8") as fh:
+            fh.write("2026-03-02,b\n")
+        return frame
+
+    monkeypatch.setattr(score, "read_batch_file", read_while_a_writer_appends)
+    with pytest.raises(BatchReadError, match=rf"^{source}: changed while it was read; score "
+                       "it once it is complete$"):
+        score._read_whole(source, ws)
+    monkeypatch.setattr(score, "read_batch_file", read_batch_file)
+    frame, sha = score._read_whole(source, ws)  # left alone: read, and hashed as read
+    assert len(frame) == 2 and sha == file_sha256(source)
+    with pytest.raises(BatchReadError, match="batch file not found"):
+        score._read_whole(tmp_path / "none.csv", ws)

@@ -282,3 +282,14 @@ def test_doctor_names_a_rollback_missing_from_the_audit_trail(history: Path) -> 
     assert examine(ws, lambda version: None).audit_chain_breaks == [
         f"{trail}: line 2's prev_sha256 does not match line 1: a line was changed, deleted or "
         "inserted there"]
+
+
+def test_only_the_model_s_own_moves_count() -> None:
+    from ctpipe.doctor import _moved_to
+
+    promoted = {"action": "model.promoted", "details": {"model": MODEL, "version": 3}}
+    assert _moved_to(promoted, MODEL) == 3
+    assert _moved_to(promoted, "ctpipe-demand-old") is None  # the use case's earlier model
+    rolled = {"action": "model.rolled_back", "details": {"model": MODEL, "to": 2}}
+    assert _moved_to(rolled, MODEL) == 2
+    assert _moved_to({"action": "gate.decided", "details": {"model": MODEL}}, MODEL) is None

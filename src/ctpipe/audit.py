@@ -41,11 +41,11 @@ def record(action: str, use_case: str, why: str, *, who: str | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the file closes
-        last = _last_line(fh)
+        last, torn = _last_line(fh)
         entry["prev_sha256"] = line_sha256(last)
         # A line torn by a crash is ended first: the new record must not run into it.
-        torn = b"\n" if last and not last.endswith(b"\n") else b""
-        fh.write(torn + json.dumps(entry, default=str).encode("utf-8") + b"\n")
+        fh.write((b"\n" if torn else b"") + json.dumps(entry, default=str).encode("utf-8")
+                 + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
     return entry
@@ -55,24 +55,32 @@ GENESIS = ""  # the prev_sha256 of the first line of a trail
 
 
 def line_sha256(line: bytes) -> str:
-    """The chain's hash of one line: its bytes without the newline (GENESIS for none)."""
+    """The chain's hash of one line: its bytes without the newline (GENESIS for none).
+    Lines are split at newlines only; blank ones are no lines of the trail."""
     body = line.rstrip(b"\n")
-    return hashlib.sha256(body).hexdigest() if body else GENESIS
+    return hashlib.sha256(body).hexdigest() if body.strip() else GENESIS
 
 
-def _last_line(fh) -> bytes:  # noqa: ANN001 - a binary file open for appending
-    """The file's last line, read backwards from its end (the trail grows for years)."""
+def _last_line(fh) -> tuple[bytes, bool]:  # noqa: ANN001 - a binary file open for appending
+    """The file's last non-blank line, read backwards from its end (the trail grows for
+    years), and whether the file ends without a newline (a line torn by a crash)."""
     position = fh.seek(0, os.SEEK_END)
+    if position == 0:
+        return b"", False
+    fh.seek(position - 1)
+    torn = fh.read(1) != b"\n"
     tail = b""
     while position > 0:
         step = min(4096, position)
         position -= step
         fh.seek(position)
         tail = fh.read(step) + tail
-        cut = tail.rstrip(b"\n").rfind(b"\n")
-        if cut >= 0:
-            return tail[cut + 1:]
-    return tail
+        lines = tail.split(b"\n")
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        # The last non-blank line is whole once a newline precedes it, or the file starts.
+        if filled and (filled[-1] > 0 or position == 0):
+            return lines[filled[-1]], torn
+    return b"", torn
 
 
 def chain_breaks(path: Path) -> list[str]:
@@ -83,25 +91,37 @@ def chain_breaks(path: Path) -> list[str]:
     if not path.is_file():
         return []
     breaks, previous, previous_n, chained = [], b"", 0, False
-    for n, line in enumerate(path.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            claimed = json.loads(line).get("prev_sha256")
-        except (ValueError, AttributeError):  # named apart (doctor: unreadable); the next
-            previous, previous_n = line, n    # line's hash still covers it
-            continue
-        if claimed is None:
-            if chained:
-                breaks.append(f"{path}: line {n} has no prev_sha256 after chained lines")
-        elif claimed != line_sha256(previous):
-            chained = True
-            breaks.append(f"{path}: line {n}'s prev_sha256 does not match line {previous_n}: "
-                          "a line was changed, deleted or inserted there")
-        else:
-            chained = True
-        previous, previous_n = line, n
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            line = raw.rstrip(b"\n")
+            if not line.strip():
+                continue
+            try:
+                claimed = json.loads(line).get("prev_sha256")
+            except (ValueError, AttributeError):  # named apart (doctor: unreadable); the
+                previous, previous_n = line, n    # next line's hash still covers it
+                continue
+            if claimed is None:
+                if chained:
+                    breaks.append(f"{path}: line {n} has no prev_sha256 after chained lines")
+            elif claimed != line_sha256(previous):
+                chained = True
+                before = f"line {previous_n}" if previous_n else "the start of the trail"
+                breaks.append(f"{path}: line {n}'s prev_sha256 does not match {before}: a "
+                              "line was changed, deleted or inserted there")
+            else:
+                chained = True
+            previous, previous_n = line, n
     return breaks
+
+
+def vouched_for(line: bytes, following: bytes) -> bool:
+    """Whether ``following`` chains over ``line``: a line that is not JSON but that the next
+    record's prev_sha256 covers was torn by a crash while it was written, not altered after."""
+    try:
+        return json.loads(following).get("prev_sha256") == line_sha256(line)
+    except (ValueError, AttributeError):
+        return False
 
 
 def read(use_case: str | None = None, path: Path | None = None) -> list[dict]:

@@ -86,13 +86,16 @@ def cycle(
                            return_state=True)
         # This run's own record (another run of the batch may have written since).
         result = state.result(raise_on_failure=False)
-    record = result if isinstance(result, dict) else \
-        (ws.read_record(date) if date else ws.last_record())
-    if isinstance(result, dict) and result.get("batch_date"):
-        with contextlib.suppress(OSError, ValueError):  # unreadable: this run's own, then
-            stored = ws.read_record(result["batch_date"])
-            if stored and stored.get("attempt_id") == result.get("attempt_id"):
-                record = stored  # as written: with the batch's earlier attempts
+    record = result if isinstance(result, dict) else None
+    # As stored: with the batch's earlier attempts. Only its own batch's (no --date: the
+    # newest record may be another batch's), and an unreadable one is no reason to crash.
+    stored_as = result.get("batch_date") if isinstance(result, dict) else date
+    if stored_as:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            stored = ws.read_record(stored_as)
+            if stored and (record is None or stored.get("attempt_id") == record.get(
+                    "attempt_id")):
+                record = stored
     if record:
         typer.echo(json.dumps(record, indent=2))
     if not state.is_completed():

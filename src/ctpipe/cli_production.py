@@ -80,7 +80,6 @@ def print_monitor_table(rows: list[dict], metric: str) -> None:
                    f"{shadow:>14}  {decision_text(r)}")
 
 
-
 @app.command()
 def monitor(
     use_case: str,
@@ -110,7 +109,7 @@ def monitor(
     typer.echo(state.message)
     from ctpipe.landing import labels_set_aside
 
-    as_of = str(result.get("as_of") or "9999-12-31")  # none: no champion, every batch
+    as_of = str(result.get("as_of") or date or "9999-12-31")  # no champion: --date, or all
     held_back = [held for held in labels_set_aside(ws.landing, ws.quarantine)
                  if held.day.isoformat() <= as_of]
     for held in held_back:  # else only doctor would say

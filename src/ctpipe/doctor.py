@@ -91,16 +91,17 @@ def _audit_entries(ws: Workspace) -> tuple[list[dict], list[str]]:
     if not ws.audit_path.is_file():
         return [], []
     entries, bad = [], []
-    lines = ws.audit_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    lines = [(n, raw) for n, raw in enumerate(ws.audit_path.read_bytes().split(b"\n"), 1)
+             if raw.strip()]
+    for i, (n, raw) in enumerate(lines):
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            bad.append(f"{ws.audit_path}: line {n} is not JSON")
+            entry = json.loads(raw)
+        except ValueError:  # also bytes that are no UTF-8
+            following = lines[i + 1][1] if i + 1 < len(lines) else b""
+            if not audit.vouched_for(raw, following):  # else torn by a crash, chained over
+                bad.append(f"{ws.audit_path}: line {n} is not JSON")
             continue
-        if entry.get("use_case") == ws.name:
+        if isinstance(entry, dict) and entry.get("use_case") == ws.name:
             entries.append(entry)
     return entries, bad
 

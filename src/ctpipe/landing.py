@@ -431,6 +431,7 @@ class SetAsideLabels:
     day: dt.date
     folder: Path  # the newest labels-attempt-N holding the rejected file and its summary
     problem: str
+    written_at: str = ""  # when the summary was written (ISO, UTC); "" if it is gone
 
 
 ACCEPTED_UNLABELLED = "accepted.json"  # in a labels-attempt folder: see accept_unlabelled
@@ -456,13 +457,25 @@ def labels_set_aside(landing: Path, quarantine: Path) -> list[SetAsideLabels]:
 
 def unaudited_labels_set_aside(quarantine: Path) -> list[SetAsideLabels]:
     """Labels files set aside (set_aside_labels) whose folder does not say the audit trail
-    holds them yet, oldest date first; also those a corrected file has replaced since."""
+    holds them yet, oldest date first; also those a corrected file has replaced since. Only
+    folders the labels file has moved into: one a set-aside is still writing, or lost to
+    another run, is no set-aside (yet)."""
     found = []
     for folder in sorted(quarantine.glob("*/labels-attempt-*")) if quarantine.is_dir() else []:
         day = _landed_date(f"{folder.parent.name}.parquet")
-        if day is not None and not (folder / LABELS_AUDITED).exists():
-            found.append(SetAsideLabels(day, folder, _set_aside_problem(folder)))
+        if day is not None and not (folder / LABELS_AUDITED).exists() \
+                and (folder / labels_path(Path(), day).name).is_file():
+            found.append(SetAsideLabels(day, folder, _set_aside_problem(folder),
+                                        _written_at(folder / "summary.md")))
     return found
+
+
+def _written_at(path: Path) -> str:
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return ""
+    return dt.datetime.fromtimestamp(stamp / 1e9, dt.UTC).isoformat(timespec="microseconds")
 
 
 def accept_unlabelled(set_aside: SetAsideLabels, *, who: str, reason: str) -> Path:

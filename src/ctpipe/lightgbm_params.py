@@ -75,7 +75,7 @@ def _nearest(name: str, canonical: dict[str, str]) -> str | None:
     if known in _estimator_names() or canonical[known] == known:
         return known
     core = canonical[known]  # an alias: the estimators' own name for it, if they have one
-    return next((name for name in sorted(_estimator_names()) if canonical.get(name) == core),
+    return next((own for own in sorted(_estimator_names()) if canonical.get(own) == core),
                 core)
 
 

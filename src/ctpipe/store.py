@@ -75,7 +75,9 @@ class Store(Protocol):
     def remember_passed(self, day: dt.date, fingerprint: str, *,
                         on_replaced: Callable[[str, str], None] | None = None) -> None: ...
     def unaudited_labels_set_aside(self) -> list[landing.SetAsideLabels]: ...
-    def mark_audited(self, held: landing.SetAsideLabels) -> None: ...
+    def mark_audited(self, aside: landing.SetAsideLabels) -> None: ...
+    def auditing(self, aside: landing.SetAsideLabels
+                 ) -> contextlib.AbstractContextManager[bool]: ...
     def validated_as_is(self, day: dt.date) -> bool: ...
     def read_record(self, day: dt.date) -> CycleRecord | None: ...
     def write_record(self, record: CycleRecord) -> None: ...
@@ -144,8 +146,17 @@ class LandingZoneStore:
     def unaudited_labels_set_aside(self) -> list[landing.SetAsideLabels]:
         return landing.unaudited_labels_set_aside(self.quarantine_root)
 
-    def mark_audited(self, held: landing.SetAsideLabels) -> None:
-        landing.write_text_atomic(held.folder / landing.LABELS_AUDITED, "in the audit trail\n")
+    def mark_audited(self, aside: landing.SetAsideLabels) -> None:
+        with contextlib.suppress(FileNotFoundError):  # moved away by hand meanwhile
+            landing.write_text_atomic(aside.folder / landing.LABELS_AUDITED,
+                                      "in the audit trail\n")
+
+    @contextlib.contextmanager
+    def auditing(self, aside: landing.SetAsideLabels) -> Iterator[bool]:
+        """Held while a run audits and marks the set-aside, so two runs never both audit it;
+        True while it is still to audit (another run may have, meanwhile)."""
+        with held(aside.folder.parent / ".labels-audit.lock"):
+            yield not (aside.folder / landing.LABELS_AUDITED).exists()
 
     def labels_arrived(self, as_of: dt.date) -> list[dt.date]:
         return landing.arrived_dates(self.landing, self.config, as_of,
@@ -256,10 +267,14 @@ class LandingZoneStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with held(path.with_name(f".{path.name}.lock")):
             note = self._passed_note(day)
+            if note is None and path.exists():  # not JSON: kept beside, never written over
+                path.replace(path.with_name(
+                    f"{path.name}.unreadable-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"))
             earlier = list(note.pop("earlier", [])) if note else []
-            if note and note.get("batch_sha256") != fingerprint:
-                if on_replaced is not None:
-                    on_replaced(str(note.get("batch_sha256")), str(note.get("at", "")))
+            previous = note.get("batch_sha256") if note else None
+            if note and previous != fingerprint:
+                if on_replaced is not None and previous:
+                    on_replaced(str(previous), str(note.get("at", "")))
                 earlier.append(note)
             landing.write_text_atomic(path, json.dumps({
                 "batch_sha256": fingerprint, "validation_hash": self.config.validation_hash,
@@ -267,28 +282,22 @@ class LandingZoneStore:
                 **({"earlier": earlier} if earlier else {})}))
 
     def _passed_note(self, day: dt.date) -> dict | None:
-        """The validated note (None: none). One that cannot be read is moved aside first."""
-        path = self._passed_path(day)
+        """The validated note (None: none, or not JSON). A file that cannot be opened raises:
+        a note that cannot be read must not pass for an absent one and be written over."""
         try:
-            note = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            note = json.loads(self._passed_path(day).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
             return None
-        except (OSError, ValueError):
-            note = None
-        if isinstance(note, dict):
-            return note
-        with contextlib.suppress(OSError):
-            path.replace(path.with_name(f"{path.name}.unreadable-{os.getpid()}"))
-        return None
+        return note if isinstance(note, dict) else None
 
     def _passed_fingerprint(self, day: dt.date) -> str | None:
         """The sha256 of the file that passed this config's validation rules (None: none did,
         or the note cannot be read)."""
-        passed = self._passed_note(day)
         try:
+            passed = self._passed_note(day)
             return str(passed["batch_sha256"]) \
                 if passed and passed["validation_hash"] == self.config.validation_hash else None
-        except (KeyError, TypeError):
+        except (OSError, KeyError, TypeError):
             return None
 
     def validated_as_is(self, day: dt.date) -> bool:

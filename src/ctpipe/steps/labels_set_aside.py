@@ -18,15 +18,22 @@ from ctpipe.trace import Decision
 def audit_labels_set_aside(rt: Runtime) -> list[Decision]:
     """Audit each labels set-aside not yet in the trail; the decisions published."""
     published = []
-    for held in rt.store.unaudited_labels_set_aside():
+    for aside in rt.store.unaudited_labels_set_aside():
+        # The folder and when it was written: a folder name a retention job freed and a later
+        # set-aside took again is another decision.
+        key = f"{aside.folder}|{aside.written_at}"
         decision = Decision(
-            kind="labels.set_aside", use_case=rt.use_case, subject=f"batch {held.day}",
-            reason=f"labels of batch {held.day} set aside: {held.problem}; the batch stays "
-                   "unlabelled until a corrected file is put back",
-            details={"batch_date": held.day.isoformat(), "folder": str(held.folder)},
-            id=hashlib.sha256(str(held.folder).encode()).hexdigest()[:32])
-        if not rt.traced(decision.id):
-            rt.publish(decision)
-            published.append(decision)
-        rt.store.mark_audited(held)
+            kind="labels.set_aside", use_case=rt.use_case, subject=f"batch {aside.day}",
+            reason=f"labels of batch {aside.day} were set aside: {aside.problem} (the file is "
+                   f"in {aside.folder})",
+            details={"batch_date": aside.day.isoformat(), "folder": str(aside.folder),
+                     "set_aside_at": aside.written_at},
+            id=hashlib.sha256(key.encode()).hexdigest()[:32])
+        with rt.store.auditing(aside) as due:
+            if not due:  # another run audited it meanwhile
+                continue
+            if not rt.traced(decision.id):
+                rt.publish(decision)
+                published.append(decision)
+            rt.store.mark_audited(aside)
     return published
