@@ -81,6 +81,16 @@ def champion_serving(tmp_path: Path, database_url: str, monkeypatch: pytest.Monk
     return ws
 
 
+def _two_days_scored(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN202
+    """The champion scored batches 7 and 8; batch 8's labels file (due on day 9)."""
+    from ctpipe.flows.score import score_flow
+
+    ws = champion_serving(tmp_path, database_url, monkeypatch, days=10)
+    for i in (7, 8):
+        score_flow(use_case=ws.ref, batch_date=day(i))
+    return ws, landing.labels_path(ws.landing, dt.date.fromisoformat(day(8)))
+
+
 def test_scoring_logs_monitoring_measures_and_rolls_back_after_exactly_k_bad_batches(
         ctpipe_home: Path, tmp_path: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,12 +159,8 @@ def test_late_labels_are_joined_when_they_arrive(
         ctpipe_home: Path, tmp_path: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from ctpipe.flows.monitor import monitor_flow
-    from ctpipe.flows.score import score_flow
 
-    ws = champion_serving(tmp_path, database_url, monkeypatch, days=10)
-    for i in (7, 8):
-        score_flow(use_case=ws.ref, batch_date=day(i))
-    labels = landing.labels_path(ws.landing, dt.date.fromisoformat(day(8)))
+    ws, labels = _two_days_scored(tmp_path, database_url, monkeypatch)
     held_back = labels.with_suffix(".late")
     labels.rename(held_back)  # batch 8's chargebacks have not come in yet
     db = open_database()
@@ -269,12 +275,8 @@ def test_monitor_names_labels_it_set_aside(
     from typer.testing import CliRunner
 
     from ctpipe.cli import app
-    from ctpipe.flows.score import score_flow
 
-    ws = champion_serving(tmp_path, database_url, monkeypatch, days=10)
-    for i in (7, 8):
-        score_flow(use_case=ws.ref, batch_date=day(i))
-    labels = landing.labels_path(ws.landing, dt.date.fromisoformat(day(8)))
+    ws, labels = _two_days_scored(tmp_path, database_url, monkeypatch)
     target = ws.config.data.target
     pd.read_parquet(labels).rename(columns={target: "label"}).to_parquet(labels)
 

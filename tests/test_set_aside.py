@@ -36,6 +36,14 @@ def _landed(ws: Workspace) -> list[str]:
     return [d.isoformat() for d in ws.store.batch_dates()]
 
 
+def _killed_set_aside(ws: Workspace, target: dt.date, decision_id: str) -> None:
+    """What `ctpipe set-aside` leaves when it is killed after writing its intent."""
+    intent = {"operator": "ops", "reason": "resent", "verdict": "it passes the current "
+              "validation rules", "decision_id": decision_id,
+              "batch_sha256": ws.store.batch_fingerprint(target), "at": "2026-12-06T10:00:00"}
+    ws.store.open_attempt(target, {SET_ASIDE_INTENT: json.dumps(intent)})
+
+
 @pytest.fixture
 def ws(ctpipe_home: Path, tmp_path: Path) -> Workspace:
     return simulated_workspace(small_config(tmp_path), days=9)
@@ -166,10 +174,7 @@ def test_the_batch_s_own_cycle_completes_its_set_aside_before_it_reads_it(
     from tests.fakes import MemoryRegistry
 
     target = dt.date.fromisoformat(day(8))
-    intent = {"operator": "ops", "reason": "resent", "verdict": "it passes the current "
-              "validation rules", "decision_id": "f" * 32,
-              "batch_sha256": ws.store.batch_fingerprint(target), "at": "2026-12-06T10:00:00"}
-    ws.store.open_attempt(target, {SET_ASIDE_INTENT: json.dumps(intent)})
+    _killed_set_aside(ws, target, "f" * 32)
     published: list = []
     rt = Runtime(config=ws.config, model_name=ws.model_name, store=ws.store,
                  models=MemoryRegistry(ws.model_name), publish=published.append)
@@ -209,11 +214,7 @@ def test_two_processes_completing_the_same_set_aside_move_and_audit_it_once(
         ws: Workspace) -> None:
     import multiprocessing
 
-    target = dt.date.fromisoformat(day(5))
-    intent = {"operator": "ops", "reason": "resent", "verdict": "it passes the current "
-              "validation rules", "decision_id": "a" * 32,
-              "batch_sha256": ws.store.batch_fingerprint(target), "at": "2026-12-07T10:00:00"}
-    ws.store.open_attempt(target, {SET_ASIDE_INTENT: json.dumps(intent)})
+    _killed_set_aside(ws, dt.date.fromisoformat(day(5)), "a" * 32)
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
     runs = [context.Process(target=_repair_in_its_own_process,
