@@ -4,7 +4,7 @@ A labels file that breaks a rule is moved to the quarantine by the read that fin
 (landing.labelled_dates), deep inside a drift check, a training window or monitoring's join.
 The runs that read labels audit, at their start and end, every such set-aside the trail does
 not hold yet, then mark its folder: a run killed in between audits it on the next run, once
-(the decision's id is the folder's).
+(the decision's id is the folder's and its writing time).
 """
 
 from __future__ import annotations
