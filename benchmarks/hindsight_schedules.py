@@ -1,0 +1,230 @@
+"""What any retraining schedule could reach on a data set, knowing the future: is the issue's
+target (ctpipe at least as good as the best cron schedule, with at most half its retrains)
+reachable at all on this data?
+
+For every batch from the cold start on, the script fits the model the cron baselines would fit
+as of that batch (steps.train.train_candidate: same window, holdout and seed) and scores it on
+every later labelled batch (backtest.model_metric). The cron schedules are replayed beside it
+by the backtest's own code (baselines.replay_cron, same gate). Then, for a budget of K retrains
+(the cold start included), it finds by dynamic programming the K retrain batches whose models,
+each serving until the next, give the best mean metric over the same batches: the best any
+policy retraining K times with this trainer could do with hindsight and no gate. A policy that
+must beat the best cron with half its retrains cannot, on this trainer, do better than that.
+
+Every batch counts as validated (no cycle runs, so nothing is quarantined); on data whose
+replay quarantines batches the cron figures can differ from `ctpipe backtest`'s.
+
+    .venv/bin/python benchmarks/hindsight_schedules.py configs/public/seattle-temp.yaml \
+        [--source FILE] [--cron 1 4 12] [--budget 5 ...] [--backtest-json out/backtest.json]
+
+``--backtest-json`` (a `ctpipe backtest --json` of the same config) adds ctpipe's own mean and
+retrains, and the hindsight best with as many retrains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="a use case's YAML config (or its name)")
+    parser.add_argument("--source", help="the labelled history (default: data.source)")
+    parser.add_argument("--cron", nargs="+", type=int, default=[1, 4, 12])
+    parser.add_argument("--budget", nargs="*", type=int, default=[],
+                        help="more budgets (retrains, cold start included) to report")
+    parser.add_argument("--backtest-json", type=Path,
+                        help="a `ctpipe backtest --json` of the same config: ctpipe's figures")
+    args = parser.parse_args()
+    # A throwaway home: the script replaces the replay workspace it writes to.
+    with tempfile.TemporaryDirectory(prefix="ctpipe-hindsight-") as home:
+        os.environ["CTPIPE_HOME"] = home
+        report(args)
+
+
+def report(args: argparse.Namespace) -> None:
+    from ctpipe import backtest as bt
+    from ctpipe import settings
+    from ctpipe.baselines import replay_cron
+    from ctpipe.config import resolve_config_path
+    from ctpipe.labelled_history import configured_source, normal_source
+    from ctpipe.workspace import open_workspace
+
+    settings.configure_environment()
+    ws = open_workspace(args.config, backtest=True)
+    source = normal_source(args.source) if args.source else configured_source(
+        ws.config.data.source, resolve_config_path(ws.ref))
+    batches = bt.cut_source(ws, source)
+    bt.reset(ws)
+    dates = bt.write_batches(ws, batches)
+    frames = [bt.labelled_batch(ws, day) for day in dates]
+    started = time.perf_counter()
+    serve, cold, candidates = served_metrics(ws, dates, frames)
+    fitted = time.perf_counter() - started
+    crons = replay_cron(ws.config, ws.store, dates, [True] * len(dates), tuple(args.cron),
+                        lambda day: frames[dates.index(day)])
+    higher = ws.config.higher_is_better
+    # A batch no model can be scored on (one class only, for ROC-AUC) counts for nobody.
+    scored = [s for s in range(cold, len(dates)) if not np.isnan(serve[:, s]).all()]
+    print(f"{ws.name}: {len(dates)} batches, cold start {dates[cold]}, {len(scored)} scored "
+          f"batches, {ws.config.evaluation.metric} ({'higher' if higher else 'lower'} is "
+          f"better); {len(dates) - cold} fits and their scores in {fitted:.0f} s")
+    rows: list[tuple[str, float | None, int]] = [
+        (f"cron-{n}", crons.mean(n), len(crons.retrain_days[n])) for n in args.cron]
+    ctpipe = ctpipe_figures(args.backtest_json)
+    if ctpipe is not None:
+        rows.append(("ctpipe", *ctpipe))
+    for name, mean, retrains in rows:
+        print(f"  {name:<8} mean {fmt(mean)} with {retrains} retrains")
+    print("the same schedules started 0..N-1 batches later (the first retrain is always the "
+          "cold start):")
+    for n in args.cron:
+        means = []
+        for phase in range(n):
+            served, retrains = cron_with_phase(ws.config, serve, cold, candidates, n, phase)
+            means.append((float(np.mean([serve[served[s], s] for s in scored])), retrains))
+            if phase == 0 and not np.isclose(means[0][0], crons.mean(n)):
+                sys.exit(f"cron-{n}: this script's replay gives {means[0][0]}, "
+                         f"baselines.replay_cron {crons.mean(n)}: they must agree")
+        ranked = sorted(m for m, _ in means)
+        print(f"  cron-{n:<3} {len(means)} phases: mean {fmt(ranked[0])} .. "
+              f"{fmt(ranked[len(ranked) // 2])} (median) .. {fmt(ranked[-1])}, "
+              f"{min(r for _, r in means)}-{max(r for _, r in means)} retrains")
+    best_n = crons.best(higher)
+    budgets = sorted({max(1, len(crons.retrain_days[best_n]) // 2),
+                      *(len(crons.retrain_days[n]) for n in args.cron),
+                      *([ctpipe[1]] if ctpipe else []), *args.budget})
+    best_mean = crons.mean(best_n)
+    print(f"hindsight best with K retrains (the best cron, cron-{best_n}: {fmt(best_mean)} with "
+          f"{len(crons.retrain_days[best_n])}; the target allows "
+          f"{max(1, len(crons.retrain_days[best_n]) // 2)}):")
+    for k in budgets:
+        value, days = hindsight_best(serve, cold, scored, k, higher)
+        verdict = "" if best_mean is None else (
+            "  reaches the best cron" if (value >= best_mean if higher else value <= best_mean)
+            else "  short of the best cron")
+        print(f"  K={k:<4} {fmt(value)}{verdict}   retrains on "
+              f"{', '.join(str(dates[d]) for d in days[:8])}{' ...' if len(days) > 8 else ''}")
+
+
+def served_metrics(ws, dates: list, frames: list) -> tuple[np.ndarray, int, dict]:  # noqa: ANN001
+    """``serve[t, s]``: the metric on batch ``s`` of the model fitted as of batch ``t`` (nan:
+    no fit, or nothing to score); the cold start, the first batch with a fit; and the fits
+    (steps.train.Candidate) by batch."""
+    from ctpipe.backtest import model_metric
+    from ctpipe.steps.train import train_candidate, window_problem
+    from ctpipe.training import NotEnoughData
+
+    n = len(dates)
+    serve = np.full((n, n), np.nan)
+    cold = None
+    candidates = {}
+    for t, day in enumerate(dates):
+        if cold is None and window_problem(_Ports(ws.config, ws.store), day) is not None:
+            continue
+        try:
+            candidates[t] = train_candidate(_Ports(ws.config, ws.store), day)
+        except NotEnoughData:
+            continue
+        model = candidates[t].model
+        cold = t if cold is None else cold
+        for s in range(t, n):
+            if frames[s] is not None:
+                value = model_metric(ws.config, frames[s], model)
+                serve[t, s] = np.nan if value is None else value
+        print(f"  fitted as of {day} ({t + 1}/{n})", file=sys.stderr, end="\r", flush=True)
+    print(file=sys.stderr)
+    if cold is None:
+        sys.exit(f"{ws.name}: no batch has the history a first fit needs")
+    return serve, cold, candidates
+
+
+def cron_with_phase(config, serve: np.ndarray, cold: int, candidates: dict,  # noqa: ANN001
+                    every: int, phase: int) -> tuple[dict[int, int], int]:
+    """A cron schedule behind the cycle's gate, retraining on the cold start and then on
+    batches ``cold + phase + k * every`` (phase 0 is baselines.replay_cron's schedule): which
+    fit serves each batch from the cold start on, and how many retrains it took."""
+    from ctpipe.steps.train import gate_challenger
+
+    champion: int | None = None
+    served: dict[int, int] = {}
+    retrains = 0
+    for i in range(cold, serve.shape[0]):
+        due = champion is None or (i > cold and (i - cold - phase) % every == 0)
+        if due and i in candidates:
+            retrains += 1
+            incumbent = None if champion is None else candidates[champion].model
+            if gate_challenger(config, candidates[i].model, incumbent,
+                               candidates[i].holdout).decision.passed:
+                champion = i
+        if champion is not None:
+            served[i] = champion
+    return served, retrains
+
+
+class _Ports:
+    """What train_candidate reads from a runtime: the config and the store."""
+
+    def __init__(self, config, store) -> None:  # noqa: ANN001
+        self.config, self.store = config, store
+
+
+def hindsight_best(serve: np.ndarray, cold: int, scored: list[int], budget: int,
+                   higher: bool) -> tuple[float, list[int]]:
+    """The best mean metric over ``scored`` batches when at most ``budget`` fits serve, the
+    first at ``cold``, each until the next; and the batches fitted on.
+
+    ``best[j][t]``: the best total from batch t on when t's model serves from t and j more
+    fits may follow. A batch without a fit (nan row) cannot start a model's service; a fit
+    scoring nan on a batch counts as the worst the metric can be there (it served nothing).
+    """
+    n = serve.shape[0]
+    sign = 1.0 if higher else -1.0
+    worst = np.nanmin(sign * serve[:, scored]) - 1.0
+    gain = np.where(np.isnan(serve), worst, sign * serve)
+    is_scored = np.zeros(n, dtype=bool)
+    is_scored[scored] = True
+    fitted = [t for t in range(cold, n) if not np.isnan(serve[t]).all()]
+    # run[t][u]: total of t's model over scored batches t..u-1
+    run = {t: np.concatenate([[0.0], np.cumsum(np.where(is_scored[t:], gain[t, t:], 0.0))])
+           for t in fitted}
+    best = {t: (run[t][-1], n) for t in fitted}  # j = 0: serve to the end
+    layers = [best]
+    for _ in range(budget - 1):
+        previous, best = best, {}
+        for t in fitted:
+            options = [(run[t][u - t] + previous[u][0], u) for u in fitted if u > t]
+            options.append((run[t][-1], n))
+            best[t] = max(options)
+        layers.append(best)
+    days, t, j = [cold], cold, budget - 1
+    while j >= 0 and layers[j][t][1] < n:
+        t = layers[j][t][1]
+        days.append(t)
+        j -= 1
+    return sign * layers[budget - 1][cold][0] / len(scored), days
+
+
+def ctpipe_figures(path: Path | None) -> tuple[float | None, int] | None:
+    if path is None:
+        return None
+    (result,) = json.loads(path.read_text())["use_cases"].values()
+    days = result["days"]
+    kept = [d["champion_metric"] for d in days if d["champion_metric"] is not None]
+    return (float(np.mean(kept)) if kept else None), sum(bool(d["retrained"]) for d in days)
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    main()
