@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--cron", nargs="+", type=int, default=[1, 4, 12])
     parser.add_argument("--budget", nargs="*", type=int, default=[],
                         help="more budgets (retrains, cold start included) to report")
+    parser.add_argument("--horizon", type=int, default=6,
+                        help="batches after a retrain over which its gain is measured")
     parser.add_argument("--backtest-json", type=Path,
                         help="a `ctpipe backtest --json` of the same config: ctpipe's figures")
     args = parser.parse_args()
@@ -95,10 +97,12 @@ def report(args: argparse.Namespace) -> None:
                 sys.exit(f"cron-{n}: this script's replay gives {means[0][0]}, "
                          f"baselines.replay_cron {crons.mean(n)}: they must agree")
         ranked = sorted(m for m, _ in means)
+        median = float(np.median(ranked))
         print(f"  cron-{n:<3} {len(means)} phases: mean {fmt(ranked[0])} .. "
-              f"{fmt(ranked[len(ranked) // 2])} (median) .. {fmt(ranked[-1])}, "
+              f"{fmt(median)} (median) .. {fmt(ranked[-1])}, "
               f"{min(r for _, r in means)}-{max(r for _, r in means)} retrains")
     best_n = crons.best(higher)
+    gate_against_future(ws.config, serve, candidates, args.horizon)
     budgets = sorted({max(1, len(crons.retrain_days[best_n]) // 2),
                       *(len(crons.retrain_days[n]) for n in args.cron),
                       *([ctpipe[1]] if ctpipe else []), *args.budget})
@@ -168,6 +172,48 @@ def cron_with_phase(config, serve: np.ndarray, cold: int, candidates: dict,  # n
         if champion is not None:
             served[i] = champion
     return served, retrains
+
+
+def gate_against_future(config, serve: np.ndarray, candidates: dict,  # noqa: ANN001
+                        horizon: int) -> None:
+    """Does the gate's verdict on the holdout predict what follows? For every fit t and every
+    earlier fit i as the champion: the challenger's relative gain on t's holdout (what the
+    gate judges) against its gain over the next ``horizon`` batches both scored (what serving
+    it would have brought). Prints their correlation and how often the challenger was better
+    afterwards when the gate passed it and when it rejected it."""
+    from ctpipe.backtest import model_metric
+    from ctpipe.evaluation import relative_gain
+    from ctpipe.steps.train import gate_challenger
+
+    higher, n = config.higher_is_better, serve.shape[0]
+    held, after, passed = [], [], []
+    fits = sorted(candidates)
+    for t in fits:
+        for i in (f for f in fits if f < t):
+            ahead = [s for s in range(t, n) if not np.isnan(serve[[i, t], s]).any()][:horizon]
+            champion = model_metric(config, candidates[t].holdout, candidates[i].model)
+            challenger = model_metric(config, candidates[t].holdout, candidates[t].model)
+            if len(ahead) < horizon or champion is None or challenger is None:
+                continue
+            held.append(relative_gain(challenger, champion, higher))
+            after.append(relative_gain(float(np.mean(serve[t, ahead])),
+                                       float(np.mean(serve[i, ahead])), higher))
+            passed.append(gate_challenger(config, candidates[t].model, candidates[i].model,
+                                          candidates[t].holdout).decision.passed)
+    if len(held) < 3:
+        print(f"the gate against the next {horizon} batches: too few pairs to judge")
+        return
+    held_a, after_a, passed_a = np.array(held), np.array(after), np.array(passed)
+
+    def better_after(mask: np.ndarray) -> str:
+        return "-" if not mask.any() else f"{np.mean(after_a[mask] > 0):.0%}"
+
+    print(f"the gate against the next {horizon} batches ({len(held)} challenger/champion "
+          f"pairs): correlation of the holdout gain with the gain that followed "
+          f"{np.corrcoef(held_a, after_a)[0, 1]:+.2f}; the challenger was better afterwards "
+          f"in {better_after(passed_a)} of the pairs the gate passed "
+          f"({int(passed_a.sum())}) and {better_after(~passed_a)} of those it rejected "
+          f"({int((~passed_a).sum())})")
 
 
 class _Ports:

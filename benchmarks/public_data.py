@@ -56,22 +56,34 @@ def table(result: dict) -> dict[str, dict]:
     return summarize(result)["policies"]
 
 
+def starts(result: dict) -> dict[str, dict]:
+    """Per cron schedule, its mean over every start of its period (backtest.cron_starts)."""
+    from ctpipe.backtest import cron_starts
+
+    return cron_starts(result)
+
+
 def print_table(rows: list[tuple[dict, float]]) -> None:
-    """Per replay (its result and wall seconds) and policy: mean metric, retrains, promotions."""
+    """Per replay (its result and wall seconds) and policy: mean metric, retrains, promotions,
+    and for a cron schedule its median and range over every start of its period."""
     header = (f"{'data set':<14} {'metric':<8} {'batches':>7} {'policy':<8} {'mean':>9} "
-              f"{'retrains':>8} {'promos':>6} {'wall s':>7}")
+              f"{'retrains':>8} {'promos':>6} {'wall s':>7}  median start (range)")
     print(header)
     print("-" * len(header))
     for result, seconds in rows:
         better = "higher" if result["higher_is_better"] else "lower"
+        spread = starts(result)
         for i, (policy, figures) in enumerate(table(result).items()):
             mean = "-" if figures["mean"] is None else f"{figures['mean']:.4f}"
             first = i == 0
+            s = spread.get(policy)
+            started = "" if s is None or s["starts"] < 2 else (
+                f"  {s['median']:.4f} ({s['min']:.4f}-{s['max']:.4f}, {s['starts']} starts)")
             print(f"{result['name'] if first else '':<14} "
                   f"{result['metric_name'] if first else '':<8} "
                   f"{len(result['days']) if first else '':>7} {policy:<8} {mean:>9} "
                   f"{figures['retrains']:>8} {figures['promotions']:>6} "
-                  f"{f'{seconds:.0f}' if first else '':>7}")
+                  f"{f'{seconds:.0f}' if first else '':>7}{started}")
         print(f"{'':<14} ({better} is better)")
 
 

@@ -126,7 +126,16 @@ def test_backtest_foreign_csv_with_only_a_config(ctpipe_home: Path, tmp_path: Pa
     # retrains at the cold start and 4 batches later, and serves the cold-start model until
     # then, like ctpipe (which has no reason to retrain on a stationary history).
     assert bikes["cron"]["schedules"] == [4] and bikes["cron"]["best"] == 4
-    assert bikes["cron"]["retrains"] == {"4": 2} and bikes["cron"]["fits"] == 2
+    assert bikes["cron"]["retrains"] == {"4": 2}
+    # The same schedule started 1, 2 and 3 batches after the cold start: 6 fits in all (each
+    # batch from the cold start once, shared). After the cold start (batch 6) each retrains
+    # on 10; 7 and 11; 8; 9.
+    assert bikes["cron"]["fits"] == 6
+    assert [(r["phase"], r["retrains"]) for r in bikes["cron"]["phases"]["4"]] == [
+        (0, 2), (1, 3), (2, 2), (3, 2)]
+    assert bikes["cron"]["phases"]["4"][0]["mean"] == pytest.approx(
+        bikes["policies"]["cron-4"]["mean"], rel=1e-12)
+    assert "cron-4 median" in result.output and "over 4 starts" in result.output
     assert all(d["cron_metrics"] == {"4": d["cron_metric"]} for d in days)
     assert [d["cron_metric"] for d in days[6:10]] == pytest.approx(scored[:4], rel=1e-9)
     assert set(bikes["policies"]) == {"ctpipe", "static", "cron-4"}

@@ -266,6 +266,8 @@ def summarize(result: dict) -> dict:
         "rollbacks": [d["date"] for d in days if d.get("rolled_back")],
         "policies": policies(result),
         "headline": headline(result),
+        "cron_starts": cron_starts(result),
+        "starts_line": starts_line(result),
         "events": [event_report(result, dt.date.fromisoformat(e))
                    for e in result.get("events") or []],
     }
@@ -381,6 +383,59 @@ def headline(result: dict) -> str | None:
     else:
         text += f"; {retrains}"
     return text
+
+
+def cron_starts(result: dict) -> dict[str, dict]:
+    """Per cron schedule replayed from each batch of its period (``cron.phases``): the
+    number of starts that scored a batch, the median, lowest and highest mean over them, and
+    the fewest and most retrains; {} for a replay without phases."""
+    out: dict[str, dict] = {}
+    for n, runs in ((result.get("cron") or {}).get("phases") or {}).items():
+        means = [r["mean"] for r in runs if r["mean"] is not None]
+        if not means:
+            continue
+        retrains = [r["retrains"] for r in runs]
+        out[f"cron-{n}"] = {"starts": len(means), "median": float(np.median(means)),
+                            "min": min(means), "max": max(means),
+                            "retrains_min": min(retrains), "retrains_max": max(retrains),
+                            "means": means}
+    return out
+
+
+def starts_line(result: dict) -> str | None:
+    """ctpipe against every cron schedule started on each batch of its period, in one line.
+
+    E.g. "each cron schedule started on every batch of its period: cron-1 0.7800 (35
+    retrains); cron-4 median 0.7733 over 4 starts (0.7483 to 0.7941, 9-10 retrains); ...;
+    ctpipe 0.7771 is at least as good as 9 of 17 starts, and as the median start of 2 of 3
+    schedules". None for a replay without phases, or when ctpipe scored nothing.
+    """
+    starts = cron_starts(result)
+    mine = policies(result)["ctpipe"]["mean"]
+    if not starts or mine is None:
+        return None
+    higher = bool(result.get("higher_is_better", True))
+
+    def as_good(value: float) -> bool:
+        return mine >= value if higher else mine <= value
+
+    def retrains(s: dict) -> str:
+        low, high = s["retrains_min"], s["retrains_max"]
+        return count_of(high, "retrain") if low == high else f"{low}-{high} retrains"
+
+    parts = []
+    for name, s in starts.items():
+        if s["starts"] == 1:
+            parts.append(f"{name} {s['median']:.4f} ({retrains(s)})")
+        else:
+            parts.append(f"{name} median {s['median']:.4f} over {s['starts']} starts "
+                         f"({s['min']:.4f} to {s['max']:.4f}, {retrains(s)})")
+    runs = [m for s in starts.values() for m in s["means"]]
+    medians = [s["median"] for s in starts.values()]
+    return (f"each cron schedule started on every batch of its period: {'; '.join(parts)}; "
+            f"ctpipe {mine:.4f} is at least as good as {sum(map(as_good, runs))} of "
+            f"{len(runs)} starts, and as the median start of {sum(map(as_good, medians))} of "
+            f"{count_of(len(medians), 'schedule')}")
 
 
 def _scored(days: list[dict], metric: Callable[[dict], object]) -> int:

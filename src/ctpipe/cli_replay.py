@@ -164,6 +164,8 @@ def _print_baselines(name: str, result: dict, s: dict) -> None:
             typer.echo("  " + "; ".join(
                 f"{k} {fmt(v['mean'])} ({count_of(v['retrains'], 'retrain')}, "
                 f"{count_of(v['promotions'], 'promotion')})" for k, v in cron.items()))
+        if s.get("starts_line"):
+            typer.echo(f"  {s['starts_line']}")
     elif not any(d["champion_version"] for d in result["days"]):
         typer.echo(f"{name}: {nothing_served(result)}")
     else:
