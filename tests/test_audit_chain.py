@@ -111,3 +111,49 @@ def test_doctor_names_an_altered_line_but_not_one_torn_by_a_crash(tmp_path: Path
     lines[1] = b'{"at": "2027-'  # the torn line changed afterwards: no longer vouched for
     trail.write_bytes(b"\n".join(lines))
     assert _audit_entries(ws)[1] == [f"{trail}: line 2 is not JSON"]
+
+
+def test_a_break_with_a_known_cause_is_accepted_and_named_again_if_changed(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+    from tests.helpers import simulated_workspace, small_config
+
+    ws = simulated_workspace(small_config(tmp_path), days=2)
+    trail = ws.audit_path
+    _write(trail, 2)
+    with trail.open("ab") as fh:  # a worker still on an older ctpipe, during an upgrade
+        fh.write(json.dumps({"at": "2026-12-07T10:00:00+00:00", "who": "old@ctpipe",
+                             "action": "cycle.completed", "use_case": ws.name, "why": "old",
+                             "details": {}}).encode() + b"\n")
+    old = len(trail.read_bytes().splitlines())
+    _write(trail, 1, start=2)
+    runner = CliRunner()
+    doctor = runner.invoke(app, ["doctor", ws.ref])
+    assert f"line {old} has no prev_sha256 after chained lines" in doctor.output
+
+    wrong = runner.invoke(app, ["accept-audit-break", ws.ref, "--line", str(old - 1),
+                                "--reason", "upgrade"])
+    assert wrong.exit_code == 2 and wrong.output == (
+        f"--line {old - 1}: the audit trail {trail} has no break there to accept (lines with "
+        f"one: {old})\n")
+    blank = runner.invoke(app, ["accept-audit-break", ws.ref, "--line", str(old),
+                                "--reason", " "])
+    assert blank.exit_code == 2 and audit.read(path=trail)[-1]["why"] == "decision 2"
+    accepted = runner.invoke(app, ["accept-audit-break", ws.ref, "--line", str(old), "--reason",
+                                   "a worker on the old version during the upgrade",
+                                   "--operator", "ops-lead"])
+    assert accepted.exit_code == 0, accepted.output
+    assert accepted.output.startswith(f"accepted: {trail}: line {old} has no prev_sha256")
+    entry = audit.read(path=trail)[-1]
+    assert (entry["action"], entry["who"], entry["details"]["line"]) == (
+        audit.BREAK_ACCEPTED, "ops-lead", old)
+    assert audit.chain_breaks(trail) == []
+    assert "audit-chain-broken" not in runner.invoke(app, ["doctor", ws.ref]).output
+
+    # The accepted line changed afterwards: named again, and so is the line after it.
+    lines = trail.read_bytes().split(b"\n")
+    lines[old - 1] = lines[old - 1].replace(b'"why": "old"', b'"why": "edited"')
+    trail.write_bytes(b"\n".join(lines))
+    assert [b.line for b in audit.open_breaks(trail)] == [old, old + 1]

@@ -3,7 +3,9 @@
 Each line carries ``prev_sha256``, the sha256 of the line before it: a line changed or
 deleted in the middle of the trail breaks the chain at the next line (chain_breaks), which
 `ctpipe doctor` names. Appends hold an exclusive lock on the file, so two processes never
-chain to the same line.
+chain to the same line. A break whose cause is known (lines an older ctpipe wrote during an
+upgrade) is accepted by a later record (`ctpipe accept-audit-break`), itself in the chain; it
+names both lines' hashes, so the break shows again if either changes afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import getpass
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ctpipe import settings
@@ -83,36 +86,70 @@ def _last_line(fh) -> tuple[bytes, bool]:  # noqa: ANN001 - a binary file open f
     return b"", torn
 
 
+BREAK_ACCEPTED = "audit.break_accepted"
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """One break: the line whose ``prev_sha256`` is wrong or missing, what doctor says of
+    it, and ``key``, the hashes of the line before it and of itself (what an acceptance
+    names)."""
+
+    line: int
+    text: str
+    key: str
+
+
 def chain_breaks(path: Path) -> list[str]:
-    """Where the trail's hash chain breaks: a line whose ``prev_sha256`` is not the hash of
-    the line before it (that line was changed, or lines were deleted or inserted between).
-    Lines written before the chain existed carry no ``prev_sha256`` and are not judged; one
-    without it after a chained line is a break (stripped, or inserted by hand)."""
+    """Where the trail's hash chain breaks and no later record accepts the break: a line
+    whose ``prev_sha256`` is not the hash of the line before it (that line was changed, or
+    lines were deleted or inserted between). Lines written before the chain existed carry no
+    ``prev_sha256`` and are not judged; one without it after a chained line is a break
+    (stripped, inserted by hand, or written by an older ctpipe)."""
+    return [b.text for b in open_breaks(path)]
+
+
+def open_breaks(path: Path) -> list[ChainBreak]:
+    """chain_breaks, with each break's line and key."""
     if not path.is_file():
         return []
-    breaks, previous, previous_n, chained = [], b"", 0, False
+    breaks, accepted = [], set()
+    previous, previous_n, chained = b"", 0, False
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
             line = raw.rstrip(b"\n")
             if not line.strip():
                 continue
             try:
-                claimed = json.loads(line).get("prev_sha256")
+                entry = json.loads(line)
+                claimed = entry.get("prev_sha256")
             except (ValueError, AttributeError):  # named apart (doctor: unreadable); the
                 previous, previous_n = line, n    # next line's hash still covers it
                 continue
+            key = f"{line_sha256(previous)}:{line_sha256(line)}"
+            if entry.get("action") == BREAK_ACCEPTED:
+                accepted.add((entry.get("details") or {}).get("key"))
             if claimed is None:
                 if chained:
-                    breaks.append(f"{path}: line {n} has no prev_sha256 after chained lines")
+                    breaks.append(ChainBreak(n, f"{path}: line {n} has no prev_sha256 after "
+                                                "chained lines", key))
             elif claimed != line_sha256(previous):
                 chained = True
                 before = f"line {previous_n}" if previous_n else "the start of the trail"
-                breaks.append(f"{path}: line {n}'s prev_sha256 does not match {before}: a "
-                              "line was changed, deleted or inserted there")
+                breaks.append(ChainBreak(n, f"{path}: line {n}'s prev_sha256 does not match "
+                                            f"{before}: a line was changed, deleted or "
+                                            "inserted there", key))
             else:
                 chained = True
             previous, previous_n = line, n
-    return breaks
+    return [b for b in breaks if b.key not in accepted]
+
+
+def accept_break(path: Path, found: ChainBreak, use_case: str, why: str, *,
+                 who: str | None = None) -> dict:
+    """Record that ``found`` has a known cause: chain_breaks no longer names it."""
+    return record(BREAK_ACCEPTED, use_case, why, who=who, path=path,
+                  details={"line": found.line, "key": found.key, "break": found.text})
 
 
 def vouched_for(line: bytes, following: bytes) -> bool:

@@ -324,6 +324,34 @@ def accept_unlabelled(
     typer.echo(f"  audit: {ws.audit_path}")
 
 
+@app.command()
+def accept_audit_break(
+    use_case: str,
+    line: Annotated[int, typer.Option(help="The line `ctpipe doctor` names in its "
+                                      "audit-chain-broken problem.")],
+    reason: Annotated[str, typer.Option(help="Why the chain breaks there (e.g. lines an "
+                                        "older ctpipe wrote during an upgrade): audited.")],
+    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+) -> None:
+    """Accept a break in the audit trail's hash chain whose cause you know: `ctpipe doctor`
+    stops naming it. The acceptance is audited; the break shows again if either line changes."""
+    from ctpipe import audit
+
+    ws = _workspace(use_case)
+    if not reason.strip():
+        _fail("--reason: say why the chain breaks there (it is audited)", 2)
+    found = {b.line: b for b in audit.open_breaks(ws.audit_path)}
+    if line not in found:
+        named = ", ".join(str(n) for n in found) or "none"
+        _fail(f"--line {line}: the audit trail {ws.audit_path} has no break there to accept "
+              f"(lines with one: {named})", 2)
+    entry = audit.accept_break(ws.audit_path, found[line], ws.name, reason,
+                               who=operator or audit.actor())
+    typer.echo(f"accepted: {found[line].text}")
+    typer.echo(f"  reason: {reason}")
+    typer.echo(f"  by: {entry['who']} at {entry['at']}")
+
+
 @app.command("set-aside")
 def set_aside(
     use_case: str,
