@@ -163,9 +163,11 @@ def test_a_retrained_batch_is_skipped_unless_forced() -> None:
     # A skipped run leaves the batch's record as the deciding run wrote it.
     assert p.store.records[day(7).isoformat()].status is CycleStatus.PROMOTED
     assert sorted(p.models.loaded) == [1]
+    assert not p.store.records[day(7).isoformat()].forced
     forced = p.retrain(7, force=True)
     assert forced.status in (CycleStatus.PROMOTED, CycleStatus.REJECTED)
     assert sorted(p.models.loaded) == [1, 2]
+    assert p.store.records[day(7).isoformat()].forced  # the record says an operator forced it
 
 
 def test_force_retrains_a_batch_the_policy_holds_back() -> None:
@@ -177,11 +179,13 @@ def test_force_retrains_a_batch_the_policy_holds_back() -> None:
                                      scenario="covariate"))
     held = p.cycle(9)
     assert held.status is CycleStatus.COOLING_DOWN, held.message
+    assert not p.store.records[day(9).isoformat()].forced
     assert sorted(p.models.loaded) == [1]
     forced = p.cycle(9, force=True)
     assert forced.status in (CycleStatus.PROMOTED, CycleStatus.REJECTED), forced.message
     assert sorted(p.models.loaded) == [1, 2]
     record = p.store.records[day(9).isoformat()]
+    assert record.forced and not record.attempts[-1]["forced"]
     assert record.retrained and record.retrain_reason.startswith(
         "forced by the operator (--force, or force=true on a run); the retraining policy alone "
         "would keep the champion: drift persists (data drift: ")

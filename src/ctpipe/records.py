@@ -31,6 +31,8 @@ class CycleRecord:
     # while the champion's follow-ups are open, the one it is learning (follow_up_until).
     change_onset: str | None = None
     retrain_reason: str | None = None
+    # An operator's --force (force=true on a run): retrain whatever the policy says.
+    forced: bool = False
     # Batches of the training window that failed validation before this run trained (none of
     # them had passed as they are): why each was quarantined.
     training_set_aside: list[str] = field(default_factory=list)

@@ -43,7 +43,8 @@ def run_cycle(rt: Runtime, day: dt.date, *, explicit_date: bool,
 
 
 def _run_cycle(rt: Runtime, day: dt.date, retrain_inline: bool, force: bool) -> Outcome:
-    attempt = Attempt(rt, CycleRecord(use_case=rt.use_case, batch_date=day.isoformat()))
+    attempt = Attempt(rt, CycleRecord(use_case=rt.use_case, batch_date=day.isoformat(),
+                                      forced=force))
     record = attempt.record
     try:
         with rt.guard():

@@ -285,6 +285,7 @@ def _run_retrain(rt: Runtime, day: dt.date, reason: str, force: bool) -> Outcome
     record = existing.next_attempt() if existing else CycleRecord(use_case=rt.use_case,
                                                                   batch_date=day.isoformat())
     record.retrained = False  # set again only if this run trains
+    record.forced = force
     record.training_set_aside = []
     attempt = Attempt(rt, record)
     with rt.guard():
