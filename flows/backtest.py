@@ -47,11 +47,13 @@ def print_progress(i: int, total: int, day: dict) -> None:
 
 @flow(name="ctpipe-backtest", flow_run_name="backtest-{use_case}")
 def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = False,
-                  cron: list[int] | None = None, events: list[str] | None = None) -> dict:
+                  cron: list[int] | None = None, events: list[str] | None = None,
+                  cron_starts: bool = True) -> dict:
     """Run the cycle on every batch in the replay's landing zone, oldest first, then the cron
     baselines on the same batches.
 
     ``cron``: the baselines' schedules, N batches each (None: 1, 4 and 12; empty: none).
+    ``cron_starts``: each schedule also started on every later batch of its period.
     ``events``: known change dates (ISO) the summary reports detection and recovery for.
     """
     settings.configure_environment()  # a deployed run's process: MLflow's limits, logging
@@ -93,7 +95,7 @@ def backtest_flow(use_case: str, shift_day: int | None = None, quiet: bool = Fal
     if schedules:
         replay = replay_cron(ws.config, ws.store, dates,
                              [d["validation_passed"] for d in days], schedules,
-                             lambda day: backtest.labelled_batch(ws, day))
+                             lambda day: backtest.labelled_batch(ws, day), phases=cron_starts)
         attach(result, replay)
         if not quiet:
             print(f"  cron baselines {list(schedules)}: {replay.fits} fits in "
