@@ -5,11 +5,15 @@ reachable at all on this data?
 For every batch from the cold start on, the script fits the model the cron baselines would fit
 as of that batch (steps.train.train_candidate: same window, holdout and seed) and scores it on
 every later labelled batch (backtest.model_metric). The cron schedules are replayed beside it
-by the backtest's own code (baselines.replay_cron, same gate). Then, for a budget of K retrains
-(the cold start included), it finds by dynamic programming the K retrain batches whose models,
-each serving until the next, give the best mean metric over the same batches: the best any
-policy retraining K times with this trainer could do with hindsight and no gate. A policy that
-must beat the best cron with half its retrains cannot, on this trainer, do better than that.
+by the backtest's own code (baselines.replay_cron, same gate), each from every batch of its
+period. For every pair of fits it compares the gate's verdict on the later fit's holdout with
+what serving it brought afterwards. Then, for a budget of K retrains (the cold start
+included), it finds by dynamic programming the K retrain batches whose models, each serving
+until the next, give the best mean metric over the same batches: the best any policy
+retraining K times with this trainer could do with hindsight and no gate.
+
+It keeps every fit (model and holdout) in memory until the end: fine for monthly or daily
+batches over a few years, not for a bank's full history.
 
 Every batch counts as validated (no cycle runs, so nothing is quarantined); on data whose
 replay quarantines batches the cron figures can differ from `ctpipe backtest`'s.
@@ -39,7 +43,7 @@ def main() -> None:
     parser.add_argument("config", help="a use case's YAML config (or its name)")
     parser.add_argument("--source", help="the labelled history (default: data.source)")
     parser.add_argument("--cron", nargs="+", type=int, default=[1, 4, 12])
-    parser.add_argument("--budget", nargs="*", type=int, default=[],
+    parser.add_argument("--budget", nargs="*", type=_at_least_one, default=[],
                         help="more budgets (retrains, cold start included) to report")
     parser.add_argument("--horizon", type=int, default=6,
                         help="batches after a retrain over which its gain is measured")
@@ -50,6 +54,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ctpipe-hindsight-") as home:
         os.environ["CTPIPE_HOME"] = home
         report(args)
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a budget counts the cold start: 1 or more, not {value}")
+    return value
 
 
 def report(args: argparse.Namespace) -> None:
@@ -86,26 +97,25 @@ def report(args: argparse.Namespace) -> None:
         rows.append(("ctpipe", *ctpipe))
     for name, mean, retrains in rows:
         print(f"  {name:<8} mean {fmt(mean)} with {retrains} retrains")
-    print("the same schedules started 0..N-1 batches later (the first retrain is always the "
-          "cold start):")
+    print("each schedule started on every batch of its period (the cold start always first; "
+          "baselines.replay_cron's phases):")
     for n in args.cron:
-        means = []
-        for phase in range(n):
-            served, retrains = cron_with_phase(ws.config, serve, cold, candidates, n, phase)
-            means.append((float(np.mean([serve[served[s], s] for s in scored])), retrains))
-            if phase == 0 and not np.isclose(means[0][0], crons.mean(n)):
-                sys.exit(f"cron-{n}: this script's replay gives {means[0][0]}, "
-                         f"baselines.replay_cron {crons.mean(n)}: they must agree")
-        ranked = sorted(m for m, _ in means)
-        median = float(np.median(ranked))
-        print(f"  cron-{n:<3} {len(means)} phases: mean {fmt(ranked[0])} .. "
-              f"{fmt(median)} (median) .. {fmt(ranked[-1])}, "
-              f"{min(r for _, r in means)}-{max(r for _, r in means)} retrains")
+        runs = [r for r in crons.phases[n] if r.mean is not None]
+        if not runs:
+            print(f"  cron-{n:<3} no start scored a batch")
+            continue
+        means = sorted(r.mean for r in runs)
+        print(f"  cron-{n:<3} {len(runs)} start{'' if len(runs) == 1 else 's'}: mean "
+              f"{fmt(means[0])} .. {fmt(float(np.median(means)))} (median) .. "
+              f"{fmt(means[-1])}, {min(r.retrains for r in runs)}-"
+              f"{max(r.retrains for r in runs)} retrains")
     best_n = crons.best(higher)
     gate_against_future(ws.config, serve, candidates, args.horizon)
-    budgets = sorted({max(1, len(crons.retrain_days[best_n]) // 2),
-                      *(len(crons.retrain_days[n]) for n in args.cron),
-                      *([ctpipe[1]] if ctpipe else []), *args.budget})
+    if best_n is None or not scored:
+        sys.exit(f"{ws.name}: no cron schedule scored a batch: nothing to compare with")
+    budgets = sorted(k for k in {max(1, len(crons.retrain_days[best_n]) // 2),
+                                 *(len(crons.retrain_days[n]) for n in args.cron),
+                                 *([ctpipe[1]] if ctpipe else []), *args.budget} if k >= 1)
     best_mean = crons.mean(best_n)
     print(f"hindsight best with K retrains (the best cron, cron-{best_n}: {fmt(best_mean)} with "
           f"{len(crons.retrain_days[best_n])}; the target allows "
@@ -144,34 +154,11 @@ def served_metrics(ws, dates: list, frames: list) -> tuple[np.ndarray, int, dict
             if frames[s] is not None:
                 value = model_metric(ws.config, frames[s], model)
                 serve[t, s] = np.nan if value is None else value
-        print(f"  fitted as of {day} ({t + 1}/{n})", file=sys.stderr, end="\r", flush=True)
-    print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(f"  fitted as of {day} ({t + 1}/{n})", file=sys.stderr, end="\r", flush=True)
     if cold is None:
         sys.exit(f"{ws.name}: no batch has the history a first fit needs")
     return serve, cold, candidates
-
-
-def cron_with_phase(config, serve: np.ndarray, cold: int, candidates: dict,  # noqa: ANN001
-                    every: int, phase: int) -> tuple[dict[int, int], int]:
-    """A cron schedule behind the cycle's gate, retraining on the cold start and then on
-    batches ``cold + phase + k * every`` (phase 0 is baselines.replay_cron's schedule): which
-    fit serves each batch from the cold start on, and how many retrains it took."""
-    from ctpipe.steps.train import gate_challenger
-
-    champion: int | None = None
-    served: dict[int, int] = {}
-    retrains = 0
-    for i in range(cold, serve.shape[0]):
-        due = champion is None or (i > cold and (i - cold - phase) % every == 0)
-        if due and i in candidates:
-            retrains += 1
-            incumbent = None if champion is None else candidates[champion].model
-            if gate_challenger(config, candidates[i].model, incumbent,
-                               candidates[i].holdout).decision.passed:
-                champion = i
-        if champion is not None:
-            served[i] = champion
-    return served, retrains
 
 
 def gate_against_future(config, serve: np.ndarray, candidates: dict,  # noqa: ANN001
@@ -239,6 +226,9 @@ def hindsight_best(serve: np.ndarray, cold: int, scored: list[int], budget: int,
     is_scored = np.zeros(n, dtype=bool)
     is_scored[scored] = True
     fitted = [t for t in range(cold, n) if not np.isnan(serve[t]).all()]
+    if cold not in fitted:
+        sys.exit("the cold start's fit scored no batch: no schedule to search")
+    budget = min(budget, len(fitted))  # more fits than there are would repeat the last layer
     # run[t][u]: total of t's model over scored batches t..u-1
     run = {t: np.concatenate([[0.0], np.cumsum(np.where(is_scored[t:], gain[t, t:], 0.0))])
            for t in fitted}

@@ -157,3 +157,34 @@ def test_a_break_with_a_known_cause_is_accepted_and_named_again_if_changed(
     lines[old - 1] = lines[old - 1].replace(b'"why": "old"', b'"why": "edited"')
     trail.write_bytes(b"\n".join(lines))
     assert [b.line for b in audit.open_breaks(trail)] == [old, old + 1]
+
+
+def test_an_acceptance_counts_only_chained_and_after_the_break_it_names(tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    legacy = {"at": "2025-01-01T00:00:00+00:00", "who": "ops", "action": "model.promoted",
+              "use_case": "demand", "details": {}}
+    trail.write_bytes(json.dumps({**legacy, "why": "before the chain"}).encode() + b"\n")
+    _write(trail, 3)
+    lines = trail.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"decision 1", b"decision one")  # an edit: line 4 breaks
+    trail.write_bytes(b"\n".join(lines))
+    (edit,) = audit.open_breaks(trail)
+    assert edit.line == 4
+    forged = {**legacy, "why": "hide it", "action": audit.BREAK_ACCEPTED,
+              "details": {"line": 4, "key": edit.key}}
+    # Inserted among the lines from before the chain, where nothing is judged: ignored.
+    lines = trail.read_bytes().split(b"\n")
+    trail.write_bytes(b"\n".join([json.dumps(forged).encode(), *lines]))
+    assert [b.line for b in audit.open_breaks(trail)] == [5]
+    # Appended without the chain's hash: a break of its own, and accepts nothing.
+    trail.write_bytes(b"\n".join(lines))
+    with trail.open("ab") as fh:
+        fh.write(json.dumps(forged).encode() + b"\n")
+    assert [b.line for b in audit.open_breaks(trail)] == [4, 5]
+    # Chained, but naming another line, or the right line with another key: nothing.
+    trail.write_bytes(b"\n".join(lines))
+    audit.accept_break(trail, audit.ChainBreak(3, "x", edit.key), "demand", "wrong line")
+    audit.accept_break(trail, audit.ChainBreak(4, "x", "0:0"), "demand", "wrong key")
+    assert [b.line for b in audit.open_breaks(trail)] == [4]
+    audit.accept_break(trail, edit, "demand", "the edit is explained")
+    assert audit.open_breaks(trail) == []

@@ -108,12 +108,14 @@ def test_cron_replay_retrains_on_schedule_behind_the_gate_with_shared_fits(
     # until a schedule promotes again it serves the cold-start model: same scores as N=12
     assert out.metrics[4][6:10] == out.metrics[12][6:10]
     # every start of each period, on the same fits; phase 0 is the schedule above
-    assert [r.phase for r in out.phases[4]] == [0, 1, 2, 3] and len(out.phases[12]) == 12
+    assert [r.phase for r in out.phases[4]] == [0, 1, 2, 3]
+    # cron-12's starts 10 and 11 would begin past the replay's last batch (15): left out
+    assert [r.phase for r in out.phases[12]] == list(range(10))
     assert out.phases[4][0].mean == out.mean(4)
     assert out.phases[4][0].retrains == 3 and out.phases[4][1].retrains == 4  # 6, 7, 11, 15
-    assert out.phases[12][11].retrains == 1  # batch 17 is past the replay
+    assert out.phases[12][9].retrains == 2  # 6 and 15
     assert len({r.mean for r in out.phases[4]}) > 1  # the start moves the mean
-    assert out.phases[1] == [r for r in out.phases[1] if r.phase == 0]
+    assert [r.phase for r in out.phases[1]] == [0]
     bare = replay_cron(config, store, dates, [True] * DAYS, (4,), batch, phases=False)
     assert bare.phases == {} and bare.metrics[4] == out.metrics[4]
 
@@ -128,6 +130,22 @@ def test_cron_replay_keeps_no_challenger_the_gate_rejects(tmp_path: Path) -> Non
     assert out.retrain_days[4] == [i for i in range(6, DAYS) if i != 8]
     assert out.promotion_days[4] == []
     assert out.metrics[4] == [None] * DAYS
+    # nothing ever served: every start scored nothing, and the summary compares nothing
+    assert all(r.mean is None for r in out.phases[4])
+    result = {"metric_name": "wape", "higher_is_better": False, "gate_tolerance": 0.02,
+              "shift_day": None, "days": [_day(i, 0.1, 0.1) for i in range(DAYS)]}
+    attach(result, out)
+    assert cron_starts(result) == {} and starts_line(result) is None
+
+
+def test_a_start_whose_retrain_falls_on_a_quarantined_batch_waits_for_its_next(
+        tmp_path: Path) -> None:
+    config, store, dates, batch = _history(tmp_path)
+    validated = [True] * DAYS
+    validated[8] = False
+    out = replay_cron(config, store, dates, validated, (4,), batch)
+    assert [r.retrains for r in out.phases[4]] == [3, 4, 2, 3]  # phase 2: 6 and 12, not 8
+    assert out.metrics[4][8] is None
 
 
 def test_cron_replay_waits_when_training_drops_rows_below_the_minimum(tmp_path: Path) -> None:
@@ -195,12 +213,14 @@ def test_ctpipe_against_each_schedule_started_on_every_batch_of_its_period() -> 
         "4": [{"phase": p, "mean": m, "retrains": r, "promotions": 1}
               for p, m, r in [(0, 0.20, 2), (1, 0.15, 3), (2, 0.16, 3), (3, None, 2)]]}
     starts = cron_starts(result)
-    assert starts["cron-4"]["starts"] == 3 and starts["cron-4"]["median"] == pytest.approx(0.16)
+    assert (starts["cron-4"]["runs"], starts["cron-4"]["starts"]) == (4, 3)
+    assert starts["cron-4"]["median"] == pytest.approx(0.16)
     assert (starts["cron-4"]["min"], starts["cron-4"]["max"]) == (0.15, 0.20)
     # ctpipe's 0.1667 (WAPE, lower is better) is at least as good as 0.20 only
     assert starts_line(result) == (
         "each cron schedule started on every batch of its period: cron-1 0.1167 (6 retrains); "
-        "cron-4 median 0.1600 over 3 starts (0.1500 to 0.2000, 2-3 retrains); ctpipe 0.1667 "
+        "cron-4 median 0.1600 over the 3 of 4 starts that scored (0.1500 to 0.2000, 2-3 "
+        "retrains); ctpipe 0.1667 "
         "is at least as good as 1 of 4 starts, and as the median start of 0 of 2 schedules")
     result["higher_is_better"] = True  # now 0.1667 beats all but 0.20
     assert starts_line(result).endswith("as good as 3 of 4 starts, and as the median start of "

@@ -110,10 +110,13 @@ def chain_breaks(path: Path) -> list[str]:
 
 
 def open_breaks(path: Path) -> list[ChainBreak]:
-    """chain_breaks, with each break's line and key."""
+    """chain_breaks, with each break's line and key. An acceptance counts only where the
+    chain vouches for it (its own ``prev_sha256`` matches the line before it) and only for a
+    break above it with the same line and key: one inserted among unchained lines, or ahead
+    of the break, accepts nothing."""
     if not path.is_file():
         return []
-    breaks, accepted = [], set()
+    breaks: dict[int, ChainBreak] = {}
     previous, previous_n, chained = b"", 0, False
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
@@ -127,22 +130,28 @@ def open_breaks(path: Path) -> list[ChainBreak]:
                 previous, previous_n = line, n    # next line's hash still covers it
                 continue
             key = f"{line_sha256(previous)}:{line_sha256(line)}"
-            if entry.get("action") == BREAK_ACCEPTED:
-                accepted.add((entry.get("details") or {}).get("key"))
             if claimed is None:
                 if chained:
-                    breaks.append(ChainBreak(n, f"{path}: line {n} has no prev_sha256 after "
-                                                "chained lines", key))
+                    breaks[n] = ChainBreak(n, f"{path}: line {n} has no prev_sha256 after "
+                                              "chained lines", key)
             elif claimed != line_sha256(previous):
                 chained = True
                 before = f"line {previous_n}" if previous_n else "the start of the trail"
-                breaks.append(ChainBreak(n, f"{path}: line {n}'s prev_sha256 does not match "
-                                            f"{before}: a line was changed, deleted or "
-                                            "inserted there", key))
+                breaks[n] = ChainBreak(n, f"{path}: line {n}'s prev_sha256 does not match "
+                                          f"{before}: a line was changed, deleted or inserted "
+                                          "there", key)
             else:
                 chained = True
+                if entry.get("action") == BREAK_ACCEPTED:
+                    _accept(breaks, entry.get("details") or {})
             previous, previous_n = line, n
-    return [b for b in breaks if b.key not in accepted]
+    return list(breaks.values())
+
+
+def _accept(breaks: dict[int, ChainBreak], details: dict) -> None:
+    found = breaks.get(details.get("line"))
+    if found is not None and found.key == details.get("key"):
+        del breaks[found.line]
 
 
 def accept_break(path: Path, found: ChainBreak, use_case: str, why: str, *,

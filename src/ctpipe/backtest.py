@@ -386,19 +386,21 @@ def headline(result: dict) -> str | None:
 
 
 def cron_starts(result: dict) -> dict[str, dict]:
-    """Per cron schedule replayed from each batch of its period (``cron.phases``): the
-    number of starts that scored a batch, the median, lowest and highest mean over them, and
-    the fewest and most retrains; {} for a replay without phases."""
+    """Per cron schedule replayed from each batch of its period (``cron.phases``): how many
+    starts it had (``runs``) and how many scored a batch (``starts``); over those, the median,
+    lowest and highest mean, and the fewest and most retrains. {} for a replay without
+    phases."""
     out: dict[str, dict] = {}
     for n, runs in ((result.get("cron") or {}).get("phases") or {}).items():
-        means = [r["mean"] for r in runs if r["mean"] is not None]
-        if not means:
+        scored = [r for r in runs if r["mean"] is not None]
+        if not scored:
             continue
-        retrains = [r["retrains"] for r in runs]
-        out[f"cron-{n}"] = {"starts": len(means), "median": float(np.median(means)),
-                            "min": min(means), "max": max(means),
-                            "retrains_min": min(retrains), "retrains_max": max(retrains),
-                            "means": means}
+        means = [r["mean"] for r in scored]
+        retrains = [r["retrains"] for r in scored]
+        out[f"cron-{n}"] = {"runs": len(runs), "starts": len(scored),
+                            "median": float(np.median(means)), "min": min(means),
+                            "max": max(means), "retrains_min": min(retrains),
+                            "retrains_max": max(retrains), "means": means}
     return out
 
 
@@ -425,11 +427,13 @@ def starts_line(result: dict) -> str | None:
 
     parts = []
     for name, s in starts.items():
-        if s["starts"] == 1:
+        if s["runs"] == 1:
             parts.append(f"{name} {s['median']:.4f} ({retrains(s)})")
-        else:
-            parts.append(f"{name} median {s['median']:.4f} over {s['starts']} starts "
-                         f"({s['min']:.4f} to {s['max']:.4f}, {retrains(s)})")
+            continue
+        over = (f"{s['starts']} starts" if s["starts"] == s["runs"]
+                else f"the {s['starts']} of {s['runs']} starts that scored")
+        parts.append(f"{name} median {s['median']:.4f} over {over} "
+                     f"({s['min']:.4f} to {s['max']:.4f}, {retrains(s)})")
     runs = [m for s in starts.values() for m in s["means"]]
     medians = [s["median"] for s in starts.values()]
     return (f"each cron schedule started on every batch of its period: {'; '.join(parts)}; "

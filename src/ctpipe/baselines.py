@@ -135,6 +135,10 @@ def replay_cron(config: UseCaseConfig, store: Store, dates: list[dt.date],
             run.metrics.append(scores[served])
         models = {d: m for d, m in models.items() if d in {run.champion for run in runs}}
     first = {run.every: run for run in runs if run.phase == 0}
+    # A start past the replay's end never retrains after the cold start: the same run as
+    # the cold-start model alone, counted once (as phase 0 when even that is past it).
+    begun = [run for run in runs if run.phase == 0 or (
+        cold_start is not None and cold_start + run.phase < len(dates))]
     return CronReplay(
         schedules,
         metrics={n: first[n].metrics for n in schedules},
@@ -142,7 +146,7 @@ def replay_cron(config: UseCaseConfig, store: Store, dates: list[dt.date],
         promotion_days={n: first[n].promotion_days for n in schedules},
         cold_start=cold_start, fits=fits, seconds=time.perf_counter() - started,
         phases={n: [PhaseRun(run.phase, mean(run.metrics), len(run.retrain_days),
-                             len(run.promotion_days)) for run in runs if run.every == n]
+                             len(run.promotion_days)) for run in begun if run.every == n]
                 for n in schedules} if phases else {})
 
 

@@ -152,7 +152,9 @@ def check(h: HealthInputs) -> list[Problem]:
         out.append(Problem("unreadable", what, "restore the file from backup or move it aside"))
     for where in h.audit_chain_breaks:
         out.append(Problem("audit-chain-broken", where, "compare the audit trail with its "
-                           "backup: the decisions there were altered after they were written"))
+                           "backup: a decision there was altered, removed or added after it "
+                           "was written; a line an older ctpipe wrote during an upgrade: "
+                           f"ctpipe accept-audit-break {uc} --line N --reason TEXT"))
     return out
 
 
