@@ -30,6 +30,8 @@ from ctpipe.cli_base import (
 
 __all__ = ["app", "cli_production", "cli_replay"]
 
+_Operator = Annotated[str | None, typer.Option(help="Who (default: this user).")]
+
 
 @app.command()
 def simulate(
@@ -295,7 +297,7 @@ def accept_unlabelled(
                                       "YYYY-MM-DD.")],
     reason: Annotated[str, typer.Option(help="Why no corrected labels file will come: "
                                         "audited.")],
-    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+    operator: _Operator = None,
 ) -> None:
     """Accept that a batch whose labels were set aside stays unlabelled: `ctpipe doctor` stops
     naming it. A corrected labels file put back later is still used."""
@@ -331,7 +333,7 @@ def accept_audit_break(
                                       "audit-chain-broken problem.")],
     reason: Annotated[str, typer.Option(help="Why the chain breaks there (e.g. lines an "
                                         "older ctpipe wrote during an upgrade): audited.")],
-    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+    operator: _Operator = None,
 ) -> None:
     """Accept a break in the audit trail's hash chain whose cause you know: `ctpipe doctor`
     stops naming it. The acceptance is audited; the break shows again if either line changes."""
@@ -359,7 +361,7 @@ def set_aside(
                                             "(repeatable).")],
     reason: Annotated[str, typer.Option(help="Why it must not be trained on or judged: "
                                         "audited, and kept beside the batch.")],
-    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+    operator: _Operator = None,
 ) -> None:
     """Move batches out of the landing zone on your word, with their validation result beside
     them: what a retrain refuses to do by itself when most of its window fails at once."""
@@ -494,7 +496,7 @@ def rollback(
                                            "the previously promoted one).")] = None,
     force: Annotated[bool, typer.Option(help="Serve a version that never passed the "
                                         "gate.")] = False,
-    operator: Annotated[str | None, typer.Option(help="Who (default: this user).")] = None,
+    operator: _Operator = None,
 ) -> None:
     """Move `champion` back to the previous (or a named) version in one step."""
     settings.configure_environment()
