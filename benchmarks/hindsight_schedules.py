@@ -142,10 +142,10 @@ def served_metrics(ws, dates: list, frames: list) -> tuple[np.ndarray, int, dict
     cold = None
     candidates = {}
     for t, day in enumerate(dates):
-        if cold is None and window_problem(_Ports(ws.config, ws.store), day) is not None:
+        if cold is None and window_problem(ws, day) is not None:
             continue
         try:
-            candidates[t] = train_candidate(_Ports(ws.config, ws.store), day)
+            candidates[t] = train_candidate(ws, day)
         except NotEnoughData:
             continue
         model = candidates[t].model
@@ -201,13 +201,6 @@ def gate_against_future(config, serve: np.ndarray, candidates: dict,  # noqa: AN
           f"in {better_after(passed_a)} of the pairs the gate passed "
           f"({int(passed_a.sum())}) and {better_after(~passed_a)} of those it rejected "
           f"({int((~passed_a).sum())})")
-
-
-class _Ports:
-    """What train_candidate reads from a runtime: the config and the store."""
-
-    def __init__(self, config, store) -> None:  # noqa: ANN001
-        self.config, self.store = config, store
 
 
 def hindsight_best(serve: np.ndarray, cold: int, scored: list[int], budget: int,
