@@ -157,6 +157,42 @@ def test_a_break_with_a_known_cause_is_accepted_and_named_again_if_changed(
     lines[old - 1] = lines[old - 1].replace(b'"why": "old"', b'"why": "edited"')
     trail.write_bytes(b"\n".join(lines))
     assert [b.line for b in audit.open_breaks(trail)] == [old, old + 1]
+    assert audit.scan_chain(trail).accepted == []  # the acceptance names the old hashes
+
+
+def test_doctor_lists_an_accepted_break_as_a_note_not_a_problem(
+        ctpipe_home: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ctpipe.cli import app
+    from tests.helpers import simulated_workspace, small_config
+
+    ws = simulated_workspace(small_config(tmp_path), days=2)
+    trail = ws.audit_path
+    _write(trail, 1)
+    with trail.open("ab") as fh:  # a worker still on an older ctpipe, during an upgrade
+        fh.write(json.dumps({"at": "2026-12-07T10:00:00+00:00", "who": "old@ctpipe",
+                             "action": "cycle.completed", "use_case": ws.name, "why": "old",
+                             "details": {}}).encode() + b"\n")
+    runner = CliRunner()
+    broken = runner.invoke(app, ["doctor", ws.ref])
+    assert broken.exit_code == 1 and "note:" not in broken.output
+    accepted = runner.invoke(app, ["accept-audit-break", ws.ref, "--line", "2", "--reason",
+                                   "worker on 0.x during the upgrade", "--operator", "ops-lead"])
+    assert accepted.exit_code == 0, accepted.output
+    at = audit.read(path=trail)[-1]["at"]
+
+    doctor = runner.invoke(app, ["doctor", ws.ref])
+    # Still healthy, exit 0: the note only keeps the break in view of whoever reads doctor.
+    assert doctor.exit_code == 0, doctor.output
+    assert doctor.output.splitlines() == [
+        f"note: audit-break-accepted: {trail}: line 2 has no prev_sha256 after chained lines; "
+        f"accepted on line 3 by ops-lead at {at} (reason: worker on 0.x during the upgrade)",
+        f"{ws.name}: healthy"]
+    as_json = json.loads(runner.invoke(app, ["doctor", ws.ref, "--json"]).output)
+    assert as_json["healthy"] is True and as_json["problems"] == []
+    assert [n["code"] for n in as_json["notes"]] == ["audit-break-accepted"]
+    assert "ops-lead" in as_json["notes"][0]["message"]
 
 
 def test_an_acceptance_counts_only_chained_and_after_the_break_it_names(tmp_path: Path) -> None:
@@ -186,5 +222,12 @@ def test_an_acceptance_counts_only_chained_and_after_the_break_it_names(tmp_path
     audit.accept_break(trail, audit.ChainBreak(3, "x", edit.key), "demand", "wrong line")
     audit.accept_break(trail, audit.ChainBreak(4, "x", "0:0"), "demand", "wrong key")
     assert [b.line for b in audit.open_breaks(trail)] == [4]
-    audit.accept_break(trail, edit, "demand", "the edit is explained")
+    assert audit.scan_chain(trail).accepted == []  # none of those counted: none listed
+    audit.accept_break(trail, edit, "demand", "the edit is explained", who="ops-lead")
     assert audit.open_breaks(trail) == []
+    (done,) = audit.scan_chain(trail).accepted
+    assert (done.found, done.line, done.who, done.why) == (
+        edit, 7, "ops-lead", "the edit is explained")
+    # Accepted twice: the second finds no open break, and the break is listed once.
+    audit.accept_break(trail, edit, "demand", "again")
+    assert audit.scan_chain(trail).accepted == [done]

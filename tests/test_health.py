@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctpipe.decisions.health import REQUIRED_LINEAGE, HealthInputs, check
+from ctpipe.decisions.health import REQUIRED_LINEAGE, HealthInputs, check, notes
 from ctpipe.lineage import ModelVersionInfo
 
 COMPLETE = {name: "x" for name in REQUIRED_LINEAGE} | {"gate_decision": "passed",
@@ -92,3 +92,15 @@ def test_only_safe_problems_are_repairable() -> None:
 def test_a_version_a_rollback_chose_may_serve_even_if_its_promotion_was_abandoned() -> None:
     chosen = _v(2, ("champion",), promotion_abandoned="champion moved")
     assert check(_inputs(champion=chosen, versions=[_v(1), chosen])) == []
+
+
+def test_an_accepted_audit_break_is_a_note_and_no_problem() -> None:
+    accepted = [("audit.jsonl: line 4 has no prev_sha256 after chained lines", 9,
+                 "2026-12-07T10:05:00+00:00", "ops-lead", "worker on 0.x during the upgrade")]
+    h = _inputs(audit_breaks_accepted=accepted)
+    assert check(h) == []
+    assert [n.line() for n in notes(h)] == [
+        "audit-break-accepted: audit.jsonl: line 4 has no prev_sha256 after chained lines; "
+        "accepted on line 9 by ops-lead at 2026-12-07T10:05:00+00:00 (reason: worker on 0.x "
+        "during the upgrade)"]
+    assert notes(_inputs()) == []

@@ -5,7 +5,8 @@ deleted in the middle of the trail breaks the chain at the next line (chain_brea
 `ctpipe doctor` names. Appends hold an exclusive lock on the file, so two processes never
 chain to the same line. A break whose cause is known (lines an older ctpipe wrote during an
 upgrade) is accepted by a later record (`ctpipe accept-audit-break`), itself in the chain; it
-names both lines' hashes, so the break shows again if either changes afterwards.
+names both lines' hashes, so the break shows again if either changes afterwards. Doctor still
+lists an accepted break, as a note, so the trail's reader sees it was there.
 """
 
 from __future__ import annotations
@@ -114,9 +115,35 @@ def open_breaks(path: Path) -> list[ChainBreak]:
     chain vouches for it (its own ``prev_sha256`` matches the line before it) and only for a
     break above it with the same line and key: one inserted among unchained lines, or ahead
     of the break, accepts nothing."""
+    return scan_chain(path).breaks
+
+
+@dataclass(frozen=True)
+class AcceptedBreak:
+    """A break an acceptance counted for (open_breaks' rules): the break, and the line, time,
+    operator and reason of the record that accepted it."""
+
+    found: ChainBreak
+    line: int
+    at: str
+    who: str
+    why: str
+
+
+@dataclass(frozen=True)
+class ChainScan:
+    breaks: list[ChainBreak]  # open: no acceptance counts for them
+    accepted: list[AcceptedBreak]
+
+
+def scan_chain(path: Path) -> ChainScan:
+    """The trail's breaks, open and accepted, from one read: doctor names the open ones as
+    problems and the accepted ones as notes, and one read keeps the two lists consistent
+    while the trail grows."""
     if not path.is_file():
-        return []
+        return ChainScan([], [])
     breaks: dict[int, ChainBreak] = {}
+    accepted: list[AcceptedBreak] = []
     previous, previous_n, chained = b"", 0, False
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
@@ -143,20 +170,27 @@ def open_breaks(path: Path) -> list[ChainBreak]:
             else:
                 chained = True
                 if entry.get("action") == BREAK_ACCEPTED:
-                    _accept(breaks, entry.get("details") or {})
+                    found = _accept(breaks, entry.get("details") or {})
+                    if found is not None:
+                        accepted.append(AcceptedBreak(
+                            found, n, str(entry.get("at", "")), str(entry.get("who", "")),
+                            str(entry.get("why", ""))))
             previous, previous_n = line, n
-    return list(breaks.values())
+    return ChainScan(list(breaks.values()), accepted)
 
 
-def _accept(breaks: dict[int, ChainBreak], details: dict) -> None:
+def _accept(breaks: dict[int, ChainBreak], details: dict) -> ChainBreak | None:
+    """The break ``details`` accepts, taken out of ``breaks`` (None: it accepts nothing)."""
     found = breaks.get(details.get("line"))
     if found is not None and found.key == details.get("key"):
-        del breaks[found.line]
+        return breaks.pop(found.line)
+    return None
 
 
 def accept_break(path: Path, found: ChainBreak, use_case: str, why: str, *,
                  who: str | None = None) -> dict:
-    """Record that ``found`` has a known cause: chain_breaks no longer names it."""
+    """Record that ``found`` has a known cause: chain_breaks no longer names it (scan_chain
+    lists it as accepted)."""
     return record(BREAK_ACCEPTED, use_case, why, who=who, path=path,
                   details={"line": found.line, "key": found.key, "break": found.text})
 

@@ -271,7 +271,8 @@ def doctor(
                                          "set-aside, free a dead slot, trace an untraced "
                                          "alias move) and audit it.")] = False,
 ) -> None:
-    """Check the use case's invariants; exit 0 when healthy, 1 with one line per problem."""
+    """Check the use case's invariants; exit 0 when healthy, 1 with one line per problem.
+    Notes (accepted audit-chain breaks) are listed either way and never fail it."""
     settings.configure_environment()
     from ctpipe.doctor import diagnose
 
@@ -284,6 +285,8 @@ def doctor(
             typer.echo(f"repaired: {line}")
         for problem in found.problems:
             typer.echo(problem.line())
+        for note in found.notes:
+            typer.echo(f"note: {note.line()}")
         if found.healthy:
             typer.echo(f"{ws.name}: healthy")
     if not found.healthy:

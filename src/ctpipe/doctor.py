@@ -7,10 +7,10 @@ import json
 import os
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctpipe import audit, landing, registry
-from ctpipe.decisions.health import HealthInputs, Problem, check
+from ctpipe.decisions.health import HealthInputs, Note, Problem, check, notes
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
 from ctpipe.steps.set_aside import finish_set_asides
@@ -22,6 +22,7 @@ from ctpipe.workspace import Workspace
 class Diagnosis:
     problems: list[Problem]
     repaired: list[str]
+    notes: list[Note] = field(default_factory=list)  # never a problem: healthy ignores them
 
     @property
     def healthy(self) -> bool:
@@ -30,7 +31,8 @@ class Diagnosis:
     def to_dict(self) -> dict:
         return {"healthy": self.healthy, "repaired": self.repaired,
                 "problems": [{"code": p.code, "message": p.message, "fix": p.fix,
-                              "repairable": p.repairable} for p in self.problems]}
+                              "repairable": p.repairable} for p in self.problems],
+                "notes": [{"code": n.code, "message": n.message} for n in self.notes]}
 
 
 def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
@@ -51,13 +53,16 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
     interrupted = [f"{model}: the {i.action} from v{i.expected or '-'} to v{i.version} "
                    f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
     store.release_intents()  # only looked at: the repair, or the next run, reconciles them
+    chain = audit.scan_chain(ws.audit_path)
     return HealthInputs(
         use_case=shlex.quote(ws.ref or ws.name), model_name=model, versions=versions,
         champion=champion,
         challenger=registry.get_alias(model, registry.CHALLENGER),
         integrity={v.version: verify(v.version) for v in versions},
         interrupted=interrupted, alias_moves_traced=moves,
-        audit_chain_breaks=audit.chain_breaks(ws.audit_path),
+        audit_chain_breaks=[b.text for b in chain.breaks],
+        audit_breaks_accepted=[(a.found.text, a.line, a.at, a.who, a.why)
+                               for a in chain.accepted],
         dead_slot_holders=_dead_slot_holders(ws), unreadable=unreadable,
         abandoned=[(r.batch_date, r.started_at) for r in store.abandoned()],
         labels_set_aside=[(a.day.isoformat(), a.problem, str(a.folder),
@@ -128,11 +133,13 @@ def _dead_slot_holders(ws: Workspace) -> list[str]:
 
 def diagnose(ws: Workspace, verify: Callable[[int], str | None], *,
              repair: bool = False, actor: str | None = None) -> Diagnosis:
-    problems = check(examine(ws, verify))
+    seen = examine(ws, verify)
+    problems = check(seen)
     if not repair or not any(p.repairable for p in problems):
-        return Diagnosis(problems, [])
+        return Diagnosis(problems, [], notes(seen))
     repaired = _repair(ws, problems, actor or audit.actor())
-    return Diagnosis(check(examine(ws, verify)), repaired)
+    seen = examine(ws, verify)
+    return Diagnosis(check(seen), repaired, notes(seen))
 
 
 def _repair(ws: Workspace, problems: list[Problem], actor: str) -> list[str]:

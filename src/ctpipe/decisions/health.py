@@ -9,6 +9,8 @@ set aside and not replaced; no landed batch skipped by the cycles; no file in th
 that no cycle sees (another format, another name); lineage on every version; readable records
 and audit.
 Each problem names the command that fixes it; `repairable` ones `--repair` fixes itself.
+Notes are what a healthy use case's reader should still know (a break in the audit trail an
+operator accepted): they change neither the verdict nor doctor's exit status.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something doctor reports that is no problem: nothing to fix."""
+
+    code: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
 class HealthInputs:
     use_case: str  # as the operator named it (a name or a config path): the fixes' commands
     model_name: str
@@ -50,6 +63,8 @@ class HealthInputs:
     dead_slot_holders: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # records or audit lines that fail
     audit_chain_breaks: list[str] = field(default_factory=list)  # audit.chain_breaks
+    # Breaks an acceptance counts for: (break, the acceptance's line, at, who, why).
+    audit_breaks_accepted: list[tuple[str, int, str, str, str]] = field(default_factory=list)
     # Batches whose record says "running" while no run works on them: (date, started at).
     abandoned: list[tuple[str, str]] = field(default_factory=list)
     # Batches unlabelled because their labels were set aside: (date, why, where, put back at).
@@ -156,6 +171,13 @@ def check(h: HealthInputs) -> list[Problem]:
                            "was written; a line an older ctpipe wrote during an upgrade: "
                            f"ctpipe accept-audit-break {uc} --line N --reason TEXT"))
     return out
+
+
+def notes(h: HealthInputs) -> list[Note]:
+    """What doctor reports beside the problems. An accepted break is no longer a problem, but
+    the trail's reader must still see that the chain broke there, and on whose word."""
+    return [Note("audit-break-accepted", f"{where}; accepted on line {line} by {who} at {at} "
+                 f"(reason: {why})") for where, line, at, who, why in h.audit_breaks_accepted]
 
 
 def _named(h: HealthInputs, version: int, why: str) -> str:
