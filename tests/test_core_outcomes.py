@@ -22,6 +22,7 @@ from ctpipe.decisions.rollback import AUTOMATIC_ROLLBACK_OPERATOR, rollback_hold
 from ctpipe.lineage import Lineage
 from ctpipe.simulate import generate_day
 from ctpipe.steps.cycle import run_cycle
+from ctpipe.steps.drift import recent_attempts
 from ctpipe.steps.ports import ApprovalRequest, Runtime
 from ctpipe.steps.retrain import run_retrain
 from ctpipe.trace import Decision
@@ -101,6 +102,30 @@ def test_waiting_for_history_then_cold_start_promotes() -> None:
         "validation.passed", "drift.checked", "gate.decided", "model.promoted"]
     assert "ctpipe.model.promoted" in p.events()
     assert p.store.records[day(7).isoformat()].status is CycleStatus.PROMOTED
+
+
+def test_a_holdout_without_demand_leaves_the_challenger_unjudged_and_out_of_the_cooldown(
+        ) -> None:
+    """WAPE is undefined on a holdout with no demand: the challenger is not promoted, the
+    record says it could not be judged, and the cooldown does not count it as a rejection."""
+    p = Ports(_config(), days=11)
+    assert p.cycle(7).status is CycleStatus.PROMOTED
+    target = p.rt.config.data.target
+    for i in (7, 8):  # the holdout of a retrain on day 9
+        p.store.labels[day(i)][target] = 0.0
+    out = p.cycle(9, force=True)
+    assert out.status is CycleStatus.REJECTED, out.message
+    assert out.message.startswith("challenger v2 cannot be judged on its holdout, not "
+                                  "promoted: sanity: ")
+    assert "wape is undefined on this holdout" in out.message
+    record = p.store.records[day(9).isoformat()]
+    assert record.retrained and record.gate_unjudged and record.gate_passed is False
+    assert p.models.aliases[CHAMPION] == 1
+    since = p.models.champion().lineage.seen_until
+    # Newest first, past the unjudged one back to the promotion (what the cooldown reads).
+    assert [(a.batch_date, a.unjudged, a.rejected)
+            for a in recent_attempts(p.rt, day(10), since)] == [
+        (day(9), True, False), (day(7), False, False)]
 
 
 def test_quarantine_leaves_the_registry_alone() -> None:

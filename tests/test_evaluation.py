@@ -122,6 +122,21 @@ def test_clearly_better_model_passes_despite_tiny_noisy_slice() -> None:
     assert "Too small to judge (1): lane=D" in page
 
 
+def test_a_holdout_without_a_positive_leaves_the_challenger_unjudged() -> None:
+    cfg = load_config("fraud")
+    n = 400
+    frame = pd.DataFrame({cfg.data.target: np.zeros(n, dtype=int),
+                          "channel": ["pos", "ecommerce"] * (n // 2),
+                          "jurisdiction": ["HK"] * n})
+    scores = np.linspace(0.01, 0.3, n)
+    gated = gate_challenger(cfg, _Fixed(scores), _Fixed(scores[::-1]), frame)
+    assert not gated.decision.passed and gated.decision.unjudged
+    assert "pr_auc is undefined on this holdout" in gated.decision.reasons[0]
+    frame.loc[::50, cfg.data.target] = 1  # a few frauds: the challenger is judged again
+    assert not gate_challenger(cfg, _Fixed(scores), _Fixed(scores[::-1]), frame
+                               ).decision.unjudged
+
+
 def test_large_significantly_worse_slice_still_vetoes() -> None:
     frame, chall, champ = _holdout(big_b_worse=True)
     cfg = _demand()

@@ -126,6 +126,25 @@ def test_insane_predictions_are_rejected() -> None:
     assert [c.name for c in decision.checks if not c.passed] == ["sanity", "floor"]
 
 
+def test_a_holdout_that_cannot_measure_the_metric_leaves_the_challenger_unjudged() -> None:
+    """ROC-AUC on a holdout month without rain is undefined for every model: the gate cannot
+    promote the challenger, but has no verdict on it either (no cooldown follows)."""
+    gate = GateConfig(floor=0.6, min_improvement=0.02)
+    one_class = decide(gate, Evaluation("roc_auc", float("nan"), 31),
+                       Evaluation("roc_auc", float("nan"), 31), splits=9)
+    assert not one_class.passed and one_class.unjudged and one_class.to_dict()["unjudged"]
+    sanity = next(c for c in one_class.checks if c.name == "sanity")
+    assert not sanity.passed
+    assert sanity.detail.endswith("roc_auc is undefined on this holdout (one class only, or "
+                                  "nothing to weigh): nothing to judge the challenger by")
+    # A verdict on the challenger itself stays a rejection.
+    assert not decide(gate, Evaluation("roc_auc", 0.5, 31), Evaluation("roc_auc", 0.7, 31)
+                      ).unjudged
+    assert not decide(GATE, wape(float("nan")), None, predictions_finite=False).unjudged
+    assert not decide(GATE, wape(float("nan")), None, splits=0).unjudged
+    assert not decide(gate, Evaluation("roc_auc", float("nan"), 0), None).unjudged
+
+
 def test_a_model_without_a_split_is_rejected_whatever_its_metric() -> None:
     # A constant prediction can meet a floor and even beat a poor champion: it still learned
     # nothing from the features.

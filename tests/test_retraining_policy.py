@@ -30,6 +30,7 @@ from ctpipe.decisions.retraining import (
     PastAttempt,
     RetrainHistory,
     after_drift,
+    after_gate,
     cooldown_batches,
     forced_retrain,
     retrain_history,
@@ -527,6 +528,29 @@ def test_a_rejected_follow_up_starts_no_cooldown() -> None:
         "cooling down after v8 was rejected on 2026-03-18 (1 consecutive rejection): "
         "3 of 3 batches")
     assert _call(dt.date(2026, 3, 22), [drift, follow]).reason.startswith("data drift")
+
+
+def test_an_unjudged_challenger_starts_no_cooldown_and_ends_none() -> None:
+    """A challenger whose holdout could not measure the metric (one class) was not promoted,
+    but nothing was said against it: a drift retrains again at once, and a cooldown running
+    from an earlier rejection neither grows nor restarts."""
+    unjudged = PastAttempt(dt.date(2026, 3, 20), 9, rejected=False, unjudged=True)
+    assert _call(dt.date(2026, 3, 21), [unjudged]).reason.startswith("data drift")
+    drift = PastAttempt(dt.date(2026, 3, 18), 8, rejected=True)
+    assert _call(dt.date(2026, 3, 21), [drift, unjudged]).cooling.endswith(
+        "cooling down after v8 was rejected on 2026-03-18 (1 consecutive rejection): "
+        "3 of 3 batches")
+    assert _call(dt.date(2026, 3, 22), [drift, unjudged]).reason.startswith("data drift")
+    # The schedule counts from it, as from any attempt.
+    history = retrain_history(day=dt.date(2026, 3, 22), batch_dates=_days(40),
+                              attempts=[drift, unjudged], trained_until="2026-03-01")
+    assert history.last_attempt == unjudged and history.since_attempt == 2
+    assert history.rejections == 1 and history.rejected == drift
+    said = after_gate(passed=False, reasons=["sanity: ..."], version=9, needs_approval=False,
+                      unjudged=True)
+    assert said.status is CycleStatus.REJECTED
+    assert said.message == "challenger v9 cannot be judged on its holdout, not promoted: " \
+        "sanity: ..."
 
 
 def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> None:

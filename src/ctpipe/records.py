@@ -39,6 +39,9 @@ class CycleRecord:
     retrained: bool = False
     gate_passed: bool | None = None
     gate_reasons: list[str] = field(default_factory=list)
+    # The holdout could not measure the metric (decisions.gate.GateDecision.unjudged): the
+    # challenger was not promoted, but the cooldown does not count it as a rejection.
+    gate_unjudged: bool = False
     challenger_metric: float | None = None
     champion_holdout_metric: float | None = None
     candidate_version: int | None = None

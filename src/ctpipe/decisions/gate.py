@@ -51,6 +51,9 @@ class GateDecision:
     passed: bool
     checks: list[Check]
     slices: tuple[SliceJudgement, ...] = ()
+    # The holdout cannot measure the metric (ROC-AUC on one class, WAPE on no demand): not
+    # promoted, but no verdict on the challenger either, so no rejection for the cooldown.
+    unjudged: bool = False
 
     @property
     def reasons(self) -> list[str]:
@@ -60,7 +63,7 @@ class GateDecision:
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "checks": [asdict(c) for c in self.checks],
-                "slices": [s.to_dict() for s in self.slices]}
+                "slices": [s.to_dict() for s in self.slices], "unjudged": self.unjudged}
 
 
 def judge_slice(gate: GateConfig, s: SliceComparison) -> str:
@@ -88,12 +91,17 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
 
     sane = predictions_finite and challenger.rows > 0 and math.isfinite(challenger.value) \
         and splits != 0
+    unjudged = predictions_finite and challenger.rows > 0 and splits != 0 \
+        and not math.isfinite(challenger.value)
     constant = "" if splits != 0 else ("; the model made no split, so it predicts one value "
                                         "for every row: too few training rows for LightGBM's "
                                         "min_child_samples, or nothing to learn")
+    undefined = "" if not unjudged else (
+        f"; {name} is undefined on this holdout (one class only, or nothing to weigh): "
+        "nothing to judge the challenger by")
     checks.append(Check("sanity", sane, f"{challenger.rows} holdout rows, {name}="
                         f"{challenger.value:.4f}, predictions finite: {predictions_finite}"
-                        f"{constant}"))
+                        f"{constant}{undefined}"))
 
     meets = sane and (challenger.value >= gate.floor if higher else challenger.value <= gate.floor)
     bound = ">=" if higher else "<="
@@ -118,7 +126,7 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
                                       else verdict)
                        for s in slices for verdict in (judge_slice(gate, s),))
         checks.append(_slice_check(gate, judged, gain))
-    return GateDecision(all(c.passed for c in checks), checks, judged)
+    return GateDecision(all(c.passed for c in checks), checks, judged, unjudged)
 
 
 def _slice_check(gate: GateConfig, judged: Sequence[SliceJudgement], gain: float) -> Check:

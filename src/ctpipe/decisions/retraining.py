@@ -246,13 +246,16 @@ class PastAttempt:
     a crash or a champion moved by a rollback are not rejections. ``follow_up``: its reason
     was a follow-up (decisions.change.follow_up), a refresh of a champion that had just
     learned a change; its rejection says the champion holds up, not that drift retrains in
-    vain, so it starts no cooldown.
+    vain, so it starts no cooldown. ``unjudged``: the gate could not measure the metric on
+    the holdout (one class only, say): neither a rejection nor a promotion, so the cooldown
+    neither counts it nor restarts after it.
     """
 
     batch_date: dt.date
     version: int | None
     rejected: bool
     follow_up: bool = False
+    unjudged: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,8 +265,8 @@ class RetrainHistory:
     since_training: int = 0  # after the champion's training window
     since_attempt: int | None = None  # after the newest retrain attempt; None: none recorded
     last_attempt: PastAttempt | None = None
-    rejections: int = 0  # consecutive rejected attempts (follow-ups aside), newest back to one
-    #                      that was not
+    rejections: int = 0  # consecutive rejected attempts (follow-ups and unjudged ones aside),
+    #                      newest back to one that was not
     rejected: PastAttempt | None = None  # the newest of those (what the cooldown counts from)
     since_rejected: int | None = None  # batches after it
 
@@ -286,6 +289,8 @@ def retrain_history(*, day: dt.date, batch_dates: Sequence[dt.date],
     last = before[-1]
     counted = []
     for a in reversed(before):
+        if a.unjudged:
+            continue
         if not a.rejected:
             break
         if not a.follow_up:
@@ -415,12 +420,14 @@ def before_training(*, day: dt.date, trained: list[PriorVersion], force: bool,
 
 
 def after_gate(*, passed: bool, reasons: list[str], version: int,
-               needs_approval: bool, hold: str | None = None) -> Verdict:
+               needs_approval: bool, hold: str | None = None, unjudged: bool = False) -> Verdict:
     """Rejected, waiting for a human (``hold``: why, beyond the jurisdiction), or on to
-    promotion."""
+    promotion. ``unjudged``: the holdout could not measure the metric (the status is still
+    REJECTED: it is not promoted; the record's ``gate_unjudged`` keeps the cooldown out)."""
     if not passed:
+        said = "cannot be judged on its holdout, not promoted" if unjudged else "rejected"
         return Verdict(CycleStatus.REJECTED,
-                       f"challenger v{version} rejected: " + "; ".join(reasons))
+                       f"challenger v{version} {said}: " + "; ".join(reasons))
     if needs_approval:
         why = f": {hold}" if hold else ""
         return Verdict(CycleStatus.PENDING_APPROVAL, f"challenger v{version} passed the gate "

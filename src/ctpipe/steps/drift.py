@@ -302,17 +302,21 @@ def _train_batches(rt: Runtime, day: dt.date, onset: dt.date | None) -> list[dt.
 
 def recent_attempts(rt: Runtime, day: dt.date, since: str) -> list[PastAttempt]:
     """Retrain attempts recorded from ``since`` (the champion's data) on and before ``day``,
-    newest first, back to the first one that was not rejected (what the cooldown needs)."""
+    newest first, back to the first one that was neither rejected nor unjudged (what the
+    cooldown needs)."""
     attempts: list[PastAttempt] = []
     for d in reversed([d for d in rt.store.batch_dates() if since <= d.isoformat()
                        and d < day]):
         record = rt.store.read_record(d)
         if record is None or not record.retrained:
             continue
-        rejected = record.status in (CycleStatus.REJECTED, CycleStatus.TIMED_OUT)
+        unjudged = record.status is CycleStatus.REJECTED and record.gate_unjudged
+        rejected = record.status in (CycleStatus.REJECTED, CycleStatus.TIMED_OUT) \
+            and not unjudged
         attempts.append(PastAttempt(d, record.candidate_version, rejected,
-                                    (record.retrain_reason or "").startswith(FOLLOW_UP)))
-        if not rejected:
+                                    (record.retrain_reason or "").startswith(FOLLOW_UP),
+                                    unjudged))
+        if not rejected and not unjudged:
             break
     return attempts
 

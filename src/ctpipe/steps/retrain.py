@@ -131,6 +131,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     candidate.model.calibration = gated.calibration  # registered with the version
     record.gate_passed = gate.passed
     record.gate_reasons = gate.reasons
+    record.gate_unjudged = gate.unjudged
     record.challenger_metric = challenger.value
     record.champion_holdout_metric = incumbent.value if incumbent else None
     run.metrics.update(challenger.as_mlflow_metrics("challenger"))
@@ -150,7 +151,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
                       remote=True).version
     record.candidate_version = version
     after = after_gate(passed=gate.passed, reasons=gate.reasons, version=version,
-                       needs_approval=ask, hold=hold)
+                       needs_approval=ask, hold=hold, unjudged=gate.unjudged)
     link = mlflow_version_link(rt.model_name, version)
     attempt.decide(Decision(
         kind="gate.decided", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
