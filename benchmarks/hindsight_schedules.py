@@ -22,7 +22,9 @@ replay quarantines batches the cron figures can differ from `ctpipe backtest`'s.
         [--source FILE] [--cron 1 4 12] [--budget 5 ...] [--backtest-json out/backtest.json]
 
 ``--backtest-json`` (a `ctpipe backtest --json` of the same config) adds ctpipe's own mean and
-retrains, and the hindsight best with as many retrains.
+retrains, and the hindsight best with as many retrains. ``--save FILE.npz`` keeps the fits'
+scores and the gate's verdict on every pair of fits, which benchmarks/causal_schedules.py
+replays retraining rules on without fitting again.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def main() -> None:
                         help="batches after a retrain over which its gain is measured")
     parser.add_argument("--backtest-json", type=Path,
                         help="a `ctpipe backtest --json` of the same config: ctpipe's figures")
+    parser.add_argument("--save", type=Path,
+                        help="write the fits' scores and the gate's verdicts to this .npz")
     args = parser.parse_args()
     # A throwaway home: the script replaces the replay workspace it writes to.
     with tempfile.TemporaryDirectory(prefix="ctpipe-hindsight-") as home:
@@ -110,7 +114,13 @@ def report(args: argparse.Namespace) -> None:
               f"{fmt(means[-1])}, {min(r.retrains for r in runs)}-"
               f"{max(r.retrains for r in runs)} retrains")
     best_n = crons.best(higher)
-    gate_against_future(ws.config, serve, candidates, args.horizon)
+    passed, held = gate_matrix(ws.config, candidates, len(dates))
+    gate_against_future(serve, passed, held, higher, args.horizon)
+    if args.save is not None:
+        np.savez(args.save, serve=serve, cold=cold, passed=passed, higher=higher,
+                 label_delay=ws.config.data.label_delay, dates=[str(d) for d in dates],
+                 name=ws.name, metric=ws.config.evaluation.metric)
+        print(f"fits' scores and gate verdicts saved to {args.save}")
     if best_n is None or not scored:
         sys.exit(f"{ws.name}: no cron schedule scored a batch: nothing to compare with")
     budgets = sorted(k for k in {max(1, len(crons.retrain_days[best_n]) // 2),
@@ -161,41 +171,58 @@ def served_metrics(ws, dates: list, frames: list) -> tuple[np.ndarray, int, dict
     return serve, cold, candidates
 
 
-def gate_against_future(config, serve: np.ndarray, candidates: dict,  # noqa: ANN001
-                        horizon: int) -> None:
-    """Does the gate's verdict on the holdout predict what follows? For every fit t and every
-    earlier fit i as the champion: the challenger's relative gain on t's holdout (what the
-    gate judges) against its gain over the next ``horizon`` batches both scored (what serving
-    it would have brought). Prints their correlation and how often the challenger was better
-    afterwards when the gate passed it and when it rejected it."""
+def gate_matrix(config, candidates: dict, n: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """The gate's verdict on every pair of fits, the earlier one as champion:
+    ``passed[i, t]`` 1 when fit t passes against champion i on t's holdout, 0 when rejected,
+    -1 for no such pair (or nothing to score); ``held[i, t]`` the challenger's relative gain
+    on that holdout (what the gate judges)."""
     from ctpipe.backtest import model_metric
     from ctpipe.evaluation import relative_gain
     from ctpipe.steps.train import gate_challenger
 
-    higher, n = config.higher_is_better, serve.shape[0]
-    held, after, passed = [], [], []
+    passed = np.full((n, n), -1, dtype=np.int8)
+    held = np.full((n, n), np.nan)
     fits = sorted(candidates)
     for t in fits:
+        challenger = model_metric(config, candidates[t].holdout, candidates[t].model)
         for i in (f for f in fits if f < t):
-            ahead = [s for s in range(t, n) if not np.isnan(serve[[i, t], s]).any()][:horizon]
             champion = model_metric(config, candidates[t].holdout, candidates[i].model)
-            challenger = model_metric(config, candidates[t].holdout, candidates[t].model)
-            if len(ahead) < horizon or champion is None or challenger is None:
+            if champion is None or challenger is None:
                 continue
-            held.append(relative_gain(challenger, champion, higher))
-            after.append(relative_gain(float(np.mean(serve[t, ahead])),
-                                       float(np.mean(serve[i, ahead])), higher))
-            passed.append(gate_challenger(config, candidates[t].model, candidates[i].model,
-                                          candidates[t].holdout).decision.passed)
-    if len(held) < 3:
+            held[i, t] = relative_gain(challenger, champion, config.higher_is_better)
+            passed[i, t] = gate_challenger(config, candidates[t].model, candidates[i].model,
+                                           candidates[t].holdout).decision.passed
+    return passed, held
+
+
+def gate_against_future(serve: np.ndarray, passed: np.ndarray, held: np.ndarray,
+                        higher: bool, horizon: int) -> None:
+    """Does the gate's verdict on the holdout predict what follows? For every pair of fits
+    (gate_matrix): the challenger's relative gain on its holdout against its gain over the
+    next ``horizon`` batches both scored (what serving it would have brought). Prints their
+    correlation and how often the challenger was better afterwards when the gate passed it
+    and when it rejected it."""
+    from ctpipe.evaluation import relative_gain
+
+    n = serve.shape[0]
+    gains, after, verdicts = [], [], []
+    for i, t in zip(*np.nonzero(passed >= 0), strict=True):
+        ahead = [s for s in range(t, n) if not np.isnan(serve[[i, t], s]).any()][:horizon]
+        if len(ahead) < horizon:
+            continue
+        gains.append(held[i, t])
+        after.append(relative_gain(float(np.mean(serve[t, ahead])),
+                                   float(np.mean(serve[i, ahead])), higher))
+        verdicts.append(bool(passed[i, t]))
+    if len(gains) < 3:
         print(f"the gate against the next {horizon} batches: too few pairs to judge")
         return
-    held_a, after_a, passed_a = np.array(held), np.array(after), np.array(passed)
+    held_a, after_a, passed_a = np.array(gains), np.array(after), np.array(verdicts)
 
     def better_after(mask: np.ndarray) -> str:
         return "-" if not mask.any() else f"{np.mean(after_a[mask] > 0):.0%}"
 
-    print(f"the gate against the next {horizon} batches ({len(held)} challenger/champion "
+    print(f"the gate against the next {horizon} batches ({len(gains)} challenger/champion "
           f"pairs): correlation of the holdout gain with the gain that followed "
           f"{np.corrcoef(held_a, after_a)[0, 1]:+.2f}; the challenger was better afterwards "
           f"in {better_after(passed_a)} of the pairs the gate passed "
