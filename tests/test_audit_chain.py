@@ -17,6 +17,16 @@ def _write(path: Path, n: int, start: int = 0) -> None:
                      details={"version": i})
 
 
+def _old_worker_writes(trail: Path, use_case: str) -> int:
+    """A line from a worker still on an older ctpipe, during an upgrade (no prev_sha256); its
+    line number."""
+    with trail.open("ab") as fh:
+        fh.write(json.dumps({"at": "2026-12-07T10:00:00+00:00", "who": "old@ctpipe",
+                             "action": "cycle.completed", "use_case": use_case, "why": "old",
+                             "details": {}}).encode() + b"\n")
+    return len(trail.read_bytes().splitlines())
+
+
 def test_each_line_names_the_hash_of_the_line_before(tmp_path: Path) -> None:
     trail = tmp_path / "audit.jsonl"
     _write(trail, 3)
@@ -123,11 +133,7 @@ def test_a_break_with_a_known_cause_is_accepted_and_named_again_if_changed(
     ws = simulated_workspace(small_config(tmp_path), days=2)
     trail = ws.audit_path
     _write(trail, 2)
-    with trail.open("ab") as fh:  # a worker still on an older ctpipe, during an upgrade
-        fh.write(json.dumps({"at": "2026-12-07T10:00:00+00:00", "who": "old@ctpipe",
-                             "action": "cycle.completed", "use_case": ws.name, "why": "old",
-                             "details": {}}).encode() + b"\n")
-    old = len(trail.read_bytes().splitlines())
+    old = _old_worker_writes(trail, ws.name)
     _write(trail, 1, start=2)
     runner = CliRunner()
     doctor = runner.invoke(app, ["doctor", ws.ref])
@@ -170,10 +176,7 @@ def test_doctor_lists_an_accepted_break_as_a_note_not_a_problem(
     ws = simulated_workspace(small_config(tmp_path), days=2)
     trail = ws.audit_path
     _write(trail, 1)
-    with trail.open("ab") as fh:  # a worker still on an older ctpipe, during an upgrade
-        fh.write(json.dumps({"at": "2026-12-07T10:00:00+00:00", "who": "old@ctpipe",
-                             "action": "cycle.completed", "use_case": ws.name, "why": "old",
-                             "details": {}}).encode() + b"\n")
+    assert _old_worker_writes(trail, ws.name) == 2
     runner = CliRunner()
     broken = runner.invoke(app, ["doctor", ws.ref])
     assert broken.exit_code == 1 and "note:" not in broken.output

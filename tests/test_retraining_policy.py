@@ -517,40 +517,37 @@ def test_drift_cools_down_after_rejections_and_resets_after_a_promotion() -> Non
     assert _call(dt.date(2026, 3, 20), [second]).reason.startswith("data drift")
 
 
-def test_a_rejected_follow_up_starts_no_cooldown() -> None:
-    # The champion held up against its own refresh: a new drift retrains at once...
-    follow = PastAttempt(dt.date(2026, 3, 20), 9, rejected=True, follow_up=True)
-    assert _call(dt.date(2026, 3, 21), [follow]).reason.startswith("data drift")
-    # ...and it neither adds to nor restarts a drift retrain's cooldown before it: 3 batches
-    # from v8's rejection, whoever was rejected since.
+@pytest.mark.parametrize("silent", [
+    # The champion held up against its own refresh: that says nothing against a new drift.
+    PastAttempt(dt.date(2026, 3, 20), 9, rejected=True, follow_up=True),
+    # The holdout could not measure the metric (one class): nothing was said against it.
+    PastAttempt(dt.date(2026, 3, 20), 9, rejected=False, unjudged=True),
+], ids=["rejected follow-up", "unjudged"])
+def test_an_attempt_that_says_nothing_against_retraining_starts_no_cooldown(
+        silent: PastAttempt) -> None:
+    assert _call(dt.date(2026, 3, 21), [silent]).reason.startswith("data drift")
+    # It neither adds to nor restarts a drift retrain's cooldown before it: 3 batches from
+    # v8's rejection, whoever was tried since.
     drift = PastAttempt(dt.date(2026, 3, 18), 8, rejected=True)
-    assert _call(dt.date(2026, 3, 21), [drift, follow]).cooling.endswith(
+    assert _call(dt.date(2026, 3, 21), [drift, silent]).cooling.endswith(
         "cooling down after v8 was rejected on 2026-03-18 (1 consecutive rejection): "
         "3 of 3 batches")
-    assert _call(dt.date(2026, 3, 22), [drift, follow]).reason.startswith("data drift")
-
-
-def test_an_unjudged_challenger_starts_no_cooldown_and_ends_none() -> None:
-    """A challenger whose holdout could not measure the metric (one class) was not promoted,
-    but nothing was said against it: a drift retrains again at once, and a cooldown running
-    from an earlier rejection neither grows nor restarts."""
-    unjudged = PastAttempt(dt.date(2026, 3, 20), 9, rejected=False, unjudged=True)
-    assert _call(dt.date(2026, 3, 21), [unjudged]).reason.startswith("data drift")
-    drift = PastAttempt(dt.date(2026, 3, 18), 8, rejected=True)
-    assert _call(dt.date(2026, 3, 21), [drift, unjudged]).cooling.endswith(
-        "cooling down after v8 was rejected on 2026-03-18 (1 consecutive rejection): "
-        "3 of 3 batches")
-    assert _call(dt.date(2026, 3, 22), [drift, unjudged]).reason.startswith("data drift")
+    assert _call(dt.date(2026, 3, 22), [drift, silent]).reason.startswith("data drift")
     # The schedule counts from it, as from any attempt.
     history = retrain_history(day=dt.date(2026, 3, 22), batch_dates=_days(40),
-                              attempts=[drift, unjudged], trained_until="2026-03-01")
-    assert history.last_attempt == unjudged and history.since_attempt == 2
+                              attempts=[drift, silent], trained_until="2026-03-01")
+    assert history.last_attempt == silent and history.since_attempt == 2
     assert history.rejections == 1 and history.rejected == drift
+
+
+def test_an_unjudged_challenger_is_not_promoted_and_says_why() -> None:
     said = after_gate(passed=False, reasons=["sanity: ..."], version=9, needs_approval=False,
                       unjudged=True)
     assert said.status is CycleStatus.REJECTED
     assert said.message == "challenger v9 cannot be judged on its holdout, not promoted: " \
         "sanity: ..."
+    assert after_gate(passed=False, reasons=["floor: ..."], version=9,
+                      needs_approval=False).message == "challenger v9 rejected: floor: ..."
 
 
 def test_cold_start_is_never_delayed_and_cooling_ends_as_its_own_status() -> None:
