@@ -89,10 +89,10 @@ def decide(gate: GateConfig, challenger: Evaluation, champion: Evaluation | None
     name = challenger.metric
     checks: list[Check] = []
 
-    sane = predictions_finite and challenger.rows > 0 and math.isfinite(challenger.value) \
-        and splits != 0
-    unjudged = predictions_finite and challenger.rows > 0 and splits != 0 \
-        and not math.isfinite(challenger.value)
+    # Finite scores on some rows from a model that split: the metric alone can still fail.
+    scored = predictions_finite and challenger.rows > 0 and splits != 0
+    sane = scored and math.isfinite(challenger.value)
+    unjudged = scored and not math.isfinite(challenger.value)
     constant = "" if splits != 0 else ("; the model made no split, so it predicts one value "
                                         "for every row: too few training rows for LightGBM's "
                                         "min_child_samples, or nothing to learn")
