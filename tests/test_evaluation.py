@@ -132,6 +132,9 @@ def test_a_holdout_without_a_positive_leaves_the_challenger_unjudged() -> None:
     gated = gate_challenger(cfg, _Fixed(scores), _Fixed(scores[::-1]), frame)
     assert not gated.decision.passed and gated.decision.unjudged
     assert "pr_auc is undefined on this holdout" in gated.decision.reasons[0]
+    page = gate_markdown("fraud", "2024-03-01", gated.decision, gated.challenger,
+                         gated.champion, 7, 6)
+    assert page.startswith("# Gate UNJUDGED: fraud 2024-03-01")
     frame.loc[::50, cfg.data.target] = 1  # a few frauds: the challenger is judged again
     assert not gate_challenger(cfg, _Fixed(scores), _Fixed(scores[::-1]), frame
                                ).decision.unjudged

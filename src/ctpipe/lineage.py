@@ -125,9 +125,9 @@ class Lineage:
         return int(text) if text.isdigit() else None
 
 
-def gate_tags(passed: bool, reasons: list[str]) -> Lineage:
-    return Lineage(gate_decision="passed" if passed else "rejected",
-                   gate_reasons=" | ".join(reasons))
+def gate_tags(verdict: str, reasons: list[str]) -> Lineage:
+    """``verdict``: GateDecision.verdict (passed, rejected, or unjudged)."""
+    return Lineage(gate_decision=verdict, gate_reasons=" | ".join(reasons))
 
 
 @dataclass(frozen=True)

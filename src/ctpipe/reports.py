@@ -17,9 +17,8 @@ def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: E
                   champion: Evaluation | None, version: int | None,
                   champion_version: int | None, mlflow_link: str | None = None,
                   run_link: str | None = None) -> str:
-    verdict = "PASSED" if decision.passed else "REJECTED"
     lines = [
-        f"# Gate {verdict}: {use_case} {day}",
+        f"# Gate {decision.verdict.upper()}: {use_case} {day}",
         "",
         f"Challenger: version {version}  |  champion: "
         f"{'version ' + str(champion_version) if champion_version else 'none (cold start)'}",
@@ -33,6 +32,9 @@ def gate_markdown(use_case: str, day: str, decision: GateDecision, challenger: E
     lines += ["", "| check | passed | detail |", "|---|---|---|"]
     lines += [f"| {c.name} | {'yes' if c.passed else '**no**'} | {c.detail} |"
               for c in decision.checks]
+    if decision.unjudged:
+        lines += ["", "Not promoted: the holdout cannot measure the metric, so the gate has no "
+                  "verdict on the challenger (no rejection for the cooldown)."]
     if decision.slices:  # the paired comparison the gate judged, one row per slice
         def num(v: float | None, fmt: str) -> str:
             return "" if v is None or not math.isfinite(v) else format(v, fmt)

@@ -56,6 +56,11 @@ class GateDecision:
     unjudged: bool = False
 
     @property
+    def verdict(self) -> str:
+        """One word for titles and tags: passed, rejected, or unjudged (not promoted either)."""
+        return "passed" if self.passed else "unjudged" if self.unjudged else "rejected"
+
+    @property
     def reasons(self) -> list[str]:
         """Why it failed (the failed checks), or every check when it passed."""
         failed = [c for c in self.checks if not c.passed]

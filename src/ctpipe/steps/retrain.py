@@ -137,7 +137,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
     run.metrics.update(challenger.as_mlflow_metrics("challenger"))
     if incumbent:
         run.metrics.update(incumbent.as_mlflow_metrics("champion"))
-    run.tags["gate"] = "passed" if gate.passed else "rejected"
+    run.tags["gate"] = gate.verdict
     run.tags["gate_reasons"] = " | ".join(gate.reasons)[:5000]
 
     tags = train.lineage(rt, day, candidate, challenger, gate, reason,
@@ -157,7 +157,7 @@ def _train_and_gate(attempt: Attempt, day: dt.date, reason: str, *,
         kind="gate.decided", use_case=rt.use_case, subject=f"{rt.model_name} v{version}",
         reason="; ".join(gate.reasons),
         details={"version": version, "passed": gate.passed, "batch_date": day.isoformat()},
-        artifact=Artifact("gate", f"Gate {'passed' if gate.passed else 'rejected'}",
+        artifact=Artifact("gate", f"Gate {gate.verdict}",
                           reports.gate_markdown(rt.use_case, day.isoformat(), gate, challenger,
                                                 incumbent, version, record.champion_version,
                                                 link, run_link=run.link)),

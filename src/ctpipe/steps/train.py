@@ -156,4 +156,4 @@ def lineage(rt: Runtime, day: dt.date, cand: Candidate, challenger: Evaluation,
         config_hash=rt.config.config_hash, metric_name=challenger.metric,
         holdout_metric=f"{challenger.value:.6f}", retrain_reason=reason or "",
         gated_against=str(gated_against or ""),
-    ).merged(gate_tags(decision.passed, decision.reasons))
+    ).merged(gate_tags(decision.verdict, decision.reasons))
