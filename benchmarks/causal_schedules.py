@@ -20,6 +20,11 @@ flagged on nearly every batch, so "drift on every batch" stands in for them. The
 - ``..., shadow promotes H``: a rejected challenger whose first H labelled batches in
   shadow beat the champion it was gated against (still serving) is promoted then: champion
   and challenger testing on live data, the gate's verdict overturned by what followed.
+- ``..., decline D ends it`` / ``caps it``: the same, but when the champion did worse on its
+  batches labelled since the newest rejection than on those it served before it, by more than
+  D, the cooldown ends at once (or stays at its base length B instead of growing): the level
+  it won the gate at is stale, much as performance drift says in ctpipe.
+- ``cooldown B-B``, ``cooldown 1-L``: the cooldown without its doubling, or shorter.
 - ``track record I..J, H``: a schedule whose interval halves (down to I) each time a promoted
   challenger beat the champion it replaced on its next H labelled batches, and doubles (up to
   J) each time it lost; it starts at J.
@@ -169,7 +174,25 @@ def cron(every: int) -> Rule:
     return lambda fits, state, t: (t - fits.cold) % every == 0
 
 
-def cooldown(base: int, longest: int, shadow: int = 0) -> Rule:
+def declined(fits: Fits, state: Replay, rejected: int, t: int, tolerance: float) -> bool:
+    """Whether the champion, on its batches labelled since the rejection at ``rejected``, did
+    worse than on the batches it served before it, by more than ``tolerance`` (relative):
+    the level it won the gate at is no longer what it delivers."""
+    from ctpipe.evaluation import relative_gain
+
+    c, labelled = state.champion, t - fits.label_delay
+    scores = fits.serve[c]
+    before = [scores[s] for s in range(c, min(rejected, labelled + 1)) if np.isfinite(scores[s])]
+    after = [scores[s] for s in range(rejected, labelled + 1) if np.isfinite(scores[s])]
+    if not before or not after:
+        return False
+    return relative_gain(float(np.mean(after)), float(np.mean(before)), fits.higher) < -tolerance
+
+
+def cooldown(base: int, longest: int, shadow: int = 0, decline: float | None = None,
+             decline_caps: bool = False) -> Rule:
+    """``decline`` D: a champion that declined by more than D since the newest rejection
+    (``declined``) ends the cooldown, or with ``decline_caps`` keeps it at ``base``."""
     def rule(fits: Fits, state: Replay, t: int) -> bool:
         rejected = []
         for attempt in reversed(state.attempts):
@@ -181,6 +204,10 @@ def cooldown(base: int, longest: int, shadow: int = 0) -> Rule:
         if shadow and state.turned_out(fits, rejected[0], t, shadow):
             return True  # the newest rejection was wrong: no reason to wait
         wait = cooldown_batches(len(rejected), base=base, longest=longest)
+        if decline is not None and declined(fits, state, rejected[0].batch, t, decline):
+            if not decline_caps:
+                return True
+            wait = min(wait, base)
         return t - rejected[0].batch > wait
     return rule
 
@@ -204,6 +231,11 @@ RULES: dict[str, Rule | tuple[Rule, int]] = {
     "cooldown 3-12": cooldown(3, 12),
     "cooldown 3-12, shadow ends it 2": cooldown(3, 12, shadow=2),
     "cooldown 3-12, shadow ends it 3": cooldown(3, 12, shadow=3),
+    "cooldown 3-12, decline 10% ends it": cooldown(3, 12, decline=0.10),
+    "cooldown 3-12, decline 20% ends it": cooldown(3, 12, decline=0.20),
+    "cooldown 3-12, decline 10% caps it": cooldown(3, 12, decline=0.10, decline_caps=True),
+    "cooldown 3-3": cooldown(3, 3),
+    "cooldown 1-12": cooldown(1, 12),
     "track record 1..12, 3": track_record(1, 12, 3),
     "track record 2..12, 3": track_record(2, 12, 3),
     "cooldown 3-12, shadow promotes 1": (cooldown(3, 12), 1),
