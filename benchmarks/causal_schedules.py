@@ -23,7 +23,7 @@ flagged on nearly every batch, so "drift on every batch" stands in for them. The
 - ``..., decline D ends it`` / ``caps it``: the same, but when the champion did worse on its
   batches labelled since the newest rejection than on those it served before it, by more than
   D, the cooldown ends at once (or stays at its base length B instead of growing): the level
-  it won the gate at is stale, much as performance drift says in ctpipe.
+  it served at when it won the gate is stale, much as performance drift says in ctpipe.
 - ``cooldown B-B``, ``cooldown 1-L``: the cooldown without its doubling, or shorter.
 - ``track record I..J, H``: a schedule whose interval halves (down to I) each time a promoted
   challenger beat the champion it replaced on its next H labelled batches, and doubles (up to
@@ -177,7 +177,7 @@ def cron(every: int) -> Rule:
 def declined(fits: Fits, state: Replay, rejected: int, t: int, tolerance: float) -> bool:
     """Whether the champion, on its batches labelled since the rejection at ``rejected``, did
     worse than on the batches it served before it, by more than ``tolerance`` (relative):
-    the level it won the gate at is no longer what it delivers."""
+    the level it served at when it won the gate is no longer what it delivers."""
     from ctpipe.evaluation import relative_gain
 
     c, labelled = state.champion, t - fits.label_delay

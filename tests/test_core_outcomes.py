@@ -125,6 +125,7 @@ def test_a_holdout_without_demand_leaves_the_challenger_unjudged_and_out_of_the_
     assert p.models.version(2).lineage.gate_decision == "unjudged"
     (gate,) = [d for d in out.decisions if d.kind == "gate.decided"]
     assert gate.artifact.description == "Gate unjudged"
+    assert gate.details["verdict"] == "unjudged" and gate.details["passed"] is False
     assert gate.artifact.markdown.startswith("# Gate UNJUDGED: ")
     assert "the gate has no verdict on the challenger" in gate.artifact.markdown
     since = p.models.champion().lineage.seen_until
