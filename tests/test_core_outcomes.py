@@ -121,7 +121,7 @@ def test_a_holdout_without_demand_leaves_the_challenger_unjudged_and_out_of_the_
     record = p.store.records[day(9).isoformat()]
     assert record.retrained and record.gate_unjudged and record.gate_passed is False
     assert p.models.aliases[CHAMPION] == 1
-    # The version, its gate artifact and its run say "unjudged", not "rejected".
+    # The version, its gate artifact and the audit decision say "unjudged", not "rejected".
     assert p.models.version(2).lineage.gate_decision == "unjudged"
     (gate,) = [d for d in out.decisions if d.kind == "gate.decided"]
     assert gate.artifact.description == "Gate unjudged"
