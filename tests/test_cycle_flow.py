@@ -63,7 +63,8 @@ def test_cold_start_promotes_with_lineage(ctpipe_home: Path, tmp_path: Path) -> 
     np.testing.assert_allclose(np.asarray(served), loaded.model.predict(batch))
     # The sha256 covers every stored file of the model (code, MLmodel, environment too),
     # recomputed here by the documented rule: "<path>\0<file sha256>\n", sorted by path,
-    # without the registered_model_meta that MLflow's models:/ load above wrote there.
+    # without the registered_model_meta that MLflow's models:/ load above wrote there (up to
+    # MLflow 3.17).
     stored = Path(mlflow.artifacts.download_artifacts(
         artifact_uri=registry.client().get_model_version_download_uri(ws.model_name, "1")))
     files = {p.relative_to(stored).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

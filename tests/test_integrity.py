@@ -157,11 +157,13 @@ def test_untouched_version_verifies_loads_and_serves(versions: dict[int, Path]) 
     served = registry.load_pyfunc(MODEL, 2).predict(rows)
     np.testing.assert_allclose(np.asarray(served), loaded.model.predict(rows))
     assert loaded.model.predict(rows).std() > 0
-    # MLflow's own models:/ load writes a file into the stored folder; the version still
-    # verifies, and still loads.
+    # MLflow's own models:/ load serves it too. Up to 3.17 that load also wrote
+    # registered_model_meta into the stored folder (3.18 no longer does); a folder that holds
+    # it, as any version loaded so before an upgrade does, still verifies and still loads.
     direct = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion").predict(rows)
     np.testing.assert_allclose(np.asarray(direct), np.asarray(served))
-    assert (versions[2] / "registered_model_meta").is_file()
+    (versions[2] / "registered_model_meta").write_text(
+        f"model_name: {MODEL}\nmodel_version: '2'\n", encoding="utf-8")  # what 3.17 writes
     assert registry.verify_version(MODEL, 2) == tags["artifact_sha256"]
     assert registry.load_version(MODEL, 2).model is loaded.model
 

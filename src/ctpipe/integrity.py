@@ -12,11 +12,11 @@ How a version verifies depends on its ``artifact_hash_scope`` tag:
 
 - ``model-dir-v1``: every file of the version's artifact directory as MLflow stored it
   (MLmodel, the pyfunc code file, requirements and environment files, booster, feature spec,
-  both profiles), except ``registered_model_meta``, which MLflow itself adds to a local
-  store's folder on a ``models:/`` load. The sha256 is taken over the manifest: one line
-  ``<relative path>\\0<sha256 of the file>\\n`` per file, in sorted path order. The
-  manifest itself goes to tag ``artifact_files`` so a mismatch can name the first file that
-  differs.
+  both profiles), except ``registered_model_meta``, which MLflow up to 3.17 adds to a local
+  store's folder on a ``models:/`` load (3.18 no longer does). The sha256 is taken over the
+  manifest: one line ``<relative path>\\0<sha256 of the file>\\n`` per file, in sorted path
+  order. The manifest itself goes to tag ``artifact_files`` so a mismatch can name the first
+  file that differs.
 - no scope tag: versions registered before whole-model hashing recorded the sha256 of the four
   data files only (``booster.txt``, ``features.json``, ``profile.npz``, ``outputs.npz``, each
   preceded by its name). They verify with that rule, so they keep loading and serving as

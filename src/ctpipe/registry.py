@@ -260,7 +260,7 @@ def _download_verified(info: ModelVersionInfo, dst: Path) -> tuple[Path, str]:
     """The version's stored files, copied to ``dst`` and verified; and their sha256.
 
     Downloads the version's artifact location itself, not ``models:/name/version``: MLflow
-    adds a ``registered_model_meta`` file to the latter that was never stored.
+    up to 3.17 adds a ``registered_model_meta`` file to the latter that was never stored.
     """
     uri = client().get_model_version_download_uri(info.name, str(info.version))
     local = _download(uri, dst)
