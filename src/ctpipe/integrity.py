@@ -40,9 +40,10 @@ from ctpipe.lineage import TAG_VALUE_LIMIT, Lineage
 SCOPE_MODEL_DIR = "model-dir-v1"
 # The pre-scope rule's files, under the model directory's ``artifacts/``.
 LEGACY_FILES = ("booster.txt", "features.json", "profile.npz", "outputs.npz")
-# MLflow's client writes this (registered model name and version) into the stored folder
-# itself when ``mlflow.pyfunc.load_model("models:/...")`` reads a local store, long after
-# registration; nothing loads a model from it.
+# MLflow's client up to 3.17 writes this (registered model name and version) into the stored
+# folder itself when ``mlflow.pyfunc.load_model("models:/...")`` reads a local store, long
+# after registration; 3.18 no longer does, but folders loaded before an upgrade keep it.
+# Nothing loads a model from it.
 _WRITTEN_BY_MLFLOW_ON_LOAD = "registered_model_meta"
 
 
