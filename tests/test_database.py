@@ -35,7 +35,7 @@ from ctpipe.db import (
     save_live_metrics,
     scoring_runs,
 )
-from ctpipe.db.engine import VERSION_TABLE
+from ctpipe.db.engine import VERSION_TABLE, dispose_databases
 from ctpipe.db.schema import metadata
 
 T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
@@ -84,6 +84,28 @@ def test_concurrent_starts_migrate_once(database_url: str) -> None:
     assert open_database(database_url) is db  # once per process
     with db.read() as conn:
         assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0001"
+
+
+def test_a_start_waits_for_another_creating_the_sqlite_file(tmp_path: Path) -> None:
+    # What two starts on a new SQLite database meet: one holds the write lock of the rollback
+    # journal (here the holder; in life the other's first switch to WAL). SQLite answers
+    # "database is locked" at once there, without waiting its busy timeout.
+    import sqlite3
+
+    path = tmp_path / "ctpipe.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.5, lambda: holder.execute("ROLLBACK"))
+    released.start()
+    try:
+        db = open_database(f"sqlite:///{path}")
+    finally:
+        released.join()
+        holder.close()
+    with db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.execute(text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar_one() == 1
+    dispose_databases()
 
 
 def test_the_migration_creates_what_the_code_uses(database_url: str) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ _PG_MIGRATION_LOCK = 0x63747069_7065_01  # "ctpipe", 1
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # An unreachable server fails in seconds, not after the OS's TCP timeout of minutes.
 PG_CONNECT_TIMEOUT_S = 10
+# Between two tries at switching a new SQLite database to WAL (see _use_wal).
+_WAL_RETRY_S = 0.02
 
 
 class DatabaseUnavailable(ValueError):
@@ -180,7 +183,7 @@ def _sqlite_engine(parsed: URL, name: str) -> tuple[Engine, contextlib.AbstractC
         # WAL: readers never block the writer (monitoring reads while scoring logs); NORMAL
         # sync is durable across a process crash and only risks the last commits on power
         # loss, and makes a commit one write instead of two fsyncs.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -191,6 +194,25 @@ def _sqlite_engine(parsed: URL, name: str) -> tuple[Engine, contextlib.AbstractC
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine, locks.held(path.with_name(path.name + ".migrate.lock"))
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode, waiting out another process that is switching it too.
+
+    The first switch writes the file's header, in a write transaction of the rollback journal.
+    SQLite does not call the busy handler for a connection that meets that write (waiting could
+    deadlock), so two processes starting on a new database at once would see "database is
+    locked" at once despite busy_timeout. We retry, within the same timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(_WAL_RETRY_S)
 
 
 def _postgres_engine(parsed: URL, name: str) -> Engine:
