@@ -54,6 +54,11 @@ def test_each_broken_invariant_is_one_problem_with_its_fix() -> None:
     assert [p.code for p in missing] == ["lineage-missing"]
     assert "lacks data_fingerprint, config_hash" in missing[0].message
     assert _codes(_inputs(integrity={1: "bad", 2: None})) == ["version-tampered"]
+    unverified = check(_inputs(unverified={2: "m v2: its stored files could not be read"}))
+    assert [p.code for p in unverified] == ["champion-unverified"]
+    assert unverified[0].message.startswith("m v2: its stored files could not be read (it ")
+    assert "ctpipe doctor demand`" in unverified[0].fix and not unverified[0].repairable
+    assert _codes(_inputs(unverified={1: "m v1: its stored files could not be read"})) == []
     assert _codes(_inputs(unreadable=["cycles/x.json: not JSON"])) == ["unreadable"]
     assert _codes(_inputs(unlanded=["landing/demand/labels: found 2026-03-09.csv, ..."])) == \
         ["files-not-landed"]

@@ -206,6 +206,7 @@ def status(
     settings.configure_environment()
     from ctpipe import registry
     from ctpipe.decisions.rollback import rollback_hold
+    from ctpipe.integrity import ArtifactsUnreadable
 
     ws = _workspace(use_case, backtest)
     if as_json:
@@ -230,13 +231,12 @@ def status(
                        f"{t.rolled_back_by}'s rollback; reason: {t.rollback_reason}")
         if hold := rollback_hold(t):
             typer.echo(f"  promotions held: {hold}")
-        try:
-            tampered = _verifier(ws.model_name)(champion.version)
-        except Exception as exc:  # noqa: BLE001 - the artifact store unreachable: say so
-            typer.echo(f"  integrity not checked: {type(exc).__name__}: {exc}")
-            tampered = None
-        if tampered:
-            typer.secho(f"  INTEGRITY FAILED, it cannot serve: {tampered} (fix: ctpipe "
+        problem = _verifier(ws.model_name)(champion.version)
+        if isinstance(problem, ArtifactsUnreadable):
+            typer.secho(f"  integrity not checked, it cannot serve until it is: {problem}",
+                        fg=typer.colors.YELLOW)
+        elif problem:
+            typer.secho(f"  INTEGRITY FAILED, it cannot serve: {problem} (fix: ctpipe "
                         f"rollback {shlex.quote(ws.ref)} --reason TEXT)", fg=typer.colors.RED)
     versions = registry.list_versions(ws.model_name)
     typer.echo(f"versions: {len(versions)} "
@@ -249,15 +249,17 @@ def status(
 
 
 def _verifier(model_name: str):  # noqa: ANN202
-    """version -> why its stored files fail verification, None when they match."""
+    """version -> the refusal its stored files earn (unraised), None when they match.
+
+    An ``ArtifactsUnreadable`` refusal means they could not be read, so were not checked."""
     from ctpipe import registry
     from ctpipe.integrity import IntegrityError
 
-    def verify(version: int) -> str | None:
+    def verify(version: int) -> IntegrityError | None:
         try:
             registry.verify_version(model_name, version)
         except IntegrityError as exc:
-            return str(exc)
+            return exc
         return None
     return verify
 

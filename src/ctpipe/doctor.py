@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ctpipe import audit, landing, registry
 from ctpipe.decisions.health import HealthInputs, Note, Problem, check, notes
+from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
 from ctpipe.steps.set_aside import finish_set_asides
@@ -35,7 +36,7 @@ class Diagnosis:
                 "notes": [{"code": n.code, "message": n.message} for n in self.notes]}
 
 
-def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
+def examine(ws: Workspace, verify: Callable[[int], IntegrityError | None]) -> HealthInputs:
     """Everything the invariants look at, read without changing anything."""
     model = ws.model_name
     versions = registry.list_versions(model)
@@ -54,11 +55,14 @@ def examine(ws: Workspace, verify: Callable[[int], str | None]) -> HealthInputs:
                    f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
     store.release_intents()  # only looked at: the repair, or the next run, reconciles them
     chain = audit.scan_chain(ws.audit_path)
+    problems = {v.version: verify(v.version) for v in versions}
     return HealthInputs(
         use_case=shlex.quote(ws.ref or ws.name), model_name=model, versions=versions,
         champion=champion,
         challenger=registry.get_alias(model, registry.CHALLENGER),
-        integrity={v.version: verify(v.version) for v in versions},
+        integrity={v: str(p) if p and not isinstance(p, ArtifactsUnreadable) else None
+                   for v, p in problems.items()},
+        unverified={v: str(p) for v, p in problems.items() if isinstance(p, ArtifactsUnreadable)},
         interrupted=interrupted, alias_moves_traced=moves,
         audit_chain_breaks=[b.text for b in chain.breaks],
         audit_breaks_accepted=[(a.found.text, a.line, a.at, a.who, a.why)
@@ -131,7 +135,7 @@ def _dead_slot_holders(ws: Workspace) -> list[str]:
     return slot_holders_dead(ws)
 
 
-def diagnose(ws: Workspace, verify: Callable[[int], str | None], *,
+def diagnose(ws: Workspace, verify: Callable[[int], IntegrityError | None], *,
              repair: bool = False, actor: str | None = None) -> Diagnosis:
     seen = examine(ws, verify)
     problems = check(seen)

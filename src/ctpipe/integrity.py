@@ -6,7 +6,8 @@ target), append code to the pyfunc entry file (run by ``mlflow.pyfunc.load_model
 booster short (LightGBM aborts the whole process on it). So registration records a sha256 of
 the files MLflow stored, and every loader (``registry.load_version``, ``registry.promote``,
 ``rollback.apply_rollback``, ``registry.load_pyfunc``) downloads, hashes and compares before
-anything parses a file. A mismatch raises ``IntegrityError``.
+anything parses a file. A mismatch raises ``IntegrityError``; files that cannot be read
+raise its subclass ``ArtifactsUnreadable``.
 
 How a version verifies depends on its ``artifact_hash_scope`` tag:
 
@@ -49,6 +50,12 @@ _WRITTEN_BY_MLFLOW_ON_LOAD = "registered_model_meta"
 
 class IntegrityError(ValueError):
     """A version's stored files do not match the sha256 recorded when it was registered."""
+
+
+class ArtifactsUnreadable(IntegrityError):
+    """A version's stored files could not be read (store unreachable, folder gone), so they
+    could not be verified. An IntegrityError, so every loader refuses the version as it
+    refuses tampered files; reports tell the two apart, since this one may pass by itself."""
 
 
 def file_sha256(path: Path) -> str:

@@ -35,7 +35,7 @@ from ctpipe.decisions.retraining import PromotionMove, promotion_move
 from ctpipe.drift import ReferenceProfile
 from ctpipe.faults import pause_point
 from ctpipe.features import FeatureSpec
-from ctpipe.integrity import IntegrityError
+from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
 from ctpipe.serving import ENTRY_POINT, load_scoring_model
 from ctpipe.training import ScoringModel
@@ -263,12 +263,18 @@ def _download_verified(info: ModelVersionInfo, dst: Path) -> tuple[Path, str]:
     up to 3.17 adds a ``registered_model_meta`` file to the latter that was never stored.
     """
     uri = client().get_model_version_download_uri(info.name, str(info.version))
-    local = _download(uri, dst)
+    try:
+        local = _download(uri, dst)
+    except (MlflowException, OSError) as exc:  # OSError: requests' errors are OSErrors too
+        raise ArtifactsUnreadable(
+            f"{info.name} v{info.version}: its stored files could not be read, so they cannot "
+            f"be verified ({' '.join(str(exc).split())}); refusing to use it") from exc
     return local, integrity.verify(info.name, info.version, info.lineage, local)
 
 
 def verify_version(model_name: str, version: int) -> str:
-    """The version's verified sha256; IntegrityError when its stored files changed."""
+    """The version's verified sha256; IntegrityError when its stored files changed
+    (ArtifactsUnreadable when they could not be read)."""
     with tempfile.TemporaryDirectory(prefix="ctpipe-verify-") as tmp:
         return _download_verified(get_version(model_name, version), Path(tmp))[1]
 

@@ -9,18 +9,21 @@ from collections.abc import Callable
 
 from ctpipe import registry
 from ctpipe.decisions.rollback import rollback_hold
+from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 from ctpipe.lineage import ModelVersionInfo
 from ctpipe.workspace import Workspace
 
 SCHEMA_VERSION = 1
 
 
-def _integrity(problem: str | None) -> str:
-    return "verified" if problem is None else f"failed: {problem}"
+def _integrity(problem: IntegrityError | None) -> str:
+    if problem is None:
+        return "verified"
+    return f"{'not checked' if isinstance(problem, ArtifactsUnreadable) else 'failed'}: {problem}"
 
 
 def _version(v: ModelVersionInfo, aliases: list[str],
-             verify: Callable[[int], str | None]) -> dict:
+             verify: Callable[[int], IntegrityError | None]) -> dict:
     t = v.lineage
     return {"version": v.version, "batch_date": t.batch_date, "aliases": aliases,
             "gate_decision": t.gate_decision, "approval": t.approval_decision,
@@ -28,7 +31,7 @@ def _version(v: ModelVersionInfo, aliases: list[str],
             "promoted_at": t.promoted_at, "integrity": _integrity(verify(v.version))}
 
 
-def status_report(ws: Workspace, verify: Callable[[int], str | None]) -> dict:
+def status_report(ws: Workspace, verify: Callable[[int], IntegrityError | None]) -> dict:
     versions = registry.list_versions(ws.model_name)
     # A version search does not return aliases: they are read one by one.
     held = {alias: registry.get_alias(ws.model_name, alias)

@@ -73,6 +73,8 @@ class HealthInputs:
     cycled: list[str] = field(default_factory=list)  # batch dates with a cycle record
     # Files in the landing zone's batches/ or labels/ no cycle sees, and why (one line each).
     unlanded: list[str] = field(default_factory=list)
+    # version -> why its stored files could not be read, so were not verified (store down).
+    unverified: dict[int, str] = field(default_factory=dict)
     # Operator set-asides written down but never moved: (date, who, evidence folder).
     pending_set_asides: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -119,6 +121,14 @@ def check(h: HealthInputs) -> list[Problem]:
         if h.integrity.get(v):
             out.append(Problem("champion-tampered", _named(h, v, h.integrity[v]),
                                f"ctpipe rollback {uc} --reason TEXT"))
+        if v in h.unverified:
+            # Not tampering as far as anyone can tell: an outage passes by itself, and a
+            # rollback would need a version whose files can be read.
+            out.append(Problem("champion-unverified", _named(h, v, h.unverified[v])
+                               + " (it cannot serve until they can be read)",
+                               "make the artifact store reachable and its files readable, then "
+                               f"rerun `ctpipe doctor {uc}`; if they are lost: ctpipe rollback "
+                               f"{uc} --reason TEXT"))
         if not h.alias_moves_traced.get(v, False):
             out.append(Problem("untraced-alias-move", f"{h.model_name}: champion v{v} has no "
                                "audit record of the move that made it champion",
