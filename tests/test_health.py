@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ctpipe.decisions.health import REQUIRED_LINEAGE, HealthInputs, check, notes
+from ctpipe.decisions.health import (
+    REQUIRED_LINEAGE,
+    AliasMove,
+    HealthInputs,
+    check,
+    last_move_made,
+    notes,
+)
 from ctpipe.lineage import ModelVersionInfo
 
 COMPLETE = {name: "x" for name in REQUIRED_LINEAGE} | {"gate_decision": "passed",
@@ -109,3 +116,34 @@ def test_an_accepted_audit_break_is_a_note_and_no_problem() -> None:
         "accepted on line 9 by ops-lead at 2026-12-07T10:05:00+00:00 (reason: worker on 0.x "
         "during the upgrade)"]
     assert notes(_inputs()) == []
+
+
+def _move(to: int, came_from: int | None, at: str = "2026-03-09T06:00:00+00:00",
+          knows_from: bool = True) -> AliasMove:
+    return AliasMove(to, came_from, knows_from, at)
+
+
+def test_the_last_move_must_make_the_champion() -> None:
+    promoted = [_move(1, None), _move(2, 1)]
+    assert last_move_made(promoted, 2)
+    assert not last_move_made(promoted, 1)  # v1's own promotion does not account for it
+    assert not last_move_made([], 2)
+    back = [*promoted, _move(4, 2), _move(2, 4)]  # promoted v4, rolled back to v2
+    assert last_move_made(back, 2) and not last_move_made(back, 4)
+
+
+def test_a_promotion_and_a_rollback_that_met_are_read_in_the_order_they_moved() -> None:
+    # v2 serves; a promotion moves it to v4 and, before it writes its line, a rollback moves
+    # it back to v2 and writes its own: the trail reads "4 -> 2" before "2 -> 4".
+    met = [_move(1, None), _move(2, 1), _move(2, 4, "2026-03-09T06:00:01+00:00"),
+           _move(4, 2, "2026-03-09T06:00:02+00:00")]
+    assert last_move_made(met, 2)
+    assert last_move_made(met, 4)  # the lines' own order, had they not met
+    assert last_move_made([_move(2, 4), _move(4, None)], 2)  # v4 the first champion ever
+    # Not so: the swapped lines do not continue the chain (the promotion was from v3)...
+    assert not last_move_made([*met[:2], met[2], _move(4, 3)], 2)
+    # ...minutes apart (two moves ctpipe made do not account for a third it did not)...
+    assert not last_move_made([*met[:3], _move(4, 2, "2026-03-09T06:05:00+00:00")], 2)
+    # ...or a line that does not say which champion it replaced.
+    assert not last_move_made([*met[:3], _move(4, 2, knows_from=False)], 2)
+    assert not last_move_made([*met[:3], _move(4, 2, at="")], 2)

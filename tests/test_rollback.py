@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ctpipe import audit, integrity, registry, settings
+from ctpipe.decisions.health import AliasMove, check
 from ctpipe.lineage import Lineage
 from ctpipe.rollback import (
     TAG_VALUE_LIMIT,
@@ -285,11 +286,35 @@ def test_doctor_names_a_rollback_missing_from_the_audit_trail(history: Path) -> 
 
 
 def test_only_the_model_s_own_moves_count() -> None:
-    from ctpipe.doctor import _moved_to
+    from ctpipe.doctor import _alias_move
 
-    promoted = {"action": "model.promoted", "details": {"model": MODEL, "version": 3}}
-    assert _moved_to(promoted, MODEL) == 3
-    assert _moved_to(promoted, "ctpipe-demand-old") is None  # the use case's earlier model
-    rolled = {"action": "model.rolled_back", "details": {"model": MODEL, "to": 2}}
-    assert _moved_to(rolled, MODEL) == 2
-    assert _moved_to({"action": "gate.decided", "details": {"model": MODEL}}, MODEL) is None
+    promoted = {"action": "model.promoted", "at": "t",
+                "details": {"model": MODEL, "version": 3, "previous": 2}}
+    assert _alias_move(promoted, MODEL) == AliasMove(3, 2, True, "t")
+    assert _alias_move(promoted, "ctpipe-demand-old") is None  # the use case's earlier model
+    rolled = {"action": "model.rolled_back", "details": {"model": MODEL, "from": 4, "to": 2}}
+    assert _alias_move(rolled, MODEL) == AliasMove(2, 4, True, "")
+    observed = {"action": "champion.observed", "details": {"model": MODEL, "version": 2}}
+    assert _alias_move(observed, MODEL) == AliasMove(2, None, False, "")
+    assert _alias_move({"action": "gate.decided", "details": {"model": MODEL}}, MODEL) is None
+
+
+def test_doctor_reads_a_promotion_and_a_rollback_that_met_in_their_order(
+        history: Path) -> None:
+    from ctpipe.doctor import examine
+    from ctpipe.workspace import open_workspace
+
+    ws = open_workspace("demand")
+    trail = ws.audit_path
+    for version, previous in ((1, None), (2, 1)):
+        audit.record("model.promoted", "demand", "gate passed", who="auto", path=trail,
+                     details={"model": MODEL, "version": version, "previous": previous})
+    # The fixture's promotion of v4 moved the alias; the rollback to v2 moves it back and
+    # writes its line before the promotion's late one.
+    apply_rollback(plan_rollback(MODEL), "v4 is bad", operator="ana", publish=_sink(trail))
+    audit.record("model.promoted", "demand", "gate passed", who="auto", path=trail,
+                 details={"model": MODEL, "version": 4, "previous": 2})
+    assert _champion() == 2
+    found = examine(ws, lambda version: None)
+    assert found.alias_moves_traced == {2: True}
+    assert "untraced-alias-move" not in [p.code for p in check(found)]

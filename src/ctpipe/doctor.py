@@ -10,7 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ctpipe import audit, landing, registry
-from ctpipe.decisions.health import HealthInputs, Note, Problem, check, notes
+from ctpipe.decisions.health import (
+    AliasMove,
+    HealthInputs,
+    Note,
+    Problem,
+    check,
+    last_move_made,
+    notes,
+)
 from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 from ctpipe.steps.ports import Runtime
 from ctpipe.steps.recovery import reconcile
@@ -45,11 +53,8 @@ def examine(ws: Workspace, verify: Callable[[int], IntegrityError | None]) -> He
     unreadable += _unreadable_records(ws)
     moves: dict[int, bool] = {}
     if champion is not None:
-        # The last move the trail records must be the one that made it champion: an earlier
-        # promotion of the same version does not account for a rollback back to it.
-        last = next((v for e in reversed(entries) if (v := _moved_to(e, model)) is not None),
-                    None)
-        moves[champion.version] = last == champion.version
+        moves[champion.version] = last_move_made(
+            [m for e in entries if (m := _alias_move(e, model)) is not None], champion.version)
     store = ws.store
     interrupted = [f"{model}: the {i.action} from v{i.expected or '-'} to v{i.version} "
                    f"({i.at}) was interrupted" for i in store.claim_orphaned_intents()]
@@ -83,16 +88,19 @@ def examine(ws: Workspace, verify: Callable[[int], IntegrityError | None]) -> He
                             for p in store.pending_set_asides()])
 
 
-def _moved_to(entry: dict, model: str) -> int | None:
-    """The version an audited alias move of ``model`` made champion (None: not such a move;
-    a use case's earlier model_name moved other versions)."""
+def _alias_move(entry: dict, model: str) -> AliasMove | None:
+    """The alias move of ``model`` an audit line records (None: not such a line; a use
+    case's earlier model_name moved other versions)."""
     details = entry.get("details") or {}
     if details.get("model", model) != model:
         return None
-    if entry.get("action") in ("model.promoted", "champion.observed"):
-        return details.get("version")
-    if entry.get("action") == "model.rolled_back":
-        return details.get("to")
+    action, at = entry.get("action"), entry.get("at", "")
+    if action == "model.promoted" and details.get("version") is not None:
+        return AliasMove(details["version"], details.get("previous"), "previous" in details, at)
+    if action == "model.rolled_back" and details.get("to") is not None:
+        return AliasMove(details["to"], details.get("from"), "from" in details, at)
+    if action == "champion.observed" and details.get("version") is not None:
+        return AliasMove(details["version"], None, False, at)
     return None
 
 

@@ -15,6 +15,8 @@ operator accepted): they change neither the verdict nor doctor's exit status.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ctpipe.decisions.recovery import unfit_to_serve
@@ -26,6 +28,46 @@ REQUIRED_LINEAGE = ("use_case", "batch_date", "train_start", "train_end", "holdo
                     "holdout_end", "train_rows", "data_fingerprint", "config_hash",
                     "code_version", "artifact_sha256", "metric_name", "holdout_metric",
                     "gate_decision")
+
+
+# Promotions and rollbacks write their audit line after they release the champion lock, so two
+# that meet can write their lines in the opposite order to their moves, seconds apart at most.
+SWAPPED_LINES_WITHIN_S = 60
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One champion move as an audit line records it."""
+
+    to: int
+    came_from: int | None  # the champion it replaced (None: there was none)
+    knows_from: bool  # False: the line does not say (an observation, an older line)
+    at: str  # when the line was written (ISO, whole seconds)
+
+
+def last_move_made(moves: Sequence[AliasMove], champion: int) -> bool:
+    """Whether the moves the trail records, in its order, end with ``champion``'s.
+
+    Every move is a compare-and-swap from the champion it saw, so the moves must form a chain:
+    each from the one before. When the last two lines break that chain and, swapped, close it
+    and end at ``champion``, and they were written within seconds, they are a promotion and a
+    rollback that met (each audits after releasing the lock): not a move ctpipe did not make.
+    An earlier promotion of the champion never accounts for a later move back to it.
+    """
+    if moves and moves[-1].to == champion:
+        return True
+    if len(moves) < 2:
+        return False
+    second, first = moves[-2], moves[-1]  # in the order they would have happened
+    before = moves[-3].to if len(moves) > 2 else None
+    if not (first.knows_from and second.knows_from and first.came_from == before
+            and second.came_from == first.to and second.to == champion):
+        return False
+    try:
+        apart = dt.datetime.fromisoformat(first.at) - dt.datetime.fromisoformat(second.at)
+    except (TypeError, ValueError):  # a line without its time: no grounds to swap
+        return False
+    return abs(apart.total_seconds()) <= SWAPPED_LINES_WITHIN_S
 
 
 @dataclass(frozen=True)
