@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -48,6 +49,30 @@ def test_a_folder_source_reads_compressed_csv_and_skips_other_files(tmp_path: Pa
     frame = labelled_history.read_source(folder, config)
     assert len(frame) == len(history)
     assert frame["rentals"].sum() == pytest.approx(history["rentals"].sum())
+
+
+def test_a_csv_with_decimal_commas_reads_as_numbers_once_the_config_says_so(
+        tmp_path: Path) -> None:
+    from ctpipe import labelled_history
+
+    history = _bike_history(days=2)
+    source = tmp_path / "history.csv"
+    history.to_csv(source, sep=";", decimal=",", index=False)  # as a German spreadsheet does
+    assert "," in source.read_text().splitlines()[1]  # the ";" file's commas are decimal ones
+    config = parse_config(BIKES_CONFIG.replace('csv_delimiter: ";"',
+                                               'csv_delimiter: ";"\n  csv_decimal: ","'),
+                          Path("bikes.yaml"))
+    frame = labelled_history.read_source(source, config)
+    for column in ("temperature_c", "humidity", "wind_kmh", "rentals"):
+        assert frame[column].dtype == "float64"
+        np.testing.assert_allclose(frame[column], history[column])
+
+    # Without the setting, the backtest refuses in one line naming the column and the setting.
+    plain = tmp_path / "bikes.yaml"
+    plain.write_text(BIKES_CONFIG, encoding="utf-8")
+    [line] = _refusal(plain, source)
+    assert "column 'temperature_c' holds numbers with a decimal comma" in line
+    assert "set data.csv_decimal: ','" in line
 
 
 def _refusal(config: Path, source: Path) -> list[str]:

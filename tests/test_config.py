@@ -32,6 +32,18 @@ def test_unknown_key_names_file_and_path() -> None:
     assert "data.colour: unknown key" in str(err.value)
 
 
+@pytest.mark.parametrize(("data", "error"), [
+    ("csv_decimal: ','", "toy.yaml: data: csv_decimal ',' is also csv_delimiter: a CSV file "
+     "with decimal commas separates its fields with ';'"),
+    ("csv_decimal: ';'", "toy.yaml: data.csv_decimal: "),
+])
+def test_the_csv_decimal_mark_is_checked(data: str, error: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL.replace("task: regression", f"task: regression, {data}"),
+                     Path("toy.yaml"))
+    assert str(err.value).startswith(error) and "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize(("params", "error"), [
     ("{n_estimater: 150}", "toy.yaml: training.params.n_estimater: not a LightGBM parameter "
      "(did you mean n_estimators?)"),

@@ -159,7 +159,8 @@ def _bikes(**columns: list) -> pd.DataFrame:
     (["1.5", "-", "3", "4"], "features.numeric: column 'wind_kmh' holds 1 value that is not a "
      "number ('-'); if they mark missing values, list them under data.na_values"),
     (["1,5", "2,25", "3", "4,0"], "features.numeric: column 'wind_kmh' holds numbers with a "
-     "decimal comma (e.g. '1,5'): export the file with a decimal point"),
+     "decimal comma (e.g. '1,5'): for a CSV file, set data.csv_decimal: ','; else write "
+     "them with a decimal point"),
     (["calm", "gale", "calm", "storm"], "features.numeric: column 'wind_kmh' is not numeric "
      "(dtype str); a category belongs under features.categorical"),
     (["1.5", "2", "3", "4"], "features.numeric: column 'wind_kmh' holds numbers written as "

@@ -183,7 +183,8 @@ def feature_problem(frame: pd.DataFrame, config: UseCaseConfig) -> str | None:
         present = values.dropna().astype(str)
         if len(present) and present.str.fullmatch(r"\s*-?\d+,\d+\s*").mean() > 0.5:
             return (f"features.numeric: column {column!r} holds numbers with a decimal comma "
-                    f"(e.g. {present.iloc[0]!r}): export the file with a decimal point")
+                    f"(e.g. {present.iloc[0]!r}): for a CSV file, set data.csv_decimal: ','; "
+                    "else write them with a decimal point")
         return (f"features.numeric: column {column!r} is not numeric (dtype {values.dtype}); a "
                 "category belongs under features.categorical")
     return None

@@ -195,7 +195,8 @@ def _read_csv(path: Path, config: UseCaseConfig) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=text_columns,
-                                na_values=config.data.na_values or None)
+                                na_values=config.data.na_values or None,
+                                decimal=config.data.csv_decimal)
     except UnicodeDecodeError as exc:
         raise _read_error(
             path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "

@@ -88,6 +88,9 @@ class DataConfig(_Strict):
         "weekly batch is named by that day).")
     label_delay: int = Field(1, ge=0, description="Batches until a batch's labels arrive.")
     csv_delimiter: str = ","
+    csv_decimal: Literal[".", ","] = Field(
+        ".", description="The decimal mark of numbers in CSV files: ',' for files written as "
+        "1,5 (a spreadsheet in many European locales; csv_delimiter is then usually ';').")
     na_values: list[str] = Field(
         default_factory=list, description="More strings a CSV file writes for a missing "
         "value (pandas' own, such as an empty field, NA, NaN, null and n/a, always count, "
@@ -109,6 +112,13 @@ class DataConfig(_Strict):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. UTC, Asia/Hong_Kong, "
                              "Europe/London)") from None
         return value
+
+    @model_validator(mode="after")
+    def _csv_marks_differ(self) -> DataConfig:
+        if self.csv_decimal == self.csv_delimiter:
+            raise ValueError(f"csv_decimal {self.csv_decimal!r} is also csv_delimiter: a CSV "
+                             "file with decimal commas separates its fields with ';'")
+        return self
 
     @model_validator(mode="after")
     def _target_from_binary(self) -> DataConfig:
