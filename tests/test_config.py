@@ -42,6 +42,9 @@ def test_the_csv_decimal_mark_is_checked(data: str, error: str) -> None:
         parse_config(MINIMAL.replace("task: regression", f"task: regression, {data}"),
                      Path("toy.yaml"))
     assert str(err.value).startswith(error) and "\n" not in str(err.value)
+    # Only a decimal comma can clash: a '.' delimiter with the default mark stays as it was.
+    dotted = MINIMAL.replace("task: regression", "task: regression, csv_delimiter: '.'")
+    assert parse_config(dotted, Path("toy.yaml")).data.csv_decimal == "."
 
 
 @pytest.mark.parametrize(("params", "error"), [
@@ -335,6 +338,16 @@ def test_timezone_is_an_iana_zone() -> None:
             parse_config(text, Path("t.yaml"))
 
 
+def test_the_reference_configs_keep_their_hashes() -> None:
+    # Pinned: registered versions are found by config_hash, and a batch that passed is checked
+    # again when validation_hash changes. A key added with a default must leave both alone
+    # (_HASH_NEUTRAL_DEFAULTS); only a deliberate change of the rules may move them.
+    hashes = {n: (load_config(n).config_hash, load_config(n).validation_hash)
+              for n in ("demand", "fraud")}
+    assert hashes == {"demand": ("f47972a550b6fc6f", "307c63093cbccce8"),
+                      "fraud": ("593c0a0505fcfdb9", "1c7dfcdb95c5d448")}
+
+
 def test_new_keys_at_their_default_keep_the_config_hash() -> None:
     # Registered versions are found by config_hash: adding data.timezone and
     # data.drop_null_targets and data.na_values must not change the hash of a config that
@@ -342,11 +355,16 @@ def test_new_keys_at_their_default_keep_the_config_hash() -> None:
     base = parse_config(MINIMAL, Path("t.yaml")).config_hash
     explicit = MINIMAL.replace(
         "task: regression", "task: regression, timezone: UTC, drop_null_targets: false, "
-        "na_values: []")
+        "na_values: [], csv_decimal: '.'")
     assert parse_config(explicit, Path("t.yaml")).config_hash == base
     for change in ("timezone: Asia/Hong_Kong", "drop_null_targets: true", "na_values: [nil]"):
         text = MINIMAL.replace("task: regression", f"task: regression, {change}")
         assert parse_config(text, Path("t.yaml")).config_hash != base, change
+    semicolons = MINIMAL.replace("task: regression", "task: regression, csv_delimiter: ';'")
+    plain, commas = (parse_config(text, Path("t.yaml")) for text in (
+        semicolons, semicolons.replace("csv_delimiter", "csv_decimal: ',', csv_delimiter")))
+    assert plain.config_hash != commas.config_hash  # the same file reads differently
+    assert plain.validation_hash != commas.validation_hash
 
 
 def test_an_unknown_use_case_names_each_place_looked_in_once(

@@ -99,13 +99,13 @@ def test_a_start_waits_for_another_creating_the_sqlite_file(tmp_path: Path) -> N
     released.start()
     try:
         db = open_database(f"sqlite:///{path}")
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.execute(text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar_one() == 1
     finally:
         released.join()
         holder.close()
-    with db.read() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
-        assert conn.execute(text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar_one() == 1
-    dispose_databases()
+        dispose_databases()
 
 
 def test_the_migration_creates_what_the_code_uses(database_url: str) -> None:

@@ -16,6 +16,7 @@ from ctpipe.decisions.retraining import (
     ChampionChanged,
     PriorVersion,
     RetrainHistory,
+    Unservable,
     after_drift,
     after_gate,
     automatic_approver,
@@ -112,10 +113,18 @@ def test_scoring_refusals_in_order() -> None:
         "m: no champion yet; run a cycle first"
     # A champion failing its integrity check comes before the input's own problems.
     tampered = refuse_scoring(already_scored=False, explicit_date=True, invalid="bad",
-                              champion_model=None, tampered="m v2: files changed", **common)
+                              champion_model=None, unservable=Unservable("m v2: files changed"),
+                              **common)
     assert (tampered.status, tampered.message) == (
         CycleStatus.REFUSED, "the champion failed its integrity check, nothing was scored: "
         "m v2: files changed")
+    unread = refuse_scoring(already_scored=False, explicit_date=True, invalid="bad",
+                            champion_model=None, unservable=Unservable(
+                                "m v2: its stored files could not be read", unread=True),
+                            **common)
+    assert (unread.status, unread.message) == (
+        CycleStatus.REFUSED, "the champion could not be verified, nothing was scored: "
+        "m v2: its stored files could not be read")
 
 
 def _report(drifted: bool) -> DriftReport:

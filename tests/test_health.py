@@ -138,8 +138,9 @@ def test_a_promotion_and_a_rollback_that_met_are_read_in_the_order_they_moved() 
     met = [_move(1, None), _move(2, 1), _move(2, 4, "2026-03-09T06:00:01+00:00"),
            _move(4, 2, "2026-03-09T06:00:02+00:00")]
     assert last_move_made(met, 2)
-    assert last_move_made(met, 4)  # the lines' own order, had they not met
+    assert last_move_made(met, 4)  # the last line names the champion: traced, as always
     assert last_move_made([_move(2, 4), _move(4, None)], 2)  # v4 the first champion ever
+    assert not last_move_made([_move(2, 4), _move(4, 3)], 2)  # from v3, but none came before
     # Not so: the swapped lines do not continue the chain (the promotion was from v3)...
     assert not last_move_made([*met[:2], met[2], _move(4, 3)], 2)
     # ...minutes apart (two moves ctpipe made do not account for a third it did not)...

@@ -22,6 +22,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from ctpipe import integrity, registry
 from ctpipe.config import load_config
@@ -301,13 +302,15 @@ def test_a_deleted_file_is_named(versions: dict[int, Path]) -> None:
         registry.load_version(MODEL, 1)
 
 
-def test_unreadable_files_are_refused_and_reported_as_not_checked(ctpipe_home: Path) -> None:
+def test_unreadable_files_are_refused_and_reported_as_not_checked(
+        ctpipe_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The folder moved away stands for an artifact store that cannot be reached: the version
     # cannot be verified, so it cannot serve, and every report says "not checked", not
     # "tampered" (nothing suggests it was), until the files can be read again.
     from typer.testing import CliRunner
 
     from ctpipe.cli import app
+    from ctpipe.decisions.retraining import Unservable
     from ctpipe.steps.score import servable_champion
 
     name = load_config("demand").registered_model
@@ -328,7 +331,8 @@ def test_unreadable_files_are_refused_and_reported_as_not_checked(ctpipe_home: P
         registry.load_version(name, 2)
     assert str(raised.value).startswith(why) and "\n" not in str(raised.value)
     assert str(raised.value).endswith("); refusing to use it")
-    assert servable_champion(registry.ModelRegistry(name)) == (None, str(raised.value))
+    assert servable_champion(registry.ModelRegistry(name)) == (
+        None, Unservable(str(raised.value), unread=True))
 
     shown = CliRunner().invoke(app, ["status", "demand"])
     assert shown.exit_code == 0
@@ -348,4 +352,19 @@ def test_unreadable_files_are_refused_and_reported_as_not_checked(ctpipe_home: P
     folder.with_name("elsewhere").rename(folder)  # the store is back: nothing else to do
     report = CliRunner().invoke(app, ["status", "demand", "--json"])
     assert {v["integrity"] for v in json.loads(report.output)["versions"]} == {"verified"}
-    assert "champion-unverified" not in CliRunner().invoke(app, ["doctor", "demand"]).output
+    found = CliRunner().invoke(app, ["doctor", "demand", "--json"])
+    assert found.exit_code == 1  # the fixture's own problems, as before
+    assert "champion-unverified" not in [p["code"] for p in json.loads(found.output)["problems"]]
+
+    # A store that does not answer is no refusal: the error is raised for the step to retry
+    # (steps retry transient errors); the reports say "not checked" and go on.
+    def store_down(uri: str, dst: Path) -> Path:
+        raise requests.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(registry, "_download", store_down)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        registry.load_version(name, 2)
+    report = CliRunner().invoke(app, ["status", "demand", "--json"])
+    assert report.exit_code == 0
+    assert json.loads(report.output)["versions"][-1]["integrity"] == (
+        f"not checked: {name} v2: ConnectionError: Connection refused")

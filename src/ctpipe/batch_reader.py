@@ -3,7 +3,8 @@
 - A file starting with the Parquet magic bytes is Parquet (whatever its name); its footer must
   be there too, or the file is reported truncated. A ``.parquet``/``.pq`` file without them is
   not Parquet. Anything else is read as CSV.
-- CSV: UTF-8 (a byte-order mark is fine), delimiter ``data.csv_delimiter``; categorical
+- CSV: UTF-8 (a byte-order mark is fine), delimiter ``data.csv_delimiter``, decimal mark
+  ``data.csv_decimal``; categorical
   features stay text, as they are in Parquet ("01" must not become the integer 1). A file that
   splits into one column was most likely written with another delimiter: the error says which.
 - A file whose text starts like JSON (``{"`` or ``[{``, after blanks) is reported as JSON

@@ -251,15 +251,20 @@ def status(
 def _verifier(model_name: str):  # noqa: ANN202
     """version -> the refusal its stored files earn (unraised), None when they match.
 
-    An ``ArtifactsUnreadable`` refusal means they could not be read, so were not checked."""
+    An ``ArtifactsUnreadable`` refusal means they could not be read, so were not checked: also
+    when the registry or the store fails otherwise (down, or an error of its own), since a
+    report must say so and go on."""
     from ctpipe import registry
-    from ctpipe.integrity import IntegrityError
+    from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 
     def verify(version: int) -> IntegrityError | None:
         try:
             registry.verify_version(model_name, version)
         except IntegrityError as exc:
             return exc
+        except Exception as exc:  # noqa: BLE001 - reported as not checked, never a traceback
+            return ArtifactsUnreadable(f"{model_name} v{version}: "
+                                       f"{type(exc).__name__}: {' '.join(str(exc).split())}")
         return None
     return verify
 

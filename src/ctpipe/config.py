@@ -115,7 +115,7 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _csv_marks_differ(self) -> DataConfig:
-        if self.csv_decimal == self.csv_delimiter:
+        if self.csv_decimal == "," == self.csv_delimiter:
             raise ValueError(f"csv_decimal {self.csv_decimal!r} is also csv_delimiter: a CSV "
                              "file with decimal commas separates its fields with ';'")
         return self
@@ -486,8 +486,9 @@ class UseCaseConfig(_Strict):
         and the rules (validation). A batch that passed is checked again when this changes,
         not when a training or gate setting does."""
         dump = self.model_dump(mode="json", include={"data", "features", "validation"})
-        if dump["data"].get("week_start") == "monday":  # added later: the hash stays
-            del dump["data"]["week_start"]
+        for key in ("week_start", "csv_decimal"):  # added later: at their default the hash stays
+            if dump["data"].get(key) == _HASH_NEUTRAL_DEFAULTS["data"][key]:
+                del dump["data"][key]
         # What ctpipe's own rules check changed (the finite rule; numbers in every form), so a
         # batch that passed before is checked again under them.
         dump["rules"] = _VALIDATION_RULES_VERSION
@@ -502,7 +503,7 @@ _VALIDATION_RULES_VERSION = 2
 # config_hash, and the registry's lineage names it). Add every new key with a default here.
 _HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, object]] = {
     "data": {"timezone": "UTC", "drop_null_targets": False, "na_values": [],
-             "week_start": "monday"},
+             "week_start": "monday", "csv_decimal": "."},
     "drift": {"training_spread": False},
 }
 

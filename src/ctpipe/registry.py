@@ -37,6 +37,7 @@ from ctpipe.faults import pause_point
 from ctpipe.features import FeatureSpec
 from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 from ctpipe.lineage import Lineage, LoadedVersion, ModelVersionInfo
+from ctpipe.retry import is_transient
 from ctpipe.serving import ENTRY_POINT, load_scoring_model
 from ctpipe.training import ScoringModel
 
@@ -266,6 +267,8 @@ def _download_verified(info: ModelVersionInfo, dst: Path) -> tuple[Path, str]:
     try:
         local = _download(uri, dst)
     except (MlflowException, OSError) as exc:  # OSError: requests' errors are OSErrors too
+        if is_transient(exc):
+            raise  # a store slow to answer: the step that loads retries, nothing is refused
         raise ArtifactsUnreadable(
             f"{info.name} v{info.version}: its stored files could not be read, so they cannot "
             f"be verified ({' '.join(str(exc).split())}); refusing to use it") from exc

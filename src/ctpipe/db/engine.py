@@ -210,7 +210,9 @@ def _use_wal(cursor: sqlite3.Cursor) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+            # The low byte: extended codes (SQLITE_BUSY_RECOVERY, ...) are busy too.
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
                 raise
         time.sleep(_WAL_RETRY_S)
 

@@ -110,24 +110,34 @@ def window_check_refusal(*, day: dt.date, window: int, checked: int,
             f"ctpipe set-aside); first: {failing[0]}")
 
 
+@dataclass(frozen=True)
+class Unservable:
+    """Why the champion's stored files may not serve: they failed their integrity check, or
+    (``unread``) they could not be read to check them."""
+
+    why: str
+    unread: bool = False
+
+
 def refuse_scoring(*, already_scored: bool, explicit_date: bool, where: str,
                    day: dt.date | None, invalid: str | None, champion_model: str | None,
-                   tampered: str | None = None) -> Verdict:
-    """Scoring writes nothing for a batch already handed out, a champion that failed its
-    integrity check, bad input or no champion.
+                   unservable: Unservable | None = None) -> Verdict:
+    """Scoring writes nothing for a batch already handed out, a champion whose files cannot
+    be verified, bad input or no champion.
 
     ``invalid`` is the validation message of a failed batch; ``champion_model`` names the
-    model when it has no champion yet; ``tampered`` says how the champion failed its check.
-    ``day`` None: a file, not a landed batch (never "already scored").
+    model when it has no champion yet; ``unservable`` says why the champion's files may not
+    serve. ``day`` None: a file, not a landed batch (never "already scored").
     """
     if already_scored and not explicit_date:
         # A scheduled run passes no date: never rewrite predictions already handed out.
         return Verdict(CycleStatus.NO_NEW_BATCH, f"{where}: batch {day} already scored; no "
                        f"new batch has landed (pass --date {day}, or batch_date as a flow "
                        "parameter, to score it again)")
-    if tampered is not None:  # before the input: no batch is fit for a model that is not
-        return Verdict(CycleStatus.REFUSED, "the champion failed its integrity check, nothing "
-                       f"was scored: {tampered}")
+    if unservable is not None:  # before the input: no batch is fit for a model that is not
+        failed = "could not be verified" if unservable.unread else "failed its integrity check"
+        return Verdict(CycleStatus.REFUSED, f"the champion {failed}, nothing was scored: "
+                       f"{unservable.why}")
     if invalid is not None:
         return Verdict(CycleStatus.REFUSED, invalid)
     if champion_model is not None:

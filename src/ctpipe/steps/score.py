@@ -19,9 +19,9 @@ import pandas as pd
 from ctpipe import db as production
 from ctpipe.db import CHAMPION, INPUT_PREFIX, SHADOW, Database, ScoringRun
 from ctpipe.decisions.outcome import CycleStatus, Outcome
-from ctpipe.decisions.retraining import refuse_scoring
+from ctpipe.decisions.retraining import Unservable, refuse_scoring
 from ctpipe.estimate import estimate_binary
-from ctpipe.integrity import IntegrityError
+from ctpipe.integrity import ArtifactsUnreadable, IntegrityError
 from ctpipe.lineage import LoadedVersion
 from ctpipe.links import mlflow_version_link
 from ctpipe.scoring import score_frame
@@ -159,16 +159,18 @@ def _scored(rt: Runtime, subject: str, scored: pd.DataFrame, run: ScoringRun, wh
         **details})
 
 
-def servable_champion(models: Models) -> tuple[LoadedVersion | None, str | None]:
+def servable_champion(models: Models) -> tuple[LoadedVersion | None, Unservable | None]:
     """The champion (None: none yet), or why it may not serve: its stored files no longer
-    match their sha256. Returned, not raised: a refusal to audit, not a crash to trace back."""
+    match their sha256, or could not be read to check them. Returned, not raised: a refusal
+    to audit, not a crash to trace back. A store that is only slow to answer raises (a
+    transient error): the step retries it."""
     try:
         return models.load_champion(), None
     except IntegrityError as exc:
-        return None, str(exc)
+        return None, Unservable(str(exc), unread=isinstance(exc, ArtifactsUnreadable))
 
 
-def _load_champion(rt: Runtime) -> tuple[LoadedVersion | None, str | None]:
+def _load_champion(rt: Runtime) -> tuple[LoadedVersion | None, Unservable | None]:
     with rt.guard():
         return rt.step("load-champion", servable_champion, rt.models, remote=True)
 
@@ -189,7 +191,7 @@ def run_score(rt: Runtime, db: Database, day: dt.date, *, explicit_date: bool) -
     refusal = refuse_scoring(
         already_scored=False, explicit_date=explicit_date, where=where, day=day,
         invalid=None if result.passed else result.message(rt.store.batch_source(day)),
-        champion_model=rt.model_name if champion is None else None, tampered=why_not)
+        champion_model=rt.model_name if champion is None else None, unservable=why_not)
     if not refusal.go_on:
         return _refused(rt, f"batch {day}", refusal.message, details)
     scored, run = score_and_log(rt, db, day.isoformat(), batch, champion, where, day)
@@ -209,7 +211,7 @@ def run_score_file(rt: Runtime, db: Database, frame: pd.DataFrame, source: Path,
     refusal = refuse_scoring(
         already_scored=False, explicit_date=True, where=details["output"], day=None,
         invalid=None if result.passed else result.message(str(source)),
-        champion_model=rt.model_name if champion is None else None, tampered=why_not)
+        champion_model=rt.model_name if champion is None else None, unservable=why_not)
     if not refusal.go_on:
         return _refused(rt, source.name, refusal.message, details)
     scored, run = score_and_log(rt, db, input_batch(source, sha256), frame, champion,
