@@ -51,23 +51,28 @@ def _model() -> tuple[ScoringModel, ReferenceProfile, pd.DataFrame]:
     return model, build_profile(frame, cfg.features.numeric, cfg.features.categorical), frame
 
 
-def _stored(version: int) -> Path:
+def _stored(version: int, model: str = MODEL) -> Path:
     """The folder MLflow stored the version's files in (not a downloaded copy)."""
-    uri = registry.client().get_model_version_download_uri(MODEL, str(version))
+    uri = registry.client().get_model_version_download_uri(model, str(version))
     return Path(unquote(urlparse(uri).path))
+
+
+def _register_two(model: str, experiment: str) -> None:
+    """v1 and v2 of a real model under ``model``; v2 is champion, having replaced v1."""
+    fitted, profile, frame = _model()
+    with mlflow.start_run(experiment_id=registry.ensure_experiment(experiment)):
+        for _ in range(2):
+            registry.register_candidate(model, fitted, profile, profile,
+                                        Lineage(gate_decision="passed", use_case="demand"),
+                                        sample=frame)
+    registry.promote(model, 1, None, Lineage(previous_champion=""))
+    registry.promote(model, 2, 1, Lineage(previous_champion="1"))
 
 
 @pytest.fixture
 def versions(ctpipe_home: Path) -> dict[int, Path]:
     """v1 and v2 of a real model; v2 is champion, having replaced v1. Their stored folders."""
-    model, profile, frame = _model()
-    with mlflow.start_run(experiment_id=registry.ensure_experiment("ctpipe-integrity")):
-        for _ in range(2):
-            registry.register_candidate(MODEL, model, profile, profile,
-                                        Lineage(gate_decision="passed", use_case="demand"),
-                                        sample=frame)
-    registry.promote(MODEL, 1, None, Lineage(previous_champion=""))
-    registry.promote(MODEL, 2, 1, Lineage(previous_champion="1"))
+    _register_two(MODEL, "ctpipe-integrity")
     folders = {v: _stored(v) for v in (1, 2)}
     assert all(f.is_relative_to(ctpipe_home / "mlartifacts") for f in folders.values())
     return folders
@@ -314,16 +319,8 @@ def test_unreadable_files_are_refused_and_reported_as_not_checked(
     from ctpipe.steps.score import servable_champion
 
     name = load_config("demand").registered_model
-    model, profile, frame = _model()
-    with mlflow.start_run(experiment_id=registry.ensure_experiment("ctpipe-demand")):
-        for _ in range(2):
-            registry.register_candidate(name, model, profile, profile,
-                                        Lineage(gate_decision="passed", use_case="demand"),
-                                        sample=frame)
-    registry.promote(name, 1, None, Lineage(previous_champion=""))
-    registry.promote(name, 2, 1, Lineage(previous_champion="1"))
-    folder = Path(unquote(urlparse(registry.client().get_model_version_download_uri(
-        name, "2")).path))
+    _register_two(name, "ctpipe-demand")
+    folder = _stored(2, name)
     folder.rename(folder.with_name("elsewhere"))
 
     why = f"{name} v2: its stored files could not be read, so they cannot be verified ("
